@@ -52,9 +52,14 @@ def load_model(args, torch):
     config = MllamaConfig.from_json_file(args.config)
     # Configs written by judgeflow for small vocabularies have no pad id; HF's default (Llama's
     # 128004) would not fit their embedding table.
+    # Likewise bos/eos: Llama's ids (128000, 128001, ...) index past a small vocabulary, and
+    # generation's logits processors index the scores with the eos ids (a device-side assert).
     text = config.text_config
-    if getattr(text, "pad_token_id", None) is not None and text.pad_token_id >= text.vocab_size + 8:
-        text.pad_token_id = None
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        ids = getattr(text, name, None)
+        ids = ids if isinstance(ids, list) else [ids]
+        if any(i is not None and i >= text.vocab_size for i in ids):
+            setattr(text, name, None)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     torch.manual_seed(args.seed)
     with torch.device(args.device):
@@ -62,6 +67,12 @@ def load_model(args, torch):
             model = MllamaForConditionalGeneration._from_config(config, dtype=dtype)
         except TypeError:  # transformers < 4.56 only knows `torch_dtype`
             model = MllamaForConditionalGeneration._from_config(config, torch_dtype=dtype)
+    gen = model.generation_config
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        ids = getattr(gen, name, None)
+        ids = ids if isinstance(ids, list) else [ids]
+        if any(i is not None and i >= text.vocab_size for i in ids):
+            setattr(gen, name, None)
     return config, model.to(device=args.device, dtype=dtype), dtype
 
 
@@ -154,9 +165,10 @@ def time_generation(args, config, model, dtype, tiles, torch):
     kwargs = dict(
         max_new_tokens=args.new_tokens,
         # Random weights emit EOS at random; forcing the length keeps the token count exact.
-        min_new_tokens=args.new_tokens,
+        # Without an eos id (small vocabularies, see load_model) there is nothing to suppress.
+        **(dict(min_new_tokens=args.new_tokens) if model.generation_config.eos_token_id is not None else {}),
         use_cache=True,
-        pad_token_id=config.text_config.pad_token_id,
+        pad_token_id=config.text_config.pad_token_id if config.text_config.pad_token_id is not None else 0,
         **sampling,
     )
     with torch.no_grad():

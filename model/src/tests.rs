@@ -391,7 +391,7 @@ fn micro_model_overfits_and_reads_the_image() {
         weight_decay: 0.0,
         ..TrainConfig::default()
     };
-    let (model, records) = train(model, &[batch], &config).unwrap();
+    let (model, records) = train(model, &[batch], &config, |_| ()).unwrap();
     let first = records[0].loss;
     let last = records.last().unwrap().loss;
     assert_eq!(records.len(), 60);

@@ -166,6 +166,84 @@ pub fn masked_nll<B: Backend>(
     (nll * loss_mask.slice([0..b, 1..s]).cast(DType::F32)).sum()
 }
 
+/// Fine-tunes `model` on `batches` for `config.epochs` passes, in order. Each optimizer step
+/// averages the loss over all response tokens of its `grad_accum_steps` micro-batches (each
+/// micro-batch's summed loss is divided by the step's token count before backward, so the
+/// accumulated gradient is that of the step's mean). `on_step` sees every step's record as it
+/// completes (progress bars, loss curves with wall times). Returns the trained model and one
+/// [`LossRecord`] per optimizer step.
+///
+/// Each step reads the device once (loss and gradient norm together): clipping scales the
+/// gradients by a factor computed on the device, so no per-parameter readback stalls the queue.
+pub fn train<B: AutodiffBackend>(
+    mut model: MllamaForConditionalGeneration<B>,
+    batches: &[TrainBatch<B>],
+    config: &TrainConfig,
+    mut on_step: impl FnMut(&LossRecord),
+) -> Result<(MllamaForConditionalGeneration<B>, Vec<LossRecord>), CheckpointError> {
+    let accum = config.grad_accum_steps.max(1);
+    let batch_tokens: Vec<usize> = batches.iter().map(target_tokens).collect();
+    let schedule: Vec<usize> = (0..config.epochs).flat_map(|_| 0..batches.len()).collect();
+    let groups: Vec<&[usize]> = schedule.chunks(accum).collect();
+    let total_steps = groups.len();
+    let mut optimizer = AdamWConfig::new()
+        .with_beta_1(config.beta_1)
+        .with_beta_2(config.beta_2)
+        .with_epsilon(config.epsilon)
+        .with_weight_decay(config.weight_decay)
+        .init::<B, MllamaForConditionalGeneration<B>>();
+    let mut records = Vec::with_capacity(total_steps);
+    for (i, group) in groups.iter().enumerate() {
+        let step = i + 1;
+        let tokens: usize = group.iter().map(|&b| batch_tokens[b]).sum();
+        let mut accumulator = GradientsAccumulator::<MllamaForConditionalGeneration<B>>::new();
+        let mut loss_sum: Option<Tensor<B::InnerBackend, 1>> = None;
+        for &index in group.iter() {
+            let batch = &batches[index];
+            let logits = model.forward(
+                batch.input_ids.clone(),
+                batch.images.as_ref(),
+                batch.cross_attention_mask.clone(),
+            );
+            let loss = masked_nll(logits, batch.input_ids.clone(), batch.loss_mask.clone())
+                / tokens.max(1) as f64;
+            let detached = loss.clone().inner().cast(DType::F32);
+            loss_sum = Some(match loss_sum {
+                Some(sum) => sum + detached,
+                None => detached,
+            });
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accumulator.accumulate(&model, grads);
+        }
+        let mut grads = accumulator.grads();
+        let grad_norm = clip_global_norm(&model, &mut grads, config.max_grad_norm);
+        let lr = learning_rate_at(step, total_steps, config);
+        model = optimizer.step(lr, model, grads);
+        let loss_sum = loss_sum.expect("every optimizer step has at least one micro-batch");
+        let read = Tensor::cat(vec![loss_sum, grad_norm], 0)
+            .into_data()
+            .convert::<f64>()
+            .into_vec::<f64>()
+            .expect("f64 data");
+        let record = LossRecord {
+            step,
+            loss: read[0],
+            lr,
+            tokens,
+            grad_norm: read[1],
+        };
+        on_step(&record);
+        records.push(record);
+        if let Some(dir) = &config.checkpoint_dir
+            && (step == total_steps
+                || (config.checkpoint_every > 0 && step % config.checkpoint_every == 0))
+        {
+            checkpoint::save(&model.valid(), dir)?;
+        }
+    }
+    Ok((model, records))
+}
+
 /// Response tokens (targets) in a batch.
 fn target_tokens<B: Backend>(batch: &TrainBatch<B>) -> usize {
     let [b, s] = batch.loss_mask.dims();
@@ -179,123 +257,62 @@ fn target_tokens<B: Backend>(batch: &TrainBatch<B>) -> usize {
         .round() as usize
 }
 
-struct GradNorm<'a, B: AutodiffBackend> {
+/// Sums the squares of all gradients into one device scalar.
+struct GradSquares<'a, B: AutodiffBackend> {
     grads: &'a GradientsParams,
-    sum_sq: f64,
-    _backend: std::marker::PhantomData<B>,
+    sum_sq: Option<Tensor<B::InnerBackend, 1>>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for GradNorm<'_, B> {
+impl<B: AutodiffBackend> ModuleVisitor<B> for GradSquares<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            self.sum_sq += g
-                .cast(DType::F32)
-                .square()
-                .sum()
-                .into_scalar()
-                .elem::<f64>();
+            let sq = g.cast(DType::F32).square().sum();
+            self.sum_sq = Some(match self.sum_sq.take() {
+                Some(sum) => sum + sq,
+                None => sq,
+            });
         }
     }
 }
 
+/// Multiplies every gradient by one device scalar.
 struct GradScale<'a, B: AutodiffBackend> {
     grads: &'a mut GradientsParams,
-    scale: f64,
-    _backend: std::marker::PhantomData<B>,
+    scale: Tensor<B::InnerBackend, 1>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for GradScale<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-            self.grads.register(param.id, g * self.scale);
+            let scale = self.scale.clone().cast(g.dtype()).reshape([1; D]);
+            self.grads.register(param.id, g * scale);
         }
     }
 }
 
-/// Global L2 norm of the gradients, and clipping to `max_norm` (all gradients scaled by one
-/// factor, unlike burn's per-tensor clipping).
+/// Global L2 norm of the gradients as a `[1]` device tensor, and clipping to `max_norm` (all
+/// gradients scaled by one factor, `min(1, max_norm / norm)`, unlike burn's per-tensor clipping).
 fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     module: &M,
     grads: &mut GradientsParams,
     max_norm: Option<f64>,
-) -> f64 {
-    let mut norm = GradNorm::<B> {
+) -> Tensor<B::InnerBackend, 1> {
+    let mut squares = GradSquares::<B> {
         grads,
-        sum_sq: 0.0,
-        _backend: std::marker::PhantomData,
+        sum_sq: None,
     };
-    module.visit(&mut norm);
-    let total = norm.sum_sq.sqrt();
-    if let Some(max) = max_norm
-        && total > max
-    {
-        let mut scale = GradScale::<B> {
-            grads,
-            scale: max / (total + 1e-6),
-            _backend: std::marker::PhantomData,
-        };
-        module.visit(&mut scale);
+    module.visit(&mut squares);
+    let device = module.devices().into_iter().next().expect("module on a device");
+    let norm = squares
+        .sum_sq
+        .map(Tensor::sqrt)
+        .unwrap_or_else(|| Tensor::zeros([1], &device));
+    if let Some(max) = max_norm {
+        let scale = (norm.clone() + 1e-6).recip().mul_scalar(max).clamp_max(1.0);
+        let mut scaling = GradScale::<B> { grads, scale };
+        module.visit(&mut scaling);
     }
-    total
-}
-
-/// Fine-tunes `model` on `batches` for `config.epochs` passes, in order. Each optimizer step
-/// averages the loss over all response tokens of its `grad_accum_steps` micro-batches (each
-/// micro-batch's summed loss is divided by the step's token count before backward, so the
-/// accumulated gradient is that of the step's mean). Returns the trained model and one
-/// [`LossRecord`] per optimizer step.
-pub fn train<B: AutodiffBackend>(
-    mut model: MllamaForConditionalGeneration<B>,
-    batches: &[TrainBatch<B>],
-    config: &TrainConfig,
-) -> Result<(MllamaForConditionalGeneration<B>, Vec<LossRecord>), CheckpointError> {
-    let accum = config.grad_accum_steps.max(1);
-    let schedule: Vec<&TrainBatch<B>> = (0..config.epochs).flat_map(|_| batches.iter()).collect();
-    let groups: Vec<&[&TrainBatch<B>]> = schedule.chunks(accum).collect();
-    let total_steps = groups.len();
-    let mut optimizer = AdamWConfig::new()
-        .with_beta_1(config.beta_1)
-        .with_beta_2(config.beta_2)
-        .with_epsilon(config.epsilon)
-        .with_weight_decay(config.weight_decay)
-        .init::<B, MllamaForConditionalGeneration<B>>();
-    let mut records = Vec::with_capacity(total_steps);
-    for (i, group) in groups.iter().enumerate() {
-        let step = i + 1;
-        let tokens: usize = group.iter().map(|b| target_tokens(b)).sum();
-        let mut accumulator = GradientsAccumulator::<MllamaForConditionalGeneration<B>>::new();
-        let mut loss_sum = 0.0;
-        for batch in group.iter() {
-            let logits = model.forward(
-                batch.input_ids.clone(),
-                batch.images.as_ref(),
-                batch.cross_attention_mask.clone(),
-            );
-            let loss = masked_nll(logits, batch.input_ids.clone(), batch.loss_mask.clone())
-                / tokens.max(1) as f64;
-            loss_sum += loss.clone().into_scalar().elem::<f64>();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            accumulator.accumulate(&model, grads);
-        }
-        let mut grads = accumulator.grads();
-        let grad_norm = clip_global_norm(&model, &mut grads, config.max_grad_norm);
-        let lr = learning_rate_at(step, total_steps, config);
-        model = optimizer.step(lr, model, grads);
-        records.push(LossRecord {
-            step,
-            loss: loss_sum,
-            lr,
-            tokens,
-            grad_norm,
-        });
-        if let Some(dir) = &config.checkpoint_dir
-            && (step == total_steps
-                || (config.checkpoint_every > 0 && step % config.checkpoint_every == 0))
-        {
-            checkpoint::save(&model.valid(), dir)?;
-        }
-    }
-    Ok((model, records))
+    norm
 }
 
 #[cfg(test)]

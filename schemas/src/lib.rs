@@ -63,5 +63,121 @@ pub static BENCH: FrameSchema = FrameSchema {
     doc: "one preference pair: two answers, which is better (`A`/`B`), benchmark dimension",
 };
 
+/// Answers sampled from a model: the prompt's columns plus one sampled answer per row.
+pub static SAMPLES: FrameSchema = FrameSchema {
+    name: "samples",
+    columns: &[
+        ("prompt_id", T::Str),
+        ("image", T::Binary),
+        ("question", T::Str),
+        ("gold_answer", T::Str),
+        ("task", T::Str),
+        ("open", T::Bool),
+        ("source", T::Str),
+        ("sample_index", T::I64),
+        ("answer", T::Str),
+    ],
+    doc: "one sampled answer to a prompt (n rows per prompt, `sample_index` 0..n)",
+};
+
+/// Synthetic preference pairs: which answer the method prefers, and how it decided.
+pub static PAIRS: FrameSchema = FrameSchema {
+    name: "pairs",
+    columns: &[
+        ("pair_id", T::Str),
+        ("prompt_id", T::Str),
+        ("image", T::Binary),
+        ("question", T::Str),
+        ("chosen", T::Str),
+        ("rejected", T::Str),
+        ("task", T::Str),
+        ("kind", T::Str),
+        ("source", T::Str),
+        ("label_correct", T::Bool),
+    ],
+    doc: "one synthetic pair: `chosen` is preferred; `kind` is the corruption kind or the vote \
+          method; `label_correct` checks the preference against the gold answer where one is \
+          known (null otherwise) and is never used for training",
+};
+
+/// The judge's output on a pair in one presentation order.
+pub static JUDGEMENTS: FrameSchema = FrameSchema {
+    name: "judgements",
+    columns: &[
+        ("pair_id", T::Str),
+        ("image", T::Binary),
+        ("question", T::Str),
+        ("order", T::Str),
+        ("answer_a", T::Str),
+        ("answer_b", T::Str),
+        ("preferred", T::Str),
+        ("kind", T::Str),
+        ("source", T::Str),
+        ("output", T::Str),
+        ("verdict", T::Str),
+        ("verdict_prob", T::F64),
+        ("agrees", T::Bool),
+    ],
+    doc: "one judgement: the pair shown as `answer_a`/`answer_b` (`order` AB keeps the pair's \
+          order, BA swaps it), the label's position (`preferred`), the judge's whole output, \
+          its parsed verdict (null when unparseable) and that verdict's probability",
+};
+
+/// What share of judgements a filter kept, per source and kind.
+pub static KEPT_STATS: FrameSchema = FrameSchema {
+    name: "kept_stats",
+    columns: &[
+        ("source", T::Str),
+        ("kind", T::Str),
+        ("pairs", T::I64),
+        ("judgements", T::I64),
+        ("kept", T::I64),
+        ("kept_fraction", T::F64),
+    ],
+    doc: "per (source, kind), and a `total` row: pairs seen, judgements seen and kept",
+};
+
+/// Benchmark scores of a judge.
+pub static METRICS: FrameSchema = FrameSchema {
+    name: "metrics",
+    columns: &[
+        ("dimension", T::Str),
+        ("accuracy", T::F64),
+        ("correct", T::I64),
+        ("n", T::I64),
+        ("ties", T::I64),
+        ("unparseable", T::I64),
+        ("a_share", T::F64),
+    ],
+    doc: "accuracy per benchmark dimension, then `overall` (pooled over items) and `macro` \
+          (mean of the dimensions); ties and unparseable items are excluded from `n` and \
+          counted; `a_share` is the share of parsed verdicts that said A (position bias)",
+};
+
+/// A training loss curve.
+pub static LOSS: FrameSchema = FrameSchema {
+    name: "loss",
+    columns: &[
+        ("step", T::I64),
+        ("loss", T::F64),
+        ("lr", T::F64),
+        ("tokens", T::I64),
+        ("grad_norm", T::F64),
+        ("seconds", T::F64),
+    ],
+    doc: "one optimizer step: mean response-token loss, learning rate, wall time at its end",
+};
+
 /// Every schema, for `judgeflow schemas` and documentation.
-pub static ALL: &[&FrameSchema] = &[&SCENES, &PROMPTS, &SFT, &BENCH];
+pub static ALL: &[&FrameSchema] = &[
+    &SCENES,
+    &PROMPTS,
+    &SFT,
+    &BENCH,
+    &SAMPLES,
+    &PAIRS,
+    &JUDGEMENTS,
+    &KEPT_STATS,
+    &METRICS,
+    &LOSS,
+];
