@@ -114,6 +114,14 @@ pub enum Command {
         #[command(flatten)]
         args: PipelineArgs,
     },
+    /// Write figures and an HTML page of the cached results (nodes not run yet are listed).
+    Report {
+        #[command(flatten)]
+        args: PipelineArgs,
+        /// Directory to write the report into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Remove cache entries that none of the given pipelines references.
     Gc {
         /// Pipelines whose current entries are kept.
@@ -126,13 +134,50 @@ pub enum Command {
     Ops,
 }
 
+/// What `report` hands to the reporter for one plan node: a model-agnostic description plus
+/// where its cached outputs are, so the binary can draw whatever its operators' frames mean.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportNode {
+    /// Unique display name (`judge@2[vote.method=oracle]`).
+    pub name: String,
+    /// The template (`[nodes.NAME]` table) it comes from.
+    pub template: String,
+    /// Repetition inside its `[iterate.*]` group; `None` outside any group.
+    pub iteration: Option<u32>,
+    /// Operator name.
+    pub op: String,
+    /// Operator kind, for families such as `source`.
+    pub kind: Option<String>,
+    /// Labels of the sweep variants the node belongs to (`""` when the pipeline has no sweep).
+    pub variants: Vec<String>,
+    /// Output port → path of its fresh cached output (parquet file for frames, directory for
+    /// artifacts); empty when the node has no up-to-date result.
+    pub outputs: BTreeMap<String, PathBuf>,
+    /// Seconds the operator ran when it produced the cached entry, if the manifest says.
+    pub seconds: Option<f64>,
+}
+
+/// Turns a pipeline's nodes into report files under `out_dir`; returns the files it wrote.
+/// Supplied by the binary, which knows what the operators' frames mean.
+pub type Reporter =
+    fn(pipeline_name: &str, nodes: &[ReportNode], out_dir: &Path) -> miette::Result<Vec<PathBuf>>;
+
 /// Parses the process arguments, runs the command, renders errors; exit code 2 for invalid
-/// pipelines and usage, 1 for failures while running.
+/// pipelines and usage, 1 for failures while running. `report` is refused (no reporter).
 pub fn main(registry: Registry) -> ExitCode {
+    run_main(registry, None)
+}
+
+/// [`main`], with `report` handing its nodes to `reporter`.
+pub fn main_with_reporter(registry: Registry, reporter: Reporter) -> ExitCode {
+    run_main(registry, Some(reporter))
+}
+
+fn run_main(registry: Registry, reporter: Option<Reporter>) -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let mut out = String::new();
-    let result = execute(cli, &registry, &mut out);
+    let result = execute_with(cli, &registry, reporter, &mut out);
     print!("{out}");
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,12 +185,13 @@ pub fn main(registry: Registry) -> ExitCode {
             eprintln!(
                 "{}",
                 render(
-                    &e,
+                    &*e,
                     terminal_width(),
                     std::io::IsTerminal::is_terminal(&std::io::stderr())
                 )
             );
-            ExitCode::from(exit_code(&e))
+            // A reporter's own failure is not an engine error; it failed while running.
+            ExitCode::from(e.downcast_ref::<Error>().map_or(1, exit_code))
         }
     }
 }
@@ -215,9 +261,84 @@ pub fn load(path: &Path, registry: &Registry, overrides: &[String]) -> Result<Pl
     }
 }
 
-/// Runs one parsed command, appending what it prints to `out`.
+/// Runs one parsed command with `reporter` for `report`, appending what it prints to `out`.
+/// The error is a [`miette::Report`] because a reporter's failure is not an engine [`Error`];
+/// engine errors inside it downcast to [`Error`] (see [`exit_code`]).
+pub fn execute_with(
+    cli: Cli,
+    registry: &Registry,
+    reporter: Option<Reporter>,
+    out: &mut String,
+) -> miette::Result<()> {
+    let (Command::Report { args, out: dir }, Some(reporter)) = (&cli.command, reporter) else {
+        return Ok(execute(cli, registry, out)?);
+    };
+    let plan = load(&args.pipeline, registry, &args.set)?;
+    let cache = Cache::open(&cli.cache)?;
+    let nodes = report_nodes(&plan, &cache)?;
+    let written = reporter(&plan.name, &nodes, dir)?;
+    for path in &written {
+        let _ = writeln!(out, "wrote {}", path.display());
+    }
+    let fresh = nodes.iter().filter(|n| !n.outputs.is_empty()).count();
+    let _ = writeln!(
+        out,
+        "report of `{}`: {fresh} of {} nodes have results",
+        plan.name,
+        nodes.len()
+    );
+    Ok(())
+}
+
+/// Describes every plan node (in plan order) for a [`Reporter`]: a node without an up-to-date
+/// result is listed with no outputs rather than failing, so a report of a half-run pipeline
+/// still shows what exists.
+pub fn report_nodes(plan: &Plan, cache: &Cache) -> Result<Vec<ReportNode>> {
+    Ok(exec::status(plan, cache)?
+        .into_iter()
+        .map(|(idx, status)| {
+            let n = &plan.graph[idx];
+            let (outputs, seconds) = match status {
+                Status::Fresh { key } => (
+                    n.outputs
+                        .iter()
+                        .filter_map(|p| exec::output_file(cache, &key, n, Some(p.name)))
+                        .map(|(port, path, _)| (port, path))
+                        .collect(),
+                    cache.manifest(&key).map(|m| m.seconds),
+                ),
+                Status::Dirty { .. } | Status::Waiting { .. } => (BTreeMap::new(), None),
+            };
+            ReportNode {
+                name: n.name.clone(),
+                template: n.template.clone(),
+                iteration: n.iteration,
+                op: n.op.name().to_string(),
+                kind: n.op.kind().map(str::to_string),
+                variants: n
+                    .variants
+                    .iter()
+                    .map(|&v| plan.variants[v].label.clone())
+                    .collect(),
+                outputs,
+                seconds,
+            }
+        })
+        .collect())
+}
+
+/// Runs one parsed command, appending what it prints to `out`. `report` needs a reporter
+/// ([`execute_with`]) and is a usage error here.
 pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
     match cli.command {
+        Command::Report { .. } => Err(Error::usage(
+            "`report` needs a reporter, which this build of judgeflow does not have",
+            Some(
+                "the engine only collects the nodes; the binary supplies the figures \
+                 (`cli::main_with_reporter`)"
+                    .into(),
+            ),
+        )),
         Command::Ops => {
             ops(registry, out);
             Ok(())
