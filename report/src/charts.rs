@@ -1,0 +1,359 @@
+//! Two chart shapes drawn with plotters into PNGs: lines over a numeric x axis and grouped bars.
+//! The font is embedded so that charts render the same on machines without system fonts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use miette::{Result, miette};
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// Size of every figure, in pixels.
+pub const SIZE: (u32, u32) = (900, 560);
+
+/// DejaVu Sans, shipped with the synthetic world (its licence is next to it).
+static FONT: &[u8] = include_bytes!("../../world/assets/DejaVuSans.ttf");
+
+/// Distinguishable colours (Tableau 10), picked in order.
+pub const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Only fails on bytes that are not a font; these are checked by every chart test.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// How a line is drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stroke {
+    /// Thin and solid, with dots at the points.
+    Thin,
+    /// Thick and solid.
+    Bold,
+    /// Thick and dashed.
+    Dashed,
+}
+
+/// One line of a line chart; points with a NaN y are skipped.
+pub struct Line {
+    /// Legend entry.
+    pub label: String,
+    /// (x, y) points, in x order.
+    pub points: Vec<(f64, f64)>,
+    /// Colour.
+    pub color: RGBColor,
+    /// Stroke.
+    pub stroke: Stroke,
+}
+
+/// Axis titles and ranges of a line chart.
+pub struct LineAxes {
+    /// Chart title.
+    pub title: String,
+    /// X axis description.
+    pub x_desc: String,
+    /// Y axis description.
+    pub y_desc: String,
+    /// Label the x axis at whole numbers only (iterations, steps).
+    pub integer_x: bool,
+    /// Y range; `None` fits the data.
+    pub y_range: Option<(f64, f64)>,
+}
+
+/// Writes `path` atomically: draws into a temporary file in the same directory (its name keeps
+/// the `.png` extension, which picks the encoder) and renames it into place.
+fn atomically(
+    path: &Path,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
+) -> Result<PathBuf> {
+    register_font();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("chart.png");
+    let tmp = path.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
+    {
+        let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+        draw(&root)?;
+        root.present().map_err(|e| drawing(path, e))?;
+    }
+    std::fs::rename(&tmp, path)
+        .map_err(|e| miette!("cannot move {} to {}: {e}", tmp.display(), path.display()))?;
+    Ok(path.to_path_buf())
+}
+
+fn drawing(path: &Path, e: impl std::fmt::Display) -> miette::Report {
+    miette!("cannot draw {}: {e}", path.display())
+}
+
+/// A line chart. Lines of a single point are visible through their dots.
+pub fn lines(path: &Path, axes: &LineAxes, lines: &[Line]) -> Result<PathBuf> {
+    let finite = || {
+        lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .filter(|(_, y)| y.is_finite())
+    };
+    let (x0, x1) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(x, _)| {
+        (lo.min(x), hi.max(x))
+    });
+    let (x0, x1) = if x0 > x1 { (0.0, 1.0) } else { (x0, x1) };
+    // Pad so that end points and a single x value are not drawn on the frame.
+    let pad = ((x1 - x0) * 0.04).max(0.25);
+    let (y0, y1) = axes.y_range.unwrap_or_else(|| {
+        let (lo, hi) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, y)| {
+            (lo.min(y), hi.max(y))
+        });
+        if lo > hi {
+            (0.0, 1.0)
+        } else {
+            let margin = ((hi - lo) * 0.08).max(1e-3);
+            (lo - margin, hi + margin)
+        }
+    });
+    atomically(path, |root| {
+        let err = |e| drawing(path, e);
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&axes.title, ("sans-serif", 24))
+            .margin(14)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0 - pad..x1 + pad, y0..y1)
+            .map_err(err)?;
+        let whole = |x: &f64| {
+            if (x - x.round()).abs() < 1e-9 {
+                format!("{}", x.round() as i64)
+            } else {
+                String::new()
+            }
+        };
+        let plain = |x: &f64| format!("{x}");
+        let x_format: &dyn Fn(&f64) -> String = if axes.integer_x { &whole } else { &plain };
+        chart
+            .configure_mesh()
+            .x_desc(&axes.x_desc)
+            .y_desc(&axes.y_desc)
+            .x_label_formatter(x_format)
+            .y_label_formatter(&|y| format!("{y:.2}"))
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 17))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        for line in lines {
+            let points: Vec<(f64, f64)> = line
+                .points
+                .iter()
+                .copied()
+                .filter(|(_, y)| y.is_finite())
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let color = line.color;
+            let width = if line.stroke == Stroke::Thin { 2 } else { 4 };
+            let style = color.stroke_width(width);
+            let anno = match line.stroke {
+                Stroke::Dashed => chart
+                    .draw_series(DashedLineSeries::new(points.clone(), 12, 6, style))
+                    .map_err(err)?,
+                Stroke::Thin | Stroke::Bold => chart
+                    .draw_series(LineSeries::new(points.clone(), style))
+                    .map_err(err)?,
+            };
+            anno.label(&line.label).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(width))
+            });
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|&p| Circle::new(p, width + 2, color.filled())),
+                )
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(emptiest_corner(lines, (x0 - pad, x1 + pad), (y0, y1)))
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
+/// The corner of the plot where the lines pass least, for the legend: sampled along each line,
+/// counted in the 40% × 40% box of each corner.
+fn emptiest_corner(
+    lines: &[Line],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> SeriesLabelPosition {
+    let mut counts = [0usize; 4]; // upper left, upper right, lower left, lower right
+    for line in lines {
+        let points: Vec<(f64, f64)> = line
+            .points
+            .iter()
+            .copied()
+            .filter(|(_, y)| y.is_finite())
+            .collect();
+        let samples = points.windows(2).flat_map(|w| {
+            (0..=20).map(move |k| {
+                let t = f64::from(k) / 20.0;
+                (
+                    w[0].0 + t * (w[1].0 - w[0].0),
+                    w[0].1 + t * (w[1].1 - w[0].1),
+                )
+            })
+        });
+        for (x, y) in samples.chain(points.iter().copied()) {
+            let (fx, fy) = ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0));
+            let upper = fy > 0.6;
+            let lower = fy < 0.4;
+            if fx < 0.4 && upper {
+                counts[0] += 1;
+            } else if fx > 0.6 && upper {
+                counts[1] += 1;
+            } else if fx < 0.4 && lower {
+                counts[2] += 1;
+            } else if fx > 0.6 && lower {
+                counts[3] += 1;
+            }
+        }
+    }
+    // Ties go to the lower right, where accuracy curves (which rise) usually leave room.
+    let corners = [
+        (counts[3], SeriesLabelPosition::LowerRight),
+        (counts[1], SeriesLabelPosition::UpperRight),
+        (counts[2], SeriesLabelPosition::LowerLeft),
+        (counts[0], SeriesLabelPosition::UpperLeft),
+    ];
+    corners
+        .into_iter()
+        .min_by_key(|(n, _)| *n)
+        .map(|(_, p)| p)
+        .unwrap_or(SeriesLabelPosition::LowerRight)
+}
+
+/// One bar per group; `None` (or NaN) leaves a gap marked "n/a".
+pub struct Bars {
+    /// Legend entry.
+    pub label: String,
+    /// Value per group.
+    pub values: Vec<Option<f64>>,
+    /// Colour.
+    pub color: RGBColor,
+}
+
+/// Grouped bars on a 0..1 axis (accuracies, fractions), each labelled with its value. The axis
+/// runs on, unlabelled, past 1 to leave the legend room above the bars.
+pub fn bars(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    groups: &[String],
+    series: &[Bars],
+) -> Result<PathBuf> {
+    let n = groups.len().max(1) as f64;
+    atomically(path, |root| {
+        let err = |e| drawing(path, e);
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 24))
+            .margin(14)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..n, 0.0..1.32)
+            .map_err(err)?;
+        // Group names go under the group centres, which plotters' own x labels (placed at
+        // "nice" numbers) cannot do.
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_desc(y_desc)
+            .y_label_formatter(&|y| {
+                if *y <= 1.0 + 1e-9 {
+                    format!("{y:.1}")
+                } else {
+                    String::new()
+                }
+            })
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 17))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        let k = series.len().max(1) as f64;
+        let width = 0.8 / k;
+        for (j, s) in series.iter().enumerate() {
+            let color = s.color;
+            let left = |i: usize| i as f64 + 0.1 + j as f64 * width;
+            let values: Vec<(usize, Option<f64>)> = s
+                .values
+                .iter()
+                .map(|v| v.filter(|v| v.is_finite()))
+                .enumerate()
+                .collect();
+            chart
+                .draw_series(values.iter().filter_map(|&(i, v)| {
+                    let v = v?;
+                    Some(Rectangle::new(
+                        [(left(i), 0.0), (left(i) + width * 0.92, v)],
+                        color.filled(),
+                    ))
+                }))
+                .map_err(err)?
+                .label(&s.label)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+                });
+            let text = ("sans-serif", 13).into_font().color(&BLACK);
+            chart
+                .draw_series(values.iter().map(|&(i, v)| {
+                    let shown = v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+                    Text::new(
+                        shown,
+                        (left(i) + width * 0.1, v.unwrap_or(0.0) + 0.04),
+                        text.clone(),
+                    )
+                }))
+                .map_err(err)?;
+        }
+        let name_style = ("sans-serif", 15)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        for (i, group) in groups.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+            root.draw(&Text::new(group.as_str(), (x, y + 8), name_style.clone()))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}

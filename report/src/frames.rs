@@ -1,0 +1,206 @@
+//! Reading the cached frames a report draws from, checked against their schemas so that a wrong
+//! or stale file becomes a diagnostic naming the node and the file, not a panic or a blank chart.
+
+use std::path::Path;
+
+use judgeflow_engine::FrameSchema;
+use judgeflow_engine::cli::ReportNode;
+use judgeflow_engine::op::read_parquet;
+use miette::{Result, miette};
+use polars::prelude::DataFrame;
+
+/// One row of a `metrics` frame (an `evaluate` node's scores).
+#[derive(Clone, Debug)]
+pub struct MetricRow {
+    /// Benchmark dimension, or `overall` / `macro`.
+    pub dimension: String,
+    /// Share correct among parsed, non-tied items; NaN when `n` is 0.
+    pub accuracy: f64,
+    /// Items judged correctly.
+    pub correct: i64,
+    /// Items scored.
+    pub n: i64,
+    /// Items judged a tie.
+    pub ties: i64,
+    /// Items whose verdict could not be parsed.
+    pub unparseable: i64,
+    /// Share of parsed verdicts that said A (position bias); NaN when none parsed.
+    pub a_share: f64,
+}
+
+/// One row of a `kept_stats` frame (a `filter` node's statistics).
+#[derive(Clone, Debug)]
+pub struct KeptRow {
+    /// Where the pairs came from, or `total`.
+    pub source: String,
+    /// Kind of pair, or `total`.
+    pub kind: String,
+    /// Pairs seen.
+    pub pairs: i64,
+    /// Judgements seen.
+    pub judgements: i64,
+    /// Judgements kept.
+    pub kept: i64,
+    /// `kept / judgements`.
+    pub kept_fraction: f64,
+}
+
+/// One optimizer step of a `loss` frame.
+#[derive(Clone, Copy, Debug)]
+pub struct LossPoint {
+    /// Step number.
+    pub step: i64,
+    /// Mean response-token loss.
+    pub loss: f64,
+}
+
+/// Reads `node`'s `port` frame when the node has a result; `Ok(None)` when it has none yet.
+fn frame(node: &ReportNode, port: &str, schema: &FrameSchema) -> Result<Option<DataFrame>> {
+    let Some(path) = node.outputs.get(port) else {
+        return Ok(None);
+    };
+    let df = read_parquet(path).map_err(|e| {
+        miette::Report::new(e).wrap_err(format!(
+            "node `{}`: cannot read its `{port}` frame {}",
+            node.name,
+            path.display()
+        ))
+    })?;
+    schema.check(&df).map_err(|detail| {
+        bad_frame(
+            node,
+            port,
+            path,
+            &format!("not a `{}` frame: {detail}", schema.name),
+        )
+    })?;
+    Ok(Some(df))
+}
+
+fn bad_frame(node: &ReportNode, port: &str, path: &Path, detail: &str) -> miette::Report {
+    miette!(
+        code = "judgeflow::report::frame",
+        help = "re-run the node (`judgeflow run`), or check that the pipeline's node uses the operator the report expects",
+        "node `{}` port `{port}` ({}): {detail}",
+        node.name,
+        path.display()
+    )
+}
+
+/// Runs `f` and names the node and file if polars refuses (a column of the wrong type slipped
+/// past the schema check, or nulls where values are required).
+fn columns<T>(
+    node: &ReportNode,
+    port: &str,
+    f: impl FnOnce() -> polars::prelude::PolarsResult<T>,
+) -> Result<T> {
+    f().map_err(|e| {
+        let path = node
+            .outputs
+            .get(port)
+            .map(|p| p.as_path())
+            .unwrap_or(Path::new("?"));
+        bad_frame(node, port, path, &e.to_string())
+    })
+}
+
+fn strings(df: &DataFrame, name: &str) -> polars::prelude::PolarsResult<Vec<String>> {
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|s| s.unwrap_or_default().to_string())
+        .collect())
+}
+
+fn floats(df: &DataFrame, name: &str) -> polars::prelude::PolarsResult<Vec<f64>> {
+    // A null float is as unknown as NaN; the charts skip both.
+    Ok(df
+        .column(name)?
+        .f64()?
+        .iter()
+        .map(|x| x.unwrap_or(f64::NAN))
+        .collect())
+}
+
+fn ints(df: &DataFrame, name: &str) -> polars::prelude::PolarsResult<Vec<i64>> {
+    Ok(df
+        .column(name)?
+        .i64()?
+        .iter()
+        .map(|x| x.unwrap_or(0))
+        .collect())
+}
+
+/// The `metrics` rows of an `evaluate` node, in frame order.
+pub fn metrics(node: &ReportNode) -> Result<Option<Vec<MetricRow>>> {
+    let Some(df) = frame(node, "metrics", &judgeflow_schemas::METRICS)? else {
+        return Ok(None);
+    };
+    columns(node, "metrics", || {
+        let dimension = strings(&df, "dimension")?;
+        let accuracy = floats(&df, "accuracy")?;
+        let correct = ints(&df, "correct")?;
+        let n = ints(&df, "n")?;
+        let ties = ints(&df, "ties")?;
+        let unparseable = ints(&df, "unparseable")?;
+        let a_share = floats(&df, "a_share")?;
+        Ok(Some(
+            (0..df.height())
+                .map(|i| MetricRow {
+                    dimension: dimension[i].clone(),
+                    accuracy: accuracy[i],
+                    correct: correct[i],
+                    n: n[i],
+                    ties: ties[i],
+                    unparseable: unparseable[i],
+                    a_share: a_share[i],
+                })
+                .collect(),
+        ))
+    })
+}
+
+/// The `stats` rows of a `filter` node, in frame order.
+pub fn kept(node: &ReportNode) -> Result<Option<Vec<KeptRow>>> {
+    let Some(df) = frame(node, "stats", &judgeflow_schemas::KEPT_STATS)? else {
+        return Ok(None);
+    };
+    columns(node, "stats", || {
+        let source = strings(&df, "source")?;
+        let kind = strings(&df, "kind")?;
+        let pairs = ints(&df, "pairs")?;
+        let judgements = ints(&df, "judgements")?;
+        let kept = ints(&df, "kept")?;
+        let kept_fraction = floats(&df, "kept_fraction")?;
+        Ok(Some(
+            (0..df.height())
+                .map(|i| KeptRow {
+                    source: source[i].clone(),
+                    kind: kind[i].clone(),
+                    pairs: pairs[i],
+                    judgements: judgements[i],
+                    kept: kept[i],
+                    kept_fraction: kept_fraction[i],
+                })
+                .collect(),
+        ))
+    })
+}
+
+/// The `loss` curve of a `train` node.
+pub fn loss(node: &ReportNode) -> Result<Option<Vec<LossPoint>>> {
+    let Some(df) = frame(node, "loss", &judgeflow_schemas::LOSS)? else {
+        return Ok(None);
+    };
+    columns(node, "loss", || {
+        let step = ints(&df, "step")?;
+        let loss = floats(&df, "loss")?;
+        Ok(Some(
+            step.into_iter()
+                .zip(loss)
+                .map(|(step, loss)| LossPoint { step, loss })
+                .collect(),
+        ))
+    })
+}

@@ -1,0 +1,220 @@
+//! `index.html`: one self-contained page (inline style, figures linked relatively) so that the
+//! report directory can be copied or served as it is.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::Data;
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A number as the tables show it: three decimals, or a dash when unknown (NaN when n = 0).
+fn num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "—".into()
+    }
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse;margin:1em 0}\
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}\
+th:first-child,td:first-child{text-align:left}\
+small{color:#666}.missing{color:#a00}\
+figure{display:inline-block;margin:0 1em 1em 0}img{max-width:100%}";
+
+/// The page: figures (given as written path and title), then the tables.
+pub fn page(data: &Data, figures: &[(PathBuf, String)]) -> String {
+    let mut h = String::new();
+    let title = escape(data.pipeline);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>judgeflow report: {title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>judgeflow report: {title}</h1>\n"
+    );
+    let missing: Vec<&str> = data
+        .nodes
+        .iter()
+        .filter(|n| n.outputs.is_empty())
+        .map(|n| n.name.as_str())
+        .collect();
+    let _ = writeln!(
+        h,
+        "<p>{} nodes, {} with results.</p>",
+        data.nodes.len(),
+        data.nodes.len() - missing.len()
+    );
+    if !missing.is_empty() {
+        let names: Vec<String> = missing
+            .iter()
+            .map(|n| format!("<code>{}</code>", escape(n)))
+            .collect();
+        let _ = writeln!(
+            h,
+            "<p class=\"missing\">Not run yet: {}.</p>",
+            names.join(", ")
+        );
+    }
+
+    h.push_str("<h2>Figures</h2>\n");
+    if figures.is_empty() {
+        h.push_str("<p>No figures: no evaluate, filter or train node has a result yet.</p>\n");
+    }
+    for (path, caption) in figures {
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<figure><img src=\"{}\" alt=\"{}\" width=\"900\"><figcaption>{}</figcaption></figure>",
+            escape(file),
+            escape(caption),
+            escape(caption)
+        );
+    }
+
+    accuracy_tables(data, &mut h);
+    kept_table(data, &mut h);
+    nodes_table(data, &mut h);
+    h.push_str("</body>\n</html>\n");
+    h
+}
+
+/// Per variant: one row per evaluate node (by iteration), one column per dimension.
+fn accuracy_tables(data: &Data, h: &mut String) {
+    h.push_str("<h2>Accuracy</h2>\n");
+    if data.evals.is_empty() {
+        h.push_str("<p>No evaluate node has a result yet.</p>\n");
+        return;
+    }
+    h.push_str(
+        "<p><small>Each cell: accuracy, then <i>n</i> (items scored; ties and unparseable \
+         verdicts excluded) and the share of parsed verdicts that said A (0.5 = no position \
+         bias).</small></p>\n",
+    );
+    let dims = data.dimensions();
+    for variant in &data.variants {
+        let mut evals: Vec<_> = data
+            .evals
+            .iter()
+            .filter(|e| crate::in_variant(e.node, variant))
+            .collect();
+        if evals.is_empty() {
+            continue;
+        }
+        evals.sort_by_key(|e| e.iteration);
+        if data.swept() {
+            let _ = writeln!(h, "<h3>{}</h3>", escape(variant));
+        }
+        h.push_str("<table>\n<tr><th>node</th><th>iteration</th>");
+        for d in &dims {
+            let _ = write!(h, "<th>{}</th>", escape(d));
+        }
+        h.push_str("</tr>\n");
+        for e in evals {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td>",
+                escape(&e.node.name),
+                e.iteration
+            );
+            for d in &dims {
+                match e.rows.iter().find(|r| &r.dimension == d) {
+                    Some(r) => {
+                        let _ = write!(
+                            h,
+                            "<td title=\"correct {} · ties {} · unparseable {}\">{}<br>\
+                             <small>n {} · A {}</small></td>",
+                            r.correct,
+                            r.ties,
+                            r.unparseable,
+                            num(r.accuracy),
+                            r.n,
+                            num(r.a_share)
+                        );
+                    }
+                    None => h.push_str("<td>—</td>"),
+                }
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
+    }
+}
+
+fn kept_table(data: &Data, h: &mut String) {
+    if data.kept.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h2>Kept by the filter</h2>\n<table>\n<tr><th>node</th><th>iteration</th>\
+         <th>source</th><th>kind</th><th>pairs</th><th>judgements</th><th>kept</th>\
+         <th>kept fraction</th></tr>\n",
+    );
+    for k in &data.kept {
+        for r in &k.rows {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td></tr>",
+                escape(&k.node.name),
+                k.iteration,
+                escape(&r.source),
+                escape(&r.kind),
+                r.pairs,
+                r.judgements,
+                r.kept,
+                num(r.kept_fraction)
+            );
+        }
+    }
+    h.push_str("</table>\n");
+}
+
+fn nodes_table(data: &Data, h: &mut String) {
+    h.push_str(
+        "<h2>Nodes</h2>\n<table>\n<tr><th>node</th><th>op</th><th>variants</th>\
+         <th>wall time</th></tr>\n",
+    );
+    for n in data.nodes {
+        let op = match &n.kind {
+            Some(k) => format!("{} ({k})", n.op),
+            None => n.op.clone(),
+        };
+        let variants = if data.swept() {
+            n.variants.join("; ")
+        } else {
+            String::new()
+        };
+        let time = match (n.outputs.is_empty(), n.seconds) {
+            (true, _) => "<span class=\"missing\">not run yet</span>".to_string(),
+            (false, Some(s)) => format!("{s:.2} s"),
+            (false, None) => "—".to_string(),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{time}</td></tr>",
+            escape(&n.name),
+            escape(&op),
+            escape(&variants)
+        );
+    }
+    h.push_str("</table>\n");
+}

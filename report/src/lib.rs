@@ -1,0 +1,429 @@
+//! `judgeflow report`: figures and one HTML page summarising a self-training pipeline's cached
+//! results, drawn from the frames its `evaluate`, `filter` and `train` nodes wrote.
+//!
+//! The report directory holds:
+//! - `accuracy_vs_iteration.png` (one per sweep variant, suffixed with the variant, when there
+//!   are several): judge accuracy per benchmark dimension over the self-training iterations,
+//!   `overall` bold and `macro` dashed. The base model's evaluation (an `evaluate` node outside
+//!   any `[iterate.*]` group) is iteration 0.
+//! - `final_vs_base.png` (per variant likewise): base vs last-iteration accuracy per dimension.
+//! - `variants.png`, with two or more variants: every variant's final accuracy next to the base.
+//! - `kept_fraction.png`: the share of judgements the filter kept per iteration: the total per
+//!   variant, and without a sweep also per pair source and kind.
+//! - `loss.png`: training loss per step of every `train` node.
+//! - `index.html`: the figures, then tables of accuracy per iteration and dimension (with `n`
+//!   and the share of "A" verdicts, a position-bias check), kept fractions, and each node's
+//!   wall time; nodes without an up-to-date result are listed as "not run yet".
+//!
+//! A figure without data (nothing evaluated yet, no filter) is left out rather than drawn empty.
+//! When several `evaluate` nodes share a variant and an iteration (say, a second benchmark), the
+//! figures follow the first in plan order; the tables show them all.
+
+mod charts;
+mod frames;
+mod html;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use judgeflow_engine::cli::ReportNode;
+use miette::{Result, miette};
+
+use charts::{Bars, Line, LineAxes, PALETTE, Stroke};
+use frames::{KeptRow, LossPoint, MetricRow};
+
+/// The rows `evaluate` adds after the dimensions: pooled over items, and mean of dimensions.
+const SUMMARY_ROWS: [&str; 2] = ["overall", "macro"];
+
+/// A node that has a result, with what the report read from it.
+struct Read<'a, T> {
+    node: &'a ReportNode,
+    /// `iteration`, with nodes outside iteration groups at 0 (the base model).
+    iteration: u32,
+    rows: T,
+}
+
+/// Everything the figures and tables are drawn from.
+struct Data<'a> {
+    pipeline: &'a str,
+    nodes: &'a [ReportNode],
+    /// Variant labels in plan order (`[""]` without a sweep).
+    variants: Vec<String>,
+    evals: Vec<Read<'a, Vec<MetricRow>>>,
+    kept: Vec<Read<'a, Vec<KeptRow>>>,
+    losses: Vec<Read<'a, Vec<LossPoint>>>,
+}
+
+/// Writes the report of `pipeline` into `out_dir` (created if missing); returns the files
+/// written, `index.html` last. Matches `judgeflow_engine::cli::Reporter`.
+pub fn write_report(pipeline: &str, nodes: &[ReportNode], out_dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| miette!("cannot create report directory {}: {e}", out_dir.display()))?;
+    let data = read(pipeline, nodes)?;
+    let mut figures = Vec::new();
+    accuracy_figures(&data, out_dir, &mut figures)?;
+    variants_figure(&data, out_dir, &mut figures)?;
+    kept_figure(&data, out_dir, &mut figures)?;
+    loss_figure(&data, out_dir, &mut figures)?;
+    let index = out_dir.join("index.html");
+    write_atomically(&index, html::page(&data, &figures).as_bytes())?;
+    let mut written: Vec<PathBuf> = figures.into_iter().map(|(path, _)| path).collect();
+    written.push(index);
+    Ok(written)
+}
+
+fn read<'a>(pipeline: &'a str, nodes: &'a [ReportNode]) -> Result<Data<'a>> {
+    let mut variants: Vec<String> = Vec::new();
+    for v in nodes.iter().flat_map(|n| &n.variants) {
+        if !variants.contains(v) {
+            variants.push(v.clone());
+        }
+    }
+    if variants.is_empty() {
+        variants.push(String::new());
+    }
+    let mut data = Data {
+        pipeline,
+        nodes,
+        variants,
+        evals: Vec::new(),
+        kept: Vec::new(),
+        losses: Vec::new(),
+    };
+    for node in nodes {
+        let iteration = node.iteration.unwrap_or(0);
+        match node.op.as_str() {
+            "evaluate" => {
+                if let Some(rows) = frames::metrics(node)? {
+                    data.evals.push(Read {
+                        node,
+                        iteration,
+                        rows,
+                    });
+                }
+            }
+            "filter" => {
+                if let Some(rows) = frames::kept(node)? {
+                    data.kept.push(Read {
+                        node,
+                        iteration,
+                        rows,
+                    });
+                }
+            }
+            "train" => {
+                if let Some(rows) = frames::loss(node)? {
+                    data.losses.push(Read {
+                        node,
+                        iteration,
+                        rows,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(data)
+}
+
+impl Data<'_> {
+    /// The evaluation the figures use per iteration of `variant` (first in plan order).
+    fn evals_of(&self, variant: &str) -> BTreeMap<u32, &[MetricRow]> {
+        let mut by_iteration = BTreeMap::new();
+        for e in self.evals.iter().filter(|e| in_variant(e.node, variant)) {
+            by_iteration.entry(e.iteration).or_insert(e.rows.as_slice());
+        }
+        by_iteration
+    }
+
+    /// Dimensions in the order the frames list them, the summary rows last.
+    fn dimensions(&self) -> Vec<String> {
+        let mut dims: Vec<String> = Vec::new();
+        for row in self.evals.iter().flat_map(|e| &e.rows) {
+            if !dims.contains(&row.dimension) && !SUMMARY_ROWS.contains(&row.dimension.as_str()) {
+                dims.push(row.dimension.clone());
+            }
+        }
+        dims.extend(SUMMARY_ROWS.iter().map(|s| s.to_string()));
+        dims
+    }
+
+    /// Whether the figures need the variant in their titles and file names.
+    fn swept(&self) -> bool {
+        self.variants.len() > 1
+    }
+
+    /// `stem.png`, or `stem_<variant>.png` when there are several variants.
+    fn file_for(&self, stem: &str, variant: &str) -> String {
+        if self.swept() {
+            format!("{stem}_{}.png", slug(variant))
+        } else {
+            format!("{stem}.png")
+        }
+    }
+
+    fn titled(&self, title: &str, variant: &str) -> String {
+        if self.swept() {
+            format!("{title} ({variant})")
+        } else {
+            format!("{title} — {}", self.pipeline)
+        }
+    }
+}
+
+/// Whether `node` belongs to `variant`; a node listing no variants belongs to all.
+fn in_variant(node: &ReportNode, variant: &str) -> bool {
+    node.variants.is_empty() || node.variants.iter().any(|v| v == variant)
+}
+
+fn accuracy(rows: &[MetricRow], dimension: &str) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.dimension == dimension)
+        .map(|r| r.accuracy)
+        .filter(|a| a.is_finite())
+}
+
+/// A file-name-safe form of a variant label (`vote.method=oracle` → `vote.method-oracle`).
+fn slug(label: &str) -> String {
+    let s: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if s.is_empty() { "all".into() } else { s }
+}
+
+fn line_style(dimension: &str, i: usize) -> (charts::Stroke, plotters::style::RGBColor) {
+    match dimension {
+        "overall" => (Stroke::Bold, plotters::style::RGBColor(0, 0, 0)),
+        "macro" => (Stroke::Dashed, plotters::style::RGBColor(90, 90, 90)),
+        _ => (Stroke::Thin, PALETTE[i % PALETTE.len()]),
+    }
+}
+
+/// `accuracy_vs_iteration*.png` and `final_vs_base*.png`, per variant.
+fn accuracy_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) -> Result<()> {
+    let dims = data.dimensions();
+    for variant in &data.variants {
+        let evals = data.evals_of(variant);
+        if evals.is_empty() {
+            continue;
+        }
+        let lines: Vec<Line> = dims
+            .iter()
+            .enumerate()
+            .map(|(i, dim)| {
+                let (stroke, color) = line_style(dim, i);
+                Line {
+                    label: dim.clone(),
+                    points: evals
+                        .iter()
+                        .map(|(&it, rows)| (f64::from(it), accuracy(rows, dim).unwrap_or(f64::NAN)))
+                        .collect(),
+                    color,
+                    stroke,
+                }
+            })
+            .collect();
+        let axes = LineAxes {
+            title: data.titled("Judge accuracy by iteration", variant),
+            x_desc: "iteration (0 = base model)".into(),
+            y_desc: "accuracy".into(),
+            integer_x: true,
+            y_range: Some((0.0, 1.0)),
+        };
+        let path = out.join(data.file_for("accuracy_vs_iteration", variant));
+        figures.push((charts::lines(&path, &axes, &lines)?, axes.title));
+
+        // Base vs final needs two different iterations to compare.
+        let (Some(base), Some((&last, final_rows))) = (evals.get(&0), evals.last_key_value())
+        else {
+            continue;
+        };
+        if last == 0 {
+            continue;
+        }
+        let title = data.titled(
+            &format!("Base vs final (iteration {last}) accuracy"),
+            variant,
+        );
+        let series = [
+            Bars {
+                label: "base (iteration 0)".into(),
+                values: dims.iter().map(|d| accuracy(base, d)).collect(),
+                color: PALETTE[7],
+            },
+            Bars {
+                label: format!("final (iteration {last})"),
+                values: dims.iter().map(|d| accuracy(final_rows, d)).collect(),
+                color: PALETTE[0],
+            },
+        ];
+        let path = out.join(data.file_for("final_vs_base", variant));
+        figures.push((
+            charts::bars(&path, &title, "accuracy", &dims, &series)?,
+            title,
+        ));
+    }
+    Ok(())
+}
+
+/// `variants.png`: each variant's final accuracy beside the base, with two or more variants.
+fn variants_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) -> Result<()> {
+    if !data.swept() {
+        return Ok(());
+    }
+    let dims = data.dimensions();
+    let mut series = Vec::new();
+    // The base evaluation is shared by every variant; take it from the first that has one.
+    let base = data
+        .variants
+        .iter()
+        .find_map(|v| data.evals_of(v).get(&0).copied());
+    if let Some(base) = base {
+        series.push(Bars {
+            label: "base".into(),
+            values: dims.iter().map(|d| accuracy(base, d)).collect(),
+            color: PALETTE[7],
+        });
+    }
+    let finals: Vec<(usize, &String, u32, &[MetricRow])> = data
+        .variants
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let evals = data.evals_of(v);
+            let (&it, rows) = evals.last_key_value()?;
+            (it > 0).then_some((i, v, it, *rows))
+        })
+        .collect();
+    if finals.len() < 2 {
+        return Ok(());
+    }
+    for (i, variant, it, rows) in finals {
+        // Colour 7 (grey) is the base's.
+        let color = PALETTE[[0, 1, 2, 3, 4, 5, 6, 8, 9][i % 9]];
+        series.push(Bars {
+            label: format!("{variant} (iteration {it})"),
+            values: dims.iter().map(|d| accuracy(rows, d)).collect(),
+            color,
+        });
+    }
+    let title = format!("Final accuracy per variant — {}", data.pipeline);
+    let path = out.join("variants.png");
+    figures.push((
+        charts::bars(&path, &title, "accuracy", &dims, &series)?,
+        title,
+    ));
+    Ok(())
+}
+
+/// `kept_fraction.png`: the filter's kept share per iteration, total and (one variant) per kind.
+fn kept_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) -> Result<()> {
+    if data.kept.is_empty() {
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    for (vi, variant) in data.variants.iter().enumerate() {
+        // (source, kind) → (iteration → fraction), first filter node per iteration.
+        let mut curves: BTreeMap<(String, String), BTreeMap<u32, f64>> = BTreeMap::new();
+        for k in data.kept.iter().filter(|k| in_variant(k.node, variant)) {
+            for row in &k.rows {
+                curves
+                    .entry((row.source.clone(), row.kind.clone()))
+                    .or_default()
+                    .entry(k.iteration)
+                    .or_insert(row.kept_fraction);
+            }
+        }
+        for (ki, ((source, kind), points)) in curves.into_iter().enumerate() {
+            let total = source == "total" && kind == "total";
+            let points = points
+                .into_iter()
+                .map(|(it, f)| (f64::from(it), f))
+                .collect();
+            if data.swept() {
+                // One colour per variant; per-kind lines would need a second cue to tell them
+                // apart, so with a sweep only the totals are drawn (the table has the kinds).
+                if total {
+                    let color = PALETTE[vi % PALETTE.len()];
+                    lines.push(Line {
+                        label: format!("total ({variant})"),
+                        points,
+                        color,
+                        stroke: Stroke::Bold,
+                    });
+                }
+            } else if total {
+                let color = plotters::style::RGBColor(0, 0, 0);
+                lines.push(Line {
+                    label: "total".into(),
+                    points,
+                    color,
+                    stroke: Stroke::Bold,
+                });
+            } else {
+                let color = PALETTE[ki % PALETTE.len()];
+                lines.push(Line {
+                    label: format!("{source}/{kind}"),
+                    points,
+                    color,
+                    stroke: Stroke::Thin,
+                });
+            }
+        }
+    }
+    let axes = LineAxes {
+        title: format!("Share of judgements kept by the filter — {}", data.pipeline),
+        x_desc: "iteration".into(),
+        y_desc: "kept fraction".into(),
+        integer_x: true,
+        y_range: Some((0.0, 1.0)),
+    };
+    let path = out.join("kept_fraction.png");
+    figures.push((charts::lines(&path, &axes, &lines)?, axes.title));
+    Ok(())
+}
+
+/// `loss.png`: every `train` node's loss curve.
+fn loss_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) -> Result<()> {
+    if data.losses.iter().all(|l| l.rows.is_empty()) {
+        return Ok(());
+    }
+    let lines: Vec<Line> = data
+        .losses
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Line {
+            label: l.node.name.clone(),
+            points: l.rows.iter().map(|p| (p.step as f64, p.loss)).collect(),
+            color: PALETTE[i % PALETTE.len()],
+            stroke: Stroke::Thin,
+        })
+        .collect();
+    let axes = LineAxes {
+        title: format!("Training loss — {}", data.pipeline),
+        x_desc: "step".into(),
+        y_desc: "loss (response tokens)".into(),
+        integer_x: true,
+        y_range: None,
+    };
+    let path = out.join("loss.png");
+    figures.push((charts::lines(&path, &axes, &lines)?, axes.title));
+    Ok(())
+}
+
+/// Writes through a temporary file in the same directory and renames it into place, so a
+/// reader never sees half a page.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| miette!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| miette!("cannot move {} to {}: {e}", tmp.display(), path.display()))
+}

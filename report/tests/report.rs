@@ -1,0 +1,362 @@
+//! The reporter on hand-made frames: which files it writes, that they are real charts, and what
+//! the page says.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use judgeflow_engine::cli::ReportNode;
+use judgeflow_report::write_report;
+use polars::prelude::*;
+
+const MAJORITY: &str = "vote.method=majority";
+const ORACLE: &str = "vote.method=oracle";
+
+fn write_frame(dir: &Path, name: &str, mut df: DataFrame) -> PathBuf {
+    let path = dir.join(format!("{name}.parquet"));
+    let file = std::fs::File::create(&path).unwrap();
+    ParquetWriter::new(file).finish(&mut df).unwrap();
+    path
+}
+
+/// A `metrics` frame: accuracies of `general`, `hallucination`, then `overall` and `macro`.
+fn metrics(dir: &Path, name: &str, general: f64, hallucination: f64) -> PathBuf {
+    let overall = if hallucination.is_nan() {
+        general
+    } else {
+        (general + hallucination) / 2.0
+    };
+    let df = df!(
+        "dimension" => ["general", "hallucination", "overall", "macro"],
+        "accuracy" => [general, hallucination, overall, overall],
+        "correct" => [30i64, 0, 30, 30],
+        "n" => [40i64, 0, 40, 40],
+        "ties" => [1i64, 0, 1, 1],
+        "unparseable" => [2i64, 3, 5, 5],
+        "a_share" => [0.525, f64::NAN, 0.525, 0.525],
+    )
+    .unwrap();
+    write_frame(dir, name, df)
+}
+
+fn kept(dir: &Path, name: &str, fraction: f64) -> PathBuf {
+    let df = df!(
+        "source" => ["scenes", "scenes", "total"],
+        "kind" => ["hallucination", "reasoning", "total"],
+        "pairs" => [10i64, 10, 20],
+        "judgements" => [20i64, 20, 40],
+        "kept" => [10i64, 14, 24],
+        "kept_fraction" => [0.5, 0.7, fraction],
+    )
+    .unwrap();
+    write_frame(dir, name, df)
+}
+
+fn loss(dir: &Path, name: &str) -> PathBuf {
+    let steps: Vec<i64> = (1..=20).collect();
+    let losses: Vec<f64> = steps.iter().map(|&s| 3.0 / (s as f64)).collect();
+    let df = df!(
+        "step" => steps.clone(),
+        "loss" => losses,
+        "lr" => vec![1e-4; 20],
+        "tokens" => vec![100i64; 20],
+        "grad_norm" => vec![1.0; 20],
+        "seconds" => steps.iter().map(|&s| s as f64 * 0.1).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    write_frame(dir, name, df)
+}
+
+fn node(
+    name: &str,
+    template: &str,
+    iteration: Option<u32>,
+    op: &str,
+    variants: &[&str],
+    output: Option<(&str, PathBuf)>,
+) -> ReportNode {
+    ReportNode {
+        name: name.into(),
+        template: template.into(),
+        iteration,
+        op: op.into(),
+        kind: None,
+        variants: variants.iter().map(|v| v.to_string()).collect(),
+        seconds: output.as_ref().map(|_| 1.5),
+        outputs: output
+            .map(|(port, path)| BTreeMap::from([(port.to_string(), path)]))
+            .unwrap_or_default(),
+    }
+}
+
+/// Decodes a written PNG: the expected size, and not one flat colour.
+fn assert_chart(path: &Path) {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8();
+    assert_eq!(img.dimensions(), (900, 560), "{}", path.display());
+    let colours: BTreeSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    assert!(
+        colours.len() > 20,
+        "{}: {} colours",
+        path.display(),
+        colours.len()
+    );
+    let white = img.pixels().filter(|p| p.0 == [255, 255, 255]).count();
+    assert!(
+        white < img.pixels().len() * 99 / 100,
+        "{} is nearly blank",
+        path.display()
+    );
+}
+
+fn names(files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_sweep_gets_figures_per_variant_and_a_page_of_tables() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let both = [MAJORITY, ORACLE];
+    let mut nodes = vec![
+        node("world", "world", None, "source", &both, None),
+        node(
+            "evaluate_base",
+            "evaluate_base",
+            None,
+            "evaluate",
+            &both,
+            Some(("metrics", metrics(d, "base", 0.5, 0.25))),
+        ),
+    ];
+    for (variant, v, gain) in [(MAJORITY, "m", 0.1), (ORACLE, "o", 0.2)] {
+        for it in 1..=2u32 {
+            let tag = format!("{v}{it}");
+            let suffix = format!("@{it}[{variant}]");
+            nodes.push(node(
+                &format!("filter{suffix}"),
+                "filter",
+                Some(it),
+                "filter",
+                &[variant],
+                Some((
+                    "stats",
+                    kept(d, &format!("kept{tag}"), 0.6 - 0.1 * f64::from(it)),
+                )),
+            ));
+            nodes.push(node(
+                &format!("train{suffix}"),
+                "train",
+                Some(it),
+                "train",
+                &[variant],
+                Some(("loss", loss(d, &format!("loss{tag}")))),
+            ));
+            let general = 0.5 + gain * f64::from(it);
+            nodes.push(node(
+                &format!("evaluate{suffix}"),
+                "evaluate",
+                Some(it),
+                "evaluate",
+                &[variant],
+                Some(("metrics", metrics(d, &format!("eval{tag}"), general, 0.3))),
+            ));
+        }
+    }
+    nodes.push(node(
+        "evaluate@3[vote.method=oracle]",
+        "evaluate",
+        Some(3),
+        "evaluate",
+        &[ORACLE],
+        None,
+    ));
+    let out = d.join("report");
+    let files = write_report("self <training> & co", &nodes, &out).unwrap();
+
+    let written = names(&files);
+    for expected in [
+        "accuracy_vs_iteration_vote.method-majority.png",
+        "accuracy_vs_iteration_vote.method-oracle.png",
+        "final_vs_base_vote.method-majority.png",
+        "final_vs_base_vote.method-oracle.png",
+        "variants.png",
+        "kept_fraction.png",
+        "loss.png",
+    ] {
+        assert!(
+            written.contains(&expected.to_string()),
+            "{expected} missing from {written:?}"
+        );
+        assert_chart(&out.join(expected));
+    }
+    assert_eq!(written.last().unwrap(), "index.html");
+    assert_eq!(written.len(), 8, "{written:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        html.contains("self &lt;training&gt; &amp; co"),
+        "pipeline name escaped"
+    );
+    assert!(!html.contains("<training>"));
+    // Oracle iteration 2: general 0.5 + 0.2 * 2 = 0.9; majority: 0.7; base 0.5 / 0.25.
+    assert!(html.contains("0.900<br>"), "{html}");
+    assert!(html.contains("0.700<br>"));
+    assert!(html.contains("0.250<br>"));
+    assert!(html.contains("<small>n 40 · A 0.525</small>"));
+    assert!(html.contains("<h3>vote.method=oracle</h3>"));
+    assert!(html.contains("evaluate@3[vote.method=oracle]"));
+    assert!(html.contains("not run yet"));
+    assert!(html.contains("0.400</td>"), "kept fraction of iteration 2");
+    assert!(html.contains("1.50 s"));
+    for f in &written[..written.len() - 1] {
+        assert!(
+            html.contains(&format!("<img src=\"{f}\"")),
+            "{f} not linked"
+        );
+    }
+}
+
+#[test]
+fn one_variant_one_iteration_and_nan_still_draw() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let nodes = vec![
+        node(
+            "evaluate_base",
+            "evaluate_base",
+            None,
+            "evaluate",
+            &[""],
+            Some(("metrics", metrics(d, "base", 0.5, f64::NAN))),
+        ),
+        node(
+            "evaluate@1",
+            "evaluate",
+            Some(1),
+            "evaluate",
+            &[""],
+            Some(("metrics", metrics(d, "e1", 0.75, f64::NAN))),
+        ),
+        node(
+            "filter@1",
+            "filter",
+            Some(1),
+            "filter",
+            &[""],
+            Some(("stats", kept(d, "kept1", 0.6))),
+        ),
+        node("evaluate@2", "evaluate", Some(2), "evaluate", &[""], None),
+    ];
+    let out = d.join("report");
+    let files = write_report("tiny", &nodes, &out).unwrap();
+    assert_eq!(
+        names(&files),
+        [
+            "accuracy_vs_iteration.png",
+            "final_vs_base.png",
+            "kept_fraction.png",
+            "index.html"
+        ]
+    );
+    for chart in &files[..3] {
+        assert_chart(chart);
+    }
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("0.750<br>"));
+    // hallucination has n = 0: its accuracy is NaN, shown as a dash.
+    assert!(html.contains("—<br><small>n 0 · A —</small>"), "{html}");
+    assert!(!html.contains("NaN"));
+    assert!(
+        !html.contains("<h3>"),
+        "no per-variant headings without a sweep"
+    );
+    assert!(html.contains("Not run yet: <code>evaluate@2</code>"));
+}
+
+#[test]
+fn only_the_base_evaluated_gives_one_point_and_no_comparison() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let nodes = vec![node(
+        "evaluate_base",
+        "evaluate_base",
+        None,
+        "evaluate",
+        &[],
+        Some(("metrics", metrics(d, "base", 0.5, 0.5))),
+    )];
+    let out = d.join("report");
+    let files = write_report("base", &nodes, &out).unwrap();
+    assert_eq!(names(&files), ["accuracy_vs_iteration.png", "index.html"]);
+    assert_chart(&out.join("accuracy_vs_iteration.png"));
+}
+
+#[test]
+fn nothing_run_yet_gives_a_page_without_figures() {
+    let data = tempfile::tempdir().unwrap();
+    let nodes = vec![
+        node("evaluate@1", "evaluate", Some(1), "evaluate", &[""], None),
+        node("filter@1", "filter", Some(1), "filter", &[""], None),
+    ];
+    let out = data.path().join("report");
+    let files = write_report("fresh", &nodes, &out).unwrap();
+    assert_eq!(names(&files), ["index.html"]);
+    let html = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(html.contains("2 nodes, 0 with results"));
+    assert!(html.contains("No figures"));
+    assert_eq!(html.matches("not run yet").count(), 2);
+}
+
+#[test]
+fn a_frame_with_missing_columns_names_the_node_and_file() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let wrong = write_frame(
+        d,
+        "wrong",
+        df!("dimension" => ["general"], "accuracy" => [0.5]).unwrap(),
+    );
+    let nodes = vec![node(
+        "evaluate@1",
+        "evaluate",
+        Some(1),
+        "evaluate",
+        &[""],
+        Some(("metrics", wrong.clone())),
+    )];
+    let err = write_report("p", &nodes, &d.join("report")).unwrap_err();
+    let text = format!("{err:?}");
+    assert!(text.contains("evaluate@1"), "{text}");
+    assert!(text.contains(&wrong.display().to_string()), "{text}");
+    assert!(text.contains("correct"), "names a missing column: {text}");
+}
+
+#[test]
+fn an_unreadable_parquet_names_the_node_and_file() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let garbage = d.join("stats.parquet");
+    std::fs::write(&garbage, b"not parquet at all").unwrap();
+    let nodes = vec![node(
+        "filter@2",
+        "filter",
+        Some(2),
+        "filter",
+        &[""],
+        Some(("stats", garbage.clone())),
+    )];
+    let err = write_report("p", &nodes, &d.join("report")).unwrap_err();
+    let text = format!("{err:?}");
+    assert!(text.contains("filter@2"), "{text}");
+    assert!(text.contains(&garbage.display().to_string()), "{text}");
+}
