@@ -46,6 +46,19 @@ def parse_args():
     return p.parse_args()
 
 
+def fit_special_ids(config, vocab_size):
+    """Moves pad/bos/eos ids that lie past `vocab_size` to the last id."""
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        ids = getattr(config, name, None)
+        if isinstance(ids, list):
+            fixed = [i if i < vocab_size else vocab_size - 1 for i in ids]
+        elif ids is not None and ids >= vocab_size:
+            fixed = vocab_size - 1
+        else:
+            continue
+        setattr(config, name, fixed)
+
+
 def load_model(args, torch):
     from transformers import MllamaConfig, MllamaForConditionalGeneration
 
@@ -54,12 +67,9 @@ def load_model(args, torch):
     # 128004) would not fit their embedding table.
     # Likewise bos/eos: Llama's ids (128000, 128001, ...) index past a small vocabulary, and
     # generation's logits processors index the scores with the eos ids (a device-side assert).
+    # transformers 5 validates these fields as ints, so they move to the last id instead.
     text = config.text_config
-    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
-        ids = getattr(text, name, None)
-        ids = ids if isinstance(ids, list) else [ids]
-        if any(i is not None and i >= text.vocab_size for i in ids):
-            setattr(text, name, None)
+    fit_special_ids(text, text.vocab_size)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     torch.manual_seed(args.seed)
     with torch.device(args.device):
@@ -67,12 +77,7 @@ def load_model(args, torch):
             model = MllamaForConditionalGeneration._from_config(config, dtype=dtype)
         except TypeError:  # transformers < 4.56 only knows `torch_dtype`
             model = MllamaForConditionalGeneration._from_config(config, torch_dtype=dtype)
-    gen = model.generation_config
-    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
-        ids = getattr(gen, name, None)
-        ids = ids if isinstance(ids, list) else [ids]
-        if any(i is not None and i >= text.vocab_size for i in ids):
-            setattr(gen, name, None)
+    fit_special_ids(model.generation_config, text.vocab_size)
     return config, model.to(device=args.device, dtype=dtype), dtype
 
 
@@ -165,10 +170,9 @@ def time_generation(args, config, model, dtype, tiles, torch):
     kwargs = dict(
         max_new_tokens=args.new_tokens,
         # Random weights emit EOS at random; forcing the length keeps the token count exact.
-        # Without an eos id (small vocabularies, see load_model) there is nothing to suppress.
-        **(dict(min_new_tokens=args.new_tokens) if model.generation_config.eos_token_id is not None else {}),
+        min_new_tokens=args.new_tokens,
         use_cache=True,
-        pad_token_id=config.text_config.pad_token_id if config.text_config.pad_token_id is not None else 0,
+        pad_token_id=config.text_config.pad_token_id,
         **sampling,
     )
     with torch.no_grad():

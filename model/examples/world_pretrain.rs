@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module, Param};
+use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -44,7 +44,6 @@ use judgeflow_model::model::{ImageInputs, MllamaForConditionalGeneration};
 use judgeflow_model::preprocess::{
     PreprocessConfig, PreprocessedImage, preprocess_bytes, stack_images,
 };
-use judgeflow_model::text::DecoderLayer;
 use judgeflow_model::tokenizer::{DEFAULT_WORLD_VOCAB_SIZE, JudgeTokenizer, train_world_tokenizer};
 use judgeflow_model::train::{LossRecord, TrainBatch, TrainConfig, masked_nll, train};
 use judgeflow_world::{TaskType, WorldConfig, corpus_for, draw_scene, prompts_for, render_png};
@@ -198,26 +197,6 @@ fn main() {
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         println!("wrote {} and loss_curve.csv", path.display());
     }
-}
-
-/// Sets every cross-attention gate (both the attention and the MLP gate) to `value`.
-///
-/// mllama initialises the gates at 0 so that adding vision leaves a pretrained text model
-/// unchanged; trained from scratch, a closed gate also blocks all gradient to the
-/// cross-attention weights, and the gate itself only sees noise from them, so the model
-/// stays blind for hundreds of steps. Pretraining here therefore starts with the gates open.
-fn open_gates<B: Backend>(
-    mut model: MllamaForConditionalGeneration<B>,
-    value: f32,
-    device: &B::Device,
-) -> MllamaForConditionalGeneration<B> {
-    for layer in model.language_model.model.layers.iter_mut() {
-        if let DecoderLayer::CrossAttention(l) = layer {
-            l.cross_attn_attn_gate = Param::from_tensor(Tensor::from_floats([value], device));
-            l.cross_attn_mlp_gate = Param::from_tensor(Tensor::from_floats([value], device));
-        }
-    }
-    model
 }
 
 /// One question about one scene, with the index of the scene's image.
@@ -526,7 +505,9 @@ fn run<B: AutodiffBackend>(args: &Args, device: B::Device) -> Value {
         std::fs::write(dir.join("config.json"), config.to_json()).expect("config.json written");
     }
     B::seed(&device, args.seed);
-    let model = open_gates(config.init(&device), args.gate_init, &device);
+    let model = config
+        .init(&device)
+        .with_cross_attention_gates(args.gate_init);
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let batches = training_batches(
         &config,
@@ -577,8 +558,22 @@ fn run<B: AutodiffBackend>(args: &Args, device: B::Device) -> Value {
         })
         .collect();
     let t_warm = Instant::now();
-    train(model.clone(), &warm, &train_config, |_| ()).expect("no checkpointing");
-    sync::<B>(&device);
+    // One shape at a time, so a slow first compile/autotune shows up with its shape.
+    for (batch, seq) in warm.iter().zip(&shapes) {
+        let t = Instant::now();
+        train(
+            model.clone(),
+            std::slice::from_ref(batch),
+            &train_config,
+            |_| (),
+        )
+        .expect("no checkpointing");
+        sync::<B>(&device);
+        println!(
+            "  warm-up shape seq {seq}: {:.2}s",
+            t.elapsed().as_secs_f64()
+        );
+    }
     let warmup_seconds = t_warm.elapsed().as_secs_f64();
     println!(
         "warm-up: {} shapes {shapes:?} in {warmup_seconds:.2}s",
@@ -916,7 +911,7 @@ fn print_table(s: &Value) {
     );
     println!(
         "step time  forward {:.1} ms | backward+AdamW {:.1} ms | rest of train() {:.1} ms \
-         (grad-norm readbacks, host)",
+         (host work, one read-back per step)",
         1e3 * f(&tb["profiled_forward_seconds"]),
         1e3 * f(&tb["profiled_backward_optimizer_seconds"]),
         1e3 * f(&tb["train_overhead_seconds"])

@@ -128,6 +128,26 @@ impl MllamaConfig {
 }
 
 impl<B: Backend> MllamaForConditionalGeneration<B> {
+    /// Sets every cross-attention gate (attention and MLP) to `value`.
+    ///
+    /// mllama initialises the gates at 0 so that adding vision leaves a pretrained text model
+    /// unchanged. Trained from scratch, a closed gate also blocks all gradient to the
+    /// cross-attention weights while the gate itself only sees their noise, so the model stays
+    /// blind for hundreds of steps (measured on the world: it never learned to use the image).
+    /// Pretraining from scratch therefore opens them.
+    pub fn with_cross_attention_gates(mut self, value: f32) -> Self {
+        let device = self.multi_modal_projector.weight.device();
+        for layer in self.language_model.model.layers.iter_mut() {
+            if let crate::text::DecoderLayer::CrossAttention(l) = layer {
+                l.cross_attn_attn_gate =
+                    burn::module::Param::from_tensor(Tensor::from_floats([value], &device));
+                l.cross_attn_mlp_gate =
+                    burn::module::Param::from_tensor(Tensor::from_floats([value], &device));
+            }
+        }
+        self
+    }
+
     /// The configuration the model was built from.
     pub fn config(&self) -> &MllamaConfig {
         &self.config

@@ -302,7 +302,11 @@ fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
         sum_sq: None,
     };
     module.visit(&mut squares);
-    let device = module.devices().into_iter().next().expect("module on a device");
+    let device = module
+        .devices()
+        .into_iter()
+        .next()
+        .expect("module on a device");
     let norm = squares
         .sum_sq
         .map(Tensor::sqrt)
