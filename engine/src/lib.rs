@@ -25,5 +25,6 @@ pub mod value;
 
 pub use error::{ConfigError, ConfigErrors, Error, Result};
 pub use op::{Operator, ParamKind, ParamSpec, Port, PortKind, Registry, RunContext};
+pub use progress::NodeProgress;
 pub use schema::{ColumnType, FrameSchema};
 pub use value::{Params, Value};

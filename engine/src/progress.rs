@@ -57,6 +57,13 @@ impl NodeProgress {
         }
     }
 
+    /// Sets the total once it is known (after the operator has counted its work).
+    pub fn set_length(&self, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+        }
+    }
+
     /// Show a short status message next to the bar (e.g. the current loss).
     pub fn message(&self, msg: impl Into<String>) {
         if let Some(bar) = &self.bar {

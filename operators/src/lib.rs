@@ -1,13 +1,25 @@
 //! judgeflow's operators, one file each behind `judgeflow_engine::Operator`, and the registry
 //! the `judgeflow` binary runs with.
 
+mod concat;
 mod contact_sheet;
+mod corrupt;
+mod evaluate;
+mod filter;
+mod frames;
 mod images;
+mod judge;
+mod judge_format;
+mod pairs;
+mod runtime;
+mod sample;
 mod source_common;
 mod source_jsonl;
 mod source_mmrewardbench;
 mod source_scenes;
 mod source_vlrewardbench;
+mod train;
+mod vote;
 
 /// Every operator of the real binary.
 pub fn registry() -> judgeflow_engine::Registry {
@@ -18,5 +30,13 @@ pub fn registry() -> judgeflow_engine::Registry {
     r.register(source_jsonl::JsonlSource);
     r.register(source_vlrewardbench::VlRewardBenchSource);
     r.register(source_mmrewardbench::MmRewardBenchSource);
+    r.register(train::Train);
+    r.register(sample::Sample);
+    r.register(corrupt::Corrupt);
+    r.register(vote::Vote);
+    r.register(concat::Concat);
+    r.register(judge::Judge);
+    r.register(filter::Filter);
+    r.register(evaluate::Evaluate);
     r
 }

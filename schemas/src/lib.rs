@@ -100,6 +100,13 @@ pub static PAIRS: FrameSchema = FrameSchema {
           known (null otherwise) and is never used for training",
 };
 
+/// Prompts that yielded no pair, and why (counted, never silently dropped).
+pub static UNPAIRED: FrameSchema = FrameSchema {
+    name: "unpaired",
+    columns: &[("prompt_id", T::Str), ("task", T::Str), ("reason", T::Str)],
+    doc: "one prompt without a synthetic pair: no corruption applies, no majority, ...",
+};
+
 /// The judge's output on a pair in one presentation order.
 pub static JUDGEMENTS: FrameSchema = FrameSchema {
     name: "judgements",
@@ -176,6 +183,7 @@ pub static ALL: &[&FrameSchema] = &[
     &BENCH,
     &SAMPLES,
     &PAIRS,
+    &UNPAIRED,
     &JUDGEMENTS,
     &KEPT_STATS,
     &METRICS,

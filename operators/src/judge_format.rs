@@ -1,0 +1,186 @@
+//! The judge's prompt and verdict format, shared by `judge`, `evaluate`, `filter`, `train` and
+//! the base model's format examples.
+//!
+//! The prompt follows VL-RewardBench's judge prompt in spirit (show the question and two
+//! answers, ask for reasoning, then a verdict on a fixed last line), shortened so that a small
+//! model trained from scratch can read it. The verdict line is "Overall Judgment: Answer X is
+//! better"; parsing takes the last such line, so reasoning that quotes the format does not
+//! confuse it.
+
+use judgeflow_model::tokenizer::JudgeTokenizer;
+
+use crate::runtime::Reply;
+
+/// Which answer a verdict prefers, as shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    A,
+    B,
+}
+
+impl Verdict {
+    /// `"A"` or `"B"`.
+    pub fn letter(self) -> &'static str {
+        match self {
+            Verdict::A => "A",
+            Verdict::B => "B",
+        }
+    }
+
+    /// The other answer.
+    pub fn flip(self) -> Verdict {
+        match self {
+            Verdict::A => Verdict::B,
+            Verdict::B => Verdict::A,
+        }
+    }
+
+    /// Parses `"A"` / `"B"`.
+    pub fn from_letter(s: &str) -> Option<Verdict> {
+        match s.trim() {
+            "A" | "a" => Some(Verdict::A),
+            "B" | "b" => Some(Verdict::B),
+            _ => None,
+        }
+    }
+}
+
+/// The prefix of the verdict line.
+pub(crate) const VERDICT_PREFIX: &str = "Overall Judgment: Answer ";
+
+/// The user turn asking the judge to compare `answer_a` and `answer_b`.
+pub(crate) fn judge_prompt(question: &str, answer_a: &str, answer_b: &str) -> String {
+    format!(
+        "You are a judge of answers about the image.\nQuestion: {question}\nAnswer A: {answer_a}\n\
+         Answer B: {answer_b}\nSay what the image shows, then end with \
+         \"Overall Judgment: Answer A is better\" or \"Overall Judgment: Answer B is better\"."
+    )
+}
+
+/// A judge response: reasoning, then the verdict line.
+pub(crate) fn judge_response(reasoning: &str, verdict: Verdict) -> String {
+    format!(
+        "{} {VERDICT_PREFIX}{} is better.",
+        reasoning.trim_end(),
+        verdict.letter()
+    )
+}
+
+/// The verdict of a judge output and the byte offset of its letter; `None` when the output
+/// has no verdict line (unparseable).
+pub(crate) fn parse_verdict(output: &str) -> Option<(Verdict, usize)> {
+    let lower = output.to_ascii_lowercase();
+    let prefix = VERDICT_PREFIX.to_ascii_lowercase();
+    let mut found = None;
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(&prefix) {
+        let letter_at = from + at + prefix.len();
+        if let Some(v) = output
+            .get(letter_at..letter_at + 1)
+            .and_then(Verdict::from_letter)
+        {
+            // "Answer A" must end there: "Answer Also ..." is not a verdict.
+            let next = output[letter_at + 1..].chars().next();
+            if next.is_none_or(|c| !c.is_alphanumeric()) {
+                found = Some((v, letter_at));
+            }
+        }
+        from = letter_at;
+    }
+    found
+}
+
+/// The reasoning part of an output: everything before the last verdict line.
+pub(crate) fn reasoning_of(output: &str) -> &str {
+    match parse_verdict(output) {
+        Some((_, letter_at)) => output[..letter_at - VERDICT_PREFIX.len()].trim_end(),
+        None => output.trim_end(),
+    }
+}
+
+/// Token ids whose text is a verdict letter (with or without a leading space, as byte-level
+/// BPE spells it), paired with the same token for the other letter: generation watches their
+/// logits so that a verdict's probability can be read off without another forward pass.
+pub(crate) struct LetterTokens {
+    /// `(A-token, B-token)` pairs.
+    pub pairs: Vec<(u32, u32)>,
+}
+
+impl LetterTokens {
+    /// The pairs present in `tokenizer`'s vocabulary.
+    pub fn new(tokenizer: &JudgeTokenizer) -> Self {
+        let pairs = [("A", "B"), ("ĠA", "ĠB")]
+            .iter()
+            .filter_map(|(a, b)| Some((tokenizer.token_to_id(a)?, tokenizer.token_to_id(b)?)))
+            .collect();
+        Self { pairs }
+    }
+
+    /// The ids to watch during generation: `[a0, b0, a1, b1, ...]`.
+    pub fn watch(&self) -> Vec<u32> {
+        self.pairs.iter().flat_map(|&(a, b)| [a, b]).collect()
+    }
+
+    /// The probability the judge gave its verdict letter, against the other letter, at the
+    /// step that produced it; `None` when the verdict letter was not a single watched token
+    /// (e.g. merged with neighbouring text).
+    pub fn verdict_prob(&self, tokenizer: &JudgeTokenizer, reply: &Reply) -> Option<f64> {
+        let (_, letter_at) = parse_verdict(&reply.text)?;
+        // Walk the tokens, tracking how much text each one decodes to, to find the token that
+        // spells the verdict letter.
+        let mut end = 0;
+        for (step, &token) in reply.tokens.iter().enumerate() {
+            let piece = tokenizer.decode(&reply.tokens[..=step], true).ok()?;
+            let start = end;
+            end = piece.len();
+            if end <= letter_at {
+                continue;
+            }
+            if letter_at < start {
+                return None;
+            }
+            let slot = self.pairs.iter().enumerate().find_map(|(i, &(a, b))| {
+                if token == a {
+                    Some((2 * i, 2 * i + 1))
+                } else if token == b {
+                    Some((2 * i + 1, 2 * i))
+                } else {
+                    None
+                }
+            })?;
+            let logits = reply.watched.get(step)?;
+            let (own, other) = (f64::from(logits[slot.0]), f64::from(logits[slot.1]));
+            let m = own.max(other);
+            let (e_own, e_other) = ((own - m).exp(), (other - m).exp());
+            return Some(e_own / (e_own + e_other));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_last_verdict_line() {
+        let out = "It says \"Overall Judgment: Answer A is better\" but no. Overall Judgment: Answer B is better.";
+        assert_eq!(parse_verdict(out).map(|v| v.0), Some(Verdict::B));
+        assert_eq!(
+            parse_verdict("overall judgment: answer a is better").map(|v| v.0),
+            Some(Verdict::A)
+        );
+        assert_eq!(parse_verdict("Overall Judgment: Answer Also good"), None);
+        assert_eq!(parse_verdict("Answer A is better"), None);
+        assert_eq!(parse_verdict(""), None);
+    }
+
+    #[test]
+    fn response_round_trips() {
+        let r = judge_response("two red circles. ", Verdict::B);
+        assert_eq!(r, "two red circles. Overall Judgment: Answer B is better.");
+        assert_eq!(parse_verdict(&r).map(|v| v.0), Some(Verdict::B));
+        assert_eq!(reasoning_of(&r), "two red circles.");
+        assert_eq!(reasoning_of("no verdict here "), "no verdict here");
+    }
+}
