@@ -1,5 +1,6 @@
 //! End to end: the README's first command, `judgeflow run pipelines/quickstart.toml`, on a fresh
-//! cache, then its outputs read back from the parquet files the cache holds.
+//! cache — world, base model, one self-training iteration, evaluation — then its outputs read
+//! back from the parquet files the cache holds and cross-checked against each other.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,72 +58,81 @@ fn strings(df: &DataFrame, col: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn quickstart_runs_and_its_frames_have_their_schemas() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let first = judgeflow(&cache, &["run", "pipelines/quickstart.toml"]);
-    assert!(first.contains("3 nodes: 3 ran"), "{first}");
-    let again = judgeflow(&cache, &["run", "pipelines/quickstart.toml"]);
-    assert!(again.contains("3 nodes: 0 ran, 3 fresh"), "{again}");
-
-    let scenes = read(&shown_path(&cache, "world", "scenes"));
-    let prompts = read(&shown_path(&cache, "world", "prompts"));
-    let corpus = read(&shown_path(&cache, "world", "corpus"));
-    let bench = read(&shown_path(&cache, "bench", "bench"));
-    for (df, schema) in [
-        (&scenes, &judgeflow_schemas::SCENES),
-        (&prompts, &judgeflow_schemas::PROMPTS),
-        (&corpus, &judgeflow_schemas::SFT),
-        (&bench, &judgeflow_schemas::BENCH),
-    ] {
-        schema
-            .check(df)
-            .unwrap_or_else(|e| panic!("{}: {e}", schema.name));
-    }
-    assert_eq!(scenes.height(), 2000);
-    assert!(prompts.height() > 5 * 2000, "several prompts per scene");
-
-    // Every image decodes; open prompts are captions, closed ones carry short answers.
-    for img in scenes
-        .column("image")
+fn optional_strings(df: &DataFrame, col: &str) -> Vec<Option<String>> {
+    df.column(col)
         .unwrap()
-        .binary()
+        .str()
         .unwrap()
         .iter()
-        .take(50)
-    {
-        image::load_from_memory(img.unwrap()).unwrap();
-    }
-    let open: Vec<bool> = prompts
-        .column("open")
+        .map(|s| s.map(str::to_string))
+        .collect()
+}
+
+fn bools(df: &DataFrame, col: &str) -> Vec<Option<bool>> {
+    df.column(col).unwrap().bool().unwrap().iter().collect()
+}
+
+fn floats(df: &DataFrame, col: &str) -> Vec<f64> {
+    df.column(col)
         .unwrap()
-        .bool()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|x| x.unwrap_or(f64::NAN))
+        .collect()
+}
+
+fn ints(df: &DataFrame, col: &str) -> Vec<i64> {
+    df.column(col)
+        .unwrap()
+        .i64()
         .unwrap()
         .iter()
         .map(Option::unwrap)
-        .collect();
-    let answers = strings(&prompts, "gold_answer");
-    assert!(
-        open.iter()
-            .zip(&answers)
-            .all(|(&o, a)| o == (a.split_whitespace().count() > 2))
-    );
+        .collect()
+}
 
-    // The gold bench: balanced dimensions and A/B order, scenes disjoint from training scenes.
-    assert_eq!(bench.height(), 600);
-    let dims = strings(&bench, "dimension");
-    for d in ["general", "hallucination", "reasoning"] {
-        assert_eq!(dims.iter().filter(|x| *x == d).count(), 200, "{d}");
-    }
-    let a = strings(&bench, "better")
-        .iter()
-        .filter(|b| *b == "A")
-        .count();
-    assert_eq!(
-        a, 300,
-        "exactly half the pairs have the better answer first"
-    );
+#[test]
+fn quickstart_runs_the_method_and_its_frames_agree() {
+    use judgeflow_schemas as s;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let first = judgeflow(&cache, &["run", "pipelines/quickstart.toml"]);
+    assert!(first.contains("14 nodes: 14 ran"), "{first}");
+    let again = judgeflow(&cache, &["run", "pipelines/quickstart.toml"]);
+    assert!(again.contains("14 nodes: 0 ran, 14 fresh"), "{again}");
+
+    let frame = |node: &str, port: &str, schema: &judgeflow_engine::FrameSchema| {
+        let df = read(&shown_path(&cache, node, port));
+        schema
+            .check(&df)
+            .unwrap_or_else(|e| panic!("{node}.{port} ({}): {e}", schema.name));
+        df
+    };
+    let scenes = frame("world", "scenes", &s::SCENES);
+    let prompts = frame("world", "prompts", &s::PROMPTS);
+    frame("world", "corpus", &s::SFT);
+    let bench = frame("bench", "bench", &s::BENCH);
+    let pretrain_loss = frame("pretrain", "loss", &s::LOSS);
+    let sample_open = frame("sample_open@1", "samples", &s::SAMPLES);
+    let sample_closed = frame("sample_closed@1", "samples", &s::SAMPLES);
+    let corrupted = frame("corrupt@1", "pairs", &s::PAIRS);
+    let skipped = frame("corrupt@1", "unpaired", &s::UNPAIRED);
+    let voted = frame("vote@1", "pairs", &s::PAIRS);
+    let unvoted = frame("vote@1", "unpaired", &s::UNPAIRED);
+    let pairs = frame("pairs@1", "pairs", &s::PAIRS);
+    let judgements = frame("judge@1", "judgements", &s::JUDGEMENTS);
+    let kept = frame("filter@1", "kept", &s::SFT);
+    let stats = frame("filter@1", "stats", &s::KEPT_STATS);
+    frame("train@1", "loss", &s::LOSS);
+    let base_metrics = frame("eval_base", "metrics", &s::METRICS);
+    let metrics = frame("evaluate@1", "metrics", &s::METRICS);
+    let eval_judgements = frame("evaluate@1", "judgements", &s::JUDGEMENTS);
+
+    // The world and its held-out bench.
+    assert_eq!(scenes.height(), 400);
+    assert!(prompts.height() > 5 * 400, "several prompts per scene");
+    assert_eq!(bench.height(), 180);
     let train: std::collections::HashSet<String> = scenes
         .column("scene_id")
         .unwrap()
@@ -134,7 +144,157 @@ fn quickstart_runs_and_its_frames_have_their_schemas() {
     assert!(
         strings(&bench, "pair_id")
             .iter()
-            .all(|id| !train.contains(id.split('-').next().unwrap()))
+            .all(|id| !train.contains(id.split('-').next().unwrap())),
+        "bench scenes are never training scenes"
+    );
+
+    // Pretraining learned something: the loss fell.
+    let losses = floats(&pretrain_loss, "loss");
+    assert_eq!(losses.len(), 400);
+    let head: f64 = losses[..20].iter().sum::<f64>() / 20.0;
+    let tail: f64 = losses[losses.len() - 20..].iter().sum::<f64>() / 20.0;
+    assert!(tail < 0.5 * head, "pretraining loss {head:.3} -> {tail:.3}");
+
+    // Sampling: n answers per selected prompt, open and closed as asked.
+    assert_eq!(sample_open.height(), 150);
+    assert_eq!(sample_closed.height(), 150 * 8);
+    assert!(bools(&sample_open, "open").iter().all(|o| *o == Some(true)));
+    assert!(
+        bools(&sample_closed, "open")
+            .iter()
+            .all(|o| *o == Some(false))
+    );
+
+    // Every open answer became a pair or a recorded skip; every closed prompt likewise.
+    assert_eq!(corrupted.height() + skipped.height(), 150);
+    assert_eq!(voted.height() + unvoted.height(), 150);
+    assert_eq!(pairs.height(), corrupted.height() + voted.height());
+    assert!(pairs.height() > 0, "some synthetic pairs");
+    for (c, r) in strings(&pairs, "chosen")
+        .iter()
+        .zip(strings(&pairs, "rejected"))
+    {
+        assert_ne!(*c, r, "a pair's answers differ");
+    }
+    // Vote pairs know whether their label matches gold; corruption pairs cannot.
+    assert!(bools(&voted, "label_correct").iter().all(Option::is_some));
+    assert!(
+        bools(&corrupted, "label_correct")
+            .iter()
+            .all(Option::is_none)
+    );
+
+    // Judging: 3 samples in each of both orders of every pair; `agrees` is the parsed verdict
+    // against the label.
+    assert_eq!(judgements.height(), 2 * 3 * pairs.height());
+    let verdicts = optional_strings(&judgements, "verdict");
+    let outputs = strings(&judgements, "output");
+    let preferred = strings(&judgements, "preferred");
+    let agrees = bools(&judgements, "agrees");
+    for i in 0..judgements.height() {
+        if let Some(v) = &verdicts[i] {
+            assert!(
+                outputs[i].contains(&format!("Answer {v} is better")),
+                "the verdict comes from the output: {:?}",
+                outputs[i]
+            );
+        }
+        assert_eq!(
+            agrees[i],
+            Some(verdicts[i].as_deref() == Some(preferred[i].as_str()))
+        );
+    }
+
+    // The filter kept exactly the agreeing judgements of pairs judged right at least once in
+    // each order.
+    let ids = strings(&judgements, "pair_id");
+    let orders = strings(&judgements, "order");
+    let mut right: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
+    for i in 0..ids.len() {
+        *right.entry((&ids[i], &orders[i])).or_default() += usize::from(agrees[i] == Some(true));
+    }
+    let expected_kept: usize = (0..ids.len())
+        .filter(|&i| {
+            agrees[i] == Some(true)
+                && right[&(ids[i].as_str(), "AB")] > 0
+                && right[&(ids[i].as_str(), "BA")] > 0
+        })
+        .count();
+    assert_eq!(kept.height(), expected_kept);
+    let total = strings(&stats, "source")
+        .iter()
+        .position(|s| s == "total")
+        .unwrap();
+    assert_eq!(ints(&stats, "kept")[total], kept.height() as i64);
+    assert_eq!(
+        ints(&stats, "judgements")[total],
+        judgements.height() as i64
+    );
+    assert!(
+        strings(&kept, "response")
+            .iter()
+            .all(|r| r.ends_with("is better.")),
+        "kept responses end in a verdict"
+    );
+
+    // Evaluation numbers are computed from the judgements the model wrote: recompute them.
+    for m in [&metrics, &base_metrics] {
+        assert_eq!(
+            strings(m, "dimension"),
+            ["general", "hallucination", "reasoning", "overall", "macro"]
+        );
+    }
+    assert_eq!(
+        eval_judgements.height(),
+        5 * bench.height(),
+        "samples = 5 per item"
+    );
+    let dims = strings(&eval_judgements, "kind");
+    let items = strings(&eval_judgements, "pair_id");
+    let v = optional_strings(&eval_judgements, "verdict");
+    let p = strings(&eval_judgements, "preferred");
+    // Per item: (right, wrong) parsed votes, and its dimension.
+    let mut votes: std::collections::BTreeMap<&str, (usize, usize, &str)> = Default::default();
+    for i in 0..items.len() {
+        let e = votes.entry(&items[i]).or_insert((0, 0, &dims[i]));
+        match &v[i] {
+            Some(x) if *x == p[i] => e.0 += 1,
+            Some(_) => e.1 += 1,
+            None => {}
+        }
+    }
+    let dim_names = strings(&metrics, "dimension");
+    let (n, correct) = (ints(&metrics, "n"), ints(&metrics, "correct"));
+    let (ties, unparseable) = (ints(&metrics, "ties"), ints(&metrics, "unparseable"));
+    for (row, d) in dim_names.iter().enumerate().take(3) {
+        let of_dim: Vec<&(usize, usize, &str)> = votes.values().filter(|e| e.2 == d).collect();
+        let decided = of_dim
+            .iter()
+            .filter(|e| e.0 + e.1 > 0 && e.0 != e.1)
+            .count();
+        let right = of_dim.iter().filter(|e| e.0 > e.1).count();
+        assert_eq!(n[row], decided as i64, "{d}");
+        assert_eq!(correct[row], right as i64, "{d}");
+        assert_eq!(
+            ties[row],
+            of_dim
+                .iter()
+                .filter(|e| e.0 + e.1 > 0 && e.0 == e.1)
+                .count() as i64,
+            "{d}"
+        );
+        assert_eq!(
+            unparseable[row],
+            of_dim.iter().filter(|e| e.0 + e.1 == 0).count() as i64,
+            "{d}"
+        );
+    }
+    let acc = floats(&metrics, "accuracy");
+    assert_eq!(n[3], n[..3].iter().sum::<i64>());
+    assert!((acc[3] - correct[3] as f64 / n[3] as f64).abs() < 1e-12);
+    assert!(
+        n[3] > 0,
+        "the judge produced parseable verdicts on the bench"
     );
 
     let sheet = judgeflow(&cache, &["show", "pipelines/quickstart.toml", "sheet"]);
