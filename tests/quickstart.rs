@@ -194,7 +194,9 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
     for i in 0..judgements.height() {
         if let Some(v) = &verdicts[i] {
             assert!(
-                outputs[i].contains(&format!("Answer {v} is better")),
+                outputs[i]
+                    .to_lowercase()
+                    .contains(&format!("overall judgment: answer {}", v.to_lowercase())),
                 "the verdict comes from the output: {:?}",
                 outputs[i]
             );

@@ -16,10 +16,10 @@ use polars::prelude::Column;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::frames::{bins, frame, texts};
-use crate::judge::{JudgeRun, JudgementRows, Shown, judging_params};
+use crate::frames::{frame, texts};
+use crate::judge::{Shown, judge_items, judging_params};
 use crate::judge_format::Verdict;
-use crate::runtime::{device_choice, gpus_for, infer, row_seed};
+use crate::runtime::{gpus_for, row_seed};
 
 /// Scores a judge on a benchmark.
 pub struct Evaluate;
@@ -117,32 +117,9 @@ impl Operator for Evaluate {
                 });
             }
         }
-        let images = bins(&df, "image")?;
-        let questions = texts(&df, "question")?;
-        let run = JudgeRun {
-            node: ctx.node.to_string(),
-            params: ctx.params.clone(),
-            model_dir: ctx.input_dir("model")?.to_path_buf(),
-            images: images.clone(),
-            questions: questions.clone(),
-            shown: shown
-                .iter()
-                .map(|s| (s.pair, s.answer_a.clone(), s.answer_b.clone(), s.seed))
-                .collect(),
-            bar: ctx.progress(shown.len() as u64, "judgements"),
-        };
-        let judged = infer(ctx.node, device_choice(ctx.params), run)?;
-
+        let (judged, mut judgements) = judge_items(ctx, &df, "dimension", &shown)?;
         let scores = score(&shown, judged.iter().map(|j| j.verdict), &dims);
         let mut metrics = metrics_frame(&scores)?;
-        let sources = texts(&df, "source")?;
-        let rows = JudgementRows {
-            pair_ids: &ids,
-            images: &images,
-            questions: &questions,
-            kinds: &dims,
-            sources: &sources,
-        };
         if let Some(overall) = scores.iter().find(|s| s.dimension == "overall") {
             tracing::info!(
                 node = ctx.node,
@@ -152,7 +129,7 @@ impl Operator for Evaluate {
             );
         }
         ctx.write_frame("metrics", &mut metrics)?;
-        ctx.write_frame("judgements", &mut rows.frame(&shown, &judged)?)?;
+        ctx.write_frame("judgements", &mut judgements)?;
         Ok(())
     }
 }

@@ -41,14 +41,14 @@ pub(crate) struct Judgement {
 }
 
 /// Runs a judge checkpoint over shown items (the core of `judge` and `evaluate`).
-pub(crate) struct JudgeRun {
-    pub node: String,
-    pub params: Params,
-    pub model_dir: std::path::PathBuf,
-    pub images: Vec<Vec<u8>>,
-    pub questions: Vec<String>,
-    pub shown: Vec<(usize, String, String, u64)>,
-    pub bar: NodeProgress,
+struct JudgeRun {
+    node: String,
+    params: Params,
+    model_dir: std::path::PathBuf,
+    images: Vec<Vec<u8>>,
+    questions: Vec<String>,
+    shown: Vec<(usize, String, String, u64)>,
+    bar: NodeProgress,
 }
 
 impl InferTask for JudgeRun {
@@ -111,16 +111,16 @@ pub(crate) fn judging_params(temperature: f64) -> Vec<ParamSpec> {
 }
 
 /// The judgements frame.
-pub(crate) struct JudgementRows<'a> {
-    pub pair_ids: &'a [String],
-    pub images: &'a [Vec<u8>],
-    pub questions: &'a [String],
-    pub kinds: &'a [String],
-    pub sources: &'a [String],
+struct JudgementRows<'a> {
+    pair_ids: &'a [String],
+    images: &'a [Vec<u8>],
+    questions: &'a [String],
+    kinds: &'a [String],
+    sources: &'a [String],
 }
 
 impl JudgementRows<'_> {
-    pub fn frame(&self, shown: &[Shown], judged: &[Judgement]) -> miette::Result<DataFrame> {
+    fn frame(&self, shown: &[Shown], judged: &[Judgement]) -> miette::Result<DataFrame> {
         let pick = |v: &[String]| {
             Column::new(
                 "x".into(),
@@ -179,6 +179,41 @@ impl JudgementRows<'_> {
             ),
         ])
     }
+}
+
+/// Runs the node's `model` over `shown` items of `df` (a pairs or bench frame: `pair_id`,
+/// `image`, `question`, `source`, and `kind_column` naming each item's kind) and returns the
+/// judgements with their frame.
+pub(crate) fn judge_items(
+    ctx: &RunContext<'_>,
+    df: &DataFrame,
+    kind_column: &str,
+    shown: &[Shown],
+) -> miette::Result<(Vec<Judgement>, DataFrame)> {
+    let images = bins(df, "image")?;
+    let questions = texts(df, "question")?;
+    let run = JudgeRun {
+        node: ctx.node.to_string(),
+        params: ctx.params.clone(),
+        model_dir: ctx.input_dir("model")?.to_path_buf(),
+        images: images.clone(),
+        questions: questions.clone(),
+        shown: shown
+            .iter()
+            .map(|s| (s.pair, s.answer_a.clone(), s.answer_b.clone(), s.seed))
+            .collect(),
+        bar: ctx.progress(shown.len() as u64, "judgements"),
+    };
+    let judged = infer(ctx.node, device_choice(ctx.params), run)?;
+    let rows = JudgementRows {
+        pair_ids: &texts(df, "pair_id")?,
+        images: &images,
+        questions: &questions,
+        kinds: &texts(df, kind_column)?,
+        sources: &texts(df, "source")?,
+    };
+    let frame = rows.frame(shown, &judged)?;
+    Ok((judged, frame))
 }
 
 /// The judge over synthetic pairs.
@@ -281,28 +316,7 @@ impl Operator for Judge {
                 }
             }
         }
-        let images = bins(&df, "image")?;
-        let questions = texts(&df, "question")?;
-        let run = JudgeRun {
-            node: ctx.node.to_string(),
-            params: ctx.params.clone(),
-            model_dir: ctx.input_dir("model")?.to_path_buf(),
-            images: images.clone(),
-            questions: questions.clone(),
-            shown: shown
-                .iter()
-                .map(|s| (s.pair, s.answer_a.clone(), s.answer_b.clone(), s.seed))
-                .collect(),
-            bar: ctx.progress(shown.len() as u64, "judgements"),
-        };
-        let judged = infer(ctx.node, device_choice(ctx.params), run)?;
-        let rows = JudgementRows {
-            pair_ids: &pair_ids,
-            images: &images,
-            questions: &questions,
-            kinds: &texts(&df, "kind")?,
-            sources: &texts(&df, "source")?,
-        };
+        let (judged, mut frame) = judge_items(ctx, &df, "kind", &shown)?;
         let agree = shown
             .iter()
             .zip(&judged)
@@ -316,7 +330,7 @@ impl Operator for Judge {
             agree,
             "judged"
         );
-        ctx.write_frame("judgements", &mut rows.frame(&shown, &judged)?)?;
+        ctx.write_frame("judgements", &mut frame)?;
         Ok(())
     }
 }
