@@ -2,28 +2,31 @@
 # On the GPU machine: run (or resume) a pipeline with the carried CUDA build of judgeflow, then
 # write its report and every evaluation's and filter's tables to $OUT.
 #
-#   run: bash scripts/device_pipeline.sh pipelines/self_train.toml [SECONDS]
+#   run: bash scripts/device_pipeline.sh pipelines/self_train.toml [SECONDS [--set node.param=v ...]]
 # The cache (.judgeflow, git-ignored) survives between calls while the machine stays warm, so a
 # run cut short by the time limit resumes where it stopped.
 set -uo pipefail
 pipeline="$1"
 limit="${2:-540}"
+shift $(( $# < 2 ? $# : 2 ))
+sets=("$@")
 out="${OUT:-/tmp/out}"
 bin=./.bin/judgeflow
 [ -x "$bin" ] || { xz -dk .bin/judgeflow.xz && chmod +x "$bin"; }
 nvidia-smi --query-gpu=name,clocks.sm,power.draw,temperature.gpu --format=csv,noheader | tee "$out/gpu.txt"
-RUST_LOG=info timeout "$limit" "$bin" run "$pipeline" > "$out/run.txt" 2> "$out/run.log"
+RUST_LOG=info,cubecl=warn timeout "$limit" "$bin" run "$pipeline" "${sets[@]}" > "$out/run.txt" 2> "$out/run.log"
 echo "run exit: $?"
 cat "$out/run.txt"
-"$bin" report "$pipeline" --out "$out/report" | tail -3
-"$bin" compare "$pipeline" > "$out/compare.txt" 2>&1 && cat "$out/compare.txt"
+"$bin" report "$pipeline" "${sets[@]}" --out "$out/report" | tail -3
+"$bin" compare "$pipeline" "${sets[@]}" > "$out/compare.txt" 2>&1 && cat "$out/compare.txt"
 # Every fresh evaluate/filter node's table, as text.
-"$bin" plan "$pipeline" --json | python3 -c "
+"$bin" plan "$pipeline" "${sets[@]}" --json | python3 -c "
 import json, sys
 for n in json.load(sys.stdin):
     if n['op'] in ('evaluate', 'filter') and n['status']['state'] == 'fresh':
         print(n['node'], 'stats' if n['op'] == 'filter' else 'metrics')
 " | while read -r node port; do
-    "$bin" show "$pipeline" "$node" --port "$port" --rows 12 >> "$out/tables.txt" 2>&1
+    "$bin" show "$pipeline" "${sets[@]}" "$node" --port "$port" --rows 12 >> "$out/tables.txt" 2>&1
 done
-grep -E "evaluated|filtered|voted|corrupted|judged|trained" "$out/run.log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c28- | tail -40
+grep -E "evaluated|filtered|voted|corrupted|judged|trained|ERROR|failed" "$out/run.log" | grep -v "Task failed" | sed 's/\x1b\[[0-9;]*m//g' | cut -c28- | tail -40
+tail -c 300000 "$out/run.log" > "$out/run.tail.log"
