@@ -16,8 +16,16 @@ fn every_shipped_pipeline_passes_check() {
         .iter()
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    for expected in ["quickstart", "self_train", "oracle_vs_majority", "ablations"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} missing: {names:?}");
+    for expected in [
+        "quickstart",
+        "self_train",
+        "oracle_vs_majority",
+        "ablations",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing: {names:?}"
+        );
     }
     for file in &files {
         let out = Command::new(env!("CARGO_BIN_EXE_judgeflow"))
