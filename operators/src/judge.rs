@@ -41,17 +41,17 @@ pub(crate) struct Judgement {
 }
 
 /// Runs a judge checkpoint over shown items (the core of `judge` and `evaluate`).
-struct JudgeRun {
+struct JudgeRun<'a> {
     node: String,
     params: Params,
     model_dir: std::path::PathBuf,
-    images: Vec<Vec<u8>>,
-    questions: Vec<String>,
-    shown: Vec<(usize, String, String, u64)>,
+    images: &'a [Vec<u8>],
+    questions: &'a [String],
+    shown: &'a [Shown],
     bar: NodeProgress,
 }
 
-impl InferTask for JudgeRun {
+impl InferTask for JudgeRun<'_> {
     type Output = Vec<Judgement>;
 
     fn run<B: Backend>(self, device: B::Device) -> miette::Result<Vec<Judgement>> {
@@ -61,11 +61,11 @@ impl InferTask for JudgeRun {
         let requests: Vec<Request<'_>> = self
             .shown
             .iter()
-            .map(|(pair, a, b, seed)| Request {
-                image: &self.images[*pair],
-                question: judge_prompt(&self.questions[*pair], a, b),
-                seed: *seed,
-                label: format!("pair row {pair}"),
+            .map(|s| Request {
+                image: &self.images[s.pair],
+                question: judge_prompt(&self.questions[s.pair], &s.answer_a, &s.answer_b),
+                seed: s.seed,
+                label: format!("pair row {}", s.pair),
             })
             .collect();
         let mut done = 0;
@@ -196,12 +196,9 @@ pub(crate) fn judge_items(
         node: ctx.node.to_string(),
         params: ctx.params.clone(),
         model_dir: ctx.input_dir("model")?.to_path_buf(),
-        images: images.clone(),
-        questions: questions.clone(),
-        shown: shown
-            .iter()
-            .map(|s| (s.pair, s.answer_a.clone(), s.answer_b.clone(), s.seed))
-            .collect(),
+        images: &images,
+        questions: &questions,
+        shown,
         bar: ctx.progress(shown.len() as u64, "judgements"),
     };
     let judged = infer(ctx.node, device_choice(ctx.params), run)?;

@@ -4,6 +4,7 @@
 //! of the node seed and its index with the top bit cleared for training scenes and set for the
 //! benchmark, so no benchmark image can ever be a training image, whatever seeds users pick.
 
+use crate::frames::binary_column;
 use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
 use judgeflow_schemas::{BENCH, PROMPTS, SCENES, SFT};
 use judgeflow_world::{Color, Dimension, Scene, Shape, WorldConfig};
@@ -126,11 +127,6 @@ fn draw(ctx: &RunContext<'_>, split: Split) -> miette::Result<Vec<(Scene, Vec<u8
             (scene, png)
         })
         .collect())
-}
-
-fn binary_column(name: &str, values: &[Vec<u8>]) -> Column {
-    let slices: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-    Column::new(name.into(), slices)
 }
 
 /// Training scenes: the scenes with their graphs, the prompts (open and closed, with gold
