@@ -39,7 +39,7 @@ use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 use judgeflow_model::chat::{prompt_ids, sft_example};
 use judgeflow_model::config::MllamaConfig;
-use judgeflow_model::generate::{GenerateConfig, SamplingConfig, decode};
+use judgeflow_model::generate::{GenerateConfig, Placement, SamplingConfig, decode};
 use judgeflow_model::model::{ImageInputs, MllamaForConditionalGeneration};
 use judgeflow_model::preprocess::{
     PreprocessConfig, PreprocessedImage, preprocess_bytes, stack_images,
@@ -750,6 +750,7 @@ fn evaluate<B: Backend>(
         sampling: SamplingConfig::greedy(),
         stop_tokens: vec![special.eot_id, special.end_of_text],
         pad_token: tokenizer.pad_id(),
+        placement: Placement::Host,
     };
     let mut scores: BTreeMap<&'static str, TaskScore> = BTreeMap::new();
     let mut timing = GenTiming::default();
@@ -797,6 +798,7 @@ fn generation_bench<B: Backend>(
         sampling: SamplingConfig::greedy(),
         stop_tokens: vec![],
         pad_token: tokenizer.pad_id(),
+        placement: Placement::Host,
     };
     let mut timing = GenTiming::default();
     timed_generate(model, &prompts, &inputs, &config, &mut timing);

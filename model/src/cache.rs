@@ -1,6 +1,11 @@
 //! Key/value cache for decoding: self-attention K/V live in buffers preallocated for the whole
 //! generation (written in place at the current length), cross-attention K/V are computed once
 //! from the image and reused for every step.
+//!
+//! Two views of the buffers: [`KvView::Written`] hands attention the keys written so far (its
+//! length grows by one each step), [`KvView::Full`] always hands it the whole buffer, so that
+//! every decode step has the same shapes and a backend that compiles kernels per shape (CUDA)
+//! compiles them once; the caller then masks the unwritten slots (see `decode_static`).
 
 use burn::prelude::*;
 
@@ -32,8 +37,13 @@ impl<B: Backend> LayerKv<B> {
         k: Tensor<B, 4>,
         v: Tensor<B, 4>,
         past: usize,
+        view: KvView,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let LayerKv::SelfAttention { k: kc, v: vc } = self else {
+        // Take the buffers out so that `slice_assign` holds the only handle and can write in
+        // place; with a second handle alive it would copy the whole buffer on every step.
+        let LayerKv::SelfAttention { k: kc, v: vc } =
+            std::mem::replace(self, LayerKv::CrossAttention(None))
+        else {
             panic!("self-attention cache requested from a cross-attention layer");
         };
         let [b, h, s, d] = k.dims();
@@ -43,17 +53,17 @@ impl<B: Backend> LayerKv<B> {
             "KV cache overflow: {} tokens into a cache of {capacity}",
             past + s
         );
-        *kc = kc
-            .clone()
-            .slice_assign([0..b, 0..h, past..past + s, 0..d], k);
-        *vc = vc
-            .clone()
-            .slice_assign([0..b, 0..h, past..past + s, 0..d], v);
-        let end = past + s;
-        (
-            kc.clone().slice([0..b, 0..h, 0..end, 0..d]),
-            vc.clone().slice([0..b, 0..h, 0..end, 0..d]),
-        )
+        let kc = kc.slice_assign([0..b, 0..h, past..past + s, 0..d], k);
+        let vc = vc.slice_assign([0..b, 0..h, past..past + s, 0..d], v);
+        let seen = match view {
+            KvView::Written => (
+                kc.clone().slice([0..b, 0..h, 0..past + s, 0..d]),
+                vc.clone().slice([0..b, 0..h, 0..past + s, 0..d]),
+            ),
+            KvView::Full => (kc.clone(), vc.clone()),
+        };
+        *self = LayerKv::SelfAttention { k: kc, v: vc };
+        seen
     }
 
     /// The cached cross-attention K/V, if computed.
@@ -70,12 +80,22 @@ impl<B: Backend> LayerKv<B> {
     }
 }
 
+/// Which keys self-attention sees through the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvView {
+    /// Positions `0..len` (shapes grow with every step).
+    Written,
+    /// All `capacity` slots (fixed shapes; unwritten slots must be masked by the caller).
+    Full,
+}
+
 /// The cache of a whole decoder for one batch.
 #[derive(Debug, Clone)]
 pub struct KvCache<B: Backend> {
     layers: Vec<LayerKv<B>>,
     len: usize,
     capacity: usize,
+    view: KvView,
 }
 
 impl<B: Backend> KvCache<B> {
@@ -108,7 +128,19 @@ impl<B: Backend> KvCache<B> {
             layers,
             len: 0,
             capacity,
+            view: KvView::Written,
         }
+    }
+
+    /// The same buffers seen through `view`.
+    pub fn with_view(mut self, view: KvView) -> Self {
+        self.view = view;
+        self
+    }
+
+    /// How attention sees the buffers.
+    pub fn view(&self) -> KvView {
+        self.view
     }
 
     /// Tokens written so far.

@@ -12,6 +12,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::cache::KvCache;
+pub use crate::decode_static::Placement;
+use crate::decode_static::{Watched, decode_static};
 use crate::layers::{causal_mask, rope_tables};
 use crate::model::{
     ImageInputs, MllamaForConditionalGeneration, Padding, cross_attention_mask_tensor,
@@ -51,6 +53,9 @@ pub struct GenerateConfig {
     pub stop_tokens: Vec<u32>,
     /// Token used for left padding (never attended to).
     pub pad_token: u32,
+    /// Where the next token is chosen: on the host (the reference, CPU default) or on the
+    /// device with fixed shapes ([`crate::decode_static`], CUDA default).
+    pub placement: Placement,
 }
 
 /// Why a row stopped.
@@ -81,7 +86,7 @@ pub struct Scored {
 }
 
 /// Generates continuations for a batch of prompts (one image set per row when `images` is
-/// given), with one ChaCha seed per row.
+/// given), with one ChaCha seed per row, where `config.placement` says.
 pub fn generate<B: Backend>(
     model: &MllamaForConditionalGeneration<B>,
     prompts: &[Vec<u32>],
@@ -89,7 +94,54 @@ pub fn generate<B: Backend>(
     seeds: &[u64],
     config: &GenerateConfig,
 ) -> Vec<Generation> {
-    decode(model, prompts, images, seeds, config, |_| ())
+    generate_watching(model, prompts, images, seeds, config, &[])
+        .into_iter()
+        .map(|(g, _)| g)
+        .collect()
+}
+
+/// [`generate`], also returning for every row and step the logits of the `watch` token ids
+/// (the judge's verdict letters), up to and including the step that stopped the row.
+pub fn generate_watching<B: Backend>(
+    model: &MllamaForConditionalGeneration<B>,
+    prompts: &[Vec<u32>],
+    images: Option<&ImageInputs<B>>,
+    seeds: &[u64],
+    config: &GenerateConfig,
+    watch: &[u32],
+) -> Vec<Watched> {
+    match config.placement {
+        Placement::Device => decode_static(model, prompts, images, seeds, config, watch),
+        Placement::Host => {
+            let mut watched: Vec<Vec<Vec<f32>>> = vec![Vec::new(); prompts.len()];
+            let generations = decode(model, prompts, images, seeds, config, |logits| {
+                if watch.is_empty() {
+                    return;
+                }
+                for (row, l) in logits.iter().enumerate() {
+                    watched[row].push(
+                        watch
+                            .iter()
+                            .map(|&t| l.get(t as usize).copied().unwrap_or(f32::NEG_INFINITY))
+                            .collect(),
+                    );
+                }
+            });
+            generations
+                .into_iter()
+                .zip(watched)
+                .map(|(g, mut w)| {
+                    // Steps after the row stopped are not the row's.
+                    let seen = match g.finish {
+                        FinishReason::Stop(_) => g.tokens.len() + 1,
+                        FinishReason::Length => g.tokens.len(),
+                    };
+                    w.truncate(seen);
+                    (g, w)
+                })
+                .collect()
+        }
+    }
 }
 
 /// [`generate`], also handing every step's next-token logits `[batch, vocab]` to `on_logits`

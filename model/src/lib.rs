@@ -2,7 +2,8 @@
 //!
 //! Module map: `config` (MllamaConfig, presets, HF config.json), `vision` (tiled ViT encoder),
 //! `text` (Llama decoder with gated cross-attention), `model` (the two joined), `cache` (KV cache),
-//! `generate` (batched sampling, log-prob scoring), `train` (SFT loop), `checkpoint` (safetensors),
+//! `generate` (batched sampling, log-prob scoring), `decode_static` (the
+//! device path of generation: fixed shapes, sampling on the device), `train` (SFT loop), `checkpoint` (safetensors),
 //! `tokenizer` (training a tokenizer with the Llama-3.2-Vision special tokens), `chat` (the chat
 //! template), `preprocess` (mllama image preprocessing: tiles, aspect-ratio ids, masks).
 
@@ -11,6 +12,7 @@ pub mod cache;
 pub mod chat;
 pub mod checkpoint;
 pub mod config;
+pub mod decode_static;
 pub mod generate;
 pub mod layers;
 pub mod model;

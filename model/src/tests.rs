@@ -8,7 +8,9 @@ use crate::backend::{CpuBackend, CpuTrainBackend};
 use crate::chat::cross_attention_mask;
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::MllamaConfig;
-use crate::generate::{GenerateConfig, SamplingConfig, decode, generate, score};
+use crate::generate::{
+    GenerateConfig, Placement, SamplingConfig, decode, generate, generate_watching, score,
+};
 use crate::model::{ImageInputs, MllamaForConditionalGeneration};
 use crate::text::DecoderLayer;
 use crate::train::{TrainBatch, TrainConfig, train};
@@ -268,6 +270,7 @@ fn cached_generation_matches_uncached_forward() {
         sampling: SamplingConfig::greedy(),
         stop_tokens: vec![],
         pad_token: 0,
+        placement: Placement::Host,
     };
     let mut steps: Vec<Vec<Vec<f32>>> = vec![];
     let out = decode(&model, &prompts, Some(&im), &[0, 1], &config, |l| {
@@ -307,6 +310,7 @@ fn sampling_is_deterministic_per_seed_and_top_k_one_is_greedy() {
         },
         stop_tokens: vec![],
         pad_token: 0,
+        placement: Placement::Host,
     };
     let a = generate(&model, &prompts, Some(&im), &[11, 12], &sampled);
     let b = generate(&model, &prompts, Some(&im), &[11, 12], &sampled);
@@ -406,10 +410,85 @@ fn micro_model_overfits_and_reads_the_image() {
         sampling: SamplingConfig::greedy(),
         stop_tokens: vec![eos],
         pad_token: 0,
+        placement: Placement::Host,
     };
     let out = generate(&model, &prompts, Some(&images(&COLOURS)), &[0; 4], &config);
     for (g, &a) in out.iter().zip(&answers) {
         assert_eq!(g.tokens, vec![a]);
+    }
+    let on_device = GenerateConfig {
+        placement: Placement::Device,
+        ..config
+    };
+    assert_eq!(
+        generate(
+            &model,
+            &prompts,
+            Some(&images(&COLOURS)),
+            &[0; 4],
+            &on_device
+        ),
+        out
+    );
+}
+
+/// Ragged prompts, images, a stop token: the device path (fixed shapes, sampling on the
+/// device) returns what the host path returns.
+#[test]
+fn device_decoding_matches_host_decoding() {
+    let model = open_gates(micro_model::<B>(8));
+    let prompts: Vec<Vec<u32>> = (0..6)
+        .map(|r| {
+            let mut p = vec![1, IMAGE];
+            p.extend((0..(3 + 5 * r) as u32).map(|t| 5 + (t * 7 + r as u32) % 200));
+            p
+        })
+        .collect();
+    let colours: Vec<[f32; 3]> = (0..6).map(|r| COLOURS[r % COLOURS.len()]).collect();
+    let im = images::<B>(&colours);
+    let seeds: Vec<u64> = (0..6).map(|r| 100 + r).collect();
+    let watch = [7u32, 9, 11];
+    for sampling in [
+        SamplingConfig::greedy(),
+        SamplingConfig {
+            temperature: 0.8,
+            top_k: 50,
+            top_p: 0.9,
+        },
+    ] {
+        let host = GenerateConfig {
+            max_new_tokens: 20,
+            sampling: sampling.clone(),
+            // A token a random model produces now and then, so that some rows stop early.
+            stop_tokens: vec![42, 43, 44, 45],
+            pad_token: 0,
+            placement: Placement::Host,
+        };
+        let device = GenerateConfig {
+            placement: Placement::Device,
+            ..host.clone()
+        };
+        let a = generate_watching(&model, &prompts, Some(&im), &seeds, &host, &watch);
+        let b = generate_watching(&model, &prompts, Some(&im), &seeds, &device, &watch);
+        let mut worst = 0.0f32;
+        for ((ga, wa), (gb, wb)) in a.iter().zip(&b) {
+            assert_eq!(ga, gb, "{sampling:?}");
+            assert_eq!(wa.len(), wb.len());
+            for (x, y) in wa.iter().zip(wb) {
+                worst = worst.max(max_abs_diff(x, y));
+            }
+        }
+        assert!(worst < 1e-4, "watched logits differ by {worst}");
+        // A row alone gives what it gives inside the batch.
+        let alone = generate_watching(
+            &model,
+            &prompts[4..5],
+            Some(&images::<B>(&colours[4..5])),
+            &seeds[4..5],
+            &device,
+            &watch,
+        );
+        assert_eq!(alone[0].0, b[4].0);
     }
 }
 
@@ -505,6 +584,7 @@ mod hf_parity {
             sampling: SamplingConfig::greedy(),
             stop_tokens: vec![],
             pad_token: 2,
+            placement: Placement::Host,
         };
         let out = generate(&model, &prompts, Some(&images), &vec![0; rows], &config);
         for (r, g) in out.iter().enumerate() {

@@ -8,7 +8,7 @@ use burn::nn::{
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::cache::{KvCache, LayerKv};
+use crate::cache::{KvCache, KvView, LayerKv};
 use crate::config::{MllamaTextConfig, rope_inv_freq};
 use crate::layers::{apply_rope, attention, merge_heads, split_heads};
 
@@ -106,7 +106,7 @@ impl<B: Backend> TextSelfAttention<B> {
         &self,
         x: Tensor<B, 3>,
         inputs: &SelfAttentionInputs<B>,
-        cache: Option<(&mut LayerKv<B>, usize)>,
+        cache: Option<(&mut LayerKv<B>, usize, KvView)>,
     ) -> Tensor<B, 3> {
         let q = split_heads(self.q_proj.forward(x.clone()), self.heads);
         let k = split_heads(self.k_proj.forward(x.clone()), self.kv_heads);
@@ -114,7 +114,7 @@ impl<B: Backend> TextSelfAttention<B> {
         let q = apply_rope(q, inputs.cos.clone(), inputs.sin.clone());
         let k = apply_rope(k, inputs.cos.clone(), inputs.sin.clone());
         let (k, v) = match cache {
-            Some((layer, past)) => layer.append_self(k, v, past),
+            Some((layer, past, view)) => layer.append_self(k, v, past, view),
             None => (k, v),
         };
         self.o_proj
@@ -331,6 +331,7 @@ impl<B: Backend> MllamaForCausalLM<B> {
     ) -> Tensor<B, 3> {
         let seq = input_ids.dims()[1];
         let past = cache.as_ref().map_or(0, |c| c.len());
+        let view = cache.as_ref().map_or(KvView::Written, |c| c.view());
         let mut x = self.model.embed_tokens.forward(input_ids);
         for (i, layer) in self.model.layers.iter().enumerate() {
             let layer_cache = cache.as_mut().map(|c| c.layer_mut(i));
@@ -339,7 +340,7 @@ impl<B: Backend> MllamaForCausalLM<B> {
                     let h = l.self_attn.forward(
                         l.input_layernorm.forward(x.clone()),
                         self_inputs,
-                        layer_cache.map(|c| (c, past)),
+                        layer_cache.map(|c| (c, past, view)),
                     );
                     let x = x + h;
                     x.clone() + l.mlp.forward(l.post_attention_layernorm.forward(x))

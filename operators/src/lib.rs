@@ -21,6 +21,11 @@ mod source_vlrewardbench;
 mod train;
 mod vote;
 
+/// Keeps compiled GPU kernels in a directory across processes (see the model crate's
+/// `backend::use_kernel_cache`); the binary calls it first thing.
+#[cfg(feature = "cuda")]
+pub use judgeflow_model::backend::use_kernel_cache;
+
 /// Every operator of the real binary.
 pub fn registry() -> judgeflow_engine::Registry {
     let mut r = judgeflow_engine::Registry::new();

@@ -13,7 +13,7 @@ use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 use judgeflow_engine::{ParamKind, ParamSpec, Params};
 use judgeflow_model::checkpoint;
-use judgeflow_model::generate::{GenerateConfig, Generation, SamplingConfig, decode};
+use judgeflow_model::generate::{GenerateConfig, Placement, SamplingConfig, generate_watching};
 use judgeflow_model::model::{ImageInputs, MllamaForConditionalGeneration};
 use judgeflow_model::preprocess::{
     PreprocessConfig, PreprocessedImage, preprocess_bytes, stack_images,
@@ -349,6 +349,7 @@ pub(crate) fn generate_all<B: Backend>(
         sampling: sampling.clone(),
         stop_tokens: vec![special.eot_id, special.end_of_text],
         pad_token: judge.tokenizer.pad_id(),
+        placement: Placement::for_backend::<B>(),
     };
     let mut prompts = Vec::with_capacity(requests.len());
     for r in requests {
@@ -366,25 +367,15 @@ pub(crate) fn generate_all<B: Backend>(
         let seeds: Vec<u64> = chunk.iter().map(|&i| requests[i].seed).collect();
         let bytes: Vec<&[u8]> = chunk.iter().map(|&i| requests[i].image).collect();
         let inputs = images.batch::<B>(&bytes, &|k| requests[chunk[k]].label.clone(), device)?;
-        let mut watched: Vec<Vec<Vec<f32>>> = vec![Vec::new(); chunk.len()];
-        let generations: Vec<Generation> = decode(
+        let generations = generate_watching(
             &judge.model,
             &batch_prompts,
             Some(&inputs),
             &seeds,
             &config,
-            |logits| {
-                for (row, l) in logits.iter().enumerate() {
-                    watched[row].push(
-                        watch
-                            .iter()
-                            .map(|&t| l.get(t as usize).copied().unwrap_or(f32::NEG_INFINITY))
-                            .collect(),
-                    );
-                }
-            },
+            watch,
         );
-        for ((&i, g), w) in chunk.iter().zip(generations).zip(watched) {
+        for (&i, (g, w)) in chunk.iter().zip(generations) {
             let text = judge
                 .tokenizer
                 .decode(&g.tokens, true)

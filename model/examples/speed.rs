@@ -1,0 +1,392 @@
+//! The model's speed on one backend, printed as one JSON line: prefill and decode tokens/s at
+//! several batch sizes for both decode placements (host sampling with growing shapes, and the
+//! device path with fixed shapes and on-device sampling), and a full training step, with the
+//! first call's time (kernel compilation) kept apart from the timed ones.
+//!
+//! Weights are random: speed does not depend on their values. The inputs follow
+//! `scripts/hf_mllama_timing.py` (one image per row, its `<|image|>` token after BOS, random
+//! pixels, prompt of fixed length, forced length with no stop token), so that script's figures
+//! for the same `config.json` are the reference; `scripts/device_speed.sh` runs both in one
+//! device run.
+//!
+//! ```text
+//! cargo run --release -p judgeflow-model --features cuda --example speed -- \
+//!     --preset tiny --device cuda --batches 16,64 --prompt-len 48 --new-tokens 32
+//! cargo run --release -p judgeflow-model --features cuda --example speed -- \
+//!     --config llama32_11b_vision_config.json --device cuda --tiles 1 --batches 16,64 \
+//!     --prompt-len 64 --new-tokens 64 --train-steps 0
+//! ```
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::backend::AutodiffBackend;
+use judgeflow_model::config::MllamaConfig;
+use judgeflow_model::generate::{GenerateConfig, Placement, SamplingConfig, generate};
+use judgeflow_model::model::{ImageInputs, MllamaForConditionalGeneration};
+use judgeflow_model::train::{TrainBatch, TrainConfig, train};
+use serde_json::{Value, json};
+
+const USAGE: &str = "usage: speed [--preset micro|tiny|llama_3_2_11b | --config CONFIG.json] [--device cpu|cuda] \
+[--tiles N] [--batches 16,64] [--prompt-len N] [--new-tokens N] [--repeats N] \
+[--placements host,device] [--greedy] [--train-batch N] [--train-seq N] [--train-steps N] \
+[--out FILE] [--write-config FILE] [--kernel-cache DIR]";
+
+struct Args {
+    preset: String,
+    config: Option<PathBuf>,
+    device: String,
+    tiles: usize,
+    batches: Vec<usize>,
+    prompt_len: usize,
+    new_tokens: usize,
+    repeats: usize,
+    placements: Vec<Placement>,
+    greedy: bool,
+    train_batch: usize,
+    train_seq: usize,
+    train_steps: usize,
+    out: Option<PathBuf>,
+    write_config: Option<PathBuf>,
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    kernel_cache: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        preset: "tiny".into(),
+        config: None,
+        device: "cpu".into(),
+        tiles: 1,
+        batches: vec![16, 64],
+        prompt_len: 48,
+        new_tokens: 32,
+        repeats: 3,
+        placements: vec![Placement::Host, Placement::Device],
+        greedy: false,
+        train_batch: 64,
+        train_seq: 37,
+        train_steps: 20,
+        out: None,
+        write_config: None,
+        kernel_cache: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--greedy" {
+            a.greedy = true;
+            continue;
+        }
+        let value = it.next().ok_or(format!("{flag} needs a value\n{USAGE}"))?;
+        let num = |v: &str| v.parse::<usize>().map_err(|e| format!("{flag} {v}: {e}"));
+        match flag.as_str() {
+            "--preset" => a.preset = value,
+            "--config" => a.config = Some(value.into()),
+            "--device" => a.device = value,
+            "--tiles" => a.tiles = num(&value)?,
+            "--batches" => {
+                a.batches = value.split(',').map(num).collect::<Result<_, _>>()?;
+            }
+            "--prompt-len" => a.prompt_len = num(&value)?,
+            "--new-tokens" => a.new_tokens = num(&value)?,
+            "--repeats" => a.repeats = num(&value)?.max(1),
+            "--placements" => {
+                a.placements = value
+                    .split(',')
+                    .map(|p| match p {
+                        "host" => Ok(Placement::Host),
+                        "device" => Ok(Placement::Device),
+                        other => Err(format!("unknown placement {other}")),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--train-batch" => a.train_batch = num(&value)?,
+            "--train-seq" => a.train_seq = num(&value)?,
+            "--train-steps" => a.train_steps = num(&value)?,
+            "--out" => a.out = Some(value.into()),
+            "--write-config" => a.write_config = Some(value.into()),
+            "--kernel-cache" => a.kernel_cache = Some(value.into()),
+            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
+        }
+    }
+    Ok(a)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let config = match &args.config {
+        Some(path) => MllamaConfig::from_json_file(path).unwrap_or_else(|e| {
+            eprintln!("{}: {e}", path.display());
+            std::process::exit(2)
+        }),
+        None => match args.preset.as_str() {
+            "micro" => MllamaConfig::micro(511, 511),
+            "tiny" => MllamaConfig::tiny(511, 511),
+            "llama_3_2_11b" => MllamaConfig::llama_3_2_11b(),
+            other => {
+                eprintln!("unknown preset {other}\n{USAGE}");
+                std::process::exit(2)
+            }
+        },
+    };
+    if let Some(path) = &args.write_config {
+        std::fs::write(path, config.to_json()).expect("writing --write-config");
+    }
+    #[cfg(feature = "cuda")]
+    if let Some(dir) = &args.kernel_cache {
+        judgeflow_model::backend::use_kernel_cache(dir).expect("--kernel-cache");
+    }
+    let result = match args.device.as_str() {
+        "cpu" => run::<judgeflow_model::backend::CpuTrainBackend>(&args, &config),
+        #[cfg(feature = "cuda")]
+        "cuda" => run::<judgeflow_model::backend::CudaTrainBackend>(&args, &config),
+        other => {
+            eprintln!("device {other} is not available in this build\n{USAGE}");
+            std::process::exit(2)
+        }
+    };
+    let line = serde_json::to_string(&result).expect("json");
+    println!("{line}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, format!("{line}\n")).expect("writing --out");
+    }
+}
+
+/// One row per sequence: BOS, `<|image|>`, then random text ids (never a special id).
+fn prompt_rows(config: &MllamaConfig, batch: usize, len: usize, seed: u64) -> Vec<Vec<u32>> {
+    let vocab = config.text_config.vocab_size as u64;
+    let image = config.image_token_index as u32;
+    let text = (vocab - 300).min(100_000).max(16);
+    (0..batch)
+        .map(|r| {
+            let mut row = vec![1u32, image];
+            let mut x = seed ^ (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            while row.len() < len {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                row.push(2 + ((x >> 33) % text) as u32);
+            }
+            row
+        })
+        .collect()
+}
+
+/// Random pixels in `tiles` real tiles of one image per row.
+fn image_inputs<B: Backend>(
+    config: &MllamaConfig,
+    batch: usize,
+    tiles: usize,
+    device: &B::Device,
+) -> ImageInputs<B> {
+    let v = &config.vision_config;
+    let (max_tiles, px) = (v.max_num_tiles, v.image_size);
+    let grid = v
+        .supported_aspect_ratios
+        .iter()
+        .position(|r| r[0] * r[1] == tiles)
+        .expect("a supported aspect ratio with that many tiles");
+    let real = Tensor::<B, 6>::random(
+        [batch, 1, tiles, 3, px, px],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let pixel_values = if tiles < max_tiles {
+        Tensor::cat(
+            vec![
+                real,
+                Tensor::zeros([batch, 1, max_tiles - tiles, 3, px, px], device),
+            ],
+            2,
+        )
+    } else {
+        real
+    };
+    let mask: Vec<i64> = (0..batch)
+        .flat_map(|_| (0..max_tiles).map(|t| i64::from(t < tiles)))
+        .collect();
+    ImageInputs {
+        pixel_values,
+        aspect_ratio_ids: Tensor::from_data(
+            TensorData::new(vec![grid as i64 + 1; batch], [batch, 1]),
+            device,
+        ),
+        aspect_ratio_mask: Tensor::from_data(TensorData::new(mask, [batch, 1, max_tiles]), device),
+    }
+}
+
+fn sync<B: Backend>(device: &B::Device) {
+    B::sync(device).expect("device sync");
+}
+
+fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
+    let device = B::Device::default();
+    B::seed(&device, 0);
+    let start = Instant::now();
+    let model: MllamaForConditionalGeneration<B::InnerBackend> =
+        config.init(&device).with_cross_attention_gates(0.5);
+    sync::<B::InnerBackend>(&device);
+    let init_s = start.elapsed().as_secs_f64();
+    let params = model.num_params();
+    let sampling = if args.greedy {
+        SamplingConfig::greedy()
+    } else {
+        SamplingConfig {
+            temperature: 0.6,
+            top_k: 50,
+            top_p: 0.9,
+        }
+    };
+    let mut decode_rows = vec![];
+    for &batch in &args.batches {
+        let prompts = prompt_rows(config, batch, args.prompt_len, 7);
+        let images = image_inputs::<B::InnerBackend>(config, batch, args.tiles, &device);
+        let seeds: Vec<u64> = (0..batch as u64).collect();
+        for &placement in &args.placements {
+            let gen_config = GenerateConfig {
+                max_new_tokens: args.new_tokens,
+                sampling: sampling.clone(),
+                stop_tokens: vec![],
+                pad_token: 0,
+                placement,
+            };
+            let prefill_config = GenerateConfig {
+                max_new_tokens: 1,
+                ..gen_config.clone()
+            };
+            let call = |c: &GenerateConfig| {
+                let t = Instant::now();
+                let out = generate(&model, &prompts, Some(&images), &seeds, c);
+                sync::<B::InnerBackend>(&device);
+                (t.elapsed().as_secs_f64(), out)
+            };
+            // First calls compile kernels (prefill shape, then the decode step's).
+            let (first_prefill_s, _) = call(&prefill_config);
+            let (first_call_s, _) = call(&gen_config);
+            let mut prefill_s = f64::INFINITY;
+            let mut call_s = f64::INFINITY;
+            let mut new_tokens = 0;
+            for _ in 0..args.repeats {
+                prefill_s = prefill_s.min(call(&prefill_config).0);
+                let (s, out) = call(&gen_config);
+                call_s = call_s.min(s);
+                new_tokens = out.iter().map(|g| g.tokens.len()).sum::<usize>();
+            }
+            // Decode time: the whole call minus its prefill (which also draws the first token).
+            let decode_s = (call_s - prefill_s).max(1e-9);
+            let decoded = new_tokens.saturating_sub(batch);
+            decode_rows.push(json!({
+                "batch": batch,
+                "placement": format!("{placement:?}").to_lowercase(),
+                "prompt_len": args.prompt_len,
+                "new_tokens": args.new_tokens,
+                "first_prefill_s": first_prefill_s,
+                "first_call_s": first_call_s,
+                "prefill_s": prefill_s,
+                "prefill_tokens_per_s": (batch * args.prompt_len) as f64 / prefill_s,
+                "call_s": call_s,
+                "new_tokens_per_s": new_tokens as f64 / call_s,
+                "decode_tokens_per_s": decoded as f64 / decode_s,
+                "decode_ms_per_step": decode_s * 1e3 / (args.new_tokens.max(2) - 1) as f64,
+            }));
+            eprintln!("{}", decode_rows.last().expect("pushed"));
+        }
+    }
+    // Greedy tokens of the two placements on the same inputs: how often they agree (bf16
+    // arithmetic over different shapes can flip a near-tie, after which a row diverges).
+    let agreement = if args.placements.len() == 2 {
+        let batch = args.batches[0];
+        let prompts = prompt_rows(config, batch, args.prompt_len, 13);
+        let images = image_inputs::<B::InnerBackend>(config, batch, args.tiles, &device);
+        let seeds = vec![0; batch];
+        let run = |placement| {
+            let c = GenerateConfig {
+                max_new_tokens: args.new_tokens,
+                sampling: SamplingConfig::greedy(),
+                stop_tokens: vec![],
+                pad_token: 0,
+                placement,
+            };
+            generate(&model, &prompts, Some(&images), &seeds, &c)
+        };
+        let (host, dev) = (run(Placement::Host), run(Placement::Device));
+        let rows_equal = host.iter().zip(&dev).filter(|(a, b)| a == b).count();
+        let first_token_equal = host
+            .iter()
+            .zip(&dev)
+            .filter(|(a, b)| a.tokens.first() == b.tokens.first())
+            .count();
+        json!({"batch": batch, "rows": batch, "rows_identical": rows_equal,
+               "first_token_identical": first_token_equal})
+    } else {
+        Value::Null
+    };
+    let train_row = if args.train_steps > 0 {
+        let model = config.init::<B>(&device).with_cross_attention_gates(0.5);
+        let prompts = prompt_rows(config, args.train_batch, args.train_seq, 11);
+        let masks: Vec<Vec<bool>> = prompts
+            .iter()
+            .map(|r| (0..r.len()).map(|j| j >= 4).collect())
+            .collect();
+        let batch = |_| {
+            TrainBatch::from_sequences(
+                config,
+                &prompts,
+                &masks,
+                0,
+                Some(image_inputs::<B>(
+                    config,
+                    args.train_batch,
+                    args.tiles,
+                    &device,
+                )),
+                &device,
+            )
+        };
+        let warm: Vec<TrainBatch<B>> = (0..2).map(batch).collect();
+        let timed: Vec<TrainBatch<B>> = (0..args.train_steps).map(batch).collect();
+        let train_config = TrainConfig {
+            learning_rate: 1e-4,
+            warmup_steps: 0,
+            ..TrainConfig::default()
+        };
+        let t = Instant::now();
+        let (model, _) = train(model, &warm, &train_config, |_| ()).expect("warm-up steps");
+        let first_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let (_, records) = train(model, &timed, &train_config, |_| ()).expect("timed steps");
+        let total_s = t.elapsed().as_secs_f64();
+        json!({
+            "batch": args.train_batch,
+            "seq": args.train_seq,
+            "steps": records.len(),
+            "warm_up_two_steps_s": first_s,
+            "step_ms": total_s * 1e3 / records.len() as f64,
+            "padded_tokens_per_s": (args.train_batch * args.train_seq * records.len()) as f64 / total_s,
+            "final_loss": records.last().map(|r| r.loss),
+        })
+    } else {
+        Value::Null
+    };
+    json!({
+        "script": "speed",
+        "backend": std::any::type_name::<B::InnerBackend>(),
+        "preset": args.config.as_ref().map_or(args.preset.clone(), |p| p.display().to_string()),
+        "params": params,
+        "init_s": init_s,
+        "tiles": args.tiles,
+        "sampling": format!("{sampling:?}"),
+        "decode": decode_rows,
+        "greedy_host_vs_device": agreement,
+        "train": train_row,
+    })
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# On the GPU machine, in one run: the burn model's speed (the carried `speed` example, built with
+# --features cuda) next to transformers + torch with the same config.json, batch and lengths,
+#   1. `tiny`: decode at batch 16 and 64 with both placements, a training step at 64 x 37;
+#   2. `tiny` again in a fresh process with the kernel cache the first one filled (warm-up);
+#   3. the Llama-3.2-11B-Vision shape (random bf16 weights): generate at batch 16 and 64, one
+#      560 px tile, 64-token prompt, 64 new tokens, T 0.6, top-k 50, top-p 0.9.
+# Everything lands in $OUT as JSON lines; the last lines printed are the table.
+#
+#   run: bash scripts/device_speed.sh [tiny|11b|all]   (binary carried as .bin/speed.xz)
+set -uo pipefail
+what="${1:-all}"
+out="${OUT:-/tmp/out}"
+repo="$PWD"
+bin=./.bin/speed
+[ -x "$bin" ] || { xz -dk .bin/speed.xz && chmod +x "$bin"; }
+kernels=/tmp/judgeflow-kernels
+rm -rf "$kernels"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu,memory.used --format=csv | tee "$out/gpu.txt"
+
+# Peak GPU memory of a command, sampled every 100 ms.
+peak() {
+    local log="$1"; shift
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$log.mem" &
+    local sampler=$!
+    "$@"
+    local rc=$?
+    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+    echo "peak_mem_mib $(sort -n "$log.mem" | tail -1)" | tee -a "$log"
+    return $rc
+}
+
+if [ "$what" = tiny ] || [ "$what" = all ]; then
+    peak "$out/tiny_burn.log" timeout 240 "$bin" --preset tiny --device cuda --batches 16,64 \
+        --prompt-len 48 --new-tokens 32 --train-batch 64 --train-seq 37 --train-steps 30 \
+        --write-config "$out/tiny_config.json" --kernel-cache "$kernels" --out "$out/tiny_burn.json" \
+        2>> "$out/tiny_burn.log"
+    echo "burn tiny exit: $?"
+    # The same process again: every kernel is in the cache now.
+    timeout 120 "$bin" --preset tiny --device cuda --batches 16,64 --placements device \
+        --prompt-len 48 --new-tokens 32 --train-steps 0 --repeats 1 --kernel-cache "$kernels" \
+        --out "$out/tiny_burn_second.json" 2>> "$out/tiny_burn_second.log"
+    echo "burn tiny second process exit: $?"
+    for b in 16 64; do
+        timeout 150 python3 scripts/hf_mllama_timing.py --config "$out/tiny_config.json" \
+            --mode "$([ $b = 64 ] && echo both || echo generate)" --batch 64 --seq-len 37 \
+            --steps 30 --warmup 5 --gen-batch $b --prompt-len 48 --new-tokens 32 --tiles 1 \
+            > "$out/tiny_torch_$b.json" 2>> "$out/torch.log"
+        echo "torch tiny batch $b exit: $?"
+    done
+fi
+
+if [ "$what" = 11b ] || [ "$what" = all ]; then
+    peak "$out/11b_burn.log" timeout 330 "$bin" --preset llama_3_2_11b --device cuda --tiles 1 \
+        --batches 16,64 --placements device --prompt-len 64 --new-tokens 64 --repeats 1 \
+        --train-steps 0 --write-config "$out/11b_config.json" --kernel-cache "$kernels" \
+        --out "$out/11b_burn.json" 2>> "$out/11b_burn.log"
+    echo "burn 11b exit: $?"
+    for b in 16 64; do
+        peak "$out/11b_torch_$b.log" timeout 200 python3 scripts/hf_mllama_timing.py \
+            --config "$out/11b_config.json" --mode generate --tiles 1 --gen-batch $b \
+            --prompt-len 64 --new-tokens 64 --gen-repeats 1 \
+            > "$out/11b_torch_$b.json" 2>> "$out/11b_torch_$b.log"
+        echo "torch 11b batch $b exit: $?"
+    done
+fi
+
+cd "$repo"
+python3 scripts/speed_table.py "$out"
