@@ -5,12 +5,15 @@
 #   2. `tiny` again in a fresh process with the kernel cache the first one filled (warm-up);
 #   3. the Llama-3.2-11B-Vision shape (random bf16 weights): generate at batch 16 and 64, one
 #      560 px tile, 64-token prompt, 64 new tokens, T 0.6, top-k 50, top-p 0.9.
-# Everything lands in $OUT as JSON lines; the last lines printed are the table.
+# Raw outputs (JSON lines, logs) go to one archive, $OUT/speed_raw.tar.gz; the table is printed
+# last and saved as $OUT/speed_table.txt.
 #
 #   run: bash scripts/device_speed.sh [tiny|11b|all]   (binary carried as .bin/speed.xz)
 set -uo pipefail
 what="${1:-all}"
-out="${OUT:-/tmp/out}"
+final="${OUT:-/tmp/out}"
+out=/tmp/speed_raw
+rm -rf "$out" && mkdir -p "$out"
 repo="$PWD"
 bin=./.bin/speed
 [ -x "$bin" ] || { xz -dk .bin/speed.xz && chmod +x "$bin"; }
@@ -51,9 +54,11 @@ if [ "$what" = tiny ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = 11b ] || [ "$what" = all ]; then
-    peak "$out/11b_burn.log" timeout 330 "$bin" --preset llama_3_2_11b --device cuda --tiles 1 \
+    # The published config (the one behind the reference figures), for both sides.
+    cp model/tests/fixtures/llama32_11b_vision_config.json "$out/11b_config.json"
+    peak "$out/11b_burn.log" timeout 330 "$bin" --config "$out/11b_config.json" --device cuda --tiles 1 \
         --batches 16,64 --placements device --prompt-len 64 --new-tokens 64 --repeats 1 \
-        --train-steps 0 --write-config "$out/11b_config.json" --kernel-cache "$kernels" \
+        --train-steps 0 --kernel-cache "$kernels" \
         --out "$out/11b_burn.json" 2>> "$out/11b_burn.log"
     echo "burn 11b exit: $?"
     for b in 16 64; do
@@ -66,4 +71,5 @@ if [ "$what" = 11b ] || [ "$what" = all ]; then
 fi
 
 cd "$repo"
-python3 scripts/speed_table.py "$out"
+python3 scripts/speed_table.py "$out" | tee "$final/speed_table.txt"
+tar czf "$final/speed_raw.tar.gz" -C /tmp speed_raw

@@ -331,6 +331,9 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
         Value::Null
     };
     let train_row = if args.train_steps > 0 {
+        // Reseeded, so that builds with and without fusion train the same weights on the same
+        // batches and their losses can be compared.
+        B::seed(&device, 1);
         let model = config.init::<B>(&device).with_cross_attention_gates(0.5);
         let prompts = prompt_rows(config, args.train_batch, args.train_seq, 11);
         let masks: Vec<Vec<bool>> = prompts
@@ -357,10 +360,12 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
         let train_config = TrainConfig {
             learning_rate: 1e-4,
             warmup_steps: 0,
+            read_every: 8,
             ..TrainConfig::default()
         };
         let t = Instant::now();
-        let (model, _) = train(model, &warm, &train_config, |_| ()).expect("warm-up steps");
+        let (model, warm_records) =
+            train(model, &warm, &train_config, |_| ()).expect("warm-up steps");
         let first_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let (_, records) = train(model, &timed, &train_config, |_| ()).expect("timed steps");
@@ -373,6 +378,7 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
             "step_ms": total_s * 1e3 / records.len() as f64,
             "padded_tokens_per_s": (args.train_batch * args.train_seq * records.len()) as f64 / total_s,
             "final_loss": records.last().map(|r| r.loss),
+            "losses": warm_records.iter().chain(&records).map(|r| r.loss).collect::<Vec<_>>(),
         })
     } else {
         Value::Null

@@ -491,6 +491,23 @@ mod tests {
         assert_eq!(back, MllamaConfig::llama_3_2_11b());
     }
 
+    /// The published Llama-3.2-11B-Vision config (the one the speed benchmark hands both burn and
+    /// transformers) is the preset.
+    #[test]
+    fn published_11b_config_is_the_preset() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/llama32_11b_vision_config.json"
+        );
+        let read = MllamaConfig::from_json_file(path).unwrap();
+        assert_eq!(read.text_config, MllamaConfig::llama_3_2_11b().text_config);
+        assert_eq!(
+            read.vision_config,
+            MllamaConfig::llama_3_2_11b().vision_config
+        );
+        assert_eq!(read.image_token_index, 128256);
+    }
+
     #[test]
     fn llama3_scaling_keeps_high_and_divides_low_frequencies() {
         let c = MllamaConfig::llama_3_2_11b().text_config;

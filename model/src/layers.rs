@@ -40,6 +40,63 @@ pub fn attention<B: Backend>(
     v: Tensor<B, 4>,
     mask: Option<Tensor<B, 4, Bool>>,
 ) -> Tensor<B, 4> {
+    let [_, h, s, _] = q.dims();
+    let t = k.dims()[2];
+    // The f32 score matrix is `b * h * s * t * 4` bytes: the 11B vision encoder's 4 tiles x
+    // 1601 patches at batch 16 would need 43 GB in one buffer. Rows are independent, so long
+    // inputs go through in slices of the batch, each under SCORE_BYTES.
+    let per_row = h * s * t * 4;
+    attention_in_slices(q, k, v, mask, (SCORE_BYTES / per_row.max(1)).max(1))
+}
+
+/// [`attention`] over slices of at most `rows` batch rows.
+fn attention_in_slices<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+    rows: usize,
+) -> Tensor<B, 4> {
+    let b = q.dims()[0];
+    if b <= rows {
+        return attention_unsliced(q, k, v, mask);
+    }
+    let slice = |x: &Tensor<B, 4>, start: usize, end: usize| {
+        let [_, x1, x2, x3] = x.dims();
+        x.clone().slice([start..end, 0..x1, 0..x2, 0..x3])
+    };
+    let parts = (0..b)
+        .step_by(rows)
+        .map(|start| {
+            let end = (start + rows).min(b);
+            let mask = mask.as_ref().map(|m| {
+                if m.dims()[0] == 1 {
+                    m.clone()
+                } else {
+                    let [_, m1, m2, m3] = m.dims();
+                    m.clone().slice([start..end, 0..m1, 0..m2, 0..m3])
+                }
+            });
+            attention_unsliced(
+                slice(&q, start, end),
+                slice(&k, start, end),
+                slice(&v, start, end),
+                mask,
+            )
+        })
+        .collect();
+    Tensor::cat(parts, 0)
+}
+
+/// Largest f32 attention score buffer [`attention`] builds at once.
+const SCORE_BYTES: usize = 2 << 30;
+
+fn attention_unsliced<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+) -> Tensor<B, 4> {
     let [b, h, s, d] = q.dims();
     let kv_heads = k.dims()[1];
     let k = repeat_kv(k, h / kv_heads);
@@ -158,5 +215,25 @@ pub fn causal_mask<B: Backend>(
             causal.bool_or(pad)
         }
         None => causal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    type B = burn::backend::NdArray<f32>;
+
+    #[test]
+    fn attention_in_batch_slices_is_attention() {
+        let device = Default::default();
+        let q = Tensor::<B, 4>::random([5, 4, 3, 8], Distribution::Normal(0.0, 1.0), &device);
+        let k = Tensor::<B, 4>::random([5, 2, 6, 8], Distribution::Normal(0.0, 1.0), &device);
+        let v = Tensor::<B, 4>::random([5, 2, 6, 8], Distribution::Normal(0.0, 1.0), &device);
+        let mask = causal_mask::<B>(None, 5, 3, 3, &device);
+        let whole = attention_unsliced(q.clone(), k.clone(), v.clone(), Some(mask.clone()));
+        let sliced = attention_in_slices(q, k, v, Some(mask), 2);
+        whole.into_data().assert_eq(&sliced.into_data(), true);
     }
 }

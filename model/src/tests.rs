@@ -432,6 +432,39 @@ fn micro_model_overfits_and_reads_the_image() {
     );
 }
 
+/// Reading losses back every few steps changes when they are read, never what they are.
+#[test]
+fn deferred_loss_reads_give_the_same_records() {
+    type T = CpuTrainBackend;
+    let rows: Vec<Vec<u32>> = (0..3).map(|r| vec![1, IMAGE, 2, 20 + r, 3]).collect();
+    let masks: Vec<Vec<bool>> = rows
+        .iter()
+        .map(|r| (0..r.len()).map(|j| j >= 3).collect())
+        .collect();
+    let run = |read_every| {
+        let model = micro_model::<T>(9);
+        let batch = TrainBatch::<T>::from_sequences(
+            model.config(),
+            &rows,
+            &masks,
+            0,
+            Some(images(&COLOURS[..3])),
+            &Default::default(),
+        );
+        let config = TrainConfig {
+            learning_rate: 1e-3,
+            epochs: 7,
+            read_every,
+            ..TrainConfig::default()
+        };
+        let mut seen = vec![];
+        let (_, records) = train(model, &[batch], &config, |r| seen.push(r.step)).unwrap();
+        assert_eq!(seen, (1..=7).collect::<Vec<_>>());
+        records
+    };
+    assert_eq!(run(1), run(3));
+}
+
 /// Ragged prompts, images, a stop token: the device path (fixed shapes, sampling on the
 /// device) returns what the host path returns.
 #[test]

@@ -92,6 +92,11 @@ pub struct TrainConfig {
     pub checkpoint_dir: Option<PathBuf>,
     /// Save every this many optimizer steps (0: only at the end).
     pub checkpoint_every: usize,
+    /// Read the loss and gradient norm back from the device every this many steps (and at the
+    /// end), handing their records to `on_step` then. A read waits for the device to finish
+    /// everything queued, so reading every step leaves the GPU idle while the host queues the
+    /// next step; the values are the same whatever this is.
+    pub read_every: usize,
 }
 
 impl Default for TrainConfig {
@@ -109,6 +114,7 @@ impl Default for TrainConfig {
             epsilon: 1e-8,
             checkpoint_dir: None,
             checkpoint_every: 0,
+            read_every: 1,
         }
     }
 }
@@ -169,12 +175,13 @@ pub fn masked_nll<B: Backend>(
 /// Fine-tunes `model` on `batches` for `config.epochs` passes, in order. Each optimizer step
 /// averages the loss over all response tokens of its `grad_accum_steps` micro-batches (each
 /// micro-batch's summed loss is divided by the step's token count before backward, so the
-/// accumulated gradient is that of the step's mean). `on_step` sees every step's record as it
-/// completes (progress bars, loss curves with wall times). Returns the trained model and one
+/// accumulated gradient is that of the step's mean). `on_step` sees every step's record once it
+/// is read from the device (every `config.read_every` steps; progress bars, loss curves). Returns the trained model and one
 /// [`LossRecord`] per optimizer step.
 ///
-/// Each step reads the device once (loss and gradient norm together): clipping scales the
-/// gradients by a factor computed on the device, so no per-parameter readback stalls the queue.
+/// The device is read once per `read_every` steps (losses and gradient norms together): clipping
+/// scales the gradients by a factor computed on the device, so no per-parameter readback stalls
+/// the queue.
 pub fn train<B: AutodiffBackend>(
     mut model: MllamaForConditionalGeneration<B>,
     batches: &[TrainBatch<B>],
@@ -193,6 +200,8 @@ pub fn train<B: AutodiffBackend>(
         .with_weight_decay(config.weight_decay)
         .init::<B, MllamaForConditionalGeneration<B>>();
     let mut records = Vec::with_capacity(total_steps);
+    // Steps whose `[loss, grad_norm]` are still on the device.
+    let mut pending: Vec<(usize, f64, usize, Tensor<B::InnerBackend, 1>)> = Vec::new();
     for (i, group) in groups.iter().enumerate() {
         let step = i + 1;
         let tokens: usize = group.iter().map(|&b| batch_tokens[b]).sum();
@@ -220,24 +229,30 @@ pub fn train<B: AutodiffBackend>(
         let lr = learning_rate_at(step, total_steps, config);
         model = optimizer.step(lr, model, grads);
         let loss_sum = loss_sum.expect("every optimizer step has at least one micro-batch");
-        let read = Tensor::cat(vec![loss_sum, grad_norm], 0)
-            .into_data()
-            .convert::<f64>()
-            .into_vec::<f64>()
-            .expect("f64 data");
-        let record = LossRecord {
-            step,
-            loss: read[0],
-            lr,
-            tokens,
-            grad_norm: read[1],
-        };
-        on_step(&record);
-        records.push(record);
-        if let Some(dir) = &config.checkpoint_dir
+        pending.push((step, lr, tokens, Tensor::cat(vec![loss_sum, grad_norm], 0)));
+        let checkpoint = config.checkpoint_dir.is_some()
             && (step == total_steps
-                || (config.checkpoint_every > 0 && step % config.checkpoint_every == 0))
-        {
+                || (config.checkpoint_every > 0 && step % config.checkpoint_every == 0));
+        if step == total_steps || step % config.read_every.max(1) == 0 || checkpoint {
+            // One read for every pending step.
+            let read = Tensor::cat(pending.iter().map(|p| p.3.clone()).collect(), 0)
+                .into_data()
+                .convert::<f64>()
+                .into_vec::<f64>()
+                .expect("f64 data");
+            for (k, (step, lr, tokens, _)) in pending.drain(..).enumerate() {
+                let record = LossRecord {
+                    step,
+                    loss: read[2 * k],
+                    lr,
+                    tokens,
+                    grad_norm: read[2 * k + 1],
+                };
+                on_step(&record);
+                records.push(record);
+            }
+        }
+        if checkpoint && let Some(dir) = &config.checkpoint_dir {
             checkpoint::save(&model.valid(), dir)?;
         }
     }

@@ -317,6 +317,12 @@ impl TrainTask for Job {
             warmup_steps: p.usize("warmup_steps").min(steps / 2),
             weight_decay: p.float("weight_decay") as f32,
             max_grad_norm: (max_grad_norm > 0.0).then_some(max_grad_norm),
+            // On a GPU, reading the loss every step drains the queue; the values are the same.
+            read_every: if self.choice == DeviceChoice::Cuda {
+                8
+            } else {
+                1
+            },
             ..TrainConfig::default()
         };
         self.bar.set_length(steps as u64);
