@@ -14,7 +14,7 @@ use crate::cache::Cache;
 use crate::config;
 use crate::error::{ConfigErrors, Error, Result};
 use crate::exec::{self, Outcome, RunOptions, Status};
-use crate::op::{Registry, read_parquet};
+use crate::op::{Registry, read_parquet, read_parquet_checked};
 use crate::plan::{self, Plan};
 use crate::progress::ProgressHub;
 
@@ -130,6 +130,9 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Re-hash every cache entry, checkpoints included (like `git fsck`); corrupt entries are
+    /// removed so that the next run recomputes them. Exit code 1 when any was corrupt.
+    Verify,
     /// List the registered operators with their parameters and ports.
     Ops,
 }
@@ -204,7 +207,9 @@ pub fn exit_code(e: &Error) -> u8 {
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, which include "waiting for the
+/// cache").
+pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
@@ -239,13 +244,25 @@ pub fn render(diag: &dyn Diagnostic, width: usize, color: bool) -> String {
 /// Reads, parses and plans a pipeline file.
 pub fn load(path: &Path, registry: &Registry, overrides: &[String]) -> Result<Plan> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read pipeline file", path, e))?;
+    // Read with the limit, not after: `check /dev/zero` must not try to hold all of it.
+    let limit = config::MAX_PIPELINE_BYTES as u64;
+    let bytes = crate::files::read_bounded(path, limit)
+        .map_err(|e| Error::io("cannot read pipeline file", path, e))?;
     let wrap = |errors| {
         Error::Config(Box::new(ConfigErrors {
             pipeline: shown.clone(),
             errors,
         }))
     };
+    if bytes.len() as u64 > limit {
+        return Err(wrap(vec![
+            crate::error::ConfigError::new(
+                "judgeflow::config::too_large",
+                format!("pipeline file is larger than the limit of {limit} bytes"),
+            )
+            .help("pipeline files are small hand-written TOML; is this the right file?"),
+        ]));
+    }
     let origin = config::origin_from_bytes(&shown, bytes).map_err(|e| wrap(vec![e]))?;
     let (decl, mut errors) = config::parse(origin);
     let Some(decl) = decl else {
@@ -342,6 +359,26 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
         Command::Ops => {
             ops(registry, out);
             Ok(())
+        }
+        Command::Verify => {
+            let cache = Cache::open(&cli.cache)?;
+            let _shared = cache.lock_shared()?;
+            let (checked, corrupt) = cache.verify_all()?;
+            for (key, detail) in &corrupt {
+                let _ = writeln!(out, "corrupt  {key}: {detail}; removed");
+            }
+            let _ = writeln!(out, "verified {checked} entries: {} corrupt", corrupt.len());
+            match corrupt.len() {
+                0 => Ok(()),
+                n => Err(Error::CorruptEntry {
+                    key: corrupt[0].0.clone(),
+                    detail: format!(
+                        "{} ({n} of {checked} entries were corrupt and are removed; the next \
+                         run recomputes them)",
+                        corrupt[0].1
+                    ),
+                }),
+            }
         }
         Command::Check { args } => {
             let plan = load(&args.pipeline, registry, &args.set)?;
@@ -501,7 +538,7 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
             };
             let _ = writeln!(out, "{} {port}: {}", n.name, path.display());
             if frame {
-                let df = read_parquet(&path)?;
+                let df = read_frame(&cache, &key, &port, &path)?;
                 let _ = writeln!(out, "{} rows × {} columns", df.height(), df.width());
                 let _ = write!(out, "{}", format_frame(&df.head(Some(rows))));
             } else {
@@ -572,6 +609,17 @@ fn fresh_key(plan: &Plan, cache: &Cache, idx: petgraph::graph::NodeIndex) -> Res
                     .into(),
             ),
         )),
+    }
+}
+
+/// Reads a fresh entry's frame, checked against the hash its manifest records.
+fn read_frame(cache: &Cache, key: &str, port: &str, path: &Path) -> Result<DataFrame> {
+    match cache
+        .manifest(key)
+        .and_then(|m| m.outputs.get(port).cloned())
+    {
+        Some(record) => read_parquet_checked(path, &record.hash),
+        None => read_parquet(path),
     }
 }
 
@@ -749,11 +797,11 @@ fn compare(plan: &Plan, cache: &Cache, out: &mut String) -> Result<()> {
                     Some("run the pipeline first".into()),
                 ));
             };
-            let Some((_, path, true)) = exec::output_file(cache, key, &plan.graph[idx], None)
+            let Some((port, path, true)) = exec::output_file(cache, key, &plan.graph[idx], None)
             else {
                 continue;
             };
-            let df = read_parquet(&path)?;
+            let df = read_frame(cache, key, &port, &path)?;
             let (keys, values): (Vec<_>, Vec<_>) = df
                 .columns()
                 .iter()

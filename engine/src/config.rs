@@ -195,6 +195,23 @@ type Entry<'a, 'i> = (
 );
 
 impl Parser {
+    /// Names become file names under the cache's `runs/` (with `@N` and sweep labels added):
+    /// a name that the file system would refuse must be refused here, before anything runs.
+    fn check_length(&mut self, what: &str, name: &Sp<String>) -> bool {
+        let n = name.value.chars().count();
+        if n <= MAX_NAME_CHARS {
+            return true;
+        }
+        self.err(
+            "judgeflow::config::name_too_long",
+            format!("{what} name is {n} characters long; the limit is {MAX_NAME_CHARS}"),
+            name.span.clone(),
+            "too long",
+        )
+        .help = Some("pick a shorter name; names appear in file names and in every report".into());
+        false
+    }
+
     fn err(
         &mut self,
         code: &'static str,
@@ -330,6 +347,7 @@ impl Parser {
                                 "invalid name",
                             );
                         }
+                        self.check_length("pipeline", &s);
                         decl.name = s;
                         saw_name = true;
                     }
@@ -387,6 +405,9 @@ impl Parser {
                 "`@` and `.` are reserved for references like `judge@prev` and `train.checkpoint`"
                     .into(),
             );
+            return None;
+        }
+        if !self.check_length("node", &name) {
             return None;
         }
         let table = self.expect_table(&format!("nodes.{}", name.value), value)?;
@@ -638,6 +659,9 @@ fn de_type_name(v: &DeValue<'_>) -> &'static str {
         DeValue::Table(_) => "a table",
     }
 }
+
+/// Longest node or pipeline name.
+pub const MAX_NAME_CHARS: usize = 64;
 
 /// Node, group and pipeline names: letters, digits, `_`, `-`.
 pub fn valid_name(name: &str) -> bool {

@@ -193,7 +193,10 @@ pub enum Error {
     #[error("cache entry {key} is corrupt: {detail}")]
     #[diagnostic(
         code(judgeflow::cache::corrupt),
-        help("the entry is discarded and recomputed; if this repeats, check the disk")
+        help(
+            "run again: the next run finds the entry corrupt, discards it and recomputes it; \
+             `judgeflow verify` checks every entry. If this repeats, check the disk"
+        )
     )]
     CorruptEntry {
         /// Key of the entry.

@@ -56,9 +56,8 @@ pub fn status(plan: &Plan, cache: &Cache) -> Result<Vec<(NodeIndex, Status)>> {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let last = cache
-            .last_run(&plan.name, &node.name)
-            .and_then(|k| cache.manifest(&k));
+        // The record keeps the ingredients, so a node whose entry was removed still has a past.
+        let last = cache.last_record(&plan.name, &node.name);
         if !dirty_upstream.is_empty() {
             let why = last
                 .map(|m| own_changes(&m.ingredients, node))
@@ -83,7 +82,7 @@ pub fn status(plan: &Plan, cache: &Cache) -> Result<Vec<(NodeIndex, Status)>> {
                 idx,
                 Status::Dirty {
                     key,
-                    why: vec![format!("cache entry was corrupt: {detail}")],
+                    why: vec![format!("cache entry is corrupt: {detail}")],
                 },
             )),
             Lookup::Miss => {
@@ -268,6 +267,7 @@ pub fn run(
     hub: &ProgressHub,
 ) -> Result<Vec<NodeReport>> {
     let _shared = cache.lock_shared()?;
+    cache.remove_stale_tmp();
     let jobs = opts.jobs.max(1);
     let gpu_total = opts.gpus.max(1);
     if let Some(&idx) = plan
@@ -375,6 +375,7 @@ pub fn run(
                                 BoundInput {
                                     kind: b.kind,
                                     path: cache.output_path(&keys[&b.from], b.output, frame),
+                                    hash: frame.then(|| hashes[&b.from][b.output].clone()),
                                 },
                             )
                         })
@@ -416,7 +417,11 @@ pub fn run(
                     running -= 1;
                     free_gpus.extend(gpus);
                     let node = &plan.graph[idx];
-                    cache.record_run(&plan.name, &node.name, &manifest.key)?;
+                    // The record only serves `plan`/`explain`; a cache that cannot take it (read
+                    // only) still served a correct result.
+                    if let Err(e) = cache.record_run(&plan.name, &node.name, &manifest) {
+                        tracing::warn!(node = %node.name, "cannot record the run: {e}");
+                    }
                     if ran {
                         tracing::info!(node = %node.name, seconds = manifest.seconds, "ran");
                     }
@@ -481,9 +486,11 @@ fn build(
     hub: &ProgressHub,
 ) -> Result<(Manifest, bool)> {
     let node = &plan.graph[idx];
-    let _entry = cache.lock_entry(&key)?;
-    if let Lookup::Hit(m) = cache.lookup(&key)? {
-        return Ok((m, false));
+    let entry = cache.lock_entry(&key)?;
+    match cache.lookup(&key)? {
+        Lookup::Hit(m) => return Ok((m, false)),
+        Lookup::Corrupt(_) => cache.discard(&key, &entry)?,
+        Lookup::Miss => {}
     }
     let building = cache.begin(&key)?;
     let started = Instant::now();

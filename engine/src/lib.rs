@@ -17,6 +17,8 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod fault;
+pub mod files;
 pub mod op;
 pub mod plan;
 pub mod progress;

@@ -305,6 +305,8 @@ impl Registry {
 pub(crate) struct BoundInput {
     pub kind: PortKind,
     pub path: PathBuf,
+    /// For a frame, the content hash its entry's manifest records: checked as it is read.
+    pub hash: Option<String>,
 }
 
 /// Everything a running operator may touch. Outputs go to a private temporary directory that
@@ -343,7 +345,10 @@ impl RunContext<'_> {
     /// Reads an input frame, checking it against the port's schema.
     pub fn input_frame(&self, port: &str) -> Result<DataFrame> {
         let bound = self.input(port)?;
-        let df = read_parquet(&bound.path)?;
+        let df = match &bound.hash {
+            Some(hash) => read_parquet_checked(&bound.path, hash)?,
+            None => read_parquet(&bound.path)?,
+        };
         if let PortKind::Frame(schema) = bound.kind {
             schema.check(&df).map_err(|detail| Error::SchemaMismatch {
                 node: self.node.to_string(),
@@ -388,6 +393,7 @@ impl RunContext<'_> {
             })?;
         let path = self.out_dir.join(format!("{port}.parquet"));
         write_parquet(&path, frame)?;
+        crate::fault::point("output:frame");
         self.written.insert(port.to_string());
         Ok(())
     }
@@ -402,6 +408,7 @@ impl RunContext<'_> {
         }
         let dir = self.out_dir.join(port);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        crate::fault::point("output:dir");
         self.written.insert(port.to_string());
         Ok(dir)
     }
@@ -423,6 +430,35 @@ pub fn write_parquet(path: &Path, frame: &mut DataFrame) -> Result<()> {
             message: e.to_string(),
         })?;
     Ok(())
+}
+
+/// Reads a cached frame, checking that its bytes still hash to `expected` (the hash its
+/// entry's manifest records): the bytes hashed are the bytes parsed, so a frame changed on disk
+/// at any time before this read — whatever its mtime says — is an error, never a result.
+pub fn read_parquet_checked(path: &Path, expected: &str) -> Result<DataFrame> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let actual = blake3::hash(&bytes).to_hex();
+    if actual.as_str() != expected {
+        let key = path
+            .parent()
+            .and_then(Path::file_name)
+            .map_or_else(String::new, |k| k.to_string_lossy().into_owned());
+        return Err(Error::CorruptEntry {
+            key,
+            detail: format!(
+                "`{}` no longer matches its hash (read {}…, recorded {}…)",
+                path.display(),
+                &actual.as_str()[..12],
+                &expected[..12.min(expected.len())]
+            ),
+        });
+    }
+    ParquetReader::new(std::io::Cursor::new(bytes))
+        .finish()
+        .map_err(|e| Error::Parquet {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 /// Reads a whole parquet file into a frame.

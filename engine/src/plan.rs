@@ -35,6 +35,22 @@ pub struct Plan {
     pub compare: Vec<String>,
 }
 
+/// Most sweep variants a pipeline may expand into, unless [`MAX_VARIANTS_ENV`] says otherwise.
+pub const MAX_VARIANTS: usize = 1000;
+
+/// Most nodes a plan may have before sweep variants merge (variants × unrolled nodes).
+pub const MAX_PLAN_NODES: usize = 200_000;
+
+/// Environment variable that raises (or lowers) [`MAX_VARIANTS`].
+pub const MAX_VARIANTS_ENV: &str = "JUDGEFLOW_MAX_VARIANTS";
+
+fn max_variants() -> usize {
+    std::env::var(MAX_VARIANTS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(MAX_VARIANTS)
+}
+
 /// One combination of sweep alternatives.
 #[derive(Clone, Debug)]
 pub struct Variant {
@@ -369,10 +385,33 @@ impl Planner<'_> {
                 self.error(e);
                 continue;
             }
-            let mut values = Vec::new();
+            let mut values: Vec<Value> = Vec::new();
+            let mut spans: Vec<Range<usize>> = Vec::new();
             for v in &s.values {
                 match spec.kind.accept(v.value.clone()) {
-                    Ok(v) => values.push(v),
+                    // A repeated alternative would be a second variant identical to the first:
+                    // twice the work for one result, and two labels for it.
+                    Ok(accepted) if values.contains(&accepted) => {
+                        let first = spans[values
+                            .iter()
+                            .position(|x| *x == accepted)
+                            .expect("contained")]
+                        .clone();
+                        let e = self
+                            .here(
+                                "judgeflow::plan::duplicate_sweep_value",
+                                format!("`{}` lists the same alternative twice", s.target.value),
+                                v.span.clone(),
+                                "repeated here",
+                            )
+                            .also(first, "first here")
+                            .help("remove the repetition");
+                        self.error(e);
+                    }
+                    Ok(accepted) => {
+                        values.push(accepted);
+                        spans.push(v.span.clone());
+                    }
                     Err(label) => {
                         let e = self.here(
                             "judgeflow::plan::bad_value",
@@ -386,6 +425,37 @@ impl Planner<'_> {
             }
             dims.push((node.to_string(), param.to_string(), values));
         }
+        // Count before expanding: 7 keys of 10 values are 10 million variants, which would
+        // exhaust memory long before any diagnostic.
+        let limit = max_variants();
+        let count = dims
+            .iter()
+            .try_fold(1usize, |n, (_, _, v)| n.checked_mul(v.len().max(1)))
+            .filter(|&n| n <= limit);
+        if count.is_none() && self.errors.is_empty() {
+            let described: Vec<String> = dims
+                .iter()
+                .map(|(n, p, v)| format!("{n}.{p}: {}", v.len()))
+                .collect();
+            let total = dims
+                .iter()
+                .try_fold(1u128, |n, (_, _, v)| n.checked_mul(v.len().max(1) as u128))
+                .map_or_else(|| "too many".to_string(), |n| n.to_string());
+            let first = sweeps.first().expect("variants come from sweeps");
+            let mut e = self.here(
+                "judgeflow::plan::too_many_variants",
+                format!("the sweep makes {total} variants; the limit is {limit}"),
+                first.target.span.clone(),
+                format!("alternatives multiply: {}", described.join(" × ")),
+            );
+            for s in sweeps.iter().skip(1) {
+                e = e.also(s.target.span.clone(), format!("× {}", s.values.len()));
+            }
+            let e = e.help(format!(
+                "sweep fewer keys or values, or raise the limit with {MAX_VARIANTS_ENV}=N"
+            ));
+            self.error(e);
+        }
         if !self.errors.is_empty() {
             return None;
         }
@@ -393,6 +463,24 @@ impl Planner<'_> {
         // Instance graph of the first variant: edges do not depend on swept values, so one
         // instance graph serves for resolution order and cycle detection.
         let instances = self.instances(&templates, &groups);
+        // Variants multiply unrolled iterations: bound the product too, before building it.
+        let variant_count = count.unwrap_or(1);
+        if variant_count.saturating_mul(instances.len()) > MAX_PLAN_NODES {
+            let span = sweeps.first().map_or(0..0, |s| s.target.span.clone());
+            let e = self
+                .here(
+                    "judgeflow::plan::too_many_variants",
+                    format!(
+                        "the sweep makes {variant_count} variants of {} nodes each; the limit is {MAX_PLAN_NODES} nodes in all",
+                        instances.len()
+                    ),
+                    span,
+                    "this sweep",
+                )
+                .help("sweep fewer values, or repeat iteration groups fewer times");
+            self.error(e);
+            return None;
+        }
         let resolved = self.resolve_inputs(&templates, &groups, &instances)?;
         let order = self.topological(&templates, &instances, &resolved)?;
 

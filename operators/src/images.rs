@@ -3,6 +3,7 @@
 //! decoded once here: a truncated or mislabelled file must become a reported bad row at the
 //! source, not a failure deep inside a training or evaluation run hours later.
 
+use std::io::Cursor;
 use std::path::Path;
 
 use image::ImageFormat;
@@ -21,15 +22,43 @@ pub(crate) fn validate(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
             "the image is {format:?}; only PNG and JPEG are supported"
         ));
     }
-    image::load_from_memory_with_format(&bytes, format)
+    // Dimensions come from the header, before any pixel is decoded: a 20000×20000 PNG of a few
+    // kilobytes would otherwise decode into 400 MB (and the judge shrinks every image to a few
+    // hundred pixels anyway).
+    let (width, height) = image::ImageReader::with_format(Cursor::new(&bytes), format)
+        .into_dimensions()
+        .map_err(|e| format!("the {format:?} image does not decode: {e}"))?;
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(format!(
+            "the image is {width}×{height} pixels; the limit is {MAX_PIXELS} pixels"
+        ));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    let mut reader = image::ImageReader::with_format(Cursor::new(&bytes), format);
+    reader.limits(limits);
+    reader
+        .decode()
         .map_err(|e| format!("the {format:?} image does not decode: {e}"))?;
     Ok(bytes)
 }
 
-/// Reads and validates an image file.
+/// Largest image, in pixels, a source accepts (about 8000×6000: any camera photo).
+pub(crate) const MAX_PIXELS: u64 = 48_000_000;
+
+/// Most memory one image's decoding may take (RGBA at the pixel limit, rounded up).
+const MAX_DECODED_BYTES: u64 = 256 << 20;
+
+/// Largest image file a source reads.
+pub(crate) const MAX_IMAGE_BYTES: u64 = 64 << 20;
+
+/// Reads and validates an image file: a regular file (a FIFO, a device or a directory is a bad
+/// row, never opened), read with the size limit, decoded within the pixel limit.
 pub(crate) fn load(path: &Path) -> Result<Vec<u8>, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read image `{}`: {e}", path.display()))?;
+    let bytes = judgeflow_engine::files::read_regular(path, MAX_IMAGE_BYTES)
+        .map_err(|e| format!("cannot read image `{}`: {e}", path.display()))?;
     validate(bytes).map_err(|why| format!("`{}`: {why}", path.display()))
 }
 

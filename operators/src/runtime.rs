@@ -177,7 +177,21 @@ pub(crate) struct Judge<B: Backend> {
 /// On the GPU an allocation failure panics inside cubecl's server thread, not in the node's
 /// thread; reads after that return garbage rather than errors (seen on the H100: a judge whose
 /// every output was unparseable). Syncing surfaces the failure so the node fails instead.
+///
+/// `JUDGEFLOW_INJECT_DEVICE_FAILURE=NODE[,NODE…]` makes the sync of those nodes fail as a
+/// backend would, so the failure path (node fails, nothing cached, next run redoes only it) is
+/// tested on machines without a GPU to run out of.
 pub(crate) fn check_device<B: Backend>(node: &str, device: &B::Device) -> miette::Result<()> {
+    if std::env::var("JUDGEFLOW_INJECT_DEVICE_FAILURE")
+        .is_ok_and(|v| v.split(',').any(|n| n.trim() == node))
+    {
+        return Err(miette!(
+            code = "judgeflow::model::device",
+            help = "on a GPU this is usually memory: lower the node's `batch_size`",
+            "node `{node}`: the {} backend failed: injected failure (JUDGEFLOW_INJECT_DEVICE_FAILURE)",
+            B::name(device)
+        ));
+    }
     B::sync(device).map_err(|e| {
         miette!(
             code = "judgeflow::model::device",

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use judgeflow_engine::files::{MAX_EXTERNAL_BYTES, read_regular};
 use judgeflow_engine::{ParamKind, ParamSpec, Params};
 use miette::Diagnostic;
 use polars::prelude::{DataFrame, PolarsResult, df};
@@ -150,8 +151,10 @@ impl Files {
         }
     }
 
+    /// The data file's bytes: a regular file within the engine's external-file limit, read
+    /// with that limit (`path = "/dev/zero"` is refused, not read until memory runs out).
     pub(crate) fn read(&self) -> Result<Vec<u8>, SourceError> {
-        std::fs::read(&self.path).map_err(|source| SourceError::Open {
+        read_regular(&self.path, MAX_EXTERNAL_BYTES).map_err(|source| SourceError::Open {
             path: self.path.clone(),
             source,
         })
@@ -497,14 +500,18 @@ impl BenchFrame {
 pub(crate) fn referenced_files(params: &Params) -> Vec<PathBuf> {
     let files = Files::from_params(params);
     let mut out = vec![files.path.clone()];
-    let Ok(text) = std::fs::read_to_string(&files.path) else {
+    // The same bounded read as the run's: what the run refuses, the key needs only as the data
+    // file's marker.
+    let Ok(bytes) = read_regular(&files.path, MAX_EXTERNAL_BYTES) else {
         return out;
     };
-    let rows: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(&text) {
+    // Bytes, not text: one line that is not UTF-8 is one bad row at run time, so it must cost
+    // this listing that line only, not every image of the file.
+    let rows: Vec<serde_json::Value> = match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(serde_json::Value::Array(rows)) => rows,
-        _ => text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
+        _ => jsonl_rows(&bytes)
+            .into_iter()
+            .filter_map(|(_, row)| row.ok().map(serde_json::Value::Object))
             .collect(),
     };
     for row in &rows {

@@ -29,8 +29,6 @@
 //! Some ids recur with different response pairs (18 in the release); `pair_id` gets `#2`, `#3`.
 //! Output columns beyond BENCH: `subset` (the scorer's dataset name, e.g. `povid`).
 
-use std::fs::File;
-
 use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
 use judgeflow_schemas::BENCH;
 use miette::IntoDiagnostic;
@@ -210,10 +208,9 @@ fn parquet(files: &Files, bad: &mut BadRows) -> Result<Vec<(Raw, ImageRef)>, Sou
     const EXPECTED: &str = "VL-RewardBench parquet file";
     let help = "expected the Hugging Face release's columns: id, query, response, human_ranking, \
                 query_source, image; for the GitHub data.jsonl use `layout = \"jsonl\"`";
-    let file = File::open(&files.path).map_err(|source| SourceError::Open {
-        path: files.path.clone(),
-        source,
-    })?;
+    // A FIFO or a device named as the parquet file must be refused, not opened (it would block
+    // or never end); `read` checks and bounds it.
+    let file = std::io::Cursor::new(files.read()?);
     let df = ParquetReader::new(file)
         .finish()
         .map_err(|e| files.layout(EXPECTED, format!("cannot read it as parquet: {e}"), help))?;

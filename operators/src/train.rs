@@ -54,7 +54,8 @@ impl Operator for Train {
         "train"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: the loss frame no longer has a wall-clock `seconds` column.
+        2
     }
     fn doc(&self) -> &'static str {
         "SFT of the judge: `pretrain` (base model from scratch on the world corpus) or `judge` (on kept judgements)"
@@ -145,33 +146,23 @@ impl Operator for Train {
         let mut loss = frame(vec![
             Column::new(
                 "step".into(),
-                records
-                    .iter()
-                    .map(|(r, _)| r.step as i64)
-                    .collect::<Vec<_>>(),
+                records.iter().map(|r| r.step as i64).collect::<Vec<_>>(),
             ),
             Column::new(
                 "loss".into(),
-                records.iter().map(|(r, _)| r.loss).collect::<Vec<_>>(),
+                records.iter().map(|r| r.loss).collect::<Vec<_>>(),
             ),
             Column::new(
                 "lr".into(),
-                records.iter().map(|(r, _)| r.lr).collect::<Vec<_>>(),
+                records.iter().map(|r| r.lr).collect::<Vec<_>>(),
             ),
             Column::new(
                 "tokens".into(),
-                records
-                    .iter()
-                    .map(|(r, _)| r.tokens as i64)
-                    .collect::<Vec<_>>(),
+                records.iter().map(|r| r.tokens as i64).collect::<Vec<_>>(),
             ),
             Column::new(
                 "grad_norm".into(),
-                records.iter().map(|(r, _)| r.grad_norm).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "seconds".into(),
-                records.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+                records.iter().map(|r| r.grad_norm).collect::<Vec<_>>(),
             ),
         ])?;
         ctx.write_frame("loss", &mut loss)?;
@@ -206,7 +197,7 @@ struct Example {
 }
 
 impl TrainTask for Job {
-    type Output = Vec<(LossRecord, f64)>;
+    type Output = Vec<LossRecord>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> miette::Result<Self::Output> {
         let p = &self.params;
@@ -326,11 +317,13 @@ impl TrainTask for Job {
             ..TrainConfig::default()
         };
         self.bar.set_length(steps as u64);
+        // Wall time goes to the log (and the entry's manifest), never into the loss frame: a
+        // frame is content, and a re-run that trains byte-identical weights must write a
+        // byte-identical frame, or its consumers re-run for nothing.
         let start = Instant::now();
-        let mut seconds = Vec::with_capacity(steps);
         let bar = &self.bar;
         let (model, records) = train(model, &schedule, &config, |r| {
-            seconds.push(start.elapsed().as_secs_f64());
+            tracing::debug!(node = %self.node, step = r.step, seconds = start.elapsed().as_secs_f64(), loss = r.loss, "step");
             bar.inc(1);
             if r.step % 10 == 0 {
                 bar.message(format!("loss {:.3}", r.loss));
@@ -349,7 +342,7 @@ impl TrainTask for Job {
         );
         check_device::<B>(&self.node, &device)?;
         save_judge(&model.valid(), &tokenizer, &self.out_dir)?;
-        Ok(records.into_iter().zip(seconds).collect())
+        Ok(records)
     }
 }
 

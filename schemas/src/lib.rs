@@ -170,9 +170,10 @@ pub static LOSS: FrameSchema = FrameSchema {
         ("lr", T::F64),
         ("tokens", T::I64),
         ("grad_norm", T::F64),
-        ("seconds", T::F64),
     ],
-    doc: "one optimizer step: mean response-token loss, learning rate, wall time at its end",
+    // No wall time: frames are content, and timings differ between identical runs (the
+    // entry's manifest and the log carry them).
+    doc: "one optimizer step: mean response-token loss, learning rate, tokens, gradient norm",
 };
 
 /// Every schema, for `judgeflow schemas` and documentation.

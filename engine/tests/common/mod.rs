@@ -443,8 +443,12 @@ pub fn registry() -> (Registry, Arc<RunLog>) {
         numbers_out,
         0,
         |ctx| {
-            let text = std::fs::read_to_string(ctx.params.str("path"))
-                .map_err(|e| miette::miette!("{e}"))?;
+            // Through the engine's bounded reader, as real sources read: a FIFO or /dev/zero
+            // is an error, not a hang.
+            let path = std::path::Path::new(ctx.params.str("path"));
+            let bytes = judgeflow_engine::files::read_regular(path, 1 << 20)
+                .map_err(|e| miette::miette!("cannot read `{}`: {e}", path.display()))?;
+            let text = String::from_utf8(bytes).map_err(|e| miette::miette!("{e}"))?;
             let vals: Vec<f64> = text.lines().map(|l| l.trim().parse().unwrap()).collect();
             ctx.write_frame(
                 "numbers",
@@ -522,6 +526,7 @@ pub fn toy_cli(args: &str) -> i32 {
     use clap::Parser;
     use judgeflow_engine::cli;
     let (registry, _) = registry();
+    cli::init_tracing();
     let argv: Vec<&str> = std::iter::once("judgeflow")
         .chain(args.split('\u{1f}'))
         .collect();
