@@ -56,7 +56,7 @@ fi
 if [ "$what" = 11b ] || [ "$what" = all ]; then
     # The published config (the one behind the reference figures), for both sides.
     cp model/tests/fixtures/llama32_11b_vision_config.json "$out/11b_config.json"
-    peak "$out/11b_burn.log" timeout 330 "$bin" --config "$out/11b_config.json" --device cuda --tiles 1 \
+    peak "$out/11b_burn.log" timeout 240 "$bin" --config "$out/11b_config.json" --device cuda --tiles 1 \
         --batches 16,64 --placements device --prompt-len 64 --new-tokens 64 --repeats 1 \
         --train-steps 0 --kernel-cache "$kernels" \
         --out "$out/11b_burn.json" 2>> "$out/11b_burn.log"
