@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     #[cfg(feature = "cuda")]
-    keep_compiled_kernels();
+    {
+        keep_compiled_kernels();
+        judgeflow_operators::exit_on_device_thread_panic();
+    }
     judgeflow_engine::cli::main_with_reporter(
         judgeflow_operators::registry(),
         judgeflow_report::write_report,

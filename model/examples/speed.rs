@@ -142,6 +142,8 @@ fn main() {
         std::fs::write(path, config.to_json()).expect("writing --write-config");
     }
     #[cfg(feature = "cuda")]
+    judgeflow_model::backend::exit_on_device_thread_panic();
+    #[cfg(feature = "cuda")]
     if let Some(dir) = &args.kernel_cache {
         judgeflow_model::backend::use_kernel_cache(dir).expect("--kernel-cache");
     }
@@ -236,6 +238,7 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
         config.init(&device).with_cross_attention_gates(0.5);
     sync::<B::InnerBackend>(&device);
     let init_s = start.elapsed().as_secs_f64();
+    eprintln!("model initialised in {init_s:.1} s");
     let params = model.num_params();
     let sampling = if args.greedy {
         SamplingConfig::greedy()
@@ -270,8 +273,14 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
                 (t.elapsed().as_secs_f64(), out)
             };
             // First calls compile kernels (prefill shape, then the decode step's).
+            eprintln!(
+                "batch {batch} {placement:?}: first prefill ({:.1} s in)",
+                start.elapsed().as_secs_f64()
+            );
             let (first_prefill_s, _) = call(&prefill_config);
+            eprintln!("batch {batch} {placement:?}: first prefill took {first_prefill_s:.1} s");
             let (first_call_s, _) = call(&gen_config);
+            eprintln!("batch {batch} {placement:?}: first call took {first_call_s:.1} s");
             let mut prefill_s = f64::INFINITY;
             let mut call_s = f64::INFINITY;
             let mut new_tokens = 0;

@@ -55,3 +55,75 @@ pub fn use_kernel_cache(dir: &std::path::Path) -> std::io::Result<()> {
     });
     result
 }
+
+/// What is using the GPU now, for [`exit_on_device_thread_panic`]'s message.
+#[cfg(feature = "cuda")]
+static GPU_WORK: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Names a piece of GPU work (a node) for as long as the guard lives.
+#[cfg(feature = "cuda")]
+pub struct GpuWork(String);
+
+#[cfg(feature = "cuda")]
+impl GpuWork {
+    /// Registers `what` (e.g. "node `judge@2`").
+    pub fn start(what: String) -> Self {
+        if let Ok(mut work) = GPU_WORK.lock() {
+            work.push(what.clone());
+        }
+        GpuWork(what)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl Drop for GpuWork {
+    fn drop(&mut self) {
+        if let Ok(mut work) = GPU_WORK.lock()
+            && let Some(i) = work.iter().position(|w| *w == self.0)
+        {
+            work.remove(i);
+        }
+    }
+}
+
+/// Turns a panic in one of cubecl's device threads into a clear error and exit code 1.
+///
+/// cubecl runs each GPU behind a server thread (named `DSU-…`/`DSD-…`); when an allocation
+/// fails there (out of memory) that thread panics and every later call of the process waits on
+/// it forever — seen on the H200 with the 11B vision encoder, which hung until its time limit.
+/// Nothing of a node is cached before it finishes, so exiting loses no result: the next run
+/// redoes the nodes that were unfinished. Installed by the binary (and the speed benchmark)
+/// before any GPU work.
+#[cfg(feature = "cuda")]
+pub fn exit_on_device_thread_panic() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let device_thread = thread
+            .name()
+            .is_some_and(|n| n.starts_with("DSU-") || n.starts_with("DSD-"));
+        if !device_thread {
+            previous(info);
+            return;
+        }
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        let work = GPU_WORK.lock().map(|w| w.join(", ")).unwrap_or_default();
+        let work = if work.is_empty() {
+            "GPU work".to_string()
+        } else {
+            work
+        };
+        eprintln!(
+            "Error: judgeflow::model::device\n\n  × {work}: the CUDA backend failed in its device \
+             thread: {message}\n  help: an allocation failure is GPU memory: lower the node's \
+             `batch_size` (or `max_tokens`); unfinished nodes were not cached and the next run \
+             redoes them"
+        );
+        std::process::exit(1);
+    }));
+}

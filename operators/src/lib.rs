@@ -24,7 +24,7 @@ mod vote;
 /// Keeps compiled GPU kernels in a directory across processes (see the model crate's
 /// `backend::use_kernel_cache`); the binary calls it first thing.
 #[cfg(feature = "cuda")]
-pub use judgeflow_model::backend::use_kernel_cache;
+pub use judgeflow_model::backend::{exit_on_device_thread_panic, use_kernel_cache};
 
 /// Every operator of the real binary.
 pub fn registry() -> judgeflow_engine::Registry {

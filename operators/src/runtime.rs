@@ -117,16 +117,17 @@ pub(crate) fn infer<T: InferTask>(
     choice: DeviceChoice,
     task: T,
 ) -> miette::Result<T::Output> {
-    #[cfg(feature = "cuda")]
-    let _ = node; // only the CUDA-less build has a device it cannot offer
     match choice {
         DeviceChoice::Cpu => with_cleanup::<judgeflow_model::backend::CpuBackend, _>(|d| {
             task.run::<judgeflow_model::backend::CpuBackend>(d)
         }),
         #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda => with_cleanup::<judgeflow_model::backend::CudaBackend, _>(|d| {
-            task.run::<judgeflow_model::backend::CudaBackend>(d)
-        }),
+        DeviceChoice::Cuda => {
+            let _named = judgeflow_model::backend::GpuWork::start(format!("node `{node}`"));
+            with_cleanup::<judgeflow_model::backend::CudaBackend, _>(|d| {
+                task.run::<judgeflow_model::backend::CudaBackend>(d)
+            })
+        }
         #[cfg(not(feature = "cuda"))]
         DeviceChoice::Cuda => Err(RuntimeError::NoCuda { node: node.into() }.into()),
     }
@@ -138,16 +139,17 @@ pub(crate) fn train_on<T: TrainTask>(
     choice: DeviceChoice,
     task: T,
 ) -> miette::Result<T::Output> {
-    #[cfg(feature = "cuda")]
-    let _ = node; // only the CUDA-less build has a device it cannot offer
     match choice {
         DeviceChoice::Cpu => with_cleanup::<judgeflow_model::backend::CpuTrainBackend, _>(|d| {
             task.run::<judgeflow_model::backend::CpuTrainBackend>(d)
         }),
         #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda => with_cleanup::<judgeflow_model::backend::CudaTrainBackend, _>(|d| {
-            task.run::<judgeflow_model::backend::CudaTrainBackend>(d)
-        }),
+        DeviceChoice::Cuda => {
+            let _named = judgeflow_model::backend::GpuWork::start(format!("node `{node}`"));
+            with_cleanup::<judgeflow_model::backend::CudaTrainBackend, _>(|d| {
+                task.run::<judgeflow_model::backend::CudaTrainBackend>(d)
+            })
+        }
         #[cfg(not(feature = "cuda"))]
         DeviceChoice::Cuda => Err(RuntimeError::NoCuda { node: node.into() }.into()),
     }
