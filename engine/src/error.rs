@@ -244,6 +244,25 @@ pub enum Error {
         message: String,
     },
 
+    /// A node selection (`run PIPELINE NODE ...`) names nothing the pipeline has.
+    #[error("no node, repetition or iteration group `{name}` in pipeline `{pipeline}`")]
+    #[diagnostic(code(judgeflow::select::unknown_node))]
+    UnknownNode {
+        /// The argument as given.
+        name: String,
+        /// The pipeline's name.
+        pipeline: String,
+        /// The selection arguments, joined by spaces, so the label can point at the bad one.
+        #[source_code]
+        args: NamedSource<String>,
+        /// Where the bad argument is in `args`.
+        #[label("not in this pipeline")]
+        span: miette::SourceSpan,
+        /// The closest name, or what exists.
+        #[help]
+        help: Option<String>,
+    },
+
     /// A command-line request names something the pipeline does not have.
     #[error("{message}")]
     #[diagnostic(code(judgeflow::cli::usage))]
