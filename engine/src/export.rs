@@ -332,13 +332,14 @@ fn feature(c: &Column, image: bool) -> Result<(serde_json::Value, String)> {
 /// Parquet shards with `Image` structs and the card.
 fn write_hf(src: &Source<'_>, dir: &Path) -> Result<()> {
     let df = read_parquet(src.path)?;
-    let mut features = serde_json::Map::new();
+    // In column order (a JSON map would sort them): `datasets` lists features in this order.
+    let mut features: Vec<String> = Vec::new();
     let mut yaml = String::new();
     let mut columns = Vec::new();
     for c in df.columns() {
         let image = is_image_column(c);
         let (json, lines) = feature(c, image)?;
-        features.insert(c.name().to_string(), json);
+        features.push(format!("{}:{json}", yaml_string(c.name())));
         let _ = writeln!(yaml, "  - name: {}\n{lines}", yaml_string(c.name()));
         let shown = if image {
             "image (PNG bytes)".to_string()
@@ -365,14 +366,25 @@ fn write_hf(src: &Source<'_>, dir: &Path) -> Result<()> {
                 })?;
         }
     }
-    let hf_meta = serde_json::json!({"info": {"features": features}}).to_string();
-    // The arrow schema stored with the data says `large_string` / `large_binary` rather than
-    // polars' newer view types, which older pyarrow (and so `datasets`) cannot cast.
-    let arrow_schema = polars_parquet::write::schema_to_metadata_key(
-        &out.schema().to_arrow(CompatLevel::oldest()),
-    );
+    let hf_meta = format!("{{\"info\":{{\"features\":{{{}}}}}}}", features.join(","));
+    // `datasets` takes the features from the `huggingface` metadata only where their arrow type
+    // equals the column's as pyarrow reads it, which follows the stored arrow schema: so it
+    // must say `string` / `binary` / `list` (what `Value("string")`, `Image` and sequences are),
+    // not polars' view or 64-bit-offset types.
+    let mut arrow: ArrowSchema = out
+        .schema()
+        .to_arrow(CompatLevel::oldest())
+        .iter_values()
+        .cloned()
+        .map(classic_field)
+        .map(|f| (f.name.clone(), f))
+        .collect();
+    // pyarrow takes a schema's metadata from the stored arrow schema, not from the footer.
+    arrow
+        .metadata_mut()
+        .insert("huggingface".into(), hf_meta.as_str().into());
     let meta = KeyValueMetadata::from_static(vec![
-        (arrow_schema.key, arrow_schema.value.unwrap_or_default()),
+        ("ARROW:schema".to_string(), stored_arrow_schema(&arrow)),
         ("huggingface".to_string(), hf_meta),
     ]);
     let shards = df.height().div_ceil(SHARD_ROWS).max(1);
@@ -392,6 +404,53 @@ fn write_hf(src: &Source<'_>, dir: &Path) -> Result<()> {
     }
     let card = dataset_card(src, &yaml, &columns, df.height());
     write_file(&dir.join("README.md"), card.as_bytes())
+}
+
+/// The `ARROW:schema` footer value for `schema`, as arrow writes it: the IPC schema message
+/// after the legacy 0xFFFFFFFF + length prefix, in base64. (polars' own writer drops the schema's
+/// metadata when a column is nested, as an image struct is.)
+fn stored_arrow_schema(schema: &ArrowSchema) -> String {
+    use polars_arrow::io::ipc::write::{default_ipc_fields, schema_to_bytes};
+    let message = schema_to_bytes(schema, &default_ipc_fields(schema.iter_values()), None);
+    let mut framed = vec![255u8, 255, 255, 255];
+    framed.extend_from_slice(&(message.len() as u32).to_le_bytes());
+    framed.extend_from_slice(&message);
+    base64(&framed)
+}
+
+/// Standard base64 with padding (RFC 4648), for the one value above.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `field` with the arrow types pyarrow and `datasets` use by default: 32-bit offsets.
+fn classic_field(field: ArrowField) -> ArrowField {
+    use ArrowDataType as D;
+    let dtype = match field.dtype {
+        D::LargeUtf8 | D::Utf8View => D::Utf8,
+        D::LargeBinary | D::BinaryView => D::Binary,
+        D::LargeList(item) => D::List(Box::new(classic_field(*item))),
+        D::Struct(fields) => D::Struct(fields.into_iter().map(classic_field).collect()),
+        other => other,
+    };
+    ArrowField { dtype, ..field }
 }
 
 /// A string as a YAML (and JSON) double-quoted scalar.
@@ -511,7 +570,7 @@ fn dataset_card(
         s,
         "---\npretty_name: {}\ntags:\n- judgeflow\nconfigs:\n- config_name: default\n  \
          data_files:\n  - split: train\n    path: data/train-*.parquet\ndataset_info:\n  \
-         features:\n{features}  splits:\n  - name: train\n    num_examples: {rows}\n---\n\n",
+         features:\n{features}---\n\n",
         yaml_string(&title)
     );
     let _ = writeln!(
@@ -577,6 +636,24 @@ pub fn resolve<'p>(
                     )),
                 )),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(plain.as_bytes()), encoded);
         }
     }
 }

@@ -85,6 +85,31 @@ impl Bench {
     }
 }
 
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let mut out = Vec::new();
+    for chunk in text.as_bytes().chunks(4) {
+        let digits: Vec<u8> = chunk
+            .iter()
+            .filter(|&&c| c != b'=')
+            .map(|&c| value(c))
+            .collect();
+        let n = digits
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &d)| n | u32::from(d) << (18 - 6 * i));
+        out.extend((0..digits.len() - 1).map(|i| (n >> (16 - 8 * i)) as u8));
+    }
+    out
+}
+
 fn read(path: &Path) -> DataFrame {
     ParquetReader::new(std::fs::File::open(path).unwrap())
         .finish()
@@ -150,7 +175,29 @@ fn hf_export_has_image_structs_with_the_frames_bytes_and_a_card() {
     assert_eq!(features["id"]["dtype"], "int64");
     assert_eq!(features["tags"]["_type"], "Sequence");
     assert_eq!(features["score"]["dtype"], "float64");
-    assert!(kv.iter().any(|k| k.key == "ARROW:schema"));
+    // pyarrow reads the types the stored arrow schema names, and `datasets` uses the features
+    // only where they map to exactly those types: `string`, `binary`, `list`, not polars' own
+    // view types. The schema carries the features too (pyarrow reads metadata from it).
+    let stored = kv.iter().find(|k| k.key == "ARROW:schema").unwrap();
+    let framed = base64_decode(stored.value.as_ref().unwrap());
+    assert_eq!(framed[..4], [255, 255, 255, 255]);
+    let (arrow, _, metadata) =
+        polars_arrow::io::ipc::read::deserialize_schema(&framed[8..]).unwrap();
+    assert_eq!(
+        metadata.unwrap().get("huggingface").map(|v| v.as_str()),
+        hf.value.as_deref()
+    );
+    let dtype = |c: &str| arrow.get(c).unwrap().dtype.clone();
+    use polars::prelude::ArrowDataType as A;
+    assert_eq!(dtype("caption"), A::Utf8);
+    assert!(matches!(dtype("tags"), A::List(_)), "{:?}", dtype("tags"));
+    match dtype("image") {
+        A::Struct(fields) => assert_eq!(
+            fields.iter().map(|f| f.dtype.clone()).collect::<Vec<_>>(),
+            [A::Binary, A::Utf8]
+        ),
+        other => panic!("image is {other:?}"),
+    }
 
     // The card names where the frame came from.
     let card = std::fs::read_to_string(dir.join("README.md")).unwrap();
@@ -160,7 +207,6 @@ fn hf_export_has_image_structs_with_the_frames_bytes_and_a_card() {
         "path: data/train-*.parquet",
         "  - name: \"image\"\n    dtype: image",
         "  - name: \"tags\"\n    sequence: string",
-        "num_examples: 4",
         "| pipeline | `gallery`",
         "| node | `pics`",
         "| operator | `pictures`",
