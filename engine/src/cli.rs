@@ -242,7 +242,7 @@ fn run_main(registry: Registry, reporter: Option<Reporter>) -> ExitCode {
 /// 2 for invalid pipelines and command-line mistakes (nothing ran), 1 for failures in a run.
 pub fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::Config(_) | Error::Usage { .. } | Error::UnknownNode { .. } => 2,
+        Error::Config(_) | Error::Usage { .. } | Error::UnknownNode(_) => 2,
         _ => 1,
     }
 }

@@ -490,14 +490,18 @@ pub fn run_traced(
                     line.status = if ran { "ran" } else { "cached" }.into();
                     line.cache = Some(if ran { "miss" } else { "hit" }.into());
                     line.key = Some(manifest.key.clone());
-                    line.rows_in = frame_rows(node.inputs.iter().filter_map(|b| {
-                        matches!(b.kind, PortKind::Frame(_))
-                            .then(|| cache.output_path(&keys[&b.from], b.output, true))
-                    }));
-                    line.rows_out = frame_rows(node.outputs.iter().filter_map(|p| {
-                        matches!(p.kind, PortKind::Frame(_))
-                            .then(|| cache.output_path(&manifest.key, p.name, true))
-                    }));
+                    line.rows_in = frame_rows(
+                        node.inputs
+                            .iter()
+                            .filter(|b| matches!(b.kind, PortKind::Frame(_)))
+                            .map(|b| cache.output_path(&keys[&b.from], b.output, true)),
+                    );
+                    line.rows_out = frame_rows(
+                        node.outputs
+                            .iter()
+                            .filter(|p| matches!(p.kind, PortKind::Frame(_)))
+                            .map(|p| cache.output_path(&manifest.key, p.name, true)),
+                    );
                     if !ran {
                         // A hit measured nothing of its own.
                         line.cpu_s = None;

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// Least time between two progress lines of one node in the log.
+pub const LOG_EVERY: Duration = Duration::from_secs(5);
+
 /// Owns the terminal area the bars of concurrently running nodes share.
 pub struct ProgressHub {
     multi: Option<MultiProgress>,
@@ -62,6 +65,7 @@ impl ProgressHub {
                 tenths: 0,
                 message: String::new(),
                 started: Instant::now(),
+                logged: Instant::now(),
             })
         });
         NodeProgress { bar, log }
@@ -84,6 +88,8 @@ struct LogState {
     tenths: u64,
     message: String,
     started: Instant,
+    /// When the last line was logged (the start, before any).
+    logged: Instant,
 }
 
 impl LogState {
@@ -93,10 +99,11 @@ impl LogState {
             return;
         }
         let tenths = (self.done.min(self.total) * 10) / self.total;
-        if tenths <= self.tenths {
+        if tenths <= self.tenths || self.logged.elapsed() < LOG_EVERY {
             return;
         }
         self.tenths = tenths;
+        self.logged = Instant::now();
         let secs = self.started.elapsed().as_secs_f64();
         let rate = self.done as f64 / secs.max(1e-9);
         let left = self.total.saturating_sub(self.done) as f64 / rate.max(1e-9);

@@ -24,7 +24,7 @@ use std::collections::{BTreeSet, HashSet};
 use miette::NamedSource;
 use petgraph::graph::NodeIndex;
 
-use crate::error::{Error, closest};
+use crate::error::{Error, UnknownNode, closest};
 use crate::plan::Plan;
 
 impl Plan {
@@ -133,12 +133,12 @@ impl Plan {
                 })
             }
         };
-        Error::UnknownNode {
+        Error::UnknownNode(Box::new(UnknownNode {
             name: name.clone(),
             pipeline: self.name.clone(),
             args: NamedSource::new("command line", names.join(" ")),
             span: (start, name.len()).into(),
             help,
-        }
+        }))
     }
 }

@@ -367,6 +367,18 @@ pub fn bars(
     })
 }
 
+/// An axis label in seconds, with as many decimals as a run of `t_max` seconds needs (a warm
+/// run of cache hits lasts milliseconds).
+fn seconds(x: f64, t_max: f64) -> String {
+    if t_max < 0.1 {
+        format!("{:.1} ms", x * 1000.0)
+    } else if t_max < 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
 /// One node on a timeline.
 pub struct Span {
     /// Row label (the node's name).
@@ -421,8 +433,8 @@ pub fn timeline(
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(0)
-            .x_desc("seconds since the run started")
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_desc("time since the run started (s unless marked)")
+            .x_label_formatter(&|x| seconds(*x, t_max))
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 16))
             .light_line_style(WHITE.mix(0.0))
@@ -442,7 +454,11 @@ pub fn timeline(
                     )))
                     .map_err(err)?;
             }
-            if let Some(submit) = s.submit.filter(|&q| s.start - q > t_max * 0.002) {
+            // A cache hit's "wait" is its lookup, not a queue: not drawn.
+            let waited = s
+                .submit
+                .filter(|&q| !s.cached && s.start - q > t_max * 0.002);
+            if let Some(submit) = waited {
                 let mut wait = Rectangle::new(
                     [(submit, bottom(i)), (s.start, top(i))],
                     RGBColor(200, 200, 200).filled(),
@@ -484,8 +500,11 @@ pub fn timeline(
                 "cached".to_string()
             } else if wall >= 10.0 {
                 format!("{wall:.0} s")
-            } else {
+            } else if wall >= 1.0 {
                 format!("{wall:.1} s")
+            } else {
+                // Sub-second nodes (filters, concatenations) would all read "0.0 s".
+                format!("{:.0} ms", wall * 1000.0)
             };
             if s.gpu {
                 text.push_str("  GPU");
@@ -494,7 +513,7 @@ pub fn timeline(
                 text = note.clone();
             }
             let (x, y) = chart.backend_coord(&(s.end.max(s.start), mid(i)));
-            root.draw(&Text::new(text, (x + 8, y), right.clone()))
+            root.draw(&Text::new(text, (x + 10, y), right.clone()))
                 .map_err(err)?;
             let (x, y) = chart.backend_coord(&(0.0, mid(i)));
             let name = ("sans-serif", 14)

@@ -481,8 +481,13 @@ fn timeline_figure(
     let total = spans.iter().map(|s| s.end).fold(0.0, f64::max);
     let ran = lines.iter().filter(|l| l.status == "ran").count();
     let run = lines.first().map_or("", |l| l.run.as_str());
+    let took = if total >= 10.0 {
+        format!("{total:.0} s")
+    } else {
+        format!("{:.0} ms", total * 1000.0)
+    };
     let title = format!(
-        "Where the time went — {pipeline}: {ran} of {} nodes ran in {total:.0} s (run {run})",
+        "Where the time went — {pipeline}: {ran} of {} nodes ran in {took} (run {run})",
         lines.len()
     );
     let path = out.join("timeline.png");
