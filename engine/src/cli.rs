@@ -64,7 +64,7 @@ pub enum Command {
     ///
     /// Each run writes a trace, one JSON line per node (wall time, queue wait, CPU time, peak
     /// host and GPU memory, rows in and out, cache hit or miss), to
-    /// CACHE/traces/PIPELINE/<UTC start>-<pid>.jsonl; `report` draws the newest as a timeline.
+    /// CACHE/traces/PIPELINE/<UTC start>-<pid>-<n>.jsonl; `report` draws the newest as a timeline.
     Run {
         #[command(flatten)]
         args: PipelineArgs,
