@@ -24,6 +24,9 @@ name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$pipeline" | head -1)
 trace=$(sed -n 's/^trace: //p' "$out/run.txt")
 [ -n "$trace" ] || trace=$(ls -1 ".judgeflow/traces/$name/"*.jsonl 2>/dev/null | sort | tail -1)
 [ -n "$trace" ] && cp "$trace" "$out/trace.jsonl" && echo "trace: $trace -> $out/trace.jsonl"
+# Every trace of the pipeline: a run resumed over several calls has one per call (the later
+# ones list the earlier calls' nodes as cache hits).
+mkdir -p "$out/traces" && cp ".judgeflow/traces/$name/"*.jsonl "$out/traces/" 2>/dev/null
 "$bin" report "$pipeline" "${sets[@]}" --out "$out/report" | tail -3
 "$bin" compare "$pipeline" "${sets[@]}" > "$out/compare.txt" 2>&1 && cat "$out/compare.txt"
 # Every fresh evaluate/filter node's table, as text.
