@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     }
     judgeflow_engine::cli::main_with_reporter(
         judgeflow_operators::registry(),
-        judgeflow_report::write_report,
+        judgeflow_report::write_report_with_trace,
     )
 }
 

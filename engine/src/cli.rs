@@ -14,9 +14,11 @@ use crate::cache::Cache;
 use crate::config;
 use crate::error::{ConfigErrors, Error, Result};
 use crate::exec::{self, Outcome, RunOptions, Status};
+use crate::export::{self, ExportFormat};
 use crate::op::{Registry, read_parquet, read_parquet_checked};
 use crate::plan::{self, Plan};
 use crate::progress::ProgressHub;
+use crate::trace::{self, TraceLine};
 
 /// judgeflow: declarative pipelines for self-training vision-language judges.
 #[derive(Parser, Debug)]
@@ -57,10 +59,20 @@ pub enum GraphFormat {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a pipeline: reuse fresh nodes, run dirty ones.
+    /// Run a pipeline (or the selected nodes and what they need): reuse fresh nodes, run dirty
+    /// ones.
+    ///
+    /// Each run writes a trace, one JSON line per node (wall time, queue wait, CPU time, peak
+    /// host and GPU memory, rows in and out, cache hit or miss), to
+    /// CACHE/traces/PIPELINE/<UTC start>-<pid>-<n>.jsonl; `report` draws the newest as a timeline.
     Run {
         #[command(flatten)]
         args: PipelineArgs,
+        /// Only these nodes and what they need: a node (`judge`: every repetition), a
+        /// repetition (`judge@2`, `judge@last`), an `[iterate.*]` group, or `NODE[VARIANT]` for
+        /// one sweep variant (default: every variant).
+        #[arg(value_name = "NODE")]
+        nodes: Vec<String>,
         /// Most nodes running at once (default: number of cores).
         #[arg(long)]
         jobs: Option<usize>,
@@ -77,6 +89,11 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         args: PipelineArgs,
+        /// Only these nodes and what they need: a node (`judge`: every repetition), a
+        /// repetition (`judge@2`, `judge@last`), an `[iterate.*]` group, or `NODE[VARIANT]` for
+        /// one sweep variant (default: every variant).
+        #[arg(value_name = "NODE")]
+        nodes: Vec<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -92,6 +109,11 @@ pub enum Command {
     Graph {
         #[command(flatten)]
         args: PipelineArgs,
+        /// Only these nodes and what they need: a node (`judge`: every repetition), a
+        /// repetition (`judge@2`, `judge@last`), an `[iterate.*]` group, or `NODE[VARIANT]` for
+        /// one sweep variant (default: every variant).
+        #[arg(value_name = "NODE")]
+        nodes: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
@@ -108,6 +130,22 @@ pub enum Command {
         /// Rows to print.
         #[arg(long, default_value_t = 10)]
         rows: usize,
+    },
+    /// Copy a node's cached output out of the cache: a frame as parquet, JSON lines, CSV or a
+    /// Hugging Face `datasets` directory (`hf`: parquet shards with `Image` columns and a dataset
+    /// card naming pipeline, node, parameters and cache key); a checkpoint as its model
+    /// directory.
+    Export {
+        #[command(flatten)]
+        args: PipelineArgs,
+        /// `NODE` or `NODE.PORT` (default port: the first frame output).
+        target: String,
+        /// Directory to create (it must not exist, or be empty).
+        #[arg(long)]
+        to: PathBuf,
+        /// Output format of frames (checkpoints are always copied as directories).
+        #[arg(long, value_enum, default_value = "parquet")]
+        format: ExportFormat,
     },
     /// Put the sweep variants' result frames side by side.
     Compare {
@@ -162,8 +200,13 @@ pub struct ReportNode {
 
 /// Turns a pipeline's nodes into report files under `out_dir`; returns the files it wrote.
 /// Supplied by the binary, which knows what the operators' frames mean.
-pub type Reporter =
-    fn(pipeline_name: &str, nodes: &[ReportNode], out_dir: &Path) -> miette::Result<Vec<PathBuf>>;
+/// `trace` is the pipeline's newest run trace ([`crate::trace`]), when it has one.
+pub type Reporter = fn(
+    pipeline_name: &str,
+    nodes: &[ReportNode],
+    trace: Option<&[TraceLine]>,
+    out_dir: &Path,
+) -> miette::Result<Vec<PathBuf>>;
 
 /// Parses the process arguments, runs the command, renders errors; exit code 2 for invalid
 /// pipelines and usage, 1 for failures while running. `report` is refused (no reporter).
@@ -202,7 +245,7 @@ fn run_main(registry: Registry, reporter: Option<Reporter>) -> ExitCode {
 /// 2 for invalid pipelines and command-line mistakes (nothing ran), 1 for failures in a run.
 pub fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::Config(_) | Error::Usage { .. } => 2,
+        Error::Config(_) | Error::Usage { .. } | Error::UnknownNode(_) => 2,
         _ => 1,
     }
 }
@@ -293,7 +336,12 @@ pub fn execute_with(
     let plan = load(&args.pipeline, registry, &args.set)?;
     let cache = Cache::open(&cli.cache)?;
     let nodes = report_nodes(&plan, &cache)?;
-    let written = reporter(&plan.name, &nodes, dir)?;
+    let trace = trace::latest(&cache, &plan.name)?;
+    let lines = trace.as_ref().map(|(_, lines)| lines.as_slice());
+    let written = reporter(&plan.name, &nodes, lines, dir)?;
+    if let Some((path, _)) = &trace {
+        let _ = writeln!(out, "timeline from the trace {}", path.display());
+    }
     for path in &written {
         let _ = writeln!(out, "wrote {}", path.display());
     }
@@ -391,8 +439,14 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
             );
             Ok(())
         }
-        Command::Run { args, jobs, gpus } => {
-            let plan = load(&args.pipeline, registry, &args.set)?;
+        Command::Run {
+            args,
+            nodes,
+            jobs,
+            gpus,
+        } => {
+            let mut plan = load(&args.pipeline, registry, &args.set)?;
+            plan.select(&nodes)?;
             let cache = Cache::open(&cli.cache)?;
             let started = std::time::Instant::now();
             let opts = RunOptions {
@@ -400,7 +454,7 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 gpus: gpus.unwrap_or_else(visible_gpus),
             };
-            let reports = exec::run(&plan, &cache, &opts, &ProgressHub::new(true))?;
+            let (reports, trace) = exec::run_traced(&plan, &cache, &opts, &ProgressHub::new(true))?;
             let ran = reports.iter().filter(|r| r.outcome == Outcome::Ran).count();
             for r in &reports {
                 let what = match r.outcome {
@@ -417,10 +471,12 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
                 reports.len() - ran,
                 started.elapsed().as_secs_f64()
             );
+            let _ = writeln!(out, "trace: {}", trace.display());
             Ok(())
         }
-        Command::Plan { args, json } => {
-            let plan = load(&args.pipeline, registry, &args.set)?;
+        Command::Plan { args, nodes, json } => {
+            let mut plan = load(&args.pipeline, registry, &args.set)?;
+            plan.select(&nodes)?;
             let cache = Cache::open(&cli.cache)?;
             let statuses = exec::status(&plan, &cache)?;
             if json {
@@ -506,8 +562,13 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
             }
             Ok(())
         }
-        Command::Graph { args, format } => {
-            let plan = load(&args.pipeline, registry, &args.set)?;
+        Command::Graph {
+            args,
+            nodes,
+            format,
+        } => {
+            let mut plan = load(&args.pipeline, registry, &args.set)?;
+            plan.select(&nodes)?;
             graph(&plan, format, out);
             Ok(())
         }
@@ -545,6 +606,49 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
                 for entry in walk(&path) {
                     let _ = writeln!(out, "  {}", entry.display());
                 }
+            }
+            Ok(())
+        }
+        Command::Export {
+            args,
+            target,
+            to,
+            format,
+        } => {
+            let plan = load(&args.pipeline, registry, &args.set)?;
+            let (idx, port) = export::resolve(&plan, &target)?;
+            let cache = Cache::open(&cli.cache)?;
+            let key = fresh_key(&plan, &cache, idx)?;
+            let n = &plan.graph[idx];
+            let (port, path, _) = exec::output_file(&cache, &key, n, port)
+                .ok_or_else(|| Error::usage(format!("node `{}` has no outputs", n.name), None))?;
+            let manifest = cache.manifest(&key).ok_or_else(|| {
+                Error::usage(
+                    format!("the cache entry of `{}` has no readable manifest", n.name),
+                    Some("run the pipeline again to rebuild it".into()),
+                )
+            })?;
+            let src = export::Source {
+                plan: &plan,
+                pipeline_file: &args.pipeline,
+                node: n,
+                port: &port,
+                manifest: &manifest,
+                path: &path,
+            };
+            let files = export::export(&src, format, &to)?;
+            let _ = writeln!(
+                out,
+                "exported {}.{port} ({} file(s)) to {}",
+                n.name,
+                files.len(),
+                to.display()
+            );
+            for f in files.iter().take(12) {
+                let _ = writeln!(out, "  {}", f.display());
+            }
+            if files.len() > 12 {
+                let _ = writeln!(out, "  … and {} more", files.len() - 12);
             }
             Ok(())
         }

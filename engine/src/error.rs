@@ -247,6 +247,12 @@ pub enum Error {
         message: String,
     },
 
+    /// A node selection (`run PIPELINE NODE ...`) names nothing the pipeline has (boxed: it
+    /// carries the command line, and every `Result` of the engine would otherwise grow).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    UnknownNode(Box<UnknownNode>),
+
     /// A command-line request names something the pipeline does not have.
     #[error("{message}")]
     #[diagnostic(code(judgeflow::cli::usage))]
@@ -257,6 +263,26 @@ pub enum Error {
         #[help]
         help: Option<String>,
     },
+}
+
+/// See [`Error::UnknownNode`].
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("no node, repetition or iteration group `{name}` in pipeline `{pipeline}`")]
+#[diagnostic(code(judgeflow::select::unknown_node))]
+pub struct UnknownNode {
+    /// The argument as given.
+    pub name: String,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The selection arguments, joined by spaces, so the label can point at the bad one.
+    #[source_code]
+    pub args: NamedSource<String>,
+    /// Where the bad argument is in `args`.
+    #[label("not in this pipeline")]
+    pub span: miette::SourceSpan,
+    /// The closest name, or what exists.
+    #[help]
+    pub help: Option<String>,
 }
 
 impl Error {

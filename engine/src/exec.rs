@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use petgraph::graph::NodeIndex;
 use serde::Serialize;
@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::op::{BoundInput, PortKind, RunContext};
 use crate::plan::{Plan, PlanNode};
 use crate::progress::ProgressHub;
+use crate::trace::{self, Meter, Peaks, TraceLine};
 
 /// Where a node stands before a run.
 #[derive(Clone, Debug, Serialize)]
@@ -249,25 +250,63 @@ enum Done {
         manifest: Manifest,
         ran: bool,
         gpus: Vec<usize>,
+        timing: Timing,
     },
     Failed {
         idx: NodeIndex,
+        key: String,
         error: Error,
         gpus: Vec<usize>,
+        timing: Timing,
     },
+}
+
+/// When a node started and ended (seconds since the run started) and what it used; for the
+/// trace (`crate::trace`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Timing {
+    start: f64,
+    end: f64,
+    cpu: Option<f64>,
+    peaks: Peaks,
+}
+
+/// Stops the memory sampler however the coordinator leaves its scope (an early `?` included),
+/// so that the scope's join never waits on it.
+struct StopSampler<'a>(&'a Meter, std::thread::Thread);
+
+impl Drop for StopSampler<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+        self.1.unpark();
+    }
 }
 
 /// Runs the plan: fresh nodes are reused, dirty ones run (up to `jobs` at once, GPU nodes
 /// within `gpus`). Returns one report line per node, or the first node failure after letting
-/// running nodes finish.
+/// running nodes finish. Writes the run's trace (see [`run_traced`]).
 pub fn run(
     plan: &Plan,
     cache: &Cache,
     opts: &RunOptions,
     hub: &ProgressHub,
 ) -> Result<Vec<NodeReport>> {
+    run_traced(plan, cache, opts, hub).map(|(reports, _)| reports)
+}
+
+/// [`run`], also returning where it wrote the run's trace (`crate::trace`). A failed run's
+/// trace is written too; its path is logged as a warning then.
+pub fn run_traced(
+    plan: &Plan,
+    cache: &Cache,
+    opts: &RunOptions,
+    hub: &ProgressHub,
+) -> Result<(Vec<NodeReport>, PathBuf)> {
     let _shared = cache.lock_shared()?;
     cache.remove_stale_tmp();
+    let clock = Instant::now();
+    let run_id = trace::run_id(SystemTime::now());
+    let since = |t: Instant| t.duration_since(clock).as_secs_f64();
     let jobs = opts.jobs.max(1);
     let gpu_total = opts.gpus.max(1);
     if let Some(&idx) = plan
@@ -320,8 +359,14 @@ pub fn run(
     let mut running = 0usize;
     let mut failure: Option<Error> = None;
     let (tx, rx) = mpsc::channel::<Done>();
+    // When each node's inputs were all ready, and its trace line once it ended.
+    let mut submitted: HashMap<NodeIndex, f64> = ready.iter().map(|&(_, i)| (i, 0.0)).collect();
+    let mut lines: HashMap<NodeIndex, TraceLine> = HashMap::new();
+    let meter = Meter::new(plan.order.iter().any(|&i| plan.graph[i].gpus > 0));
 
-    std::thread::scope(|scope| -> Result<()> {
+    let outcome = std::thread::scope(|scope| -> Result<()> {
+        let sampler = scope.spawn(|| meter.sample_until_stopped());
+        let _stop = StopSampler(&meter, sampler.thread().clone());
         loop {
             // Launch what can be launched.
             let mut launched_any = true;
@@ -339,11 +384,17 @@ pub fn run(
                             let ingredients = ingredients(node, &hashes);
                             if let Lookup::Hit(m) = cache.lookup(&ingredients.key())? {
                                 ready.remove(&(pos, idx));
+                                let now = since(Instant::now());
                                 tx.send(Done::Ok {
                                     idx,
                                     manifest: m,
                                     ran: false,
                                     gpus: Vec::new(),
+                                    timing: Timing {
+                                        start: now,
+                                        end: now,
+                                        ..Timing::default()
+                                    },
                                 })
                                 .expect("receiver alive");
                                 running += 1;
@@ -381,24 +432,42 @@ pub fn run(
                         })
                         .collect();
                     let tx = tx.clone();
+                    let meter = &meter;
                     scope.spawn(move || {
-                        let done = match build(
+                        meter.start(idx, need > 0);
+                        let (start, cpu0) = (Instant::now(), trace::process_cpu_seconds());
+                        let built = build(
                             plan,
                             cache,
                             idx,
                             ingredients,
-                            key,
+                            key.clone(),
                             inputs,
                             gpus.clone(),
                             hub,
-                        ) {
+                        );
+                        let cpu = trace::process_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+                        let timing = Timing {
+                            start: since(start),
+                            end: since(Instant::now()),
+                            cpu,
+                            peaks: meter.finish(idx),
+                        };
+                        let done = match built {
                             Ok((manifest, ran)) => Done::Ok {
                                 idx,
                                 manifest,
                                 ran,
                                 gpus,
+                                timing,
                             },
-                            Err(error) => Done::Failed { idx, error, gpus },
+                            Err(error) => Done::Failed {
+                                idx,
+                                key,
+                                error,
+                                gpus,
+                                timing,
+                            },
                         };
                         let _ = tx.send(done);
                     });
@@ -413,10 +482,44 @@ pub fn run(
                     manifest,
                     ran,
                     gpus,
+                    timing,
                 } => {
                     running -= 1;
                     free_gpus.extend(gpus);
                     let node = &plan.graph[idx];
+                    let mut line = trace_line(plan, idx, &run_id, submitted.get(&idx), timing);
+                    line.status = if ran { "ran" } else { "cached" }.into();
+                    line.cache = Some(if ran { "miss" } else { "hit" }.into());
+                    line.key = Some(manifest.key.clone());
+                    line.rows_in = frame_rows(
+                        node.inputs
+                            .iter()
+                            .filter(|b| matches!(b.kind, PortKind::Frame(_)))
+                            .map(|b| cache.output_path(&keys[&b.from], b.output, true)),
+                    );
+                    line.rows_out = frame_rows(
+                        node.outputs
+                            .iter()
+                            .filter(|p| matches!(p.kind, PortKind::Frame(_)))
+                            .map(|p| cache.output_path(&manifest.key, p.name, true)),
+                    );
+                    if !ran {
+                        // A hit measured nothing of its own.
+                        line.cpu_s = None;
+                        line.peak_rss_bytes = None;
+                        line.peak_gpu_bytes = None;
+                    }
+                    lines.insert(idx, line);
+                    // Rewritten as nodes end, so a run killed midway (a time limit) still
+                    // leaves the trace of what finished.
+                    let so_far: Vec<TraceLine> = plan
+                        .order
+                        .iter()
+                        .filter_map(|i| lines.get(i).cloned())
+                        .collect();
+                    if let Err(e) = trace::write(cache, &plan.name, &run_id, &so_far) {
+                        tracing::warn!("cannot update the run's trace: {e}");
+                    }
                     // The record only serves `plan`/`explain`; a cache that cannot take it (read
                     // only) still served a correct result.
                     if let Err(e) = cache.record_run(&plan.name, &node.name, &manifest) {
@@ -437,29 +540,72 @@ pub fn run(
                     hashes.insert(idx, output_hashes(&manifest));
                     keys.insert(idx, manifest.key);
                     let consumers: BTreeSet<NodeIndex> = plan.graph.neighbors(idx).collect();
+                    // Consumers outside a selection (`Plan::select`) have no count: they never run.
                     for c in consumers {
-                        let n = waiting.get_mut(&c).expect("every node waits");
-                        *n -= 1;
-                        if *n == 0 {
-                            ready.insert((position[&c], c));
+                        if let Some(n) = waiting.get_mut(&c) {
+                            *n -= 1;
+                            if *n == 0 {
+                                ready.insert((position[&c], c));
+                                submitted.insert(c, since(Instant::now()));
+                            }
                         }
                     }
                 }
-                Done::Failed { idx, error, gpus } => {
+                Done::Failed {
+                    idx,
+                    key,
+                    error,
+                    gpus,
+                    timing,
+                } => {
                     running -= 1;
                     free_gpus.extend(gpus);
+                    let mut line = trace_line(plan, idx, &run_id, submitted.get(&idx), timing);
+                    line.status = "failed".into();
+                    line.cache = Some("miss".into());
+                    line.key = Some(key);
+                    lines.insert(idx, line);
+                    // Rewritten as nodes end, so a run killed midway (a time limit) still
+                    // leaves the trace of what finished.
+                    let so_far: Vec<TraceLine> = plan
+                        .order
+                        .iter()
+                        .filter_map(|i| lines.get(i).cloned())
+                        .collect();
+                    if let Err(e) = trace::write(cache, &plan.name, &run_id, &so_far) {
+                        tracing::warn!("cannot update the run's trace: {e}");
+                    }
                     tracing::error!(node = %plan.graph[idx].name, "failed");
                     failure.get_or_insert(error);
                 }
             }
         }
         Ok(())
-    })?;
+    });
 
+    // Every node gets a line, also when the run failed: what was skipped is part of the story.
+    let trace: Vec<TraceLine> = plan
+        .order
+        .iter()
+        .map(|i| {
+            lines.remove(i).unwrap_or_else(|| {
+                let mut line = trace_line(plan, *i, &run_id, None, Timing::default());
+                (line.start_s, line.end_s, line.wall_s, line.queue_s) = (None, None, None, None);
+                line.status = "skipped".into();
+                line
+            })
+        })
+        .collect();
+    let written = trace::write(cache, &plan.name, &run_id, &trace);
+    outcome?;
     if let Some(e) = failure {
+        match &written {
+            Ok(path) => tracing::warn!("trace of the failed run: {}", path.display()),
+            Err(e) => tracing::warn!("the failed run's trace was not written: {e}"),
+        }
         return Err(e);
     }
-    Ok(plan
+    let reports = plan
         .order
         .iter()
         .map(|i| {
@@ -470,7 +616,51 @@ pub fn run(
                 seconds: 0.0,
             })
         })
-        .collect())
+        .collect();
+    Ok((reports, written?))
+}
+
+/// A trace line with the node's identity and timing; the caller fills status, cache and rows.
+fn trace_line(
+    plan: &Plan,
+    idx: NodeIndex,
+    run: &str,
+    submitted: Option<&f64>,
+    t: Timing,
+) -> TraceLine {
+    let n = &plan.graph[idx];
+    TraceLine {
+        run: run.to_string(),
+        pipeline: plan.name.clone(),
+        node: n.name.clone(),
+        template: n.template.clone(),
+        iteration: n.iteration,
+        op: n.op.name().to_string(),
+        kind: n.op.kind().map(str::to_string),
+        status: String::new(),
+        cache: None,
+        key: None,
+        gpus: n.gpus,
+        submit_s: submitted.copied(),
+        start_s: Some(t.start),
+        end_s: Some(t.end),
+        queue_s: submitted.map(|s| (t.start - s).max(0.0)),
+        wall_s: Some(t.end - t.start),
+        cpu_s: t.cpu,
+        peak_rss_bytes: t.peaks.rss,
+        peak_gpu_bytes: t.peaks.gpu,
+        rows_in: None,
+        rows_out: None,
+    }
+}
+
+/// Total rows of the given parquet files; `None` for none (a node without frames that side).
+fn frame_rows(paths: impl Iterator<Item = PathBuf>) -> Option<u64> {
+    let mut total = None;
+    for p in paths {
+        *total.get_or_insert(0) += trace::parquet_rows(&p).unwrap_or(0);
+    }
+    total
 }
 
 /// Builds one entry under its lock; `ran` is false when another process built it meanwhile.

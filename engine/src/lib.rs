@@ -17,12 +17,15 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod fault;
 pub mod files;
 pub mod op;
 pub mod plan;
 pub mod progress;
 pub mod schema;
+pub mod select;
+pub mod trace;
 pub mod value;
 
 pub use error::{ConfigError, ConfigErrors, Error, Result};

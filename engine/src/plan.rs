@@ -33,6 +33,8 @@ pub struct Plan {
     pub variants: Vec<Variant>,
     /// Template names whose frames `compare` shows (default: nodes nothing consumes).
     pub compare: Vec<String>,
+    /// `[iterate.*]` groups in file order: name and member templates (for selections).
+    pub groups: Vec<(String, Vec<String>)>,
 }
 
 /// Most sweep variants a pipeline may expand into, unless [`MAX_VARIANTS_ENV`] says otherwise.
@@ -632,6 +634,15 @@ impl Planner<'_> {
             order,
             variants,
             compare: compare_names,
+            groups: groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.name.value.clone(),
+                        g.nodes.iter().map(|m| m.value.clone()).collect(),
+                    )
+                })
+                .collect(),
         })
     }
 

@@ -10,6 +10,7 @@ use judgeflow_engine::cache::Cache;
 use judgeflow_engine::cli::{self, Cli, ReportNode};
 use judgeflow_engine::exec::{self, RunOptions};
 use judgeflow_engine::progress::ProgressHub;
+use judgeflow_engine::trace::TraceLine;
 
 const LOOP_SWEEP: &str = r#"
 [pipeline]
@@ -45,9 +46,14 @@ initial = { fit = "start.weights" }
 fn listing_reporter(
     pipeline: &str,
     nodes: &[ReportNode],
+    trace: Option<&[TraceLine]>,
     out_dir: &Path,
 ) -> miette::Result<Vec<PathBuf>> {
     let mut text = format!("pipeline {pipeline}\n");
+    if let Some(lines) = trace {
+        let ran = lines.iter().filter(|l| l.status == "ran").count();
+        let _ = writeln!(text, "trace of {} nodes, {ran} ran", lines.len());
+    }
     for n in nodes {
         let outputs: Vec<String> = n
             .outputs
@@ -72,7 +78,12 @@ fn listing_reporter(
     Ok(vec![path])
 }
 
-fn failing_reporter(_: &str, _: &[ReportNode], _: &Path) -> miette::Result<Vec<PathBuf>> {
+fn failing_reporter(
+    _: &str,
+    _: &[ReportNode],
+    _: Option<&[TraceLine]>,
+    _: &Path,
+) -> miette::Result<Vec<PathBuf>> {
     Err(miette::miette!("the reporter could not read something"))
 }
 
@@ -145,7 +156,10 @@ fn the_reporter_gets_every_node_with_fresh_outputs_only() {
     assert!(printed.contains("nodes.txt"), "{printed}");
     assert!(printed.contains("1 of 10 nodes have results"), "{printed}");
     let listing = std::fs::read_to_string(out.join("nodes.txt")).unwrap();
-    assert!(listing.starts_with("pipeline loop\n"), "{listing}");
+    assert!(
+        listing.starts_with("pipeline loop\ntrace of 10 nodes, 10 ran\n"),
+        "the newest run's trace comes along: {listing}"
+    );
     assert!(
         listing.contains(
             "data template=data iteration=None op=emit variants=[\"fit.steps=1\", \"fit.steps=2\"] outputs=numbers:true seconds=true"

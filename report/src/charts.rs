@@ -80,6 +80,15 @@ fn atomically(
     path: &Path,
     draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
 ) -> Result<PathBuf> {
+    atomically_sized(path, SIZE, draw)
+}
+
+/// [`atomically`] at a size other than [`SIZE`].
+fn atomically_sized(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
+) -> Result<PathBuf> {
     register_font();
     let name = path
         .file_name()
@@ -87,7 +96,7 @@ fn atomically(
         .unwrap_or("chart.png");
     let tmp = path.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
     {
-        let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
         draw(&root)?;
         root.present().map_err(|e| drawing(path, e))?;
     }
@@ -351,6 +360,205 @@ pub fn bars(
             .position(SeriesLabelPosition::UpperRight)
             .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
+/// An axis label in seconds, with as many decimals as a run of `t_max` seconds needs (a warm
+/// run of cache hits lasts milliseconds).
+fn seconds(x: f64, t_max: f64) -> String {
+    if t_max < 0.1 {
+        format!("{:.1} ms", x * 1000.0)
+    } else if t_max < 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// One node on a timeline.
+pub struct Span {
+    /// Row label (the node's name).
+    pub label: String,
+    /// When its inputs were ready (queue wait is drawn from here to `start`).
+    pub submit: Option<f64>,
+    /// When it started.
+    pub start: f64,
+    /// When it ended.
+    pub end: f64,
+    /// Fill colour (its operator's).
+    pub color: RGBColor,
+    /// Held a GPU: drawn with a black outline and marked "GPU".
+    pub gpu: bool,
+    /// Taken from the cache: drawn as a hollow marker, not a bar.
+    pub cached: bool,
+    /// Did not finish (failed or skipped): drawn hatched grey / not at all, and marked.
+    pub note: Option<String>,
+}
+
+/// A Gantt chart: one row per span, top to bottom, on a time axis in seconds; `legend` maps
+/// colours to operator names. The height grows with the number of rows so names stay legible.
+pub fn timeline(
+    path: &Path,
+    title: &str,
+    spans: &[Span],
+    legend: &[(String, RGBColor)],
+) -> Result<PathBuf> {
+    let n = spans.len().max(1);
+    let row_px = 24u32;
+    let height = (150 + row_px * n as u32).max(360);
+    let longest = spans
+        .iter()
+        .map(|s| s.label.chars().count())
+        .max()
+        .unwrap_or(4);
+    let label_px = (longest as u32 * 8 + 16).clamp(80, 360);
+    let t_max = spans.iter().map(|s| s.end).fold(0.0f64, f64::max).max(1e-3);
+    // Room on the right for the duration labels of bars that end near the run's end.
+    let x_max = t_max * 1.16;
+    atomically_sized(path, (1200, height), |root| {
+        let err = |e| drawing(path, e);
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 22))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(label_px)
+            .build_cartesian_2d(0.0..x_max, 0.0..n as f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_desc("time since the run started (s unless marked)")
+            .x_label_formatter(&|x| seconds(*x, t_max))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(BLACK.mix(0.08))
+            .draw()
+            .map_err(err)?;
+        // Row i (top = 0) spans y in [n - i - 1, n - i].
+        let top = |i: usize| (n - i) as f64;
+        let bottom = |i: usize| (n - i - 1) as f64;
+        let mid = |i: usize| (n - i) as f64 - 0.5;
+        for (i, s) in spans.iter().enumerate() {
+            if i % 2 == 1 {
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(0.0, bottom(i)), (x_max, top(i))],
+                        RGBColor(246, 246, 246).filled(),
+                    )))
+                    .map_err(err)?;
+            }
+            // A cache hit's "wait" is its lookup, not a queue: not drawn.
+            let waited = s
+                .submit
+                .filter(|&q| !s.cached && s.start - q > t_max * 0.002);
+            if let Some(submit) = waited {
+                let mut wait = Rectangle::new(
+                    [(submit, bottom(i)), (s.start, top(i))],
+                    RGBColor(200, 200, 200).filled(),
+                );
+                wait.set_margin(9, 9, 0, 0);
+                chart.draw_series(std::iter::once(wait)).map_err(err)?;
+            }
+            if s.note.is_some() && s.end <= s.start {
+                continue;
+            }
+            if s.cached {
+                chart
+                    .draw_series(std::iter::once(Circle::new(
+                        (s.start, mid(i)),
+                        5,
+                        s.color.stroke_width(2),
+                    )))
+                    .map_err(err)?;
+                continue;
+            }
+            // A bar at least 2 px wide, so that sub-second nodes are visible.
+            let min_width = x_max / 1000.0;
+            let end = s.end.max(s.start + min_width);
+            let mut bar = Rectangle::new([(s.start, bottom(i)), (end, top(i))], s.color.filled());
+            bar.set_margin(3, 3, 0, 0);
+            chart.draw_series(std::iter::once(bar)).map_err(err)?;
+            if s.gpu {
+                let mut outline =
+                    Rectangle::new([(s.start, bottom(i)), (end, top(i))], BLACK.stroke_width(2));
+                outline.set_margin(3, 3, 0, 0);
+                chart.draw_series(std::iter::once(outline)).map_err(err)?;
+            }
+        }
+        let style = ("sans-serif", 13).into_font().color(&BLACK);
+        let right = style.clone().pos(Pos::new(HPos::Left, VPos::Center));
+        for (i, s) in spans.iter().enumerate() {
+            let wall = s.end - s.start;
+            let mut text = if s.cached {
+                "cached".to_string()
+            } else if wall >= 10.0 {
+                format!("{wall:.0} s")
+            } else if wall >= 1.0 {
+                format!("{wall:.1} s")
+            } else {
+                // Sub-second nodes (filters, concatenations) would all read "0.0 s".
+                format!("{:.0} ms", wall * 1000.0)
+            };
+            if s.gpu {
+                text.push_str("  GPU");
+            }
+            if let Some(note) = &s.note {
+                text = note.clone();
+            }
+            let (x, y) = chart.backend_coord(&(s.end.max(s.start), mid(i)));
+            root.draw(&Text::new(text, (x + 10, y), right.clone()))
+                .map_err(err)?;
+            let (x, y) = chart.backend_coord(&(0.0, mid(i)));
+            let name = ("sans-serif", 14)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Right, VPos::Center));
+            root.draw(&Text::new(s.label.as_str(), (x - 8, y), name))
+                .map_err(err)?;
+        }
+        for (op, color) in legend {
+            let color = *color;
+            chart
+                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                .map_err(err)?
+                .label(op)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+                });
+        }
+        chart
+            .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+            .map_err(err)?
+            .label("queue wait")
+            .legend(|(x, y)| {
+                Rectangle::new(
+                    [(x, y - 2), (x + 14, y + 2)],
+                    RGBColor(200, 200, 200).filled(),
+                )
+            });
+        chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+            .map_err(err)?
+            .label("cache hit")
+            .legend(|(x, y)| Circle::new((x + 7, y), 5, BLACK.stroke_width(2)));
+        chart
+            .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+            .map_err(err)?
+            .label("GPU node (outlined)")
+            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], BLACK.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            // Early nodes sit top left and late ones bottom right: the upper right is free.
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 13))
+            .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.4))
             .draw()
             .map_err(err)?;

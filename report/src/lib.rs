@@ -11,6 +11,9 @@
 //! - `kept_fraction.png`: the share of judgements the filter kept per iteration: the total per
 //!   variant, and without a sweep also per pair source and kind.
 //! - `loss.png`: training loss per step of every `train` node.
+//! - `timeline.png`, when the pipeline has a run trace (`CACHE/traces/`, written by every
+//!   `judgeflow run`): the newest run's nodes on a time axis, one row each in order of start,
+//!   coloured by operator, GPU nodes outlined, queue waits grey, cache hits as hollow circles.
 //! - `index.html`: the figures, then tables of accuracy per iteration and dimension (with `n`
 //!   and the share of "A" verdicts, a position-bias check), kept fractions, and each node's
 //!   wall time; nodes without an up-to-date result are listed as "not run yet".
@@ -27,6 +30,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use judgeflow_engine::cli::ReportNode;
+use judgeflow_engine::trace::TraceLine;
 use miette::{Result, miette};
 
 use charts::{Bars, Line, LineAxes, PALETTE, Stroke};
@@ -55,8 +59,19 @@ struct Data<'a> {
 }
 
 /// Writes the report of `pipeline` into `out_dir` (created if missing); returns the files
-/// written, `index.html` last. Matches `judgeflow_engine::cli::Reporter`.
+/// written, `index.html` last. [`write_report_with_trace`] without a trace.
 pub fn write_report(pipeline: &str, nodes: &[ReportNode], out_dir: &Path) -> Result<Vec<PathBuf>> {
+    write_report_with_trace(pipeline, nodes, None, out_dir)
+}
+
+/// [`write_report`], plus `timeline.png` when a run trace is given. Matches
+/// `judgeflow_engine::cli::Reporter`.
+pub fn write_report_with_trace(
+    pipeline: &str,
+    nodes: &[ReportNode],
+    trace: Option<&[TraceLine]>,
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out_dir)
         .map_err(|e| miette!("cannot create report directory {}: {e}", out_dir.display()))?;
     let data = read(pipeline, nodes)?;
@@ -65,6 +80,9 @@ pub fn write_report(pipeline: &str, nodes: &[ReportNode], out_dir: &Path) -> Res
     variants_figure(&data, out_dir, &mut figures)?;
     kept_figure(&data, out_dir, &mut figures)?;
     loss_figure(&data, out_dir, &mut figures)?;
+    if let Some(trace) = trace.filter(|t| !t.is_empty()) {
+        timeline_figure(pipeline, trace, out_dir, &mut figures)?;
+    }
     let index = out_dir.join("index.html");
     write_atomically(&index, html::page(&data, &figures).as_bytes())?;
     let mut written: Vec<PathBuf> = figures.into_iter().map(|(path, _)| path).collect();
@@ -415,6 +433,65 @@ fn loss_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) ->
     };
     let path = out.join("loss.png");
     figures.push((charts::lines(&path, &axes, &lines)?, axes.title));
+    Ok(())
+}
+
+/// `timeline.png`: one run's nodes on a time axis (see the module docs).
+fn timeline_figure(
+    pipeline: &str,
+    trace: &[TraceLine],
+    out: &Path,
+    figures: &mut Vec<(PathBuf, String)>,
+) -> Result<()> {
+    let mut lines: Vec<&TraceLine> = trace.iter().collect();
+    // By start; nodes that never started (skipped) last, in plan order (the sort is stable).
+    lines.sort_by(|a, b| {
+        let key = |l: &TraceLine| l.start_s.unwrap_or(f64::INFINITY);
+        key(a).total_cmp(&key(b))
+    });
+    let mut legend: Vec<(String, plotters::style::RGBColor)> = Vec::new();
+    let mut color_of = |op: &str| {
+        if let Some((_, c)) = legend.iter().find(|(o, _)| o == op) {
+            return *c;
+        }
+        let c = PALETTE[legend.len() % PALETTE.len()];
+        legend.push((op.to_string(), c));
+        c
+    };
+    let spans: Vec<charts::Span> = lines
+        .iter()
+        .map(|l| {
+            let start = l.start_s.unwrap_or(0.0);
+            charts::Span {
+                label: l.node.clone(),
+                submit: l.submit_s,
+                start,
+                end: l.end_s.unwrap_or(start),
+                color: color_of(&l.op),
+                gpu: l.gpus > 0,
+                cached: l.status == "cached",
+                note: match l.status.as_str() {
+                    "failed" => Some("FAILED".into()),
+                    "skipped" => Some("skipped (a node failed)".into()),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+    let total = spans.iter().map(|s| s.end).fold(0.0, f64::max);
+    let ran = lines.iter().filter(|l| l.status == "ran").count();
+    let run = lines.first().map_or("", |l| l.run.as_str());
+    let took = if total >= 10.0 {
+        format!("{total:.0} s")
+    } else {
+        format!("{:.0} ms", total * 1000.0)
+    };
+    let title = format!(
+        "Where the time went — {pipeline}: {ran} of {} nodes ran in {took} (run {run})",
+        lines.len()
+    );
+    let path = out.join("timeline.png");
+    figures.push((charts::timeline(&path, &title, &spans, &legend)?, title));
     Ok(())
 }
 

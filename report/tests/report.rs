@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use judgeflow_engine::cli::ReportNode;
-use judgeflow_report::write_report;
+use judgeflow_engine::trace::TraceLine;
+use judgeflow_report::{write_report, write_report_with_trace};
 use polars::prelude::*;
 
 const MAJORITY: &str = "vote.method=majority";
@@ -359,4 +360,73 @@ fn an_unreadable_parquet_names_the_node_and_file() {
     let text = format!("{err:?}");
     assert!(text.contains("filter@2"), "{text}");
     assert!(text.contains(&garbage.display().to_string()), "{text}");
+}
+
+fn trace_line(
+    node: &str,
+    op: &str,
+    gpus: u32,
+    status: &str,
+    times: Option<(f64, f64, f64)>,
+) -> TraceLine {
+    TraceLine {
+        run: "20261129T113000Z-1-0001".into(),
+        pipeline: "tiny".into(),
+        node: node.into(),
+        template: node.split('@').next().unwrap().into(),
+        iteration: None,
+        op: op.into(),
+        kind: None,
+        status: status.into(),
+        cache: Some(if status == "ran" { "miss" } else { "hit" }.into()),
+        key: None,
+        gpus,
+        submit_s: times.map(|t| t.0),
+        start_s: times.map(|t| t.1),
+        end_s: times.map(|t| t.2),
+        queue_s: times.map(|t| t.1 - t.0),
+        wall_s: times.map(|t| t.2 - t.1),
+        cpu_s: None,
+        peak_rss_bytes: None,
+        peak_gpu_bytes: None,
+        rows_in: None,
+        rows_out: None,
+    }
+}
+
+#[test]
+fn a_trace_becomes_a_timeline_coloured_by_operator() {
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("report");
+    let trace = vec![
+        trace_line("world", "source", 0, "cached", Some((0.0, 0.0, 0.0))),
+        trace_line("pretrain", "train", 1, "ran", Some((0.0, 0.1, 60.0))),
+        trace_line("judge@1", "judge", 1, "ran", Some((60.0, 62.0, 100.0))),
+        trace_line("filter@1", "filter", 0, "ran", Some((100.0, 100.0, 100.4))),
+        trace_line("train@1", "train", 1, "skipped", None),
+    ];
+    let files = write_report_with_trace("tiny", &[], Some(&trace), &out).unwrap();
+    assert_eq!(names(&files), ["timeline.png", "index.html"]);
+    let img = image::open(out.join("timeline.png")).unwrap().to_rgb8();
+    assert_eq!(img.width(), 1200);
+    assert!(img.height() >= 360);
+    let count = |c: [u8; 3]| img.pixels().filter(|p| p.0 == c).count();
+    // Operators are coloured in order of first start: source, train, judge, filter. `train`'s
+    // bar (60 s of ~116 shown) is far larger than `judge`'s (38 s), which is larger than the
+    // sub-second `filter`'s.
+    let [train, judge, filter] = [1, 2, 3].map(|i| {
+        let c = judgeflow_report_palette(i);
+        count(c)
+    });
+    assert!(
+        train > judge && judge > filter && filter > 0,
+        "{train} {judge} {filter}"
+    );
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("timeline.png"), "{html}");
+}
+
+/// Tableau 10, as the report's palette.
+fn judgeflow_report_palette(i: usize) -> [u8; 3] {
+    [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40]][i]
 }

@@ -29,6 +29,26 @@ pub static METRICS: FrameSchema = FrameSchema {
     doc: "named figures",
 };
 
+pub static PICTURES: FrameSchema = FrameSchema {
+    name: "pictures",
+    columns: &[
+        ("id", ColumnType::I64),
+        ("image", ColumnType::Binary),
+        ("caption", ColumnType::Str),
+        ("tags", ColumnType::StrList),
+        ("score", ColumnType::F64),
+    ],
+    doc: "encoded images with text",
+};
+
+/// The bytes the `pictures` toy writes for row `i`: PNG's signature, then bytes of the row (what
+/// an export must carry over unchanged, not a decodable picture).
+pub fn picture_bytes(i: i64) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+    b.extend((0..16 + i as u8).map(|k| k.wrapping_mul(31).wrapping_add(i as u8)));
+    b
+}
+
 /// GPU-holding toy runs in flight now, and the most ever seen at once.
 pub static GPU_HOLDERS: AtomicUsize = AtomicUsize::new(0);
 pub static GPU_PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -495,6 +515,43 @@ pub fn registry() -> (Registry, Arc<RunLog>) {
             GPU_HOLDERS.fetch_sub(1, Ordering::SeqCst);
             let (ids, v) = values(ctx, "numbers")?;
             ctx.write_frame("numbers", &mut frame(ids, v))?;
+            Ok(())
+        },
+    ));
+    r.register(toy(
+        "pictures",
+        None,
+        || vec![ParamSpec::new("n", ParamKind::Int { min: 1, max: 100 }, "rows").default(3)],
+        none,
+        |_| vec![Port::frame("pictures", &PICTURES)],
+        0,
+        |ctx| {
+            let n = ctx.params.int("n");
+            let ids: Vec<i64> = (0..n).collect();
+            let images: Vec<Vec<u8>> = ids.iter().map(|&i| picture_bytes(i)).collect();
+            let slices: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
+            let images = Series::new("image".into(), slices);
+            let captions: Vec<String> = ids
+                .iter()
+                .map(|i| format!("a \"shape\", number {i}\nsecond line"))
+                .collect();
+            let tags: Vec<Series> = ids
+                .iter()
+                .map(|&i| Series::new("".into(), vec![format!("t{i}"), "shared".to_string()]))
+                .collect();
+            let scores: Vec<Option<f64>> = ids
+                .iter()
+                .map(|&i| (i != 1).then_some(i as f64 / 2.0))
+                .collect();
+            let mut df = DataFrame::new_infer_height(vec![
+                Series::new("id".into(), ids).into(),
+                images.into(),
+                Series::new("caption".into(), captions).into(),
+                Series::new("tags".into(), tags).into(),
+                Series::new("score".into(), scores).into(),
+            ])
+            .unwrap();
+            ctx.write_frame("pictures", &mut df)?;
             Ok(())
         },
     ));
