@@ -8,9 +8,10 @@
 //! - chosen and rejected have the same form (same caption plan, or the same justification
 //!   template) and, over many pairs, the rejected answer is longer exactly as often as it is
 //!   shorter, by characters and by words: "pick the shorter (or longer) answer" scores 0.5 on
-//!   every dimension, so a judge cannot gain on the bench by reading lengths. Each pair draws
-//!   the direction it wants by a fair coin and picks an error that goes that way where one
-//!   exists (see [`pick_balanced`]).
+//!   every dimension, so a judge cannot gain on the bench by reading lengths. Each pair is
+//!   told which direction to go (a fair coin in [`bench_pairs`]; an exactly balanced share per
+//!   dimension from the `scenes_bench` source) and picks an error that goes that way where the
+//!   scene offers both directions (see [`pick_balanced`]).
 
 use std::cmp::Ordering;
 
@@ -55,12 +56,27 @@ pub struct BenchPair {
     pub error_kind: String,
 }
 
-/// Three pairs per scene: one per [`Dimension`].
+/// Three pairs per scene: one per [`Dimension`], each with a fair coin for whether its rejected
+/// answer should be the longer one.
 pub fn bench_pairs<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Vec<BenchPair> {
+    let longer: [bool; 3] = std::array::from_fn(|_| rng.random_bool(0.5));
+    bench_pairs_directed(scene, longer, rng)
+}
+
+/// Three pairs per scene, in [`Dimension`] order; `longer[d]` says whether dimension `d`'s
+/// rejected answer should be the longer one (where the scene offers both directions, see
+/// [`pick_balanced`]). A caller that draws many pairs can make exactly half of each dimension's
+/// wishes `true`, which removes the coin's sampling noise from the length baselines.
+pub fn bench_pairs_directed<R: Rng + ?Sized>(
+    scene: &Scene,
+    longer: [bool; 3],
+    rng: &mut R,
+) -> Vec<BenchPair> {
+    let want = longer.map(|l| if l { Ordering::Greater } else { Ordering::Less });
     vec![
-        general_pair(scene, rng),
-        hallucination_pair(scene, rng),
-        reasoning_pair(scene, rng),
+        general_pair(scene, want[0], rng),
+        hallucination_pair(scene, want[1], rng),
+        reasoning_pair(scene, want[2], rng),
     ]
 }
 
@@ -87,8 +103,9 @@ impl Candidate {
     }
 }
 
-/// Picks one candidate so that length carries no signal. A fair coin says whether this pair's
-/// rejected answer should be longer or shorter than its chosen one. Candidates are sorted into
+/// Picks one candidate so that length carries no signal. `want` (a fair coin, or an exactly
+/// balanced share of a bench) says whether this pair's rejected answer should be longer or
+/// shorter than its chosen one. Candidates are sorted into
 /// tiers by how they move the length: longer (or shorter) by characters and by words; by
 /// characters with as many words; by characters only. The first tier that offers *both*
 /// directions is used, and the coin picks the direction within it: so each tier contributes as
@@ -97,14 +114,11 @@ impl Candidate {
 /// then the coin's direction, then any. Within the chosen set an error kind is drawn uniformly
 /// first, so that kinds with many candidates (attribute changes) do not crowd out the others.
 ///
-/// Why a coin per pair rather than a count per frame: pairs stay independent of each other, so
-/// a bench of any size, or any subset of one, is balanced in expectation.
-fn pick_balanced<R: Rng + ?Sized>(candidates: Vec<Candidate>, rng: &mut R) -> Option<Candidate> {
-    let want = if rng.random_bool(0.5) {
-        Ordering::Greater
-    } else {
-        Ordering::Less
-    };
+fn pick_balanced<R: Rng + ?Sized>(
+    candidates: Vec<Candidate>,
+    want: Ordering,
+    rng: &mut R,
+) -> Option<Candidate> {
     let moved: Vec<(&Candidate, (Ordering, Ordering))> =
         candidates.iter().map(|c| (c, c.direction())).collect();
     let pool = |keep: &dyn Fn(Ordering, Ordering) -> bool| -> Vec<&Candidate> {
@@ -168,7 +182,7 @@ fn pair(dimension: Dimension, c: Candidate) -> BenchPair {
     }
 }
 
-fn general_pair<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> BenchPair {
+fn general_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -> BenchPair {
     let question = describe_prompt(rng);
     let plan = plan_caption(scene, rng);
     let chosen = plan.render();
@@ -186,7 +200,7 @@ fn general_pair<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> BenchPair {
         "spatial",
         spatial_errors(&plan),
     ));
-    let picked = pick_balanced(candidates, rng).expect("an attribute error always applies");
+    let picked = pick_balanced(candidates, want, rng).expect("an attribute error always applies");
     pair(Dimension::General, picked)
 }
 
@@ -278,7 +292,7 @@ fn spatial_errors(plan: &CaptionPlan) -> impl Iterator<Item = CaptionPlan> + '_ 
 /// contain, differing from the swapped group in both colour and shape (so it is a different
 /// object, not an attribute error). The caption keeps its number of groups, its counts and
 /// its totals: only what is listed changes.
-fn hallucination_pair<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> BenchPair {
+fn hallucination_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -> BenchPair {
     let question = describe_prompt(rng);
     let plan = plan_caption(scene, rng);
     let chosen = plan.render();
@@ -297,7 +311,7 @@ fn hallucination_pair<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> BenchPair 
             })
     });
     let candidates = caption_candidates(&question, &chosen, "hallucination", swaps);
-    let picked = pick_balanced(candidates, rng).expect(
+    let picked = pick_balanced(candidates, want, rng).expect(
         "scenes of at most 12 objects leave absent combinations of every other colour and shape",
     );
     pair(Dimension::Hallucination, picked)
@@ -306,7 +320,7 @@ fn hallucination_pair<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> BenchPair 
 /// A justified answer to a counting, comparison or spatial question, right vs wrong: every
 /// question form the scene supports offers its wrong justifications, and [`pick_balanced`]
 /// chooses among all of them.
-fn reasoning_pair<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> BenchPair {
+fn reasoning_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -> BenchPair {
     let count = count_item(scene, rng);
     let mut candidates = count_candidates(scene, &count, rng);
     let comparison = comparison_item(scene, rng);
@@ -314,7 +328,7 @@ fn reasoning_pair<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> BenchPair {
     if let Some(item) = spatial_item(scene, rng) {
         candidates.push(spatial_candidate(&item));
     }
-    let picked = pick_balanced(candidates, rng).expect("counting questions always apply");
+    let picked = pick_balanced(candidates, want, rng).expect("counting questions always apply");
     pair(Dimension::Reasoning, picked)
 }
 
