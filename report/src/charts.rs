@@ -232,7 +232,7 @@ pub fn lines(path: &Path, axes: &LineAxes, lines: &[Line]) -> Result<PathBuf> {
                 .iter()
                 .zip(&line.intervals)
                 .filter_map(|(&(x, _), iv)| {
-                    Some(whisker(x + shift, (*iv)?, dodge * 0.3, line.color))
+                    Some(whisker(x + shift, (*iv)?, dodge * 0.5, line.color))
                 })
                 .flatten()
                 .collect();
