@@ -92,15 +92,28 @@ fn ints(df: &DataFrame, col: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Wilson's 95% score interval, written out independently of `evaluate`'s.
+fn wilson(k: f64, n: f64) -> (f64, f64) {
+    let z = 1.959_963_984_540_054f64;
+    let p = k / n;
+    let denominator = 1.0 + z * z / n;
+    let centre = p + z * z / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    (
+        ((centre - spread) / denominator).max(0.0),
+        ((centre + spread) / denominator).min(1.0),
+    )
+}
+
 #[test]
 fn quickstart_runs_the_method_and_its_frames_agree() {
     use judgeflow_schemas as s;
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let first = judgeflow(&cache, &["run", "pipelines/quickstart.toml"]);
-    assert!(first.contains("14 nodes: 14 ran"), "{first}");
+    assert!(first.contains("15 nodes: 15 ran"), "{first}");
     let again = judgeflow(&cache, &["run", "pipelines/quickstart.toml"]);
-    assert!(again.contains("14 nodes: 0 ran, 14 fresh"), "{again}");
+    assert!(again.contains("15 nodes: 0 ran, 15 fresh"), "{again}");
 
     let frame = |node: &str, port: &str, schema: &judgeflow_engine::FrameSchema| {
         let df = read(&shown_path(&cache, node, port));
@@ -126,6 +139,8 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
     let stats = frame("filter@1", "stats", &s::KEPT_STATS);
     frame("train@1", "loss", &s::LOSS);
     let base_metrics = frame("eval_base", "metrics", &s::METRICS);
+    let blind_metrics = frame("eval_base_blind", "metrics", &s::METRICS);
+    let blind_judgements = frame("eval_base_blind", "judgements", &s::JUDGEMENTS);
     let metrics = frame("evaluate@1", "metrics", &s::METRICS);
     let eval_judgements = frame("evaluate@1", "judgements", &s::JUDGEMENTS);
 
@@ -294,6 +309,91 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
     let acc = floats(&metrics, "accuracy");
     assert_eq!(n[3], n[..3].iter().sum::<i64>());
     assert!((acc[3] - correct[3] as f64 / n[3] as f64).abs() < 1e-12);
+
+    // Every accuracy has its 95% interval: Wilson's, recomputed here, around the accuracy.
+    let (lo, hi) = (
+        floats(&metrics, "accuracy_lo"),
+        floats(&metrics, "accuracy_hi"),
+    );
+    for row in 0..4 {
+        if n[row] == 0 {
+            assert!(
+                lo[row].is_nan() && hi[row].is_nan(),
+                "no interval without items"
+            );
+            continue;
+        }
+        let (want_lo, want_hi) = wilson(correct[row] as f64, n[row] as f64);
+        assert!((lo[row] - want_lo).abs() < 1e-9 && (hi[row] - want_hi).abs() < 1e-9);
+        assert!(lo[row] <= acc[row] && acc[row] <= hi[row]);
+    }
+    assert!(
+        lo[4] <= acc[4] && acc[4] <= hi[4] && hi[4] - lo[4] > 0.0,
+        "macro interval"
+    );
+
+    // The text-only baselines, recomputed from the bench itself: on a bench without a length
+    // shortcut they sit near 0.5 (180 items: loosely, ±0.15 per dimension of 60).
+    let bench_dims = strings(&bench, "dimension");
+    let (a, b) = (strings(&bench, "answer_a"), strings(&bench, "answer_b"));
+    let better = strings(&bench, "better");
+    let (shorter, longer) = (
+        floats(&metrics, "shorter_wins"),
+        floats(&metrics, "longer_wins"),
+    );
+    let items = ints(&metrics, "items");
+    for (row, d) in dim_names.iter().enumerate().take(4) {
+        let of_dim: Vec<usize> = (0..bench.height())
+            .filter(|&i| d == "overall" || &bench_dims[i] == d)
+            .collect();
+        let won: f64 = of_dim
+            .iter()
+            .map(|&i| {
+                let (good, bad) = if better[i] == "A" {
+                    (&a[i], &b[i])
+                } else {
+                    (&b[i], &a[i])
+                };
+                match good.chars().count().cmp(&bad.chars().count()) {
+                    std::cmp::Ordering::Less => 1.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                    std::cmp::Ordering::Greater => 0.0,
+                }
+            })
+            .sum();
+        assert_eq!(items[row], of_dim.len() as i64, "{d}");
+        let want = won / of_dim.len() as f64;
+        assert!((shorter[row] - want).abs() < 1e-12, "{d}");
+        assert!((shorter[row] + longer[row] - 1.0).abs() < 1e-12, "{d}");
+        assert!(
+            (shorter[row] - 0.5).abs() <= 0.15,
+            "{d}: shorter wins {want:.3}"
+        );
+    }
+    assert!(strings(&metrics, "image").iter().all(|i| i == "scene"));
+
+    // The blind judge saw one grey image of the bench's size, and says so; its text baselines
+    // are the same items' as the sighted judge's.
+    assert!(
+        strings(&blind_metrics, "image")
+            .iter()
+            .all(|i| i == "blank")
+    );
+    assert_eq!(floats(&blind_metrics, "shorter_wins"), shorter);
+    let shown: std::collections::HashSet<Vec<u8>> = blind_judgements
+        .column("image")
+        .unwrap()
+        .binary()
+        .unwrap()
+        .iter()
+        .map(|b| b.unwrap().to_vec())
+        .collect();
+    assert_eq!(shown.len(), 1, "one blank image for every item");
+    let blank = image::load_from_memory(shown.iter().next().unwrap())
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(blank.dimensions(), (64, 64));
+    assert!(blank.pixels().all(|p| p.0 == [128, 128, 128]));
     assert!(
         n[3] > 0,
         "the judge produced parseable verdicts on the bench"

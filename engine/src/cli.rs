@@ -471,7 +471,9 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
                 reports.len() - ran,
                 started.elapsed().as_secs_f64()
             );
-            let _ = writeln!(out, "trace: {}", trace.display());
+            if let Some(trace) = trace {
+                let _ = writeln!(out, "trace: {}", trace.display());
+            }
             Ok(())
         }
         Command::Plan { args, nodes, json } => {
@@ -814,33 +816,107 @@ fn graph(plan: &Plan, format: GraphFormat, out: &mut String) {
 
 /// A frame as an aligned text table (all rows given; binary cells shown by size).
 pub fn format_frame(df: &DataFrame) -> String {
-    let cols = df.columns();
-    let mut cells: Vec<Vec<String>> = vec![cols.iter().map(|c| c.name().to_string()).collect()];
+    let shown = printed_columns(df);
+    let mut cells: Vec<Vec<String>> = vec![shown.iter().map(Printed::header).collect()];
     for row in 0..df.height() {
         cells.push(
-            cols.iter()
-                .map(|c| match c.dtype() {
-                    DataType::Binary => format!(
-                        "<{} bytes>",
-                        c.binary()
-                            .ok()
-                            .and_then(|b| b.get(row))
-                            .map_or(0, |b| b.len())
-                    ),
-                    _ => {
-                        let v = c.get(row).map(|v| v.to_string()).unwrap_or_default();
-                        let v = v.trim_matches('"').replace('\n', "⏎");
-                        if v.chars().count() > 60 {
-                            format!("{}…", v.chars().take(59).collect::<String>())
-                        } else {
-                            v
+            shown
+                .iter()
+                .map(|p| match p {
+                    Printed::Interval(v, lo, hi) => interval_cell(v, lo, hi, row, 3),
+                    Printed::Plain(c) => match c.dtype() {
+                        DataType::Binary => format!(
+                            "<{} bytes>",
+                            c.binary()
+                                .ok()
+                                .and_then(|b| b.get(row))
+                                .map_or(0, |b| b.len())
+                        ),
+                        _ => {
+                            let v = c.get(row).map(|v| v.to_string()).unwrap_or_default();
+                            let v = v.trim_matches('"').replace('\n', "⏎");
+                            if v.chars().count() > 60 {
+                                format!("{}…", v.chars().take(59).collect::<String>())
+                            } else {
+                                v
+                            }
                         }
-                    }
+                    },
                 })
                 .collect(),
         );
     }
     text_table(&cells)
+}
+
+/// How one column of a frame prints. A float column `NAME` whose frame also has float columns
+/// `NAME_lo` and `NAME_hi` (an estimate and its interval, as `evaluate`'s `accuracy`) prints as
+/// one column, `value [lo, hi]`, so that no estimate is read without its uncertainty; the
+/// bounds are not printed on their own.
+enum Printed<'a> {
+    Plain(&'a polars::prelude::Column),
+    Interval(
+        &'a polars::prelude::Column,
+        &'a polars::prelude::Column,
+        &'a polars::prelude::Column,
+    ),
+}
+
+impl Printed<'_> {
+    fn header(&self) -> String {
+        match self {
+            Printed::Plain(c) => c.name().to_string(),
+            Printed::Interval(c, ..) => format!("{} [lo, hi]", c.name()),
+        }
+    }
+}
+
+fn printed_columns(df: &DataFrame) -> Vec<Printed<'_>> {
+    let float = |name: &str| {
+        df.column(name)
+            .ok()
+            .filter(|c| matches!(c.dtype(), DataType::Float64 | DataType::Float32))
+    };
+    let bounds = |name: &str| Some((float(&format!("{name}_lo"))?, float(&format!("{name}_hi"))?));
+    df.columns()
+        .iter()
+        .filter_map(|c| {
+            let name = c.name().as_str();
+            let bound_of = ["_lo", "_hi"].iter().any(|suffix| {
+                name.strip_suffix(suffix)
+                    .is_some_and(|base| float(base).is_some() && bounds(base).is_some())
+            });
+            if bound_of {
+                return None;
+            }
+            Some(match (float(name), bounds(name)) {
+                (Some(_), Some((lo, hi))) => Printed::Interval(c, lo, hi),
+                _ => Printed::Plain(c),
+            })
+        })
+        .collect()
+}
+
+/// `value [lo, hi]` with `digits` decimals; an unknown value prints as `NaN`.
+fn interval_cell(
+    v: &polars::prelude::Column,
+    lo: &polars::prelude::Column,
+    hi: &polars::prelude::Column,
+    row: usize,
+    digits: usize,
+) -> String {
+    let get = |c: &polars::prelude::Column| {
+        c.cast(&DataType::Float64)
+            .ok()
+            .and_then(|c| c.f64().ok().and_then(|f| f.get(row)))
+            .unwrap_or(f64::NAN)
+    };
+    format!(
+        "{:.digits$} [{:.digits$}, {:.digits$}]",
+        get(v),
+        get(lo),
+        get(hi)
+    )
 }
 
 fn text_table(cells: &[Vec<String>]) -> String {
@@ -906,10 +982,16 @@ fn compare(plan: &Plan, cache: &Cache, out: &mut String) -> Result<()> {
                 continue;
             };
             let df = read_frame(cache, key, &port, &path)?;
-            let (keys, values): (Vec<_>, Vec<_>) = df
-                .columns()
-                .iter()
-                .partition(|c| !c.dtype().is_primitive_numeric());
+            let (keys, values): (Vec<_>, Vec<_>) = printed_columns(&df)
+                .into_iter()
+                .partition(|p| matches!(p, Printed::Plain(c) if !c.dtype().is_primitive_numeric()));
+            let keys: Vec<&polars::prelude::Column> = keys
+                .into_iter()
+                .filter_map(|p| match p {
+                    Printed::Plain(c) => Some(c),
+                    Printed::Interval(..) => None,
+                })
+                .collect();
             key_names = keys.iter().map(|c| c.name().to_string()).collect();
             for row in 0..df.height() {
                 let k: Vec<String> = keys
@@ -920,20 +1002,23 @@ fn compare(plan: &Plan, cache: &Cache, out: &mut String) -> Result<()> {
                             .unwrap_or_default()
                     })
                     .collect();
-                for v in &values {
+                for p in &values {
                     let col = if values.len() == 1 {
                         label.clone()
                     } else {
-                        format!("{label} {}", v.name())
+                        format!("{label} {}", p.header())
                     };
                     if !value_columns.contains(&col) {
                         value_columns.push(col.clone());
                     }
-                    let cell = match v.get(row) {
-                        Ok(polars::prelude::AnyValue::Float64(x)) => format!("{x:.4}"),
-                        Ok(polars::prelude::AnyValue::Float32(x)) => format!("{x:.4}"),
-                        Ok(other) => other.to_string(),
-                        Err(_) => String::new(),
+                    let cell = match p {
+                        Printed::Interval(v, lo, hi) => interval_cell(v, lo, hi, row, 4),
+                        Printed::Plain(v) => match v.get(row) {
+                            Ok(polars::prelude::AnyValue::Float64(x)) => format!("{x:.4}"),
+                            Ok(polars::prelude::AnyValue::Float32(x)) => format!("{x:.4}"),
+                            Ok(other) => other.to_string(),
+                            Err(_) => String::new(),
+                        },
                     };
                     rows.entry(k.clone()).or_default().insert(col, cell);
                 }
@@ -961,4 +1046,34 @@ fn compare(plan: &Plan, cache: &Cache, out: &mut String) -> Result<()> {
         let _ = writeln!(out, "{}", text_table(&cells));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::Column;
+
+    #[test]
+    fn estimates_print_with_their_interval() {
+        let df = DataFrame::new_infer_height(vec![
+            Column::new("dimension".into(), ["general", "macro"]),
+            Column::new("accuracy".into(), [0.5f64, f64::NAN]),
+            Column::new("accuracy_lo".into(), [0.25f64, f64::NAN]),
+            Column::new("accuracy_hi".into(), [0.75f64, f64::NAN]),
+            Column::new("n".into(), [10i64, 0]),
+            // A lone bound without its estimate prints as itself.
+            Column::new("other_lo".into(), [1.0f64, 2.0]),
+        ])
+        .unwrap();
+        let text = format_frame(&df);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        assert!(header.contains("accuracy [lo, hi]"), "{text}");
+        assert!(
+            !header.contains("accuracy_lo") && header.contains("other_lo"),
+            "{text}"
+        );
+        assert!(text.contains("0.500 [0.250, 0.750]"), "{text}");
+        assert!(text.contains("NaN [NaN, NaN]"), "{text}");
+    }
 }

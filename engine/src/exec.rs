@@ -294,14 +294,16 @@ pub fn run(
     run_traced(plan, cache, opts, hub).map(|(reports, _)| reports)
 }
 
-/// [`run`], also returning where it wrote the run's trace (`crate::trace`). A failed run's
-/// trace is written too; its path is logged as a warning then.
+/// [`run`], also returning where it wrote the run's trace (`crate::trace`), if it could: the
+/// trace is the run's log, not a result, so a cache that cannot take it (read only) does not
+/// fail a run that computed nothing. A failed run's trace is written too; its path is logged
+/// as a warning then.
 pub fn run_traced(
     plan: &Plan,
     cache: &Cache,
     opts: &RunOptions,
     hub: &ProgressHub,
-) -> Result<(Vec<NodeReport>, PathBuf)> {
+) -> Result<(Vec<NodeReport>, Option<PathBuf>)> {
     let _shared = cache.lock_shared()?;
     cache.remove_stale_tmp();
     let clock = Instant::now();
@@ -510,16 +512,7 @@ pub fn run_traced(
                         line.peak_gpu_bytes = None;
                     }
                     lines.insert(idx, line);
-                    // Rewritten as nodes end, so a run killed midway (a time limit) still
-                    // leaves the trace of what finished.
-                    let so_far: Vec<TraceLine> = plan
-                        .order
-                        .iter()
-                        .filter_map(|i| lines.get(i).cloned())
-                        .collect();
-                    if let Err(e) = trace::write(cache, &plan.name, &run_id, &so_far) {
-                        tracing::warn!("cannot update the run's trace: {e}");
-                    }
+                    write_trace_so_far(plan, cache, &run_id, &lines);
                     // The record only serves `plan`/`explain`; a cache that cannot take it (read
                     // only) still served a correct result.
                     if let Err(e) = cache.record_run(&plan.name, &node.name, &manifest) {
@@ -565,16 +558,7 @@ pub fn run_traced(
                     line.cache = Some("miss".into());
                     line.key = Some(key);
                     lines.insert(idx, line);
-                    // Rewritten as nodes end, so a run killed midway (a time limit) still
-                    // leaves the trace of what finished.
-                    let so_far: Vec<TraceLine> = plan
-                        .order
-                        .iter()
-                        .filter_map(|i| lines.get(i).cloned())
-                        .collect();
-                    if let Err(e) = trace::write(cache, &plan.name, &run_id, &so_far) {
-                        tracing::warn!("cannot update the run's trace: {e}");
-                    }
+                    write_trace_so_far(plan, cache, &run_id, &lines);
                     tracing::error!(node = %plan.graph[idx].name, "failed");
                     failure.get_or_insert(error);
                 }
@@ -617,7 +601,32 @@ pub fn run_traced(
             })
         })
         .collect();
-    Ok((reports, written?))
+    let written = match written {
+        Ok(path) => Some(path),
+        Err(e) => {
+            tracing::warn!("the run's trace was not written: {e}");
+            None
+        }
+    };
+    Ok((reports, written))
+}
+
+/// Rewrites the run's trace with the nodes ended so far: rewritten as nodes end, so a run
+/// killed midway (a time limit) still leaves the trace of what finished.
+fn write_trace_so_far(
+    plan: &Plan,
+    cache: &Cache,
+    run_id: &str,
+    lines: &HashMap<NodeIndex, TraceLine>,
+) {
+    let so_far: Vec<TraceLine> = plan
+        .order
+        .iter()
+        .filter_map(|i| lines.get(i).cloned())
+        .collect();
+    if let Err(e) = trace::write(cache, &plan.name, run_id, &so_far) {
+        tracing::warn!("cannot update the run's trace: {e}");
+    }
 }
 
 /// A trace line with the node's identity and timing; the caller fills status, cache and rows.

@@ -27,11 +27,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::cache::{KvCache, KvView};
-use crate::generate::{FinishReason, GenerateConfig, Generation, SamplingConfig};
-use crate::layers::rope_tables;
-use crate::model::{
-    ImageInputs, MllamaForConditionalGeneration, Padding, cross_attention_mask_tensor,
+use crate::generate::{
+    FinishReason, GenerateConfig, Generation, SamplingConfig, prompt_cross_inputs,
 };
+use crate::layers::rope_tables;
+use crate::model::{ImageInputs, MllamaForConditionalGeneration};
 use crate::text::SelfAttentionInputs;
 
 /// Prompt lengths are rounded up to a multiple of this (left padding, masked).
@@ -184,20 +184,7 @@ pub fn decode_static<B: Backend>(
             ),
         ),
     };
-    let (cross_prefill, cross_step) = match images {
-        Some(images) => {
-            let mask =
-                cross_attention_mask_tensor(model.config(), prompts, Padding::Left, s, images);
-            let [_, _, m, t] = mask.dims();
-            // New tokens see what the last prompt token sees, as HF's generation does.
-            let last = mask.clone().slice([0..b, s - 1..s, 0..m, 0..t]);
-            (
-                Some(model.cross_inputs(Some(model.encode_images(images)), mask)),
-                Some(model.cross_inputs(None, last)),
-            )
-        }
-        None => (None, None),
-    };
+    let (cross_prefill, cross_step) = prompt_cross_inputs(model, prompts, images, s);
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, s]), &device);
     let hidden = model.language_model.hidden_states(
         input,

@@ -18,7 +18,7 @@ use crate::layers::{causal_mask, rope_tables};
 use crate::model::{
     ImageInputs, MllamaForConditionalGeneration, Padding, cross_attention_mask_tensor,
 };
-use crate::text::SelfAttentionInputs;
+use crate::text::{CrossAttentionInputs, SelfAttentionInputs};
 
 /// How the next token is drawn from the logits.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,20 +197,7 @@ pub fn decode<B: Backend>(
         sin,
         mask: Some(causal_mask(Some(&key_padding(s)), b, s, 0, &device)),
     };
-    let (cross_prefill, cross_step) = match images {
-        Some(images) => {
-            let mask =
-                cross_attention_mask_tensor(model.config(), prompts, Padding::Left, s, images);
-            let [_, _, m, t] = mask.dims();
-            // New tokens see what the last prompt token sees, as HF's generation does.
-            let last = mask.clone().slice([0..b, s - 1..s, 0..m, 0..t]);
-            (
-                Some(model.cross_inputs(Some(model.encode_images(images)), mask)),
-                Some(model.cross_inputs(None, last)),
-            )
-        }
-        None => (None, None),
-    };
+    let (cross_prefill, cross_step) = prompt_cross_inputs(model, prompts, images, s);
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, s]), &device);
     let hidden = model.language_model.hidden_states(
         input,
@@ -274,6 +261,31 @@ pub fn decode<B: Backend>(
         logits = last_logits(model, hidden);
     }
     out
+}
+
+/// Cross-attention inputs for left-padded prompts of length `s`: the prefill's (with the encoded
+/// images) and every later step's.
+pub(crate) fn prompt_cross_inputs<B: Backend>(
+    model: &MllamaForConditionalGeneration<B>,
+    prompts: &[Vec<u32>],
+    images: Option<&ImageInputs<B>>,
+    s: usize,
+) -> (
+    Option<CrossAttentionInputs<B>>,
+    Option<CrossAttentionInputs<B>>,
+) {
+    let Some(images) = images else {
+        return (None, None);
+    };
+    let b = prompts.len();
+    let mask = cross_attention_mask_tensor(model.config(), prompts, Padding::Left, s, images);
+    let [_, _, m, t] = mask.dims();
+    // New tokens see what the last prompt token sees, as HF's generation does.
+    let last = mask.clone().slice([0..b, s - 1..s, 0..m, 0..t]);
+    (
+        Some(model.cross_inputs(Some(model.encode_images(images)), mask)),
+        Some(model.cross_inputs(None, last)),
+    )
 }
 
 /// Host copy of the logits at the last position.

@@ -441,8 +441,19 @@ fn deferred_loss_reads_give_the_same_records() {
         .iter()
         .map(|r| (0..r.len()).map(|j| j >= 3).collect())
         .collect();
+    // One set of weights for both runs, materialised once: parameters initialise lazily (a
+    // clone of an untouched parameter initialises on its own), from an RNG that concurrent
+    // tests share.
+    struct Touch;
+    impl<Bk: Backend> burn::module::ModuleVisitor<Bk> for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
+            let _ = param.val();
+        }
+    }
+    let initial = micro_model::<T>(9);
+    initial.visit(&mut Touch);
     let run = |read_every| {
-        let model = micro_model::<T>(9);
+        let model = initial.clone();
         let batch = TrainBatch::<T>::from_sequences(
             model.config(),
             &rows,

@@ -7,6 +7,16 @@
 //! all, leave the denominator and are counted (`ties`, `unparseable`). `overall` pools all
 //! items, `macro` is the mean of the dimensions' accuracies. `a_share` is the share of parsed
 //! verdicts that named the answer shown first: 0.5 is unbiased.
+//!
+//! Every accuracy comes with a 95% interval (`accuracy_lo`, `accuracy_hi`): Wilson's score
+//! interval of `correct` out of `n`; for `macro`, a normal interval of the mean of the
+//! dimensions' accuracies with Agresti–Caffo-adjusted variances (so a dimension at 0 or 1 still
+//! contributes uncertainty). Next to it, on exactly the items this node scored, the text-only
+//! baselines a judge must beat to show it reads the image: the share of items where the better
+//! answer is the shorter one (`shorter_wins`) or the longer one (`longer_wins`), by characters,
+//! and the same by words (`*_words`); equal lengths count one half. `image = "blank"` scores a
+//! blind judge: the same checkpoint with every image replaced by a uniform grey one of the same
+//! size, so what it gets right it gets from the text; the `image` column records which.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +26,7 @@ use polars::prelude::Column;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::frames::{frame, texts};
+use crate::frames::{binary_column, bins, frame, texts};
 use crate::judge::{Shown, judge_items, judging_params};
 use crate::judge_format::Verdict;
 use crate::runtime::{gpus_for, row_seed};
@@ -29,7 +39,7 @@ impl Operator for Evaluate {
         "evaluate"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
         "judge accuracy per dimension, overall and macro; k samples in random order, per-item majority, ties and unparseable counted"
@@ -51,6 +61,12 @@ impl Operator for Evaluate {
                 "score at most this many items (0: all), a seeded subset",
             )
             .default(0),
+            ParamSpec::new(
+                "image",
+                ParamKind::Choice(&["scene", "blank"]),
+                "the item's image, or a uniform grey one of the same size (a blind judge)",
+            )
+            .default("scene"),
         ];
         p.extend(judging_params(0.2));
         p
@@ -117,14 +133,30 @@ impl Operator for Evaluate {
                 });
             }
         }
+        let image = ctx.params.str("image").to_string();
+        let df = if image == "blank" {
+            let blanks = blank_images(&bins(&df, "image")?, &ids)?;
+            let mut df = df;
+            df.with_column(binary_column("image", &blanks))
+                .map_err(|e| miette::miette!("cannot replace the image column: {e}"))?;
+            df
+        } else {
+            df
+        };
         let (judged, mut judgements) = judge_items(ctx, &df, "dimension", &shown)?;
-        let scores = score(&shown, judged.iter().map(|j| j.verdict), &dims);
-        let mut metrics = metrics_frame(&scores)?;
+        let mut scores = score(&shown, judged.iter().map(|j| j.verdict), &dims);
+        add_text_baselines(&mut scores, &items, &a, &b, &better, &dims);
+        let mut metrics = metrics_frame(&scores, &image)?;
         if let Some(overall) = scores.iter().find(|s| s.dimension == "overall") {
+            let (lo, hi) = overall.interval();
             tracing::info!(
                 node = ctx.node,
                 accuracy = overall.accuracy(),
+                lo,
+                hi,
                 n = overall.n,
+                shorter_wins = overall.shorter_wins(),
+                image = %image,
                 "evaluated"
             );
         }
@@ -132,6 +164,55 @@ impl Operator for Evaluate {
         ctx.write_frame("judgements", &mut judgements)?;
         Ok(())
     }
+}
+
+/// A uniform grey PNG of each image's size (one encoding per distinct size). Grey carries no
+/// colour, shape or position, and keeps the image preprocessing (and so the prompt's image
+/// tokens) exactly as with the real image.
+fn blank_images(images: &[Vec<u8>], ids: &[String]) -> miette::Result<Vec<Vec<u8>>> {
+    let mut by_size: BTreeMap<(u32, u32), Vec<u8>> = BTreeMap::new();
+    images
+        .iter()
+        .zip(ids)
+        .map(|(bytes, id)| {
+            let size = image::ImageReader::new(std::io::Cursor::new(bytes))
+                .with_guessed_format()
+                .ok()
+                .and_then(|r| r.into_dimensions().ok())
+                .ok_or_else(|| {
+                    miette::miette!(
+                        code = "judgeflow::model::image",
+                        "bench item {id}: the image does not decode, so no blank of its size can be made"
+                    )
+                })?;
+            Ok(by_size
+                .entry(size)
+                .or_insert_with(|| {
+                    judgeflow_world::encode_png(&image::RgbImage::from_pixel(
+                        size.0,
+                        size.1,
+                        image::Rgb([128, 128, 128]),
+                    ))
+                })
+                .clone())
+        })
+        .collect()
+}
+
+/// Two-sided 95% normal quantile.
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// Wilson's 95% score interval for `correct` successes out of `n` (NaN when `n` is 0). Unlike
+/// the normal interval it stays inside [0, 1] and is not degenerate at 0 or `n` successes.
+pub(crate) fn wilson(correct: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let (n, p) = (n as f64, correct as f64 / n as f64);
+    let z2 = Z95 * Z95;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 /// One row of the metrics frame.
@@ -144,17 +225,112 @@ pub(crate) struct Score {
     pub unparseable: usize,
     pub said_a: usize,
     pub parsed: usize,
-    /// Set for `macro`: the mean of the dimensions' accuracies.
-    pub macro_accuracy: Option<f64>,
+    /// Set for `macro`: the mean of the dimensions' accuracies and its 95% interval.
+    pub macro_accuracy: Option<(f64, f64, f64)>,
+    /// Items scored by the text baselines: every evaluated item, ties and unparseable included.
+    pub items: usize,
+    /// Items where the better answer is the shorter by characters (equal lengths: 1/2).
+    pub shorter: f64,
+    /// The same by words.
+    pub shorter_by_words: f64,
+    /// Set for `macro`: the dimensions' mean baselines (characters, words).
+    pub macro_baselines: Option<(f64, f64)>,
 }
 
 impl Score {
     pub fn accuracy(&self) -> f64 {
-        self.macro_accuracy.unwrap_or(if self.n == 0 {
-            f64::NAN
+        self.macro_accuracy.map_or(
+            if self.n == 0 {
+                f64::NAN
+            } else {
+                self.correct as f64 / self.n as f64
+            },
+            |m| m.0,
+        )
+    }
+
+    /// The accuracy's 95% interval (see the module header).
+    pub fn interval(&self) -> (f64, f64) {
+        self.macro_accuracy
+            .map_or_else(|| wilson(self.correct, self.n), |m| (m.1, m.2))
+    }
+
+    /// Share of items "the shorter answer is better" gets right, by characters.
+    pub fn shorter_wins(&self) -> f64 {
+        self.macro_baselines
+            .map_or_else(|| share(self.shorter, self.items), |m| m.0)
+    }
+
+    /// The same by words.
+    pub fn shorter_wins_by_words(&self) -> f64 {
+        self.macro_baselines
+            .map_or_else(|| share(self.shorter_by_words, self.items), |m| m.1)
+    }
+}
+
+fn share(won: f64, of: usize) -> f64 {
+    if of == 0 { f64::NAN } else { won / of as f64 }
+}
+
+/// How "the shorter answer is better" fares on one item: 1 when the better answer is shorter,
+/// 1/2 when both are as long, 0 otherwise; by characters and by words.
+fn shorter_wins_item(better: &str, worse: &str) -> (f64, f64) {
+    let (b, w) = (
+        judgeflow_world::text_length(better),
+        judgeflow_world::text_length(worse),
+    );
+    let win = |x: usize, y: usize| match x.cmp(&y) {
+        std::cmp::Ordering::Less => 1.0,
+        std::cmp::Ordering::Equal => 0.5,
+        std::cmp::Ordering::Greater => 0.0,
+    };
+    (win(b.0, w.0), win(b.1, w.1))
+}
+
+/// Fills the text baselines of `scores` from the evaluated `items` of the bench (`a`, `b`, the
+/// `better` letter and `dims` per bench row): per dimension, pooled for `overall`, the mean of
+/// the dimensions for `macro`.
+fn add_text_baselines(
+    scores: &mut [Score],
+    items: &[usize],
+    a: &[String],
+    b: &[String],
+    better: &[String],
+    dims: &[String],
+) {
+    for &i in items {
+        let (good, bad) = if Verdict::from_letter(&better[i]) == Some(Verdict::A) {
+            (&a[i], &b[i])
         } else {
-            self.correct as f64 / self.n as f64
-        })
+            (&b[i], &a[i])
+        };
+        let (chars, words) = shorter_wins_item(good, bad);
+        for s in scores
+            .iter_mut()
+            .filter(|s| s.dimension == dims[i] || s.dimension == "overall")
+        {
+            s.items += 1;
+            s.shorter += chars;
+            s.shorter_by_words += words;
+        }
+    }
+    let per_dim: Vec<(f64, f64)> = scores
+        .iter()
+        .filter(|s| s.macro_accuracy.is_none() && s.dimension != "overall" && s.items > 0)
+        .map(|s| (s.shorter_wins(), s.shorter_wins_by_words()))
+        .collect();
+    let k = per_dim.len() as f64;
+    let total = items.len();
+    for s in scores.iter_mut().filter(|s| s.macro_accuracy.is_some()) {
+        s.items = total;
+        s.macro_baselines = Some(if per_dim.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            (
+                per_dim.iter().map(|p| p.0).sum::<f64>() / k,
+                per_dim.iter().map(|p| p.1).sum::<f64>() / k,
+            )
+        });
     }
 }
 
@@ -211,18 +387,26 @@ pub(crate) fn score(
         overall.said_a += s.said_a;
         overall.parsed += s.parsed;
     }
-    let scored: Vec<f64> = out
+    // Dimensions with scored items: (accuracy, adjusted variance of that accuracy).
+    let scored: Vec<(f64, f64)> = out
         .iter()
-        .map(Score::accuracy)
-        .filter(|a| !a.is_nan())
+        .filter(|s| s.n > 0)
+        .map(|s| {
+            let (c, n) = (s.correct as f64 + 2.0, s.n as f64 + 4.0);
+            (s.accuracy(), (c / n) * (1.0 - c / n) / n)
+        })
         .collect();
+    let macro_accuracy = if scored.is_empty() {
+        (f64::NAN, f64::NAN, f64::NAN)
+    } else {
+        let k = scored.len() as f64;
+        let mean = scored.iter().map(|s| s.0).sum::<f64>() / k;
+        let half = Z95 * scored.iter().map(|s| s.1).sum::<f64>().sqrt() / k;
+        (mean, (mean - half).max(0.0), (mean + half).min(1.0))
+    };
     let macro_score = Score {
         dimension: "macro".into(),
-        macro_accuracy: Some(if scored.is_empty() {
-            f64::NAN
-        } else {
-            scored.iter().sum::<f64>() / scored.len() as f64
-        }),
+        macro_accuracy: Some(macro_accuracy),
         ..overall.clone()
     };
     out.push(overall);
@@ -230,7 +414,10 @@ pub(crate) fn score(
     out
 }
 
-fn metrics_frame(scores: &[Score]) -> miette::Result<polars::prelude::DataFrame> {
+fn metrics_frame(scores: &[Score], image: &str) -> miette::Result<polars::prelude::DataFrame> {
+    let floats = |name: &str, f: &dyn Fn(&Score) -> f64| {
+        Column::new(name.into(), scores.iter().map(f).collect::<Vec<_>>())
+    };
     frame(vec![
         Column::new(
             "dimension".into(),
@@ -239,10 +426,9 @@ fn metrics_frame(scores: &[Score]) -> miette::Result<polars::prelude::DataFrame>
                 .map(|s| s.dimension.clone())
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "accuracy".into(),
-            scores.iter().map(Score::accuracy).collect::<Vec<_>>(),
-        ),
+        floats("accuracy", &Score::accuracy),
+        floats("accuracy_lo", &|s| s.interval().0),
+        floats("accuracy_hi", &|s| s.interval().1),
         Column::new(
             "correct".into(),
             scores.iter().map(|s| s.correct as i64).collect::<Vec<_>>(),
@@ -275,6 +461,15 @@ fn metrics_frame(scores: &[Score]) -> miette::Result<polars::prelude::DataFrame>
                 })
                 .collect::<Vec<_>>(),
         ),
+        Column::new(
+            "items".into(),
+            scores.iter().map(|s| s.items as i64).collect::<Vec<_>>(),
+        ),
+        floats("shorter_wins", &Score::shorter_wins),
+        floats("longer_wins", &|s| 1.0 - s.shorter_wins()),
+        floats("shorter_wins_words", &Score::shorter_wins_by_words),
+        floats("longer_wins_words", &|s| 1.0 - s.shorter_wins_by_words()),
+        Column::new("image".into(), vec![image; scores.len()]),
     ])
 }
 
@@ -320,5 +515,71 @@ mod tests {
         assert_eq!(get("macro").accuracy(), 0.5);
         // Every parsed verdict said A.
         assert_eq!(overall.said_a, overall.parsed);
+    }
+
+    #[test]
+    fn wilson_matches_published_values() {
+        // Reference values from Newcombe (1998), table I / any Wilson calculator.
+        let close = |x: f64, y: f64| (x - y).abs() < 5e-4;
+        let (lo, hi) = wilson(5, 10);
+        assert!(close(lo, 0.2366) && close(hi, 0.7634), "{lo} {hi}");
+        let (lo, hi) = wilson(0, 10);
+        assert!(lo == 0.0 && close(hi, 0.2775), "{lo} {hi}");
+        let (lo, hi) = wilson(81, 263);
+        assert!(close(lo, 0.2553) && close(hi, 0.3662), "{lo} {hi}");
+        assert!(wilson(0, 0).0.is_nan());
+    }
+
+    #[test]
+    fn intervals_and_text_baselines_per_dimension() {
+        use Verdict::{A, B};
+        let dims: Vec<String> = ["x", "x", "y"].iter().map(|s| s.to_string()).collect();
+        // Item 0: the better answer (A) is shorter by characters and words; item 1: the better
+        // answer (B) is longer by characters, as long in words; item 2: equal lengths.
+        let a: Vec<String> = ["short", "one two", "same"].map(String::from).to_vec();
+        let b: Vec<String> = ["much longer", "one three", "same"]
+            .map(String::from)
+            .to_vec();
+        let better: Vec<String> = ["A", "B", "A"].map(String::from).to_vec();
+        let s = vec![shown(0, A), shown(1, B), shown(2, A)];
+        let v = vec![Some(A), Some(A), Some(A)];
+        let mut scores = score(&s, v.into_iter(), &dims);
+        add_text_baselines(&mut scores, &[0, 1, 2], &a, &b, &better, &dims);
+        let get = |d: &str| scores.iter().find(|s| s.dimension == d).unwrap().clone();
+        let x = get("x");
+        assert_eq!((x.correct, x.n, x.items), (1, 2, 2));
+        assert_eq!(x.interval(), wilson(1, 2));
+        assert_eq!(x.shorter_wins(), 0.5);
+        assert_eq!(x.shorter_wins_by_words(), 0.75);
+        let y = get("y");
+        assert_eq!((y.shorter_wins(), y.shorter_wins_by_words()), (0.5, 0.5));
+        let overall = get("overall");
+        assert_eq!(overall.items, 3);
+        assert!((overall.shorter_wins() - 1.5 / 3.0).abs() < 1e-12);
+        let m = get("macro");
+        assert_eq!(m.items, 3);
+        assert!((m.shorter_wins_by_words() - 0.625).abs() < 1e-12);
+        let (lo, hi) = m.interval();
+        assert!(lo < m.accuracy() && m.accuracy() < hi && lo >= 0.0 && hi <= 1.0);
+    }
+
+    #[test]
+    fn blank_images_keep_each_size_and_carry_nothing() {
+        let scene = judgeflow_world::draw_scene(&judgeflow_world::WorldConfig::default(), 7);
+        let png = judgeflow_world::render_png(&scene);
+        let small = judgeflow_world::encode_png(&image::RgbImage::new(3, 5));
+        let ids = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let blanks = blank_images(&[png.clone(), small, png.clone()], &ids).unwrap();
+        let decoded: Vec<image::RgbImage> = blanks
+            .iter()
+            .map(|b| image::load_from_memory(b).unwrap().to_rgb8())
+            .collect();
+        assert_eq!(decoded[0].dimensions(), (scene.width, scene.height));
+        assert_eq!(decoded[1].dimensions(), (3, 5));
+        assert_eq!(blanks[0], blanks[2]);
+        assert!(decoded[0].pixels().all(|p| p.0 == [128, 128, 128]));
+        assert_ne!(blanks[0], png);
+        let err = blank_images(&[vec![1, 2, 3]], &ids[..1]).unwrap_err();
+        assert!(err.to_string().contains("bench item a"), "{err}");
     }
 }

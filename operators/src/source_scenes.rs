@@ -232,7 +232,8 @@ impl Operator for ScenesSource {
 }
 
 /// The gold preference benchmark: three pairs per scene (general, hallucination, reasoning),
-/// from seeds disjoint from every training scene, with exactly balanced, shuffled A/B order.
+/// from seeds disjoint from every training scene, with exactly balanced, shuffled A/B order and
+/// exactly balanced, shuffled wishes for which answer is longer.
 pub struct ScenesBenchSource;
 
 impl Operator for ScenesBenchSource {
@@ -243,7 +244,8 @@ impl Operator for ScenesBenchSource {
         Some("scenes_bench")
     }
     fn version(&self) -> u32 {
-        1
+        // 2: pairs without a length shortcut (world/src/bench.rs).
+        2
     }
     fn doc(&self) -> &'static str {
         "gold preference pairs on held-out synthetic scenes (general / hallucination / reasoning)"
@@ -259,10 +261,23 @@ impl Operator for ScenesBenchSource {
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let scenes = draw(ctx, Split::Bench)?;
+        // Which way each pair's rejected answer should differ in length: exactly half of each
+        // dimension's pairs longer, shuffled. Independent coins would leave the text baselines
+        // ±0.022 of 0.5 at 500 pairs per dimension (one standard deviation); a balanced share
+        // leaves only what the scenes' fallbacks add.
+        let mut length_rng = judgeflow_world::rng(ctx.seed ^ 0x6c65_6e67_7468);
+        let wants: Vec<Vec<bool>> = (0..3)
+            .map(|_| {
+                let mut longer: Vec<bool> = (0..scenes.len()).map(|i| i % 2 == 0).collect();
+                longer.shuffle(&mut length_rng);
+                longer
+            })
+            .collect();
         let mut rows = Vec::new();
-        for (scene, png) in &scenes {
+        for (s, (scene, png)) in scenes.iter().enumerate() {
             let mut rng = judgeflow_world::rng(scene.seed);
-            for pair in judgeflow_world::bench_pairs(scene, &mut rng) {
+            let longer = [wants[0][s], wants[1][s], wants[2][s]];
+            for pair in judgeflow_world::bench_pairs_directed(scene, longer, &mut rng) {
                 rows.push((scene.seed, png, pair));
             }
         }

@@ -1,10 +1,12 @@
-//! Two chart shapes drawn with plotters into PNGs: lines over a numeric x axis and grouped bars.
+//! Two chart shapes drawn with plotters into PNGs: lines over a numeric x axis and grouped bars,
+//! both with optional 95% error bars and a dashed reference line (chance, for accuracies).
 //! The font is embedded so that charts render the same on machines without system fonts.
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use miette::{Result, miette};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -58,6 +60,16 @@ pub struct Line {
     pub color: RGBColor,
     /// Stroke.
     pub stroke: Stroke,
+    /// 95% interval per point (same order as `points`), drawn as error bars; empty: none.
+    pub intervals: Vec<Option<(f64, f64)>>,
+}
+
+/// A horizontal reference line (chance accuracy), dashed, with its legend entry.
+pub struct Reference {
+    /// Where it is drawn.
+    pub y: f64,
+    /// Legend entry.
+    pub label: String,
 }
 
 /// Axis titles and ranges of a line chart.
@@ -72,6 +84,44 @@ pub struct LineAxes {
     pub integer_x: bool,
     /// Y range; `None` fits the data.
     pub y_range: Option<(f64, f64)>,
+    /// A dashed reference line across the plot.
+    pub reference: Option<Reference>,
+}
+
+/// Draws `reference` across `x0..x1` with its legend entry.
+fn reference_line(
+    chart: &mut ChartContext<'_, BitMapBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    reference: &Reference,
+    (x0, x1): (f64, f64),
+    path: &Path,
+) -> Result<()> {
+    let style = BLACK.mix(0.55).stroke_width(2);
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(x0, reference.y), (x1, reference.y)],
+            6,
+            6,
+            style,
+        ))
+        .map_err(|e| drawing(path, e))?
+        .label(&reference.label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
+    Ok(())
+}
+
+/// A vertical error bar from `lo` to `hi` at `x`, with caps `cap` wide on each side.
+fn whisker(
+    x: f64,
+    (lo, hi): (f64, f64),
+    cap: f64,
+    color: RGBColor,
+) -> Vec<PathElement<(f64, f64)>> {
+    let style = color.stroke_width(2);
+    vec![
+        PathElement::new(vec![(x, lo), (x, hi)], style),
+        PathElement::new(vec![(x - cap, lo), (x + cap, lo)], style),
+        PathElement::new(vec![(x - cap, hi), (x + cap, hi)], style),
+    ]
 }
 
 /// Writes `path` atomically: draws into a temporary file in the same directory (its name keeps
@@ -164,13 +214,38 @@ pub fn lines(path: &Path, axes: &LineAxes, lines: &[Line]) -> Result<PathBuf> {
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
+        if let Some(reference) = &axes.reference {
+            reference_line(&mut chart, reference, (x0 - pad, x1 + pad), path)?;
+        }
+        // Lines with error bars are shifted apart a little along x, so that their bars do not
+        // hide each other at the same iteration.
+        let with_bars = lines.iter().filter(|l| !l.intervals.is_empty()).count();
+        let dodge = (x1 - x0).max(1.0) * 0.012;
+        let mut barred = 0usize;
         for line in lines {
+            let shift = if line.intervals.is_empty() {
+                0.0
+            } else {
+                barred += 1;
+                (barred as f64 - (with_bars as f64 + 1.0) / 2.0) * dodge
+            };
             let points: Vec<(f64, f64)> = line
                 .points
                 .iter()
                 .copied()
                 .filter(|(_, y)| y.is_finite())
+                .map(|(x, y)| (x + shift, y))
                 .collect();
+            let bars: Vec<PathElement<(f64, f64)>> = line
+                .points
+                .iter()
+                .zip(&line.intervals)
+                .filter_map(|(&(x, _), iv)| {
+                    Some(whisker(x + shift, (*iv)?, dodge * 0.5, line.color))
+                })
+                .flatten()
+                .collect();
+            chart.draw_series(bars).map_err(err)?;
             if points.is_empty() {
                 continue;
             }
@@ -269,16 +344,20 @@ pub struct Bars {
     pub values: Vec<Option<f64>>,
     /// Colour.
     pub color: RGBColor,
+    /// 95% interval per group, drawn as error bars; empty: none.
+    pub intervals: Vec<Option<(f64, f64)>>,
 }
 
-/// Grouped bars on a 0..1 axis (accuracies, fractions), each labelled with its value. The axis
-/// runs on, unlabelled, past 1 to leave the legend room above the bars.
+/// Grouped bars on a 0..1 axis (accuracies, fractions), each labelled with its value (above its
+/// error bar, when it has one), and an optional dashed reference line. The axis runs on,
+/// unlabelled, past 1 to leave the legend room above the bars.
 pub fn bars(
     path: &Path,
     title: &str,
     y_desc: &str,
     groups: &[String],
     series: &[Bars],
+    reference: Option<&Reference>,
 ) -> Result<PathBuf> {
     let n = groups.len().max(1) as f64;
     atomically(path, |root| {
@@ -334,17 +413,31 @@ pub fn bars(
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
                 });
-            let text = ("sans-serif", 13).into_font().color(&BLACK);
+            let interval = |i: usize| s.intervals.get(i).copied().flatten();
+            let whiskers: Vec<PathElement<(f64, f64)>> = values
+                .iter()
+                .filter_map(|&(i, v)| {
+                    v?;
+                    let centre = left(i) + width * 0.46;
+                    Some(whisker(centre, interval(i)?, width * 0.18, BLACK))
+                })
+                .flatten()
+                .collect();
+            chart.draw_series(whiskers).map_err(err)?;
+            let text = ("sans-serif", 13)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Bottom));
             chart
                 .draw_series(values.iter().map(|&(i, v)| {
                     let shown = v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
-                    Text::new(
-                        shown,
-                        (left(i) + width * 0.1, v.unwrap_or(0.0) + 0.04),
-                        text.clone(),
-                    )
+                    let top = interval(i).map_or(v.unwrap_or(0.0), |(_, hi)| hi);
+                    Text::new(shown, (left(i) + width * 0.46, top + 0.015), text.clone())
                 }))
                 .map_err(err)?;
+        }
+        if let Some(reference) = reference {
+            reference_line(&mut chart, reference, (0.0, n), path)?;
         }
         let name_style = ("sans-serif", 15)
             .into_font()

@@ -26,6 +26,35 @@ pub struct MetricRow {
     pub unparseable: i64,
     /// Share of parsed verdicts that said A (position bias); NaN when none parsed.
     pub a_share: f64,
+    /// 95% interval of `accuracy` (NaN when unknown).
+    pub accuracy_lo: f64,
+    /// Upper end of the interval.
+    pub accuracy_hi: f64,
+    /// Items the text baselines were computed on (every evaluated item).
+    pub items: i64,
+    /// Share of items where the better answer is the shorter one, by characters (ties 1/2).
+    pub shorter_wins: f64,
+    /// Share of items where the better answer is the longer one, by characters (ties 1/2).
+    pub longer_wins: f64,
+    /// `shorter_wins` by words.
+    pub shorter_wins_words: f64,
+    /// `longer_wins` by words.
+    pub longer_wins_words: f64,
+    /// `scene`, or `blank` when the judge saw a blank image (a blind judge).
+    pub image: String,
+}
+
+impl MetricRow {
+    /// Whether the judge was scored blind (every image replaced by a blank one).
+    pub fn blind(&self) -> bool {
+        self.image == "blank"
+    }
+
+    /// The accuracy's interval, when both ends are known.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        (self.accuracy_lo.is_finite() && self.accuracy_hi.is_finite())
+            .then_some((self.accuracy_lo, self.accuracy_hi))
+    }
 }
 
 /// One row of a `kept_stats` frame (a `filter` node's statistics).
@@ -145,6 +174,14 @@ pub fn metrics(node: &ReportNode) -> Result<Option<Vec<MetricRow>>> {
         let ties = ints(&df, "ties")?;
         let unparseable = ints(&df, "unparseable")?;
         let a_share = floats(&df, "a_share")?;
+        let accuracy_lo = floats(&df, "accuracy_lo")?;
+        let accuracy_hi = floats(&df, "accuracy_hi")?;
+        let items = ints(&df, "items")?;
+        let shorter_wins = floats(&df, "shorter_wins")?;
+        let longer_wins = floats(&df, "longer_wins")?;
+        let shorter_wins_words = floats(&df, "shorter_wins_words")?;
+        let longer_wins_words = floats(&df, "longer_wins_words")?;
+        let image = strings(&df, "image")?;
         Ok(Some(
             (0..df.height())
                 .map(|i| MetricRow {
@@ -155,6 +192,14 @@ pub fn metrics(node: &ReportNode) -> Result<Option<Vec<MetricRow>>> {
                     ties: ties[i],
                     unparseable: unparseable[i],
                     a_share: a_share[i],
+                    accuracy_lo: accuracy_lo[i],
+                    accuracy_hi: accuracy_hi[i],
+                    items: items[i],
+                    shorter_wins: shorter_wins[i],
+                    longer_wins: longer_wins[i],
+                    shorter_wins_words: shorter_wins_words[i],
+                    longer_wins_words: longer_wins_words[i],
+                    image: image[i].clone(),
                 })
                 .collect(),
         ))

@@ -105,9 +105,12 @@ fn accuracy_tables(data: &Data, h: &mut String) {
         return;
     }
     h.push_str(
-        "<p><small>Each cell: accuracy, then <i>n</i> (items scored; ties and unparseable \
-         verdicts excluded) and the share of parsed verdicts that said A (0.5 = no position \
-         bias).</small></p>\n",
+        "<p><small>Each cell: accuracy and its 95% interval (Wilson; macro: normal), then \
+         <i>n</i> (items scored; ties and unparseable verdicts excluded) and the share of parsed \
+         verdicts that said A (0.5 = no position bias), then the text-only baselines on the same \
+         items: how often the better answer is the shorter / the longer one (by characters; \
+         equal lengths count 1/2). A judge reads the image only where it beats these and the \
+         blind judge (<i>blind</i>: every image replaced by a blank one).</small></p>\n",
     );
     let dims = data.dimensions();
     for variant in &data.variants {
@@ -129,9 +132,14 @@ fn accuracy_tables(data: &Data, h: &mut String) {
         }
         h.push_str("</tr>\n");
         for e in evals {
+            let blind = if crate::is_blind(&e.rows) {
+                " <small>(blind)</small>"
+            } else {
+                ""
+            };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td>",
+                "<tr><td>{}{blind}</td><td>{}</td>",
                 escape(&e.node.name),
                 e.iteration
             );
@@ -140,14 +148,23 @@ fn accuracy_tables(data: &Data, h: &mut String) {
                     Some(r) => {
                         let _ = write!(
                             h,
-                            "<td title=\"correct {} · ties {} · unparseable {}\">{}<br>\
-                             <small>n {} · A {}</small></td>",
+                            "<td title=\"correct {} · ties {} · unparseable {} · items {} · \
+                             text by words: shorter {} · longer {}\">{} \
+                             <small>[{}, {}]</small><br>\
+                             <small>n {} · A {}<br>text: shorter {} · longer {}</small></td>",
                             r.correct,
                             r.ties,
                             r.unparseable,
+                            r.items,
+                            num(r.shorter_wins_words),
+                            num(r.longer_wins_words),
                             num(r.accuracy),
+                            num(r.accuracy_lo),
+                            num(r.accuracy_hi),
                             r.n,
-                            num(r.a_share)
+                            num(r.a_share),
+                            num(r.shorter_wins),
+                            num(r.longer_wins)
                         );
                     }
                     None => h.push_str("<td>—</td>"),

@@ -4,10 +4,19 @@
 //! The report directory holds:
 //! - `accuracy_vs_iteration.png` (one per sweep variant, suffixed with the variant, when there
 //!   are several): judge accuracy per benchmark dimension over the self-training iterations,
-//!   `overall` bold and `macro` dashed. The base model's evaluation (an `evaluate` node outside
-//!   any `[iterate.*]` group) is iteration 0.
-//! - `final_vs_base.png` (per variant likewise): base vs last-iteration accuracy per dimension.
-//! - `variants.png`, with two or more variants: every variant's final accuracy next to the base.
+//!   `overall` bold and `macro` dashed, each point with its 95% interval as an error bar, and
+//!   chance (0.5) as a dashed line. The base model's evaluation (an `evaluate` node outside any
+//!   `[iterate.*]` group) is iteration 0.
+//! - `final_vs_base.png` (per variant likewise): base vs last-iteration accuracy per dimension
+//!   with error bars, beside them the blind judge (an `evaluate` node with `image = "blank"`,
+//!   when the pipeline has one) and the text-only baselines of the final evaluation's items
+//!   ("shorter answer wins", "longer answer wins"), and chance as a dashed line: a gain means
+//!   something only where it clears the interval, the blind score and the baselines.
+//! - `variants.png`, with two or more variants: every variant's final accuracy next to the base,
+//!   with error bars and chance.
+//!
+//! Blind evaluations (their metrics' `image` column says `blank`) never stand for an iteration
+//! in the figures: they are drawn as the blind bars only; the tables list them, marked.
 //! - `kept_fraction.png`: the share of judgements the filter kept per iteration: the total per
 //!   variant, and without a sweep also per pair source and kind.
 //! - `loss.png`: training loss per step of every `train` node.
@@ -32,8 +41,9 @@ use std::path::{Path, PathBuf};
 use judgeflow_engine::cli::ReportNode;
 use judgeflow_engine::trace::TraceLine;
 use miette::{Result, miette};
+use plotters::style::RGBColor;
 
-use charts::{Bars, Line, LineAxes, PALETTE, Stroke};
+use charts::{Bars, Line, LineAxes, PALETTE, Reference, Stroke};
 use frames::{KeptRow, LossPoint, MetricRow};
 
 /// The rows `evaluate` adds after the dimensions: pooled over items, and mean of dimensions.
@@ -148,10 +158,22 @@ impl Data<'_> {
     /// The evaluation the figures use per iteration of `variant` (first in plan order).
     fn evals_of(&self, variant: &str) -> BTreeMap<u32, &[MetricRow]> {
         let mut by_iteration = BTreeMap::new();
-        for e in self.evals.iter().filter(|e| in_variant(e.node, variant)) {
+        for e in self
+            .evals
+            .iter()
+            .filter(|e| in_variant(e.node, variant) && !is_blind(&e.rows))
+        {
             by_iteration.entry(e.iteration).or_insert(e.rows.as_slice());
         }
         by_iteration
+    }
+
+    /// The first blind evaluation of `variant` (in plan order), with its iteration.
+    fn blind_of(&self, variant: &str) -> Option<(u32, &[MetricRow])> {
+        self.evals
+            .iter()
+            .find(|e| in_variant(e.node, variant) && is_blind(&e.rows))
+            .map(|e| (e.iteration, e.rows.as_slice()))
     }
 
     /// Dimensions in the order the frames list them, the summary rows last.
@@ -194,11 +216,64 @@ fn in_variant(node: &ReportNode, variant: &str) -> bool {
     node.variants.is_empty() || node.variants.iter().any(|v| v == variant)
 }
 
+/// Whether an evaluation scored a blind judge.
+fn is_blind(rows: &[MetricRow]) -> bool {
+    rows.first().is_some_and(MetricRow::blind)
+}
+
+fn row<'r>(rows: &'r [MetricRow], dimension: &str) -> Option<&'r MetricRow> {
+    rows.iter().find(|r| r.dimension == dimension)
+}
+
 fn accuracy(rows: &[MetricRow], dimension: &str) -> Option<f64> {
-    rows.iter()
-        .find(|r| r.dimension == dimension)
+    row(rows, dimension)
         .map(|r| r.accuracy)
         .filter(|a| a.is_finite())
+}
+
+fn interval(rows: &[MetricRow], dimension: &str) -> Option<(f64, f64)> {
+    row(rows, dimension).and_then(MetricRow::interval)
+}
+
+/// Accuracy bars of one evaluation, with its intervals.
+fn accuracy_bars(label: String, rows: &[MetricRow], dims: &[String], color: RGBColor) -> Bars {
+    Bars {
+        label,
+        values: dims.iter().map(|d| accuracy(rows, d)).collect(),
+        color,
+        intervals: dims.iter().map(|d| interval(rows, d)).collect(),
+    }
+}
+
+/// The two text-only baselines of an evaluation's items, as bars without intervals (they are
+/// exact on the items scored).
+fn baseline_bars(rows: &[MetricRow], dims: &[String]) -> [Bars; 2] {
+    let of = |f: fn(&MetricRow) -> f64| {
+        dims.iter()
+            .map(|d| row(rows, d).map(f).filter(|v| v.is_finite()))
+            .collect::<Vec<Option<f64>>>()
+    };
+    [
+        Bars {
+            label: "text only: shorter answer wins".into(),
+            values: of(|r| r.shorter_wins),
+            color: RGBColor(188, 189, 34),
+            intervals: Vec::new(),
+        },
+        Bars {
+            label: "text only: longer answer wins".into(),
+            values: of(|r| r.longer_wins),
+            color: RGBColor(219, 219, 141),
+            intervals: Vec::new(),
+        },
+    ]
+}
+
+fn chance() -> Reference {
+    Reference {
+        y: 0.5,
+        label: "chance (0.5)".into(),
+    }
 }
 
 /// A file-name-safe form of a variant label (`vote.method=oracle` → `vote.method-oracle`).
@@ -216,10 +291,10 @@ fn slug(label: &str) -> String {
     if s.is_empty() { "all".into() } else { s }
 }
 
-fn line_style(dimension: &str, i: usize) -> (charts::Stroke, plotters::style::RGBColor) {
+fn line_style(dimension: &str, i: usize) -> (charts::Stroke, RGBColor) {
     match dimension {
-        "overall" => (Stroke::Bold, plotters::style::RGBColor(0, 0, 0)),
-        "macro" => (Stroke::Dashed, plotters::style::RGBColor(90, 90, 90)),
+        "overall" => (Stroke::Bold, RGBColor(0, 0, 0)),
+        "macro" => (Stroke::Dashed, RGBColor(90, 90, 90)),
         _ => (Stroke::Thin, PALETTE[i % PALETTE.len()]),
     }
 }
@@ -245,6 +320,7 @@ fn accuracy_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)
                         .collect(),
                     color,
                     stroke,
+                    intervals: evals.values().map(|rows| interval(rows, dim)).collect(),
                 }
             })
             .collect();
@@ -254,6 +330,7 @@ fn accuracy_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)
             y_desc: "accuracy".into(),
             integer_x: true,
             y_range: Some((0.0, 1.0)),
+            reference: Some(chance()),
         };
         let path = out.join(data.file_for("accuracy_vs_iteration", variant));
         figures.push((charts::lines(&path, &axes, &lines)?, axes.title));
@@ -270,21 +347,32 @@ fn accuracy_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)
             &format!("Base vs final (iteration {last}) accuracy"),
             variant,
         );
-        let series = [
-            Bars {
-                label: "base (iteration 0)".into(),
-                values: dims.iter().map(|d| accuracy(base, d)).collect(),
-                color: PALETTE[7],
-            },
-            Bars {
-                label: format!("final (iteration {last})"),
-                values: dims.iter().map(|d| accuracy(final_rows, d)).collect(),
-                color: PALETTE[0],
-            },
+        let mut series = vec![
+            accuracy_bars("base (iteration 0)".into(), base, &dims, PALETTE[7]),
+            accuracy_bars(
+                format!("final (iteration {last})"),
+                final_rows,
+                &dims,
+                PALETTE[0],
+            ),
         ];
+        if let Some((it, blind)) = data.blind_of(variant) {
+            let whose = if it == 0 {
+                "base".to_string()
+            } else {
+                format!("iteration {it}")
+            };
+            series.push(accuracy_bars(
+                format!("blind {whose} (blank image)"),
+                blind,
+                &dims,
+                PALETTE[1],
+            ));
+        }
+        series.extend(baseline_bars(final_rows, &dims));
         let path = out.join(data.file_for("final_vs_base", variant));
         figures.push((
-            charts::bars(&path, &title, "accuracy", &dims, &series)?,
+            charts::bars(&path, &title, "accuracy", &dims, &series, Some(&chance()))?,
             title,
         ));
     }
@@ -304,11 +392,7 @@ fn variants_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>
         .iter()
         .find_map(|v| data.evals_of(v).get(&0).copied());
     if let Some(base) = base {
-        series.push(Bars {
-            label: "base".into(),
-            values: dims.iter().map(|d| accuracy(base, d)).collect(),
-            color: PALETTE[7],
-        });
+        series.push(accuracy_bars("base".into(), base, &dims, PALETTE[7]));
     }
     let finals: Vec<(usize, &String, u32, &[MetricRow])> = data
         .variants
@@ -326,16 +410,17 @@ fn variants_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>
     for (i, variant, it, rows) in finals {
         // Colour 7 (grey) is the base's.
         let color = PALETTE[[0, 1, 2, 3, 4, 5, 6, 8, 9][i % 9]];
-        series.push(Bars {
-            label: format!("{variant} (iteration {it})"),
-            values: dims.iter().map(|d| accuracy(rows, d)).collect(),
+        series.push(accuracy_bars(
+            format!("{variant} (iteration {it})"),
+            rows,
+            &dims,
             color,
-        });
+        ));
     }
     let title = format!("Final accuracy per variant — {}", data.pipeline);
     let path = out.join("variants.png");
     figures.push((
-        charts::bars(&path, &title, "accuracy", &dims, &series)?,
+        charts::bars(&path, &title, "accuracy", &dims, &series, Some(&chance()))?,
         title,
     ));
     Ok(())
@@ -375,6 +460,7 @@ fn kept_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) ->
                         points,
                         color,
                         stroke: Stroke::Bold,
+                        intervals: Vec::new(),
                     });
                 }
             } else if total {
@@ -384,6 +470,7 @@ fn kept_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) ->
                     points,
                     color,
                     stroke: Stroke::Bold,
+                    intervals: Vec::new(),
                 });
             } else {
                 let color = PALETTE[ki % PALETTE.len()];
@@ -392,6 +479,7 @@ fn kept_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) ->
                     points,
                     color,
                     stroke: Stroke::Thin,
+                    intervals: Vec::new(),
                 });
             }
         }
@@ -402,6 +490,7 @@ fn kept_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) ->
         y_desc: "kept fraction".into(),
         integer_x: true,
         y_range: Some((0.0, 1.0)),
+        reference: None,
     };
     let path = out.join("kept_fraction.png");
     figures.push((charts::lines(&path, &axes, &lines)?, axes.title));
@@ -422,6 +511,7 @@ fn loss_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) ->
             points: l.rows.iter().map(|p| (p.step as f64, p.loss)).collect(),
             color: PALETTE[i % PALETTE.len()],
             stroke: Stroke::Thin,
+            intervals: Vec::new(),
         })
         .collect();
     let axes = LineAxes {
@@ -430,6 +520,7 @@ fn loss_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) ->
         y_desc: "loss (response tokens)".into(),
         integer_x: true,
         y_range: None,
+        reference: None,
     };
     let path = out.join("loss.png");
     figures.push((charts::lines(&path, &axes, &lines)?, axes.title));

@@ -19,21 +19,36 @@ fn write_frame(dir: &Path, name: &str, mut df: DataFrame) -> PathBuf {
     path
 }
 
-/// A `metrics` frame: accuracies of `general`, `hallucination`, then `overall` and `macro`.
+/// A `metrics` frame: accuracies of `general`, `hallucination`, then `overall` and `macro`,
+/// each with an interval of ± 0.1 (NaN stays NaN).
 fn metrics(dir: &Path, name: &str, general: f64, hallucination: f64) -> PathBuf {
+    metrics_seen(dir, name, general, hallucination, "scene")
+}
+
+fn metrics_seen(dir: &Path, name: &str, general: f64, hallucination: f64, image: &str) -> PathBuf {
     let overall = if hallucination.is_nan() {
         general
     } else {
         (general + hallucination) / 2.0
     };
+    let acc = [general, hallucination, overall, overall];
     let df = df!(
         "dimension" => ["general", "hallucination", "overall", "macro"],
-        "accuracy" => [general, hallucination, overall, overall],
+        "accuracy" => acc,
+        // `f64::max` would turn NaN into the bound; an unknown accuracy has no interval.
+        "accuracy_lo" => acc.map(|a| if a.is_nan() { a } else { (a - 0.1).max(0.0) }),
+        "accuracy_hi" => acc.map(|a| if a.is_nan() { a } else { (a + 0.1).min(1.0) }),
         "correct" => [30i64, 0, 30, 30],
         "n" => [40i64, 0, 40, 40],
         "ties" => [1i64, 0, 1, 1],
         "unparseable" => [2i64, 3, 5, 5],
         "a_share" => [0.525, f64::NAN, 0.525, 0.525],
+        "items" => [43i64, 3, 46, 46],
+        "shorter_wins" => [0.48, 0.5, 0.49, 0.49],
+        "longer_wins" => [0.52, 0.5, 0.51, 0.51],
+        "shorter_wins_words" => [0.5, 0.5, 0.5, 0.5],
+        "longer_wins_words" => [0.5, 0.5, 0.5, 0.5],
+        "image" => [image; 4],
     )
     .unwrap();
     write_frame(dir, name, df)
@@ -210,10 +225,13 @@ fn a_sweep_gets_figures_per_variant_and_a_page_of_tables() {
     );
     assert!(!html.contains("<training>"));
     // Oracle iteration 2: general 0.5 + 0.2 * 2 = 0.9; majority: 0.7; base 0.5 / 0.25.
-    assert!(html.contains("0.900<br>"), "{html}");
-    assert!(html.contains("0.700<br>"));
-    assert!(html.contains("0.250<br>"));
-    assert!(html.contains("<small>n 40 · A 0.525</small>"));
+    assert!(
+        html.contains("0.900 <small>[0.800, 1.000]</small><br>"),
+        "{html}"
+    );
+    assert!(html.contains("0.700 <small>[0.600, 0.800]</small><br>"));
+    assert!(html.contains("0.250 <small>[0.150, 0.350]</small><br>"));
+    assert!(html.contains("<small>n 40 · A 0.525<br>text: shorter 0.480 · longer 0.520</small>"));
     assert!(html.contains("<h3>vote.method=oracle</h3>"));
     assert!(html.contains("evaluate@3[vote.method=oracle]"));
     assert!(html.contains("not run yet"));
@@ -273,9 +291,12 @@ fn one_variant_one_iteration_and_nan_still_draw() {
         assert_chart(chart);
     }
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
-    assert!(html.contains("0.750<br>"));
-    // hallucination has n = 0: its accuracy is NaN, shown as a dash.
-    assert!(html.contains("—<br><small>n 0 · A —</small>"), "{html}");
+    assert!(html.contains("0.750 <small>[0.650, 0.850]</small><br>"));
+    // hallucination has n = 0: its accuracy and interval are NaN, shown as dashes.
+    assert!(
+        html.contains("— <small>[—, —]</small><br><small>n 0 · A —<br>"),
+        "{html}"
+    );
     assert!(!html.contains("NaN"));
     assert!(
         !html.contains("<h3>"),
@@ -429,4 +450,68 @@ fn a_trace_becomes_a_timeline_coloured_by_operator() {
 /// Tableau 10, as the report's palette.
 fn judgeflow_report_palette(i: usize) -> [u8; 3] {
     [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40]][i]
+}
+
+/// A blind evaluation of the base model is not iteration 0 (the figures take the first
+/// non-blind one), is drawn beside the bars, and is marked in the table.
+#[test]
+fn a_blind_evaluation_is_drawn_beside_the_bars_not_as_an_iteration() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let nodes = vec![
+        // Listed first, so that a report that took it for the base would show 0.111.
+        node(
+            "eval_blind",
+            "eval_blind",
+            None,
+            "evaluate",
+            &[""],
+            Some(("metrics", metrics_seen(d, "blind", 0.111, 0.5, "blank"))),
+        ),
+        node(
+            "eval_base",
+            "eval_base",
+            None,
+            "evaluate",
+            &[""],
+            Some(("metrics", metrics(d, "base", 0.5, 0.25))),
+        ),
+        node(
+            "evaluate@1",
+            "evaluate",
+            Some(1),
+            "evaluate",
+            &[""],
+            Some(("metrics", metrics(d, "final", 0.7, 0.5))),
+        ),
+    ];
+    let out = d.join("report");
+    let files = write_report("blind", &nodes, &out).unwrap();
+    assert_eq!(
+        names(&files),
+        [
+            "accuracy_vs_iteration.png",
+            "final_vs_base.png",
+            "index.html"
+        ]
+    );
+    for f in &files[..2] {
+        assert_chart(f);
+    }
+    let bars = image::open(&files[1]).unwrap().to_rgb8();
+    // The blind bars' colour (Tableau orange) is in the figure, and so is the baselines' olive.
+    assert!(
+        bars.pixels().any(|p| p.0 == [255, 127, 14]),
+        "no blind bars"
+    );
+    assert!(
+        bars.pixels().any(|p| p.0 == [188, 189, 34]),
+        "no baseline bars"
+    );
+    let without_blind = write_report("blind", &nodes[1..], &d.join("plain")).unwrap();
+    let plain = image::open(&without_blind[1]).unwrap().to_rgb8();
+    assert!(!plain.pixels().any(|p| p.0 == [255, 127, 14]));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("eval_blind <small>(blind)</small>"), "{html}");
+    assert!(html.contains("0.111"));
 }

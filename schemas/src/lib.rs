@@ -150,15 +150,27 @@ pub static METRICS: FrameSchema = FrameSchema {
     columns: &[
         ("dimension", T::Str),
         ("accuracy", T::F64),
+        ("accuracy_lo", T::F64),
+        ("accuracy_hi", T::F64),
         ("correct", T::I64),
         ("n", T::I64),
         ("ties", T::I64),
         ("unparseable", T::I64),
         ("a_share", T::F64),
+        ("items", T::I64),
+        ("shorter_wins", T::F64),
+        ("longer_wins", T::F64),
+        ("shorter_wins_words", T::F64),
+        ("longer_wins_words", T::F64),
+        ("image", T::Str),
     ],
     doc: "accuracy per benchmark dimension, then `overall` (pooled over items) and `macro` \
-          (mean of the dimensions); ties and unparseable items are excluded from `n` and \
-          counted; `a_share` is the share of parsed verdicts that said A (position bias)",
+          (mean of the dimensions), with its 95% interval (`accuracy_lo`/`_hi`: Wilson; macro: \
+          normal, adjusted); ties and unparseable items are excluded from `n` and counted; \
+          `a_share` is the share of parsed verdicts that said A (position bias); text-only \
+          baselines on the same `items`: the share where the better answer is the shorter / \
+          longer one by characters (`*_words`: by words), equal lengths counting 1/2; `image` \
+          is `scene`, or `blank` for a blind judge",
 };
 
 /// A training loss curve.

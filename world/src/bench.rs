@@ -1,13 +1,28 @@
 //! Gold preference benchmark in the style of VL-RewardBench: pairs of a faithful and an
 //! unfaithful answer to one question, grouped by what kind of judgement they test.
+//!
+//! Contract, for every pair [`bench_pairs`] returns (checked by `world/tests/properties.rs`
+//! with an independent text oracle):
+//! - the chosen answer is true of the scene and the rejected one is false of it, by exactly one
+//!   injected error of the kind `error_kind` names;
+//! - chosen and rejected have the same form (same caption plan, or the same justification
+//!   template) and, over many pairs, the rejected answer is longer exactly as often as it is
+//!   shorter, by characters and by words: "pick the shorter (or longer) answer" scores 0.5 on
+//!   every dimension, so a judge cannot gain on the bench by reading lengths. Each pair is
+//!   told which direction to go (a fair coin in [`bench_pairs`]; an exactly balanced share per
+//!   dimension from the `scenes_bench` source) and picks an error that goes that way where the
+//!   scene offers both directions (see [`pick_balanced`]).
+
+use std::cmp::Ordering;
 
 use rand::Rng;
-use rand::seq::{IndexedRandom, SliceRandom};
+use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::language::{CaptionPlan, Group, describe_prompt, plan_caption};
+use crate::language::{CaptionPlan, Desc, describe_prompt, plan_caption};
 use crate::prompts::{
-    CountFilter, CountItem, comparison_item, count_item, members, spatial_item, yes_no,
+    ComparisonItem, CountFilter, CountItem, SpatialItem, comparison_item, count_item, members,
+    spatial_item, yes_no,
 };
 use crate::scene::{Color, Object, Scene, Shape, Size};
 
@@ -17,7 +32,9 @@ use crate::scene::{Color, Object, Scene, Shape, Size};
 pub enum Dimension {
     /// Faithful caption vs one with a single attribute, count or spatial error.
     General,
-    /// Faithful caption vs one that also mentions an object that is not there.
+    /// Faithful caption vs one where one listed group of objects is swapped for objects that
+    /// are not there (a colour-shape combination absent from the scene, differing from the
+    /// swapped group in both colour and shape); same number of groups and the same count.
     Hallucination,
     /// Justified counting, spatial or comparison answer, correct vs wrong.
     Reasoning,
@@ -39,59 +56,157 @@ pub struct BenchPair {
     pub error_kind: String,
 }
 
-/// Three pairs per scene: one per [`Dimension`].
+/// Three pairs per scene: one per [`Dimension`], each with a fair coin for whether its rejected
+/// answer should be the longer one.
 pub fn bench_pairs<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Vec<BenchPair> {
+    let longer: [bool; 3] = std::array::from_fn(|_| rng.random_bool(0.5));
+    bench_pairs_directed(scene, longer, rng)
+}
+
+/// Three pairs per scene, in [`Dimension`] order; `longer[d]` says whether dimension `d`'s
+/// rejected answer should be the longer one (where the scene offers both directions, see
+/// [`pick_balanced`]). A caller that draws many pairs can make exactly half of each dimension's
+/// wishes `true`, which removes the coin's sampling noise from the length baselines.
+pub fn bench_pairs_directed<R: Rng + ?Sized>(
+    scene: &Scene,
+    longer: [bool; 3],
+    rng: &mut R,
+) -> Vec<BenchPair> {
+    let want = longer.map(|l| if l { Ordering::Greater } else { Ordering::Less });
     vec![
-        general_pair(scene, rng),
-        hallucination_pair(scene, rng),
-        reasoning_pair(scene, rng),
+        general_pair(scene, want[0], rng),
+        hallucination_pair(scene, want[1], rng),
+        reasoning_pair(scene, want[2], rng),
     ]
 }
 
-fn general_pair<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> BenchPair {
-    let question = describe_prompt(rng);
-    let plan = plan_caption(scene, rng);
-    let mut options: Vec<(&str, CaptionPlan)> = Vec::new();
-    options.extend(attribute_error(&plan, rng).map(|p| ("attribute", p)));
-    options.extend(count_error(&plan, rng).map(|p| ("count", p)));
-    options.extend(spatial_error(&plan, rng).map(|p| ("spatial", p)));
-    let (kind, corrupted) = options
-        .choose(rng)
-        .expect("an attribute error always applies")
-        .clone();
-    BenchPair {
-        dimension: Dimension::General,
-        question,
-        chosen: plan.render(),
-        rejected: corrupted.render(),
-        error_kind: kind.to_string(),
+/// Length of an answer as a text-only baseline reads it: characters and whitespace words.
+pub fn text_length(text: &str) -> (usize, usize) {
+    (text.chars().count(), text.split_whitespace().count())
+}
+
+/// One possible pair: the kind of error the rejected answer carries, and both answers.
+#[derive(Clone)]
+struct Candidate {
+    kind: &'static str,
+    question: String,
+    chosen: String,
+    rejected: String,
+}
+
+impl Candidate {
+    /// How the rejected answer's length compares with the chosen one's: (characters, words).
+    fn direction(&self) -> (Ordering, Ordering) {
+        let (c0, w0) = text_length(&self.chosen);
+        let (c, w) = text_length(&self.rejected);
+        (c.cmp(&c0), w.cmp(&w0))
     }
 }
 
-/// Changes one attribute of one group to a kind that occurs nowhere in the scene, carrying the
-/// change into spatial claims about that group so the caption stays self-consistent.
-/// (Falsity: the caption now lists an object of a kind the scene does not contain.)
-fn attribute_error<R: Rng + ?Sized>(plan: &CaptionPlan, rng: &mut R) -> Option<CaptionPlan> {
-    let mut options = Vec::new();
-    for (gi, g) in plan.groups.iter().enumerate() {
-        let mut kinds: Vec<(Size, Color, Shape)> = Vec::new();
-        kinds.extend(Color::ALL.map(|c| (g.size, c, g.shape)));
-        kinds.extend(Shape::ALL.map(|s| (g.size, g.color, s)));
-        kinds.extend(Size::ALL.map(|s| (s, g.color, g.shape)));
-        for (size, color, shape) in kinds {
-            // A new colour-shape pair shared with no other group keeps every reference in the
-            // spatial claims unambiguous, so the error needs no further edits.
-            let clash = plan
-                .groups
-                .iter()
-                .enumerate()
-                .any(|(i, o)| i != gi && o.color == color && o.shape == shape);
-            if !clash && !g.same_kind(size, color, shape) {
-                options.push((gi, size, color, shape));
-            }
-        }
+/// Picks one candidate so that length carries no signal. `want` (a fair coin, or an exactly
+/// balanced share of a bench) says whether this pair's rejected answer should be longer or
+/// shorter than its chosen one. Candidates are sorted into
+/// tiers by how they move the length: longer (or shorter) by characters and by words; by
+/// characters with as many words; by characters only. The first tier that offers *both*
+/// directions is used, and the coin picks the direction within it: so each tier contributes as
+/// many longer as shorter rejections whatever the scene allows (a count of 1 can be raised but
+/// not lowered without changing form, say). Without such a tier: a candidate of equal length,
+/// then the coin's direction, then any. Within the chosen set an error kind is drawn uniformly
+/// first, so that kinds with many candidates (attribute changes) do not crowd out the others.
+///
+fn pick_balanced<R: Rng + ?Sized>(
+    candidates: Vec<Candidate>,
+    want: Ordering,
+    rng: &mut R,
+) -> Option<Candidate> {
+    let moved: Vec<(&Candidate, (Ordering, Ordering))> =
+        candidates.iter().map(|c| (c, c.direction())).collect();
+    let pool = |keep: &dyn Fn(Ordering, Ordering) -> bool| -> Vec<&Candidate> {
+        moved
+            .iter()
+            .filter(|(_, (c, w))| keep(*c, *w))
+            .map(|(c, _)| *c)
+            .collect()
+    };
+    type Tier = fn(Ordering, Ordering, Ordering) -> bool;
+    let tiers: [Tier; 3] = [
+        |d, c, w| c == d && w == d,
+        |d, c, w| c == d && w == Ordering::Equal,
+        |d, c, _| c == d,
+    ];
+    let both = tiers.iter().find_map(|tier| {
+        let up = pool(&|c, w| tier(Ordering::Greater, c, w));
+        let down = pool(&|c, w| tier(Ordering::Less, c, w));
+        (!up.is_empty() && !down.is_empty()).then(|| pool(&|c, w| tier(want, c, w)))
+    });
+    let chosen_set = both
+        .into_iter()
+        .chain([
+            pool(&|c, _| c == Ordering::Equal),
+            pool(&|c, _| c == want),
+            pool(&|_, _| true),
+        ])
+        .find(|p| !p.is_empty())?;
+    let mut kinds: Vec<&'static str> = chosen_set.iter().map(|c| c.kind).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let kind = *kinds.choose(rng)?;
+    let of_kind: Vec<&Candidate> = chosen_set.into_iter().filter(|c| c.kind == kind).collect();
+    of_kind.choose(rng).map(|c| (*c).clone())
+}
+
+/// Candidates that share one question and one chosen answer.
+fn caption_candidates(
+    question: &str,
+    chosen: &str,
+    kind: &'static str,
+    plans: impl Iterator<Item = CaptionPlan>,
+) -> Vec<Candidate> {
+    plans
+        .map(|p| Candidate {
+            kind,
+            question: question.to_string(),
+            chosen: chosen.to_string(),
+            rejected: p.render(),
+        })
+        .collect()
+}
+
+fn pair(dimension: Dimension, c: Candidate) -> BenchPair {
+    BenchPair {
+        dimension,
+        question: c.question,
+        chosen: c.chosen,
+        rejected: c.rejected,
+        error_kind: c.kind.to_string(),
     }
-    let &(gi, size, color, shape) = options.choose(rng)?;
+}
+
+fn general_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -> BenchPair {
+    let question = describe_prompt(rng);
+    let plan = plan_caption(scene, rng);
+    let chosen = plan.render();
+    let mut candidates =
+        caption_candidates(&question, &chosen, "attribute", attribute_errors(&plan));
+    candidates.extend(caption_candidates(
+        &question,
+        &chosen,
+        "count",
+        count_errors(&plan),
+    ));
+    candidates.extend(caption_candidates(
+        &question,
+        &chosen,
+        "spatial",
+        spatial_errors(&plan),
+    ));
+    let picked = pick_balanced(candidates, want, rng).expect("an attribute error always applies");
+    pair(Dimension::General, picked)
+}
+
+/// Gives group `gi` a new kind, carrying the change into spatial claims that refer to it so
+/// the caption stays self-consistent (the claims now name the new kind).
+fn recast(plan: &CaptionPlan, gi: usize, size: Size, color: Color, shape: Shape) -> CaptionPlan {
     let mut out = plan.clone();
     let old = out.groups[gi];
     out.groups[gi].size = size;
@@ -100,188 +215,234 @@ fn attribute_error<R: Rng + ?Sized>(plan: &CaptionPlan, rng: &mut R) -> Option<C
     for claim in &mut out.relations {
         for desc in [&mut claim.subject, &mut claim.object] {
             if old.matches(desc) {
-                desc.color = color;
-                desc.shape = shape;
-                if desc.size.is_some() {
-                    desc.size = Some(size);
-                }
+                *desc = Desc {
+                    size: desc.size.map(|_| size),
+                    color,
+                    shape,
+                };
             }
         }
     }
-    Some(out)
+    out
 }
 
-/// Changes the count of one group by one (keeping any total sentence consistent). Singletons
-/// named in a spatial claim are skipped: a second one would make the reference ambiguous.
-fn count_error<R: Rng + ?Sized>(plan: &CaptionPlan, rng: &mut R) -> Option<CaptionPlan> {
-    let candidates: Vec<usize> = (0..plan.groups.len())
-        .filter(|&gi| {
-            let g = &plan.groups[gi];
-            g.count >= 2
-                || !plan
-                    .relations
+/// Every change of one attribute of one group to a kind that occurs nowhere in the scene.
+/// (Falsity: the caption now lists an object of a kind the scene does not contain.)
+fn attribute_errors(plan: &CaptionPlan) -> impl Iterator<Item = CaptionPlan> + '_ {
+    plan.groups.iter().enumerate().flat_map(move |(gi, g)| {
+        let mut kinds: Vec<(Size, Color, Shape)> = Vec::new();
+        kinds.extend(Color::ALL.map(|c| (g.size, c, g.shape)));
+        kinds.extend(Shape::ALL.map(|s| (g.size, g.color, s)));
+        kinds.extend(Size::ALL.map(|s| (s, g.color, g.shape)));
+        kinds
+            .into_iter()
+            .filter(move |&(size, color, shape)| {
+                // A new colour-shape pair shared with no other group keeps every reference in
+                // the spatial claims unambiguous, so the error needs no further edits.
+                let clash = plan
+                    .groups
                     .iter()
-                    .any(|c| g.matches(&c.subject) || g.matches(&c.object))
+                    .enumerate()
+                    .any(|(i, o)| i != gi && o.color == color && o.shape == shape);
+                !clash && !g.same_kind(size, color, shape)
+            })
+            .map(move |(size, color, shape)| recast(plan, gi, size, color, shape))
+    })
+}
+
+/// Every change of one group's count by one, up or down (keeping any total sentence
+/// consistent). Singletons named in a spatial claim are not raised: a second one would make
+/// the reference ambiguous. Counts never drop to zero (that would omit the group, which is a
+/// different error).
+fn count_errors(plan: &CaptionPlan) -> impl Iterator<Item = CaptionPlan> + '_ {
+    plan.groups.iter().enumerate().flat_map(move |(gi, g)| {
+        let named = plan
+            .relations
+            .iter()
+            .any(|c| g.matches(&c.subject) || g.matches(&c.object));
+        let mut counts = Vec::new();
+        if g.count >= 2 || !named {
+            counts.push(g.count + 1);
+        }
+        if g.count >= 2 {
+            counts.push(g.count - 1);
+        }
+        counts.into_iter().map(move |count| {
+            let mut out = plan.clone();
+            out.groups[gi].count = count;
+            let listed = out.listed_total();
+            if let Some((_, n)) = &mut out.total {
+                *n = listed;
+            }
+            out
         })
-        .collect();
-    let &gi = candidates.choose(rng)?;
-    let mut out = plan.clone();
-    let g = &mut out.groups[gi];
-    g.count = if g.count >= 2 && rng.random_bool(0.5) {
-        g.count - 1
-    } else {
-        g.count + 1
-    };
-    if let Some((_, n)) = &mut out.total {
-        *n = out.groups.iter().map(|g| g.count).sum();
-    }
-    Some(out)
+    })
 }
 
-/// Flips one spatial claim to its opposite, which the margin rule makes false.
-fn spatial_error<R: Rng + ?Sized>(plan: &CaptionPlan, rng: &mut R) -> Option<CaptionPlan> {
-    let ci = rng.random_range(0..plan.relations.len().max(1));
-    let mut out = plan.clone();
-    let claim = out.relations.get_mut(ci)?;
-    claim.relation = claim.relation.opposite();
-    Some(out)
+/// Every spatial claim flipped to its opposite, which the margin rule makes false.
+fn spatial_errors(plan: &CaptionPlan) -> impl Iterator<Item = CaptionPlan> + '_ {
+    (0..plan.relations.len()).map(move |ci| {
+        let mut out = plan.clone();
+        out.relations[ci].relation = out.relations[ci].relation.opposite();
+        out
+    })
 }
 
-/// Adds an object whose colour-shape combination does not occur in the scene.
-fn hallucination_pair<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> BenchPair {
+/// Swaps one listed group for as many objects of a colour-shape combination the scene does not
+/// contain, differing from the swapped group in both colour and shape (so it is a different
+/// object, not an attribute error). The caption keeps its number of groups, its counts and
+/// its totals: only what is listed changes.
+fn hallucination_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -> BenchPair {
     let question = describe_prompt(rng);
     let plan = plan_caption(scene, rng);
+    let chosen = plan.render();
     let absent: Vec<(Color, Shape)> = Color::ALL
         .into_iter()
         .flat_map(|c| Shape::ALL.map(|s| (c, s)))
         .filter(|&(c, s)| scene.count(None, Some(c), Some(s)) == 0)
         .collect();
-    let mut corrupted = plan.clone();
-    let &(color, shape) = absent
-        .choose(rng)
-        .expect("validated configs cannot place all 30 colour-shape combinations");
-    let size = *Size::ALL.choose(rng).expect("non-empty");
-    let at = rng.random_range(0..=corrupted.groups.len());
-    corrupted.groups.insert(
-        at,
-        Group {
-            count: 1,
-            size,
-            color,
-            shape,
-        },
+    let (plan, absent) = (&plan, &absent);
+    let swaps = plan.groups.iter().enumerate().flat_map(|(gi, g)| {
+        absent
+            .iter()
+            .filter(move |&&(color, shape)| color != g.color && shape != g.shape)
+            .flat_map(move |&(color, shape)| {
+                Size::ALL.map(|size| recast(plan, gi, size, color, shape))
+            })
+    });
+    let candidates = caption_candidates(&question, &chosen, "hallucination", swaps);
+    let picked = pick_balanced(candidates, want, rng).expect(
+        "scenes of at most 12 objects leave absent combinations of every other colour and shape",
     );
-    if let Some((_, n)) = &mut corrupted.total {
-        *n += 1;
-    }
-    BenchPair {
-        dimension: Dimension::Hallucination,
-        question,
-        chosen: plan.render(),
-        rejected: corrupted.render(),
-        error_kind: "hallucination".to_string(),
-    }
+    pair(Dimension::Hallucination, picked)
 }
 
-fn reasoning_pair<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> BenchPair {
-    let spatial = spatial_item(scene, rng);
-    let pick = rng.random_range(0..if spatial.is_some() { 3 } else { 2 });
-    let (question, chosen, rejected, kind) = match (pick, spatial) {
-        (2, Some(item)) => {
-            let wrong = match item.answer.as_str() {
-                "yes" => "no".to_string(),
-                "no" => "yes".to_string(),
-                _ => item.truth.opposite().word().to_string(),
-            };
-            let (a, b) = (item.subject.text(), item.object.text());
-            (
-                item.question,
-                format!(
-                    "The {a} is {} the {b}, so the answer is {}.",
-                    item.truth.phrase(),
-                    item.answer
-                ),
-                format!(
-                    "The {a} is {} the {b}, so the answer is {wrong}.",
-                    item.truth.opposite().phrase()
-                ),
-                "spatial",
-            )
-        }
-        (1, _) => {
-            let item = comparison_item(scene, rng);
-            let (n1, n2) = (item.first.count(scene), item.second.count(scene));
-            // Misreading the counts: swapped when they differ, one too many when equal; either
-            // way the claimed counts are false and the conclusion flips.
-            let (w1, w2) = if n1 != n2 { (n2, n1) } else { (n1 + 1, n2) };
-            let say = |a: usize, b: usize| {
-                format!(
-                    "There {} {} and {}, so the answer is {}.",
-                    if a == 1 { "is" } else { "are" },
-                    item.first.counted(a),
-                    item.second.counted(b),
-                    yes_no(a > b)
-                )
-            };
-            (
-                item.question.clone(),
-                say(n1, n2),
-                say(w1, w2),
-                "comparison",
-            )
-        }
-        _ => {
-            let item = count_item(scene, rng);
-            let (chosen, rejected) = count_justifications(scene, &item, rng);
-            (item.question, chosen, rejected, "count")
-        }
+/// A justified answer to a counting, comparison or spatial question, right vs wrong: every
+/// question form the scene supports offers its wrong justifications, and [`pick_balanced`]
+/// chooses among all of them.
+fn reasoning_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -> BenchPair {
+    let count = count_item(scene, rng);
+    let mut candidates = count_candidates(scene, &count, rng);
+    let comparison = comparison_item(scene, rng);
+    candidates.extend(comparison_candidates(scene, &comparison));
+    if let Some(item) = spatial_item(scene, rng) {
+        candidates.push(spatial_candidate(&item));
+    }
+    let picked = pick_balanced(candidates, want, rng).expect("counting questions always apply");
+    pair(Dimension::Reasoning, picked)
+}
+
+/// The true relation and answer vs the opposite relation and the answer it implies.
+fn spatial_candidate(item: &SpatialItem) -> Candidate {
+    let wrong = match item.answer.as_str() {
+        "yes" => "no".to_string(),
+        "no" => "yes".to_string(),
+        _ => item.truth.opposite().word().to_string(),
     };
-    BenchPair {
-        dimension: Dimension::Reasoning,
-        question,
-        chosen,
-        rejected,
-        error_kind: kind.to_string(),
+    let (a, b) = (item.subject.text(), item.object.text());
+    Candidate {
+        kind: "spatial",
+        question: item.question.clone(),
+        chosen: format!(
+            "The {a} is {} the {b}, so the answer is {}.",
+            item.truth.phrase(),
+            item.answer
+        ),
+        rejected: format!(
+            "The {a} is {} the {b}, so the answer is {wrong}.",
+            item.truth.opposite().phrase()
+        ),
     }
 }
 
-/// Correct and miscounted step-by-step answers to a counting question. The miscount drops a
-/// member or invents one that matches the filter.
-fn count_justifications<R: Rng + ?Sized>(
+/// Misread counts whose conclusion flips: the two counts swapped, or one of them moved just far
+/// enough to turn "more" into "not more" (or back). Every claimed count pair differs from the
+/// true one, so the rejected justification is false as well as its answer.
+fn comparison_candidates(scene: &Scene, item: &ComparisonItem) -> Vec<Candidate> {
+    let (n1, n2) = (item.first.count(scene), item.second.count(scene));
+    let say = |a: usize, b: usize| {
+        format!(
+            "There {} {} and {}, so the answer is {}.",
+            if a == 1 { "is" } else { "are" },
+            item.first.counted(a),
+            item.second.counted(b),
+            yes_no(a > b)
+        )
+    };
+    let mut misreadings = vec![(n2, n1)];
+    if n1 > n2 {
+        misreadings.extend([(n2, n2), (n1, n1)]);
+    } else {
+        misreadings.push((n2 + 1, n2));
+        if n1 >= 1 {
+            misreadings.push((n1, n1 - 1));
+        }
+    }
+    misreadings.sort_unstable();
+    misreadings.dedup();
+    misreadings
+        .into_iter()
+        .filter(|&(a, b)| (a > b) != (n1 > n2))
+        .map(|(a, b)| Candidate {
+            kind: "comparison",
+            question: item.question.clone(),
+            chosen: say(n1, n2),
+            rejected: say(a, b),
+        })
+        .collect()
+}
+
+/// Correct and miscounted step-by-step answers to a counting question. A miscount drops one
+/// member (each member is a candidate) or invents one that matches the filter.
+fn count_candidates<R: Rng + ?Sized>(
     scene: &Scene,
     item: &CountItem,
     rng: &mut R,
-) -> (String, String) {
+) -> Vec<Candidate> {
     let filter = item.filter;
-    let mut found: Vec<Object> = scene
+    let found: Vec<Object> = scene
         .objects
         .iter()
         .filter(|o| filter.matches(o))
         .copied()
         .collect();
     let chosen = justify(&filter, &found);
-    if !found.is_empty() && rng.random_bool(0.5) {
-        found.shuffle(rng);
-        found.pop();
-    } else {
-        let invented = Object {
-            size: filter
-                .size
-                .unwrap_or_else(|| *Size::ALL.choose(rng).expect("non-empty")),
-            color: filter
-                .color
-                .unwrap_or_else(|| *Color::ALL.choose(rng).expect("non-empty")),
-            shape: filter
-                .shape
-                .unwrap_or_else(|| *Shape::ALL.choose(rng).expect("non-empty")),
-            x: 0,
-            y: 0,
-            radius: 0,
-        };
-        let at = rng.random_range(0..=found.len());
-        found.insert(at, invented);
-    }
-    (chosen, justify(&filter, &found))
+    let mut miscounts: Vec<Vec<Object>> = (0..found.len())
+        .map(|drop| {
+            let mut fewer = found.clone();
+            fewer.remove(drop);
+            fewer
+        })
+        .collect();
+    let invented = Object {
+        size: filter
+            .size
+            .unwrap_or_else(|| *Size::ALL.choose(rng).expect("non-empty")),
+        color: filter
+            .color
+            .unwrap_or_else(|| *Color::ALL.choose(rng).expect("non-empty")),
+        shape: filter
+            .shape
+            .unwrap_or_else(|| *Shape::ALL.choose(rng).expect("non-empty")),
+        x: 0,
+        y: 0,
+        radius: 0,
+    };
+    let mut more = found.clone();
+    more.insert(rng.random_range(0..=found.len()), invented);
+    miscounts.push(more);
+    let mut texts: Vec<String> = miscounts.iter().map(|m| justify(&filter, m)).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    texts
+        .into_iter()
+        .map(|rejected| Candidate {
+            kind: "count",
+            question: item.question.clone(),
+            chosen: chosen.clone(),
+            rejected,
+        })
+        .collect()
 }
 
 fn justify(filter: &CountFilter, found: &[Object]) -> String {

@@ -38,7 +38,7 @@ mod sheet;
 use rand::SeedableRng;
 pub use rand_chacha::ChaCha8Rng;
 
-pub use bench::{BenchPair, Dimension, bench_pairs};
+pub use bench::{BenchPair, Dimension, bench_pairs, bench_pairs_directed, text_length};
 pub use corpus::{CorpusRow, corpus_for};
 pub use corrupt::{Corruption, CorruptionKind, WordLists, applicable_kinds, corrupt_text};
 pub use language::{DESCRIBE_PROMPTS, caption};

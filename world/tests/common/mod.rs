@@ -106,17 +106,8 @@ pub fn scene_kinds(scene: &Scene) -> BTreeMap<Kind, usize> {
     m
 }
 
-const RELATIONS: [&str; 4] = [
-    " to the left of ",
-    " to the right of ",
-    " above ",
-    " below ",
-];
-
-/// Checks every claim a caption makes: the counted "<n> <size> <colour> <shape>" phrases must
-/// list exactly the scene's objects, "<n> objects/shapes" must be the total, and each
-/// "The X ... <relation> the Y." sentence must name unique objects in that relation.
-pub fn check_caption(scene: &Scene, caption: &str) -> Result<(), String> {
+/// The counted "<n> <size> <colour> <shape>" phrases of a caption, summed per kind.
+pub fn claimed_kinds(caption: &str) -> BTreeMap<Kind, usize> {
     let ws = words(caption);
     let mut claimed: BTreeMap<Kind, usize> = BTreeMap::new();
     for win in ws.windows(4) {
@@ -129,6 +120,22 @@ pub fn check_caption(scene: &Scene, caption: &str) -> Result<(), String> {
             *claimed.entry((sz, c, sh)).or_insert(0) += n;
         }
     }
+    claimed
+}
+
+const RELATIONS: [&str; 4] = [
+    " to the left of ",
+    " to the right of ",
+    " above ",
+    " below ",
+];
+
+/// Checks every claim a caption makes: the counted "<n> <size> <colour> <shape>" phrases must
+/// list exactly the scene's objects, "<n> objects/shapes" must be the total, and each
+/// "The X ... <relation> the Y." sentence must name unique objects in that relation.
+pub fn check_caption(scene: &Scene, caption: &str) -> Result<(), String> {
+    let ws = words(caption);
+    let claimed = claimed_kinds(caption);
     if claimed.is_empty() {
         return Err("no objects listed".into());
     }
