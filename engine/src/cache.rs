@@ -277,39 +277,37 @@ impl Cache {
     /// Taken by every run: many runs may share a cache, but not with a `gc`. When a `gc` holds
     /// the cache, says so (a silent wait looks like a hang) and waits.
     pub fn lock_shared(&self) -> Result<CacheLock> {
-        let f = self.lock_file()?;
-        let path = self.root.join("cache.lock");
-        match f.try_lock_shared() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                tracing::warn!(
-                    "waiting for the cache `{}`: another process holds it exclusively \
-                     (a `judgeflow gc`?); this run starts when it is done",
-                    self.root.display()
-                );
-                f.lock_shared()
-                    .map_err(|e| Error::io("cannot lock cache", &path, e))?;
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::io("cannot lock cache", &path, e));
-            }
-        }
-        Ok(CacheLock(f))
+        self.lock_cache(
+            true,
+            "another process holds it exclusively (a `judgeflow gc`?); this run starts when it \
+             is done",
+        )
     }
 
     /// Taken by `gc`; says so when it has to wait for runs to finish.
     pub fn lock_exclusive(&self) -> Result<CacheLock> {
+        self.lock_cache(false, "runs are using it; gc starts when they finish")
+    }
+
+    /// Takes `cache.lock` shared or exclusively; when it is held the other way, says `why_wait`
+    /// (a silent wait looks like a hang) and waits.
+    fn lock_cache(&self, shared: bool, why_wait: &str) -> Result<CacheLock> {
         let f = self.lock_file()?;
         let path = self.root.join("cache.lock");
-        match f.try_lock() {
+        let tried = if shared {
+            f.try_lock_shared()
+        } else {
+            f.try_lock()
+        };
+        match tried {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 tracing::warn!(
-                    "waiting for the cache `{}`: runs are using it; gc starts when they finish",
+                    "waiting for the cache `{}`: {why_wait}",
                     self.root.display()
                 );
-                f.lock()
-                    .map_err(|e| Error::io("cannot lock cache", &path, e))?;
+                let waited = if shared { f.lock_shared() } else { f.lock() };
+                waited.map_err(|e| Error::io("cannot lock cache", &path, e))?;
             }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(Error::io("cannot lock cache", &path, e));

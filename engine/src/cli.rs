@@ -587,16 +587,9 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
             let n = &plan.graph[idx];
             let Some((port, path, frame)) = exec::output_file(&cache, &key, n, port.as_deref())
             else {
-                return Err(Error::usage(
+                return Err(export::no_such_output(
+                    n,
                     format!("node `{}` has no such output", n.name),
-                    Some(format!(
-                        "outputs: {}",
-                        n.outputs
-                            .iter()
-                            .map(|o| o.name)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
                 ));
             };
             let _ = writeln!(out, "{} {port}: {}", n.name, path.display());

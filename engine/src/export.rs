@@ -624,16 +624,9 @@ pub fn resolve<'p>(
             let n = &plan.graph[idx];
             match n.outputs.iter().find(|o| o.name == port) {
                 Some(o) => Ok((idx, Some(o.name))),
-                None => Err(Error::usage(
+                None => Err(no_such_output(
+                    n,
                     format!("node `{}` has no output `{port}`", n.name),
-                    Some(format!(
-                        "outputs: {}",
-                        n.outputs
-                            .iter()
-                            .map(|o| o.name)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
                 )),
             }
         }
@@ -656,4 +649,10 @@ mod tests {
             assert_eq!(super::base64(plain.as_bytes()), encoded);
         }
     }
+}
+
+/// A usage error about an output `n` lacks, listing the outputs it has.
+pub(crate) fn no_such_output(n: &PlanNode, message: String) -> Error {
+    let names: Vec<&str> = n.outputs.iter().map(|o| o.name).collect();
+    Error::usage(message, Some(format!("outputs: {}", names.join(", "))))
 }

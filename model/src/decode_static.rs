@@ -28,7 +28,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cache::{KvCache, KvView};
 use crate::generate::{
-    FinishReason, GenerateConfig, Generation, SamplingConfig, prompt_cross_inputs,
+    FinishReason, GenerateConfig, Generation, SamplingConfig, last_position_logits, left_padded,
+    prompt_cross_inputs,
 };
 use crate::layers::rope_tables;
 use crate::model::{ImageInputs, MllamaForConditionalGeneration};
@@ -149,19 +150,7 @@ pub fn decode_static<B: Backend>(
         .lower(pad.clone().reshape([b, 1]).expand([b, capacity]));
 
     // Prefill: queries at slots 0..s see keys at slots <= their own, minus padding.
-    let ids: Vec<i64> = prompts
-        .iter()
-        .flat_map(|p| {
-            std::iter::repeat_n(config.pad_token as i64, s - p.len())
-                .chain(p.iter().map(|&t| t as i64))
-        })
-        .collect();
-    let positions: Vec<i64> = (0..b)
-        .flat_map(|r| {
-            let pad = pad_len[r];
-            (0..s).map(move |j| j.saturating_sub(pad) as i64)
-        })
-        .collect();
+    let (ids, positions) = left_padded(prompts, s, config.pad_token);
     let (cos, sin) = rope(
         Tensor::from_data(TensorData::new(positions, [b * s]), &device),
         s,
@@ -192,7 +181,7 @@ pub fn decode_static<B: Backend>(
         cross_prefill.as_ref(),
         Some(&mut cache),
     );
-    let mut logits = last_logits(model, hidden);
+    let mut logits = last_position_logits(model, hidden);
 
     // Every step's uniform draw, row by row from the row's own stream (the host sampler draws
     // one per step too, so a row's stream does not depend on the batch).
@@ -277,7 +266,7 @@ pub fn decode_static<B: Backend>(
             cross_step.as_ref(),
             Some(&mut cache),
         );
-        logits = last_logits(model, hidden);
+        logits = last_position_logits(model, hidden);
     }
 
     let n = tokens.len();
@@ -324,19 +313,6 @@ pub fn decode_static<B: Backend>(
             (generation, logits)
         })
         .collect()
-}
-
-/// Logits at the last position, `[batch, vocab]`, left on the device.
-fn last_logits<B: Backend>(
-    model: &MllamaForConditionalGeneration<B>,
-    hidden: Tensor<B, 3>,
-) -> Tensor<B, 2> {
-    let [b, s, d] = hidden.dims();
-    let logits = model
-        .language_model
-        .logits(hidden.slice([0..b, s - 1..s, 0..d]));
-    let v = logits.dims()[2];
-    logits.reshape([b, v])
 }
 
 /// Chooses one token per row on the device: argmax when the temperature is 0; otherwise

@@ -181,16 +181,7 @@ pub fn decode<B: Backend>(
             .collect()
     };
 
-    let ids: Vec<i64> = prompts
-        .iter()
-        .flat_map(|p| {
-            std::iter::repeat_n(config.pad_token as i64, s - p.len())
-                .chain(p.iter().map(|&t| t as i64))
-        })
-        .collect();
-    let positions: Vec<i64> = (0..b)
-        .flat_map(|r| (0..s).map(move |j| j.saturating_sub(pad_len[r]) as i64))
-        .collect();
+    let (ids, positions) = left_padded(prompts, s, config.pad_token);
     let (cos, sin) = rope_tables(model.language_model.inv_freq(), &positions, b, s, &device);
     let prefill = SelfAttentionInputs {
         cos,
@@ -293,13 +284,42 @@ fn last_logits<B: Backend>(
     model: &MllamaForConditionalGeneration<B>,
     hidden: Tensor<B, 3>,
 ) -> Vec<Vec<f32>> {
+    let logits = last_position_logits(model, hidden);
+    let v = logits.dims()[1];
+    let flat: Vec<f32> = logits.into_data().iter::<f32>().collect();
+    flat.chunks(v).map(<[f32]>::to_vec).collect()
+}
+
+/// Logits at the last position, `[batch, vocab]`, left on the device.
+pub(crate) fn last_position_logits<B: Backend>(
+    model: &MllamaForConditionalGeneration<B>,
+    hidden: Tensor<B, 3>,
+) -> Tensor<B, 2> {
     let [b, s, d] = hidden.dims();
     let logits = model
         .language_model
         .logits(hidden.slice([0..b, s - 1..s, 0..d]));
     let v = logits.dims()[2];
-    let flat: Vec<f32> = logits.into_data().iter::<f32>().collect();
-    flat.chunks(v).map(<[f32]>::to_vec).collect()
+    logits.reshape([b, v])
+}
+
+/// Prompts left-padded to `s` tokens with `pad_token`, row-major, and each token's position
+/// (0 at a row's first real token; padding at 0, never attended to).
+pub(crate) fn left_padded(prompts: &[Vec<u32>], s: usize, pad_token: u32) -> (Vec<i64>, Vec<i64>) {
+    let ids = prompts
+        .iter()
+        .flat_map(|p| {
+            std::iter::repeat_n(pad_token as i64, s - p.len()).chain(p.iter().map(|&t| t as i64))
+        })
+        .collect();
+    let positions = prompts
+        .iter()
+        .flat_map(|p| {
+            let pad = s - p.len();
+            (0..s).map(move |j| j.saturating_sub(pad) as i64)
+        })
+        .collect();
+    (ids, positions)
 }
 
 /// Draws a token: temperature, then top-k, then top-p (HF's order); argmax when the
