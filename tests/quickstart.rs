@@ -111,9 +111,9 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let first = judgeflow(&cache, &["run", "pipelines/quickstart.toml"]);
-    assert!(first.contains("15 nodes: 15 ran"), "{first}");
+    assert!(first.contains("17 nodes: 17 ran"), "{first}");
     let again = judgeflow(&cache, &["run", "pipelines/quickstart.toml"]);
-    assert!(again.contains("15 nodes: 0 ran, 15 fresh"), "{again}");
+    assert!(again.contains("17 nodes: 0 ran, 17 fresh"), "{again}");
 
     let frame = |node: &str, port: &str, schema: &judgeflow_engine::FrameSchema| {
         let df = read(&shown_path(&cache, node, port));
@@ -142,6 +142,31 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
     let blind_metrics = frame("eval_base_blind", "metrics", &s::METRICS);
     let blind_judgements = frame("eval_base_blind", "judgements", &s::JUDGEMENTS);
     let metrics = frame("evaluate@1", "metrics", &s::METRICS);
+
+    // Perception: every greedy answer of the probe is scored once, per form, against priors
+    // that come from the same items.
+    let probe = frame("probe", "samples", &s::SAMPLES);
+    let perception = frame("perception", "perception", &s::PERCEPTION);
+    let tasks = strings(&perception, "task");
+    let n = ints(&perception, "n");
+    let overall = tasks.iter().position(|t| t == "overall").unwrap();
+    assert_eq!(overall, tasks.len() - 1, "overall comes last");
+    assert_eq!(
+        n[overall],
+        probe.height() as i64,
+        "every probe answer is scored"
+    );
+    assert_eq!(n[..overall].iter().sum::<i64>(), n[overall]);
+    let (acc, lo, hi, prior) = (
+        floats(&perception, "accuracy"),
+        floats(&perception, "accuracy_lo"),
+        floats(&perception, "accuracy_hi"),
+        floats(&perception, "prior"),
+    );
+    for r in 0..tasks.len() {
+        assert!(lo[r] <= acc[r] && acc[r] <= hi[r], "{}", tasks[r]);
+        assert!(prior[r] > 0.0 && prior[r] <= 1.0, "{}", tasks[r]);
+    }
     let eval_judgements = frame("evaluate@1", "judgements", &s::JUDGEMENTS);
 
     // The world and its held-out bench.
@@ -222,22 +247,31 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
         );
     }
 
-    // The filter kept exactly the agreeing judgements of pairs judged right at least once in
-    // each order.
+    // The filter kept one agreeing judgement per order of every pair judged right at least once
+    // in each order (`per_order = 1`).
     let ids = strings(&judgements, "pair_id");
     let orders = strings(&judgements, "order");
     let mut right: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
     for i in 0..ids.len() {
         *right.entry((&ids[i], &orders[i])).or_default() += usize::from(agrees[i] == Some(true));
     }
-    let expected_kept: usize = (0..ids.len())
-        .filter(|&i| {
-            agrees[i] == Some(true)
-                && right[&(ids[i].as_str(), "AB")] > 0
-                && right[&(ids[i].as_str(), "BA")] > 0
-        })
-        .count();
-    assert_eq!(kept.height(), expected_kept);
+    let passing: std::collections::BTreeSet<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| right[&(*id, "AB")] > 0 && right[&(*id, "BA")] > 0)
+        .collect();
+    assert_eq!(kept.height(), 2 * passing.len());
+    let kept_ids = strings(&kept, "example_id");
+    for id in &passing {
+        for order in ["AB", "BA"] {
+            let prefix = format!("{id}-{order}-");
+            assert_eq!(
+                kept_ids.iter().filter(|k| k.starts_with(&prefix)).count(),
+                1,
+                "{prefix}"
+            );
+        }
+    }
     let total = strings(&stats, "source")
         .iter()
         .position(|s| s == "total")

@@ -698,6 +698,7 @@ fn build(
         params: &node.params,
         seed: node.seed,
         gpus,
+        iteration: node.iteration,
         inputs,
         outputs: node.outputs.clone(),
         out_dir: building.dir.clone(),

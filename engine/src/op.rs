@@ -320,6 +320,10 @@ pub struct RunContext<'a> {
     pub seed: u64,
     /// GPU ordinals reserved for this run (as many as the node declared).
     pub gpus: Vec<usize>,
+    /// The repetition this node is inside an `[iterate]` group (1-based), `None` outside one.
+    /// It is part of the node's identity already (it names the node and enters its seed), so
+    /// an operator may use it, e.g. to take a different slice of its input each iteration.
+    pub iteration: Option<u32>,
     pub(crate) inputs: BTreeMap<String, BoundInput>,
     pub(crate) outputs: Vec<Port>,
     pub(crate) out_dir: PathBuf,

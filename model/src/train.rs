@@ -21,7 +21,8 @@ use crate::model::{
 pub struct TrainBatch<B: Backend> {
     /// `[batch, seq]` token ids.
     pub input_ids: Tensor<B, 2, Int>,
-    /// `[batch, seq]`, 1 where the token at that position is a response token to predict.
+    /// `[batch, seq]`, 1 where the token at that position is a response token to predict (or
+    /// its loss weight, see [`TrainBatch::from_weighted_sequences`]), 0 elsewhere.
     pub loss_mask: Tensor<B, 2>,
     /// The rows' images, if any.
     pub images: Option<ImageInputs<B>>,
@@ -41,16 +42,34 @@ impl<B: Backend> TrainBatch<B> {
         images: Option<ImageInputs<B>>,
         device: &B::Device,
     ) -> Self {
-        assert_eq!(input_ids.len(), loss_masks.len(), "one loss mask per row");
+        let weights: Vec<Vec<f32>> = loss_masks
+            .iter()
+            .map(|m| m.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect())
+            .collect();
+        Self::from_weighted_sequences(config, input_ids, &weights, pad_token, images, device)
+    }
+
+    /// As [`TrainBatch::from_sequences`], with a loss weight per token instead of a mask (0 for
+    /// tokens not to predict). A step's loss is the weighted mean: a token of weight 3 counts as
+    /// three tokens of weight 1 (e.g. up-weighting a judge's verdict letter).
+    pub fn from_weighted_sequences(
+        config: &MllamaConfig,
+        input_ids: &[Vec<u32>],
+        loss_weights: &[Vec<f32>],
+        pad_token: u32,
+        images: Option<ImageInputs<B>>,
+        device: &B::Device,
+    ) -> Self {
+        assert_eq!(input_ids.len(), loss_weights.len(), "one loss mask per row");
         let b = input_ids.len();
         let s = input_ids.iter().map(Vec::len).max().unwrap_or(0);
         let mut ids = vec![pad_token as i64; b * s];
         let mut mask = vec![0.0f32; b * s];
-        for (r, (row, row_mask)) in input_ids.iter().zip(loss_masks).enumerate() {
+        for (r, (row, row_mask)) in input_ids.iter().zip(loss_weights).enumerate() {
             assert_eq!(row.len(), row_mask.len(), "loss mask aligned with tokens");
             for (j, (&t, &m)) in row.iter().zip(row_mask).enumerate() {
                 ids[r * s + j] = t as i64;
-                mask[r * s + j] = if m { 1.0 } else { 0.0 };
+                mask[r * s + j] = m;
             }
         }
         let cross_attention_mask = images
@@ -259,7 +278,7 @@ pub fn train<B: AutodiffBackend>(
     Ok((model, records))
 }
 
-/// Response tokens (targets) in a batch.
+/// Response tokens (targets) in a batch, each counted by its loss weight.
 fn target_tokens<B: Backend>(batch: &TrainBatch<B>) -> usize {
     let [b, s] = batch.loss_mask.dims();
     batch

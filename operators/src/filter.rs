@@ -5,6 +5,10 @@
 //! the judge agreed in every order it was shown (at least one sampled judgement per order),
 //! which removes verdicts that merely follow position.
 //! `keep = "all"` is the no-filter ablation: every parsed judgement is kept, agreeing or not.
+//! `min_agree` raises the bar from "at least one sample agreed" to a share of the samples, and
+//! `per_order` keeps at most that many of a pair's kept judgements per order (a seeded choice),
+//! as Self-Taught Evaluator's rejection sampling keeps one: without it a pair the judge found
+//! easy contributes up to `samples` near-identical examples per order.
 //! Unparseable outputs are never kept. `stats` reports pairs, judgements and the kept
 //! fraction per source and kind, plus a `total` row.
 
@@ -16,6 +20,7 @@ use polars::prelude::Column;
 
 use crate::frames::{binary_column, bins, bools, frame, strs, texts};
 use crate::judge_format::{Verdict, judge_prompt, judge_response, reasoning_of};
+use crate::runtime::row_seed;
 
 /// Rejection sampling of judgements.
 pub struct Filter;
@@ -25,7 +30,8 @@ impl Operator for Filter {
         "filter"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: `per_order` (1 by default: version 1 kept every agreeing sample) and `min_agree`.
+        2
     }
     fn doc(&self) -> &'static str {
         "keep judgements that agree with the synthetic preference (in both orders) as judge SFT data"
@@ -44,6 +50,20 @@ impl Operator for Filter {
                 "agree: require agreement in every order the pair was shown",
             )
             .default(true),
+            ParamSpec::new(
+                "min_agree",
+                ParamKind::Float { min: 0.0, max: 1.0 },
+                "agree: the share of a pair's sampled judgements in an order that must agree for \
+                 that order to pass (at least one always must)",
+            )
+            .default(0.0),
+            ParamSpec::new(
+                "per_order",
+                ParamKind::Int { min: 0, max: 1024 },
+                "keep at most this many judgements per pair and order, a seeded choice (1: \
+                 Self-Taught Evaluator's rejection sampling; 0: all)",
+            )
+            .default(1),
         ]
     }
     fn inputs(&self, _: &Params) -> Vec<Port> {
@@ -63,27 +83,22 @@ impl Operator for Filter {
         let keep_all = ctx.params.str("keep") == "all";
         let both = ctx.params.bool("both_orders");
 
-        // A pair passes `both_orders` when, in every order it was shown, at least one sampled
-        // judgement agreed (with one sample per order: agreed in both).
-        let agreed = |i: usize| agrees[i] == Some(true);
-        let mut per_order: BTreeMap<(&str, &str), bool> = BTreeMap::new();
-        for i in 0..df.height() {
-            *per_order
-                .entry((pair_ids[i].as_str(), orders[i].as_str()))
-                .or_insert(false) |= agreed(i);
-        }
-        let mut pair_ok: BTreeMap<&str, bool> = BTreeMap::new();
-        for ((pair, _), ok) in per_order {
-            *pair_ok.entry(pair).or_insert(true) &= ok;
-        }
         let verdict = |i: usize| verdicts[i].as_deref().and_then(Verdict::from_letter);
-        let kept: Vec<usize> = (0..df.height())
-            .filter(|&i| match (keep_all, both) {
-                (true, _) => verdict(i).is_some(),
-                (false, true) => agreed(i) && pair_ok[pair_ids[i].as_str()],
-                (false, false) => agreed(i),
+        let rows: Vec<Judged<'_>> = (0..df.height())
+            .map(|i| Judged {
+                pair: pair_ids[i].as_str(),
+                order: orders[i].as_str(),
+                parsed: verdict(i).is_some(),
+                agrees: agrees[i] == Some(true),
             })
             .collect();
+        let rule = KeepRule {
+            keep_all,
+            both_orders: both,
+            min_agree: ctx.params.float("min_agree"),
+            per_order: ctx.params.usize("per_order"),
+        };
+        let kept = select_kept(&rows, &rule, ctx.seed);
 
         let images = bins(&df, "image")?;
         let questions = texts(&df, "question")?;
@@ -188,5 +203,158 @@ impl Operator for Filter {
         ctx.write_frame("kept", &mut sft)?;
         ctx.write_frame("stats", &mut stats)?;
         Ok(())
+    }
+}
+
+/// What [`select_kept`] needs of one judgement.
+#[derive(Clone, Copy, Debug)]
+struct Judged<'a> {
+    pair: &'a str,
+    order: &'a str,
+    parsed: bool,
+    agrees: bool,
+}
+
+/// The filter's parameters.
+#[derive(Clone, Debug)]
+struct KeepRule {
+    keep_all: bool,
+    both_orders: bool,
+    min_agree: f64,
+    per_order: usize,
+}
+
+/// Indices (ascending) of the judgements to keep.
+///
+/// An order of a pair *passes* when at least one of its sampled judgements agrees and the share
+/// that agrees is at least `min_agree`; with `both_orders` every order the pair was shown in
+/// must pass. `keep_all` keeps every parsed judgement instead. Then at most `per_order` of the
+/// candidates of each (pair, order) are kept, ranked by a hash of the seed and the row's
+/// position within its (pair, order), so the choice does not depend on other pairs.
+fn select_kept(rows: &[Judged<'_>], rule: &KeepRule, seed: u64) -> Vec<usize> {
+    let mut per_order: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    for r in rows {
+        let e = per_order.entry((r.pair, r.order)).or_default();
+        e.0 += usize::from(r.agrees);
+        e.1 += 1;
+    }
+    let passes = |agreeing: usize, total: usize| {
+        agreeing > 0 && agreeing as f64 >= rule.min_agree * total as f64 - 1e-9
+    };
+    let mut pair_ok: BTreeMap<&str, bool> = BTreeMap::new();
+    for (&(pair, _), &(agreeing, total)) in &per_order {
+        *pair_ok.entry(pair).or_insert(true) &= passes(agreeing, total);
+    }
+    let candidate = |r: &Judged<'_>| {
+        if rule.keep_all {
+            return r.parsed;
+        }
+        let (agreeing, total) = per_order[&(r.pair, r.order)];
+        r.agrees
+            && if rule.both_orders {
+                pair_ok[r.pair]
+            } else {
+                passes(agreeing, total)
+            }
+    };
+    let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        if candidate(r) {
+            groups.entry((r.pair, r.order)).or_default().push(i);
+        }
+    }
+    let mut kept = Vec::new();
+    for ((pair, order), mut idx) in groups {
+        if rule.per_order > 0 && idx.len() > rule.per_order {
+            let rank: Vec<(u64, usize)> = idx
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| (row_seed(seed, &[pair, order, &k.to_string()]), i))
+                .collect();
+            let mut rank = rank;
+            rank.sort_unstable();
+            idx = rank
+                .into_iter()
+                .take(rule.per_order)
+                .map(|(_, i)| i)
+                .collect();
+        }
+        kept.extend(idx);
+    }
+    kept.sort_unstable();
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn j<'a>(pair: &'a str, order: &'a str, agrees: bool) -> Judged<'a> {
+        Judged {
+            pair,
+            order,
+            parsed: true,
+            agrees,
+        }
+    }
+
+    fn rule(both_orders: bool, min_agree: f64, per_order: usize) -> KeepRule {
+        KeepRule {
+            keep_all: false,
+            both_orders,
+            min_agree,
+            per_order,
+        }
+    }
+
+    #[test]
+    fn both_orders_requires_an_agreeing_sample_in_each_order() {
+        let rows = [
+            j("p", "AB", true),
+            j("p", "AB", false),
+            j("p", "BA", false),
+            j("q", "AB", true),
+            j("q", "BA", true),
+        ];
+        assert_eq!(select_kept(&rows, &rule(true, 0.0, 0), 1), vec![3, 4]);
+        assert_eq!(select_kept(&rows, &rule(false, 0.0, 0), 1), vec![0, 3, 4]);
+    }
+
+    #[test]
+    fn min_agree_and_per_order_bound_what_is_kept() {
+        // Pair p: 3 of 4 agree in AB, 1 of 4 in BA.
+        let mut rows = Vec::new();
+        for a in [true, true, true, false] {
+            rows.push(j("p", "AB", a));
+        }
+        for a in [true, false, false, false] {
+            rows.push(j("p", "BA", a));
+        }
+        assert_eq!(select_kept(&rows, &rule(true, 0.0, 0), 1).len(), 4);
+        assert!(
+            select_kept(&rows, &rule(true, 0.5, 0), 1).is_empty(),
+            "BA has 1/4 < 0.5"
+        );
+        assert_eq!(select_kept(&rows, &rule(false, 0.5, 0), 1), vec![0, 1, 2]);
+        let one = select_kept(&rows, &rule(true, 0.0, 1), 1);
+        assert_eq!(one.len(), 2, "one per order: {one:?}");
+        assert!(one.iter().any(|&i| i < 4) && one.iter().any(|&i| i >= 4));
+        // The choice among the three agreeing AB samples depends on the seed, and is always one
+        // of them.
+        let picks: std::collections::BTreeSet<usize> = (0..40)
+            .map(|s| select_kept(&rows, &rule(false, 0.0, 1), s)[0])
+            .collect();
+        assert!(picks.len() > 1 && picks.iter().all(|&i| i < 3), "{picks:?}");
+    }
+
+    #[test]
+    fn keep_all_keeps_parsed_judgements_only() {
+        let mut rows = vec![j("p", "AB", false), j("p", "BA", false)];
+        rows[1].parsed = false;
+        let r = KeepRule {
+            keep_all: true,
+            ..rule(true, 0.0, 0)
+        };
+        assert_eq!(select_kept(&rows, &r, 1), vec![0]);
     }
 }

@@ -9,8 +9,10 @@ mod filter;
 mod frames;
 mod images;
 mod judge;
+mod judge_corpus;
 mod judge_format;
 mod pairs;
+mod perception;
 mod runtime;
 mod sample;
 mod source_common;
@@ -37,6 +39,7 @@ pub fn registry() -> judgeflow_engine::Registry {
     r.register(source_mmrewardbench::MmRewardBenchSource);
     r.register(train::Train);
     r.register(sample::Sample);
+    r.register(perception::Perception);
     r.register(corrupt::Corrupt);
     r.register(vote::Vote);
     r.register(concat::Concat);

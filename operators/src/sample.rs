@@ -58,6 +58,14 @@ impl Operator for Sample {
                 "answer at most this many prompts (0: all), a seeded choice",
             )
             .default(0),
+            ParamSpec::new(
+                "subset",
+                ParamKind::Choice(&["seeded", "disjoint"]),
+                "with `limit`: `seeded` draws a fresh subset per node seed (subsets of \
+                 iterations may overlap); `disjoint` gives iteration k the k-th block of \
+                 `limit` prompts of one fixed order, so no prompt is used twice",
+            )
+            .default("seeded"),
             batch_param(64),
             device_param(),
         ];
@@ -78,12 +86,17 @@ impl Operator for Sample {
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let prompts = ctx.input_frame("prompts")?;
+        let subset = match ctx.params.str("subset") {
+            "disjoint" => Subset::Block(ctx.iteration.unwrap_or(1).max(1) as usize - 1),
+            _ => Subset::Seeded(ctx.seed),
+        };
         let chosen = select_prompts(
             &prompts,
             ctx.params.str("prompts"),
             ctx.params.usize("limit"),
-            ctx.seed,
-        )?;
+            subset,
+        )
+        .map_err(|e| e.with_node(ctx.node))?;
         let prompts = prompts
             .take(&IdxCa::from_vec("idx".into(), chosen))
             .map_err(|e| miette::miette!("{e}"))?;
@@ -114,14 +127,54 @@ impl Operator for Sample {
     }
 }
 
-/// Row indices of the prompts to answer: the open/closed selection, then a seeded subset of
-/// `limit` rows (kept in frame order).
+/// How `limit` picks its prompts.
+#[derive(Clone, Copy, Debug)]
+enum Subset {
+    /// A subset ranked by a hash of the node seed and the prompt id: each iteration (whose
+    /// seed differs) draws afresh, so subsets may overlap.
+    Seeded(u64),
+    /// Block `k` (0-based: iteration k + 1) of one fixed order of the prompts (ranked by a hash
+    /// of the prompt id alone, so every iteration sees the same order): disjoint blocks.
+    Block(usize),
+}
+
+/// Why no prompt subset could be chosen.
+#[derive(Debug)]
+struct SelectError {
+    node: String,
+    message: String,
+}
+
+impl SelectError {
+    fn with_node(mut self, node: &str) -> miette::Report {
+        self.node = node.to_string();
+        miette::miette!(
+            code = "judgeflow::sample::subset",
+            help = "draw more scenes (the world's `count`), lower `limit`, or use `subset = \"seeded\"`",
+            "node `{}`: {}",
+            self.node,
+            self.message
+        )
+    }
+}
+
+impl From<miette::Report> for SelectError {
+    fn from(e: miette::Report) -> Self {
+        SelectError {
+            node: String::new(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Row indices of the prompts to answer: the open/closed selection, then `limit` rows of it
+/// chosen as `subset` says (kept in frame order).
 fn select_prompts(
     prompts: &DataFrame,
     which: &str,
     limit: usize,
-    seed: u64,
-) -> miette::Result<Vec<IdxSize>> {
+    subset: Subset,
+) -> Result<Vec<IdxSize>, SelectError> {
     let open = bools(prompts, "open")?;
     let ids = texts(prompts, "prompt_id")?;
     let mut rows: Vec<usize> = (0..prompts.height())
@@ -131,12 +184,31 @@ fn select_prompts(
             _ => true,
         })
         .collect();
-    if limit > 0 && rows.len() > limit {
-        // Rank by a per-row hash: a stable choice that does not depend on row order.
-        rows.sort_by_key(|&i| row_seed(seed, &[&ids[i], "select"]));
-        rows.truncate(limit);
-        rows.sort_unstable();
+    match subset {
+        Subset::Seeded(seed) if limit > 0 && rows.len() > limit => {
+            // Rank by a per-row hash: a stable choice that does not depend on row order.
+            rows.sort_by_key(|&i| row_seed(seed, &[&ids[i], "select"]));
+            rows.truncate(limit);
+        }
+        Subset::Block(k) if limit > 0 => {
+            let (start, end) = (k * limit, (k + 1) * limit);
+            if end > rows.len() {
+                return Err(SelectError {
+                    node: String::new(),
+                    message: format!(
+                        "iteration {} needs {which} prompts {start}..{end} for disjoint subsets, \
+                         but the input has {}",
+                        k + 1,
+                        rows.len()
+                    ),
+                });
+            }
+            rows.sort_by_key(|&i| row_seed(0, &[&ids[i], "disjoint"]));
+            rows = rows[start..end].to_vec();
+        }
+        _ => {}
     }
+    rows.sort_unstable();
     Ok(rows.into_iter().map(|i| i as IdxSize).collect())
 }
 
@@ -189,5 +261,54 @@ impl InferTask for Job {
             .into_iter()
             .map(|r| r.text.trim().to_string())
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompts(n: usize) -> DataFrame {
+        DataFrame::new_infer_height(vec![
+            Column::new(
+                "prompt_id".into(),
+                (0..n).map(|i| format!("p{i}")).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "open".into(),
+                (0..n).map(|i| i % 2 == 0).collect::<Vec<_>>(),
+            ),
+        ])
+        .expect("frame")
+    }
+
+    #[test]
+    fn disjoint_blocks_never_repeat_a_prompt_and_cover_the_input() {
+        let df = prompts(40);
+        let blocks: Vec<Vec<IdxSize>> = (0..4)
+            .map(|k| select_prompts(&df, "closed", 5, Subset::Block(k)).expect("fits"))
+            .collect();
+        let mut all: Vec<IdxSize> = blocks.concat();
+        assert!(blocks.iter().all(|b| b.len() == 5));
+        assert!(all.iter().all(|&i| i % 2 == 1), "closed rows only");
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(
+            all.len(),
+            20,
+            "4 blocks of 5 cover the 20 closed prompts once each"
+        );
+        // The fifth block would need prompts 20..25 of 20: a diagnostic, not a wrap-around.
+        let err = select_prompts(&df, "closed", 5, Subset::Block(4)).expect_err("too few");
+        assert!(err.message.contains("iteration 5"), "{}", err.message);
+    }
+
+    #[test]
+    fn seeded_subsets_differ_between_seeds() {
+        let df = prompts(200);
+        let a = select_prompts(&df, "all", 50, Subset::Seeded(1)).expect("ok");
+        let b = select_prompts(&df, "all", 50, Subset::Seeded(2)).expect("ok");
+        assert_eq!(a.len(), 50);
+        assert_ne!(a, b);
     }
 }

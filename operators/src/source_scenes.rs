@@ -129,6 +129,46 @@ fn draw(ctx: &RunContext<'_>, split: Split) -> miette::Result<Vec<(Scene, Vec<u8
         .collect())
 }
 
+/// A scene's prompts. Prompts and corpus draw phrasing from their own RNG streams so that
+/// changing one never reshuffles the other.
+fn prompts_of(scene: &Scene) -> Vec<judgeflow_world::Prompt> {
+    judgeflow_world::prompts_for(
+        scene,
+        &mut judgeflow_world::rng(scene.seed ^ 0x5052_4f4d_5054),
+    )
+}
+
+/// The `prompts` frame of `scenes` (`prompts[i]` asked about scene `i`).
+fn prompts_frame(
+    scenes: &[(Scene, Vec<u8>)],
+    prompts: &[Vec<judgeflow_world::Prompt>],
+    source: &str,
+) -> miette::Result<DataFrame> {
+    let (mut p_id, mut p_img, mut p_q, mut p_a, mut p_task, mut p_open) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for ((scene, png), asked) in scenes.iter().zip(prompts) {
+        for (j, pr) in asked.iter().enumerate() {
+            p_id.push(format!("{:016x}-{j}", scene.seed));
+            p_img.push(png.clone());
+            p_q.push(pr.question.clone());
+            p_a.push(pr.answer.clone());
+            p_task.push(pr.task.name());
+            p_open.push(pr.open);
+        }
+    }
+    let n = p_id.len();
+    DataFrame::new_infer_height(vec![
+        Column::new("prompt_id".into(), p_id),
+        binary_column("image", &p_img),
+        Column::new("question".into(), p_q),
+        Column::new("gold_answer".into(), p_a),
+        Column::new("task".into(), p_task),
+        Column::new("open".into(), p_open),
+        Column::new("source".into(), vec![source; n]),
+    ])
+    .into_diagnostic()
+}
+
 /// Training scenes: the scenes with their graphs, the prompts (open and closed, with gold
 /// answers) and the base model's pretraining corpus.
 pub struct ScenesSource;
@@ -147,7 +187,21 @@ impl Operator for ScenesSource {
         "synthetic scenes with gold scene graphs, prompts with gold answers, and a pretraining corpus"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        world_params()
+        let mut p = world_params();
+        p.push(
+            ParamSpec::new(
+                "judge_examples",
+                ParamKind::Float {
+                    min: 0.0,
+                    max: 16.0,
+                },
+                "judge-format corpus rows per scene whose verdict follows from an independent \
+                 description (the gold answer against another scene's answer): a base judge that \
+                 is weak but not random; 0 adds none",
+            )
+            .default(0.0),
+        );
+        p
     }
     fn inputs(&self, _: &Params) -> Vec<Port> {
         Vec::new()
@@ -166,28 +220,14 @@ impl Operator for ScenesSource {
         let mut graphs = Vec::new();
         let mut counts = Vec::new();
         let mut images = Vec::new();
-        let (mut p_id, mut p_img, mut p_q, mut p_a, mut p_task, mut p_open) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
         let (mut c_id, mut c_img, mut c_prompt, mut c_resp) = (vec![], vec![], vec![], vec![]);
+        let mut scene_prompts = Vec::with_capacity(scenes.len());
         for (scene, png) in &scenes {
             ids.push(scene.seed);
             graphs.push(scene.to_json());
             counts.push(scene.objects.len() as i64);
             images.push(png.clone());
-            // Prompts and corpus draw phrasing from their own RNG streams so that changing one
-            // never reshuffles the other.
-            let mut rng = judgeflow_world::rng(scene.seed ^ 0x5052_4f4d_5054);
-            for (j, pr) in judgeflow_world::prompts_for(scene, &mut rng)
-                .into_iter()
-                .enumerate()
-            {
-                p_id.push(format!("{:016x}-{j}", scene.seed));
-                p_img.push(png.clone());
-                p_q.push(pr.question);
-                p_a.push(pr.answer);
-                p_task.push(pr.task.name());
-                p_open.push(pr.open);
-            }
+            scene_prompts.push(prompts_of(scene));
             let mut rng = judgeflow_world::rng(scene.seed ^ 0x434f_5250_5553);
             for (j, row) in judgeflow_world::corpus_for(scene, &mut rng)
                 .into_iter()
@@ -199,6 +239,21 @@ impl Operator for ScenesSource {
                 c_resp.push(row.answer);
             }
         }
+        // Judge-format rows last, from their own RNG stream per scene: with `judge_examples = 0`
+        // the corpus is exactly what it was before they existed.
+        let refs: Vec<&Scene> = scenes.iter().map(|(s, _)| s).collect();
+        let judge = crate::judge_corpus::judge_rows(
+            &refs,
+            &scene_prompts,
+            ctx.params.float("judge_examples"),
+            |i| judgeflow_world::rng(refs[i].seed ^ 0x4a55_4447_4520),
+        );
+        for (k, row) in judge.into_iter().enumerate() {
+            c_id.push(format!("{:016x}-j{k}", refs[row.scene].seed));
+            c_img.push(scenes[row.scene].1.clone());
+            c_prompt.push(row.prompt);
+            c_resp.push(row.response);
+        }
         let mut scenes_df = DataFrame::new_infer_height(vec![
             Column::new("scene_id".into(), ids),
             binary_column("image", &images),
@@ -206,17 +261,7 @@ impl Operator for ScenesSource {
             Column::new("n_objects".into(), counts),
         ])
         .into_diagnostic()?;
-        let n = p_id.len();
-        let mut prompts_df = DataFrame::new_infer_height(vec![
-            Column::new("prompt_id".into(), p_id),
-            binary_column("image", &p_img),
-            Column::new("question".into(), p_q),
-            Column::new("gold_answer".into(), p_a),
-            Column::new("task".into(), p_task),
-            Column::new("open".into(), p_open),
-            Column::new("source".into(), vec!["scenes"; n]),
-        ])
-        .into_diagnostic()?;
+        let mut prompts_df = prompts_frame(&scenes, &scene_prompts, "scenes")?;
         let mut corpus_df = DataFrame::new_infer_height(vec![
             Column::new("example_id".into(), c_id),
             binary_column("image", &c_img),
@@ -244,8 +289,8 @@ impl Operator for ScenesBenchSource {
         Some("scenes_bench")
     }
     fn version(&self) -> u32 {
-        // 2: pairs without a length shortcut (world/src/bench.rs).
-        2
+        // 2: pairs without a length shortcut (world/src/bench.rs). 3: the `prompts` port.
+        3
     }
     fn doc(&self) -> &'static str {
         "gold preference pairs on held-out synthetic scenes (general / hallucination / reasoning)"
@@ -257,7 +302,12 @@ impl Operator for ScenesBenchSource {
         Vec::new()
     }
     fn outputs(&self, _: &Params) -> Vec<Port> {
-        vec![Port::frame("bench", &BENCH)]
+        vec![
+            Port::frame("bench", &BENCH),
+            // The training world's prompt families asked about the held-out scenes, with gold
+            // answers: what a perception probe (greedy `sample` + `perception`) scores.
+            Port::frame("prompts", &PROMPTS),
+        ]
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let scenes = draw(ctx, Split::Bench)?;
@@ -319,6 +369,11 @@ impl Operator for ScenesBenchSource {
         ])
         .into_diagnostic()?;
         ctx.write_frame("bench", &mut df)?;
+        let asked: Vec<_> = scenes.iter().map(|(scene, _)| prompts_of(scene)).collect();
+        ctx.write_frame(
+            "prompts",
+            &mut prompts_frame(&scenes, &asked, "scenes_bench")?,
+        )?;
         Ok(())
     }
 }

@@ -34,7 +34,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{bins, frame, texts};
-use crate::judge_format::{Verdict, judge_prompt, judge_response, parse_verdict};
+use crate::judge_format::{Verdict, judge_prompt, judge_response, parse_verdict, reasoning_of};
 use crate::runtime::{
     DeviceChoice, ImageCache, TrainTask, check_device, device_choice, device_param, gpus_for,
     load_judge, save_judge, train_on,
@@ -73,11 +73,17 @@ impl Operator for Train {
                 .default("micro"),
             ParamSpec::new("vocab_size", ParamKind::Int { min: 264, max: 65_536 }, "world tokenizer size (init = scratch)")
                 .default(512),
+            ParamSpec::new("image_size", ParamKind::Int { min: 0, max: 1120 }, "init = scratch: the vision tower's tile side in pixels, a multiple of its 8-px patches (0: the preset's, 64); draw the world at the same size, or images are resized")
+                .default(0),
             ParamSpec::new("gate_init", ParamKind::Float { min: 0.0, max: 1.0 }, "cross-attention gates at init = scratch (mllama: 0; from scratch 0 never learns to look)")
                 .default(0.5),
             ParamSpec::new("format_fraction", ParamKind::Float { min: 0.0, max: 1.0 }, "pretrain: share of extra judge-format examples (random verdicts)")
                 .default(0.25),
+            ParamSpec::new("judge_verdicts", ParamKind::Choice(&["as_given", "random"]), "pretrain: `random` redraws the verdict of every judge-format row in the data with a fair coin, keeping its reasoning: the control whose base judge writes the format but judges at chance")
+                .default("as_given"),
             ParamSpec::new("balance_ab", ParamKind::Bool, "judge: equal numbers of A and B verdicts").default(true),
+            ParamSpec::new("verdict_weight", ParamKind::Float { min: 0.0, max: 1000.0 }, "loss weight of a response's verdict letter against 1 for every other token (the verdict is 1 token of ~15-45)")
+                .default(1.0),
             ParamSpec::new("epochs", ParamKind::Int { min: 1, max: 1000 }, "passes over the data (when steps = 0)").default(1),
             ParamSpec::new("steps", ParamKind::Int { min: 0, max: 10_000_000 }, "optimizer steps; 0 means `epochs` passes").default(0),
             ParamSpec::new("batch_size", ParamKind::Int { min: 1, max: 4096 }, "sequences per step").default(16),
@@ -189,10 +195,10 @@ struct Job {
     bar: judgeflow_engine::NodeProgress,
 }
 
-/// An example ready to batch: token ids, loss mask, index of its image row.
+/// An example ready to batch: token ids, loss weight per token, index of its image row.
 struct Example {
     ids: Vec<u32>,
-    mask: Vec<bool>,
+    weights: Vec<f32>,
     image: usize,
 }
 
@@ -217,6 +223,9 @@ impl TrainTask for Job {
             items = balance_verdicts(items, &mut rng);
         }
         if objective == "pretrain" {
+            if p.str("judge_verdicts") == "random" {
+                randomize_verdicts(&mut items, &mut rng);
+            }
             let extra = format_examples(&self.rows, p.float("format_fraction"), &mut rng);
             items.extend(extra);
         }
@@ -238,10 +247,22 @@ impl TrainTask for Job {
                 let tokenizer = world_tokenizer(&items, p.usize("vocab_size"))?;
                 let vocab = tokenizer.model_vocab_size();
                 let image = tokenizer.special().image as usize;
-                let config = match p.str("preset") {
+                let mut config = match p.str("preset") {
                     "tiny" => MllamaConfig::tiny(vocab, image),
                     _ => MllamaConfig::micro(vocab, image),
                 };
+                let side = p.usize("image_size");
+                if side > 0 {
+                    config.vision_config.image_size = side;
+                }
+                config.validate().map_err(|e| {
+                    miette!(
+                        code = "judgeflow::train::image_size",
+                        help = "use a multiple of the patch size (8)",
+                        "node `{}`: {e}",
+                        self.node
+                    )
+                })?;
                 B::seed(&device, self.seed);
                 let model = config
                     .init(&device)
@@ -251,6 +272,7 @@ impl TrainTask for Job {
         };
 
         let max_len = p.usize("max_seq_len");
+        let verdict_weight = p.float("verdict_weight") as f32;
         let mut examples = Vec::with_capacity(items.len());
         let mut too_long = 0;
         for (image, prompt, response) in &items {
@@ -260,9 +282,19 @@ impl TrainTask for Job {
                 too_long += 1;
                 continue;
             }
+            let mut weights: Vec<f32> = e
+                .loss_mask
+                .iter()
+                .map(|&m| f32::from(u8::from(m)))
+                .collect();
+            if verdict_weight != 1.0
+                && let Some(at) = verdict_token(&tokenizer, &e.input_ids[e.prompt_len..], response)
+            {
+                weights[e.prompt_len + at] = verdict_weight;
+            }
             examples.push(Example {
                 ids: e.input_ids,
-                mask: e.loss_mask,
+                weights,
                 image: *image,
             });
         }
@@ -365,6 +397,20 @@ fn balance_verdicts(
     out
 }
 
+/// Redraws the verdict of every item whose response has one, keeping the reasoning before it.
+fn randomize_verdicts(items: &mut [(usize, String, String)], rng: &mut ChaCha8Rng) {
+    for (_, _, response) in items.iter_mut() {
+        if parse_verdict(response).is_some() {
+            let verdict = if rng.random_bool(0.5) {
+                Verdict::A
+            } else {
+                Verdict::B
+            };
+            *response = judge_response(reasoning_of(response), verdict);
+        }
+    }
+}
+
 /// Judge-format examples over the corpus: the row's answer against a corrupted one (or another
 /// row's answer when no corruption applies), in random order, with a verdict drawn at random.
 fn format_examples(
@@ -410,6 +456,27 @@ fn format_examples(
         ));
     }
     out
+}
+
+/// The index, within `response_ids` (a response's tokens, as `sft_example` encodes them), of the
+/// token that spells the verdict letter of `response`; `None` without a verdict line or when
+/// the letter shares a token with neighbouring text.
+fn verdict_token(
+    tokenizer: &JudgeTokenizer,
+    response_ids: &[u32],
+    response: &str,
+) -> Option<usize> {
+    let (_, letter_at) = parse_verdict(response)?;
+    let mut end = 0;
+    for k in 0..response_ids.len() {
+        let start = end;
+        end = tokenizer.decode(&response_ids[..=k], true).ok()?.len();
+        if end > letter_at {
+            let piece = tokenizer.decode(&response_ids[k..=k], true).ok()?;
+            return (start <= letter_at && piece.trim().len() == 1).then_some(k);
+        }
+    }
+    None
 }
 
 /// The world tokenizer, trained on everything the model will read and write.
@@ -458,9 +525,9 @@ fn make_batches<B: AutodiffBackend>(
         let mut masks = Vec::with_capacity(rows.len());
         for &i in &rows {
             let mut row = examples[i].ids.clone();
-            let mut mask = examples[i].mask.clone();
+            let mut mask = examples[i].weights.clone();
             row.resize(seq, pad);
-            mask.resize(seq, false);
+            mask.resize(seq, 0.0);
             ids.push(row);
             masks.push(mask);
         }
@@ -473,7 +540,7 @@ fn make_batches<B: AutodiffBackend>(
             &|k| format!("training row {}", examples[rows[k]].image),
             device,
         )?;
-        batches.push(TrainBatch::from_sequences(
+        batches.push(TrainBatch::from_weighted_sequences(
             model.config(),
             &ids,
             &masks,
@@ -488,6 +555,59 @@ fn make_batches<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn randomized_verdicts_keep_reasoning_and_carry_no_signal() {
+        let mut items: Vec<(usize, String, String)> = (0..400)
+            .map(|i| {
+                (
+                    i,
+                    "p".into(),
+                    judge_response(&format!("In the image: thing {i}."), Verdict::A),
+                )
+            })
+            .collect();
+        items.push((400, "q".into(), "two red circles".into()));
+        randomize_verdicts(&mut items, &mut ChaCha8Rng::seed_from_u64(3));
+        let a = items[..400]
+            .iter()
+            .filter(|(_, _, r)| parse_verdict(r).map(|v| v.0) == Some(Verdict::A))
+            .count();
+        assert!((160..240).contains(&a), "{a} of 400 still A");
+        assert!(
+            items[..400]
+                .iter()
+                .enumerate()
+                .all(|(i, (_, _, r))| reasoning_of(r) == format!("In the image: thing {i}."))
+        );
+        assert_eq!(
+            items[400].2, "two red circles",
+            "rows without a verdict are untouched"
+        );
+    }
+
+    #[test]
+    fn the_verdict_token_spells_the_letter() {
+        let responses = [
+            "In the image: two red circles. Overall Judgment: Answer B is better.",
+            "In the image: a blue square left of a green star. Overall Judgment: Answer A is better.",
+        ];
+        let tokenizer = train_world_tokenizer(responses.iter().copied(), 300).expect("tokenizer");
+        for r in responses {
+            let ids = tokenizer.encode(r).expect("encodes");
+            let at = verdict_token(&tokenizer, &ids, r).expect("found");
+            let letter = tokenizer.decode(&ids[at..=at], true).expect("decodes");
+            assert_eq!(letter.trim(), &r[r.len() - 12..r.len() - 11], "{r}");
+        }
+        assert_eq!(
+            verdict_token(
+                &tokenizer,
+                &tokenizer.encode("no verdict").expect("ok"),
+                "no verdict"
+            ),
+            None
+        );
+    }
 
     #[test]
     fn balancing_equalises_letters_and_drops_unparseable() {

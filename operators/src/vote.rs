@@ -3,7 +3,9 @@
 //! `method = "majority"` (the paper's label-free method): answers are normalised
 //! ([`normalize_answer`]); the most frequent answer wins if it has at least `min_votes` votes
 //! and no other answer ties it; the preferred answer is a sample with the majority answer and
-//! the rejected one a sample with a different answer (seeded choices). `method = "oracle"`: the
+//! the rejected one a sample with a different answer (seeded choices): with `rejected =
+//! "random"` (the paper) a different answer drawn uniformly among the distinct ones, with
+//! `"runner_up"` the most frequent different answer (a harder, more plausible negative). `method = "oracle"`: the
 //! gold answer decides instead (a sample equal to gold against one that is not). Prompts
 //! without a valid pair are listed in `unpaired` with the reason. `max_pairs` caps the output
 //! (a seeded subset), so that majority and oracle can be compared at matched data size.
@@ -31,7 +33,8 @@ impl Operator for Vote {
         "vote"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: `rejected` (random by default; 1 always took the runner-up).
+        2
     }
     fn doc(&self) -> &'static str {
         "closed-ended pairs: majority answer preferred over a different sampled answer (or gold decides: oracle)"
@@ -50,6 +53,12 @@ impl Operator for Vote {
                 "majority: votes the winning answer needs",
             )
             .default(2),
+            ParamSpec::new(
+                "rejected",
+                ParamKind::Choice(&["random", "runner_up"]),
+                "which different answer is rejected: a random one (the paper) or the most frequent",
+            )
+            .default("random"),
             ParamSpec::new(
                 "pairs_per_prompt",
                 ParamKind::Int { min: 1, max: 64 },
@@ -89,6 +98,7 @@ impl Operator for Vote {
         let oracle = ctx.params.str("method") == "oracle";
         let min_votes = ctx.params.usize("min_votes");
         let per_prompt = ctx.params.usize("pairs_per_prompt");
+        let runner_up = ctx.params.str("rejected") == "runner_up";
 
         // Rows of each closed prompt, in first-appearance order.
         let mut prompts: Vec<(String, Vec<usize>)> = Vec::new();
@@ -148,7 +158,11 @@ impl Operator for Vote {
                 continue;
             }
             let mut distinct: Vec<Vec<usize>> = others.into_values().collect();
-            distinct.sort_by_key(|v| std::cmp::Reverse(v.len()));
+            if runner_up {
+                distinct.sort_by_key(|v| std::cmp::Reverse(v.len()));
+            } else {
+                distinct.shuffle(&mut rng);
+            }
             for (j, candidates) in distinct.iter().take(per_prompt).enumerate() {
                 let c = rows[*good.choose(&mut rng).expect("the winner has samples")];
                 let r = rows[*candidates.choose(&mut rng).expect("non-empty")];

@@ -173,6 +173,26 @@ pub static METRICS: FrameSchema = FrameSchema {
           is `scene`, or `blank` for a blind judge",
 };
 
+/// How well a model answers closed questions about held-out scenes, per question form.
+pub static PERCEPTION: FrameSchema = FrameSchema {
+    name: "perception",
+    columns: &[
+        ("task", T::Str),
+        ("form", T::Str),
+        ("accuracy", T::F64),
+        ("accuracy_lo", T::F64),
+        ("accuracy_hi", T::F64),
+        ("correct", T::I64),
+        ("n", T::I64),
+        ("prior", T::F64),
+        ("passes", T::Bool),
+    ],
+    doc: "greedy answers to held-out closed questions, per task and answer form (`yes_no` or \
+          `word`), then `overall`: accuracy with its 95% Wilson interval, the form's prior (the \
+          share of its most common gold answer: what answering without looking scores) and \
+          whether the gate's thresholds hold",
+};
+
 /// A training loss curve.
 pub static LOSS: FrameSchema = FrameSchema {
     name: "loss",
@@ -200,5 +220,6 @@ pub static ALL: &[&FrameSchema] = &[
     &JUDGEMENTS,
     &KEPT_STATS,
     &METRICS,
+    &PERCEPTION,
     &LOSS,
 ];

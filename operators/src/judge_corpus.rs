@@ -1,0 +1,182 @@
+//! Judge-format pretraining rows whose verdicts follow from their reasoning: the base judge's
+//! starting point.
+//!
+//! The paper's base judge is an instruction-tuned model: it can already compare two answers
+//! against an image, weakly. A model trained from scratch on captions and questions cannot, and
+//! if its only judge-format examples carry random verdicts (`train`'s `format_fraction`, kept
+//! as the control) the first iteration's filter merely injects labels. These rows teach the
+//! format *and* a weak version of the skill, without a single bench-like pair:
+//!
+//! - the question is one of the scene's own prompts, the better answer its gold answer;
+//! - the worse answer is **another scene's** gold answer to the same question (for captions:
+//!   another scene's caption), so it is wrong about this image in many ways at once: an easy
+//!   negative, unlike the bench's and the corruptions' single-error answers;
+//! - the reasoning is an **independently drawn** caption of the scene ("In the image: ..."),
+//!   never a copy of either answer, and the verdict names the position of the answer that
+//!   agrees with it. A and B are drawn with a fair coin per row.
+//!
+//! Contract: every row's verdict names the gold answer's position; the two answers differ after
+//! normalisation; rows depend only on the scenes, their prompts and `seed` (not on row order
+//! elsewhere).
+
+use std::collections::BTreeMap;
+
+use judgeflow_world::{Prompt, Scene};
+use rand::Rng;
+use rand::seq::IndexedRandom;
+
+use crate::judge_format::{Verdict, judge_prompt, judge_response};
+use crate::pairs::normalize_answer;
+
+/// One judge-format row: which scene it shows, the judge prompt, the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JudgeRow {
+    pub scene: usize,
+    pub prompt: String,
+    pub response: String,
+    /// Where the gold answer was shown.
+    pub gold_at: Verdict,
+}
+
+/// `per_scene` rows per scene on average (the integer part always, the fraction as a coin),
+/// over `scenes[i]` with its prompts `prompts[i]`; `rng_for(i)` gives scene `i`'s own stream.
+pub(crate) fn judge_rows<R: Rng>(
+    scenes: &[&Scene],
+    prompts: &[Vec<Prompt>],
+    per_scene: f64,
+    mut rng_for: impl FnMut(usize) -> R,
+) -> Vec<JudgeRow> {
+    // Gold answers by question (open prompts share one key: any caption answers any
+    // description request), with the scene they belong to.
+    let mut by_question: BTreeMap<&str, Vec<(usize, String)>> = BTreeMap::new();
+    for (s, ps) in prompts.iter().enumerate() {
+        for p in ps {
+            let key = if p.open { "" } else { p.question.as_str() };
+            by_question
+                .entry(key)
+                .or_default()
+                .push((s, normalize_answer(&p.answer)));
+        }
+    }
+    let mut out = Vec::new();
+    for (s, ps) in prompts.iter().enumerate() {
+        if ps.is_empty() {
+            continue;
+        }
+        let mut rng = rng_for(s);
+        let whole = per_scene.floor() as usize;
+        let n = whole + usize::from(rng.random_bool(per_scene - whole as f64));
+        for _ in 0..n {
+            let p = ps.choose(&mut rng).expect("non-empty");
+            let gold = normalize_answer(&p.answer);
+            let key = if p.open { "" } else { p.question.as_str() };
+            let others: Vec<&(usize, String)> = by_question[key]
+                .iter()
+                .filter(|(t, a)| *t != s && *a != gold)
+                .collect();
+            let Some(&(t, _)) = others.choose(&mut rng) else {
+                continue;
+            };
+            let worse = prompts[*t]
+                .iter()
+                .find(|q| q.open == p.open && (p.open || q.question == p.question))
+                .map(|q| q.answer.clone())
+                .expect("indexed above");
+            let gold_at = if rng.random_bool(0.5) {
+                Verdict::A
+            } else {
+                Verdict::B
+            };
+            let (a, b) = match gold_at {
+                Verdict::A => (p.answer.as_str(), worse.as_str()),
+                Verdict::B => (worse.as_str(), p.answer.as_str()),
+            };
+            let description = judgeflow_world::caption(scenes[s], &mut rng);
+            out.push(JudgeRow {
+                scene: s,
+                prompt: judge_prompt(&p.question, a, b),
+                response: judge_response(&format!("In the image: {description}"), gold_at),
+                gold_at,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge_format::parse_verdict;
+    use judgeflow_world::{WorldConfig, draw_scene, prompts_for, rng};
+
+    fn world(n: u64) -> (Vec<Scene>, Vec<Vec<Prompt>>) {
+        let scenes: Vec<Scene> = (0..n)
+            .map(|i| draw_scene(&WorldConfig::default(), i))
+            .collect();
+        let prompts = scenes
+            .iter()
+            .map(|s| prompts_for(s, &mut rng(s.seed)))
+            .collect();
+        (scenes, prompts)
+    }
+
+    #[test]
+    fn verdicts_name_the_gold_answer_and_positions_are_balanced() {
+        let (scenes, prompts) = world(300);
+        let refs: Vec<&Scene> = scenes.iter().collect();
+        let rows = judge_rows(&refs, &prompts, 1.0, |i| rng(1000 + i as u64));
+        assert!(
+            rows.len() > 250,
+            "most scenes find a cross-scene negative: {}",
+            rows.len()
+        );
+        for r in &rows {
+            assert_eq!(
+                parse_verdict(&r.response).map(|v| v.0),
+                Some(r.gold_at),
+                "{r:?}"
+            );
+            // The gold answer is one of the scene's gold answers, shown where the verdict says.
+            let shown = r
+                .prompt
+                .lines()
+                .find(|l| l.starts_with(&format!("Answer {}: ", r.gold_at.letter())))
+                .expect("both answers shown");
+            let shown = &shown[10..];
+            assert!(prompts[r.scene].iter().any(|p| p.answer == shown), "{r:?}");
+        }
+        let a = rows.iter().filter(|r| r.gold_at == Verdict::A).count() as f64 / rows.len() as f64;
+        assert!((0.42..0.58).contains(&a), "A share {a}");
+    }
+
+    #[test]
+    fn the_reasoning_copies_neither_answer() {
+        let (scenes, prompts) = world(200);
+        let refs: Vec<&Scene> = scenes.iter().collect();
+        let rows = judge_rows(&refs, &prompts, 2.0, |i| rng(7 + i as u64));
+        let copies = rows
+            .iter()
+            .filter(|r| {
+                let reasoning = r.response.split(" Overall Judgment").next().expect("text");
+                let described = reasoning.trim_start_matches("In the image: ");
+                r.prompt.lines().any(|l| {
+                    l.strip_prefix("Answer A: ")
+                        .or_else(|| l.strip_prefix("Answer B: "))
+                        == Some(described)
+                })
+            })
+            .count();
+        // An independent caption can coincide with the gold caption by chance (few objects,
+        // one phrasing); it must be rare.
+        assert!(copies * 10 < rows.len(), "{copies} of {}", rows.len());
+    }
+
+    #[test]
+    fn same_inputs_same_rows() {
+        let (scenes, prompts) = world(40);
+        let refs: Vec<&Scene> = scenes.iter().collect();
+        let a = judge_rows(&refs, &prompts, 1.5, |i| rng(i as u64));
+        let b = judge_rows(&refs, &prompts, 1.5, |i| rng(i as u64));
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# On the GPU machine: which pretraining lever moves the base model's perception? Runs
+# pipelines/self_train.toml up to its `perception` node (world, bench, pretrain, probe) once per
+# lever, levers as parallel processes (seed 1, so the bench and its probe questions are those of
+# the science grid's seed 1), and saves each perception frame.
+#
+#   run: bash scripts/device_levers.sh SECONDS    (binary: .bin/judgeflow.xz)
+set -uo pipefail
+limit="${1:-480}"
+out="${OUT:-/tmp/out}"
+raw=/tmp/levers_raw
+mkdir -p "$raw"
+bin=./.bin/judgeflow
+[ -x "$bin" ] || { xz -dk .bin/judgeflow.xz && chmod +x "$bin"; }
+declare -A levers=(
+    [gate1]="--set pretrain.gate_init=1.0"
+    [lr3e3]="--set pretrain.lr=3e-3"
+    [objects2]="--set world.max_objects=2 --set bench.max_objects=2"
+)
+for name in "${!levers[@]}"; do
+    (
+        # shellcheck disable=SC2086
+        JUDGEFLOW_KERNEL_CACHE="/tmp/kernels_$name" RUST_LOG=info,cubecl=warn \
+            timeout "$limit" "$bin" run pipelines/self_train.toml perception ${levers[$name]} \
+            > "$raw/run_$name.txt" 2> "$raw/run_$name.log"
+        echo "$name: exit $? $(tail -2 "$raw/run_$name.txt" | head -1)"
+        # shellcheck disable=SC2086
+        "$bin" show pipelines/self_train.toml perception ${levers[$name]} --rows 20 > "$raw/perception_$name.txt" 2>&1
+        cat "$raw/perception_$name.txt"
+    ) &
+done
+wait
+tar -czf "$out/levers_raw.tar.gz" -C /tmp levers_raw

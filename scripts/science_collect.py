@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Collects the small frames of one finished self_train variant from the judgeflow cache.
+
+For each node of interest, `judgeflow show` names the cached parquet file; this reads it with
+pyarrow, drops image columns (and, for the judge's judgements, keeps a summary plus a few
+outputs), and writes one JSON file per frame under OUT/LABEL/. science_table.py reads them.
+
+    science_collect.py --bin .bin/judgeflow --pipeline P.toml --label s1_main --out DIR [--set k=v ...]
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+
+ITERATIONS = 3
+# (node, port, how): how = "frame" keeps every row (no binary columns), "judge" summarises.
+NODES = (
+    [("perception", "perception", "frame"),
+     ("eval_base", "metrics", "frame"), ("eval_base", "judgements", "items"),
+     ("eval_base_blind", "metrics", "frame"), ("eval_base_blind", "judgements", "items")]
+    + [(f"{n}@{k}", port, how)
+       for k in range(1, ITERATIONS + 1)
+       for (n, port, how) in [
+           ("evaluate", "metrics", "frame"), ("evaluate", "judgements", "items"),
+           ("evaluate_blind", "metrics", "frame"), ("evaluate_blind", "judgements", "items"),
+           ("judge", "judgements", "judge"), ("filter", "stats", "frame"),
+           ("vote", "pairs", "pairs"), ("corrupt", "pairs", "pairs"),
+           ("train", "loss", "frame")]]
+)
+
+
+def parquet_path(args, node, port):
+    cmd = [args.bin, "show", args.pipeline, node, "--port", port] + sum(
+        (["--set", s] for s in args.set), [])
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        return None
+    m = re.search(r": (\S+\.parquet)", res.stdout)
+    return m.group(1) if m else None
+
+
+def table(path):
+    t = pq.read_table(path)
+    keep = [f.name for f in t.schema if not str(f.type).startswith(("binary", "large_binary"))]
+    return t.select(keep).to_pydict()
+
+
+def judge_summary(cols):
+    n = len(cols["pair_id"])
+    parsed = [v is not None for v in cols["verdict"]]
+    copies = 0
+    for out, a, b in zip(cols["output"], cols["answer_a"], cols["answer_b"]):
+        reasoning = out.split("Overall Judgment")[0]
+        copies += (a.strip() and a.strip() in reasoning) or (b.strip() and b.strip() in reasoning)
+    by_kind = {}
+    for kind, agrees, ok in zip(cols["kind"], cols["agrees"], parsed):
+        d = by_kind.setdefault(kind, [0, 0])
+        if ok:
+            d[0] += bool(agrees)
+            d[1] += 1
+    verdicts = [v for v in cols["verdict"] if v is not None]
+    return {
+        "judgements": n,
+        "parsed": sum(parsed),
+        "agree": sum(1 for a, ok in zip(cols["agrees"], parsed) if ok and a),
+        "a_share": (sum(v == "A" for v in verdicts) / len(verdicts)) if verdicts else None,
+        "copies": copies,
+        "by_kind": by_kind,
+        "examples": [{"question": q, "a": a, "b": b, "preferred": p, "output": o}
+                     for q, a, b, p, o in list(zip(cols["question"], cols["answer_a"],
+                                                   cols["answer_b"], cols["preferred"],
+                                                   cols["output"]))[:12]],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--pipeline", required=True)
+    ap.add_argument("--label", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--set", action="append", default=[])
+    args = ap.parse_args()
+    where = os.path.join(args.out, args.label)
+    os.makedirs(where, exist_ok=True)
+    missing = []
+    for node, port, how in NODES:
+        path = parquet_path(args, node, port)
+        if path is None:
+            missing.append(f"{node}.{port}")
+            continue
+        cols = table(path)
+        if how == "judge":
+            data = judge_summary(cols)
+        elif how == "items":
+            data = {k: cols[k] for k in ("pair_id", "kind", "order", "preferred", "verdict", "agrees")}
+        elif how == "pairs":
+            data = {k: cols[k] for k in ("pair_id", "kind", "label_correct")}
+        else:
+            data = cols
+        with open(os.path.join(where, f"{node}.{port}.json"), "w") as f:
+            json.dump(data, f)
+    print(f"{args.label}: collected; missing: {', '.join(missing) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Tables of a science grid collected by device_science.sh (science_collect.py's JSON files).
+
+Every accuracy comes with its 95% Wilson interval; a per-seed gain (last iteration minus base,
+on the bench items decided in both) with a paired bootstrap interval over items; gains across
+seeds with a t interval over seeds. Text baselines (shorter/longer wins) and the blind judge sit
+beside every sighted score. Prints markdown.
+
+    science_table.py DIR        # DIR holds one folder per s<SEED>_<VARIANT>
+"""
+
+import json
+import math
+import os
+import random
+import statistics
+import sys
+
+ITERATIONS = 3
+VARIANTS = ["main", "control", "nofilter", "oneorder", "oracle"]
+# Two-sided 97.5% quantiles of Student's t by degrees of freedom.
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def load(d, label, name):
+    p = os.path.join(d, label, name + ".json")
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+
+
+def metric(m, dim="overall"):
+    i = m["dimension"].index(dim)
+    return {k: m[k][i] for k in m}
+
+
+def fmt(r):
+    return f"{r['accuracy']:.3f} [{r['accuracy_lo']:.3f}, {r['accuracy_hi']:.3f}] (n {r['n']}, unparseable {r['unparseable']})"
+
+
+def correct_by_item(items):
+    out = {}
+    for pid, verdict, agrees in zip(items["pair_id"], items["verdict"], items["agrees"]):
+        if verdict is not None:
+            out.setdefault(pid, []).append(bool(agrees))
+    # samples = 1 in self_train: one judgement per item; majority otherwise (ties dropped).
+    res = {}
+    for pid, v in out.items():
+        s = sum(v)
+        if 2 * s != len(v):
+            res[pid] = 2 * s > len(v)
+    return res
+
+
+def paired(items0, items1, seed=0, reps=4000):
+    a, b = correct_by_item(items0), correct_by_item(items1)
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    d = [int(b[k]) - int(a[k]) for k in common]
+    rng = random.Random(seed)
+    n = len(d)
+    means = sorted(sum(d[rng.randrange(n)] for _ in range(n)) / n for _ in range(reps))
+    return sum(d) / n, means[int(0.025 * reps)], means[int(0.975 * reps) - 1], n
+
+
+def across(values):
+    n = len(values)
+    if n < 2:
+        return None
+    m = statistics.mean(values)
+    h = T975.get(n - 1, 2.0) * statistics.stdev(values) / math.sqrt(n)
+    return m, m - h, m + h
+
+
+def main():
+    d = sys.argv[1]
+    labels = sorted(x for x in os.listdir(d) if os.path.isdir(os.path.join(d, x)))
+    seeds = sorted({int(x.split("_")[0][1:]) for x in labels})
+    print(f"# Science grid: seeds {seeds}\n")
+    print("## Perception of the base model (greedy, held-out closed questions)\n")
+    print("| seed | form | accuracy [95%] | prior | n | passes |\n| --- | --- | --- | --- | --- | --- |")
+    for s in seeds:
+        p = load(d, f"s{s}_main", "perception.perception")
+        if p:
+            for i in range(len(p["task"])):
+                print(f"| {s} | {p['task'][i]}/{p['form'][i]} | {p['accuracy'][i]:.3f} "
+                      f"[{p['accuracy_lo'][i]:.3f}, {p['accuracy_hi'][i]:.3f}] | {p['prior'][i]:.3f} "
+                      f"| {p['n'][i]} | {p['passes'][i]} |")
+    print()
+    for v in VARIANTS:
+        have = [s for s in seeds if load(d, f"s{s}_{v}", f"evaluate@{ITERATIONS}.metrics")]
+        if not have:
+            continue
+        print(f"## Variant `{v}` ({len(have)} seeds)\n")
+        print("| seed | node | overall | general | hallucination | reasoning | blind overall | shorter / longer wins |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        gains, gaps = [], []
+        for s in have:
+            lab = f"s{s}_{v}"
+            for k, (node, blind) in enumerate([("eval_base", "eval_base_blind")] + [
+                    (f"evaluate@{i}", f"evaluate_blind@{i}") for i in range(1, ITERATIONS + 1)]):
+                m = load(d, lab, node + ".metrics")
+                b = load(d, lab, blind + ".metrics")
+                if not m:
+                    continue
+                o = metric(m)
+                cells = [fmt(metric(m, dim)) for dim in ("general", "hallucination", "reasoning")]
+                bo = fmt(metric(b)) if b else "—"
+                print(f"| {s} | {node} | {fmt(o)} | " + " | ".join(cells)
+                      + f" | {bo} | {o['shorter_wins']:.3f} / {o['longer_wins']:.3f} |")
+            base_items = load(d, lab, "eval_base.judgements")
+            last_items = load(d, lab, f"evaluate@{ITERATIONS}.judgements")
+            g = paired(base_items, last_items, seed=s) if base_items and last_items else None
+            if g:
+                gains.append(g[0])
+                print(f"| {s} | gain (last − base, paired, {g[3]} items) | {g[0]:+.3f} [{g[1]:+.3f}, {g[2]:+.3f}] | | | | | |")
+            bb = load(d, lab, "eval_base_blind.metrics")
+            lb = load(d, lab, f"evaluate_blind@{ITERATIONS}.metrics")
+            bm = load(d, lab, "eval_base.metrics")
+            lm = load(d, lab, f"evaluate@{ITERATIONS}.metrics")
+            if bb and lb and bm and lm:
+                gaps.append((metric(lm)["accuracy"] - metric(lb)["accuracy"])
+                            - (metric(bm)["accuracy"] - metric(bb)["accuracy"]))
+        a = across(gains)
+        if a:
+            print(f"\nGain across seeds: {a[0]:+.3f}, 95% t interval [{a[1]:+.3f}, {a[2]:+.3f}] "
+                  f"(per seed: {', '.join(f'{x:+.3f}' for x in gains)})")
+        a = across(gaps)
+        if a:
+            print(f"Growth of the sighted − blind gap: {a[0]:+.3f} [{a[1]:+.3f}, {a[2]:+.3f}]")
+        print("\n| seed | iteration | judge agrees (parsed) | unparseable | A-share | reasoning copies an answer | kept | majority label precision |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for s in have:
+            lab = f"s{s}_{v}"
+            for i in range(1, ITERATIONS + 1):
+                j = load(d, lab, f"judge@{i}.judgements")
+                f = load(d, lab, f"filter@{i}.stats")
+                vp = load(d, lab, f"vote@{i}.pairs")
+                if not j:
+                    continue
+                kept = "—"
+                if f:
+                    t = f["source"].index("total")
+                    kept = f"{f['kept'][t]} / {f['judgements'][t]}"
+                prec = "—"
+                if vp:
+                    lc = [x for x in vp["label_correct"] if x is not None]
+                    if lc:
+                        prec = f"{sum(lc) / len(lc):.3f} ({len(lc)})"
+                print(f"| {s} | {i} | {j['agree'] / max(j['parsed'], 1):.3f} | "
+                      f"{1 - j['parsed'] / j['judgements']:.3f} | {j['a_share'] or 0:.3f} | "
+                      f"{j['copies'] / j['judgements']:.3f} | {kept} | {prec} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
