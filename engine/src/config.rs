@@ -74,6 +74,8 @@ pub struct PipelineDecl {
     pub groups: Vec<GroupDecl>,
     /// `[sweep]` entries.
     pub sweeps: Vec<SweepDecl>,
+    /// `[executor]`: where nodes run (`crate::executor::settings`).
+    pub executor: crate::executor::ExecutorSettings,
 }
 
 /// One `[nodes.NAME]` table.
@@ -252,6 +254,7 @@ impl Parser {
             nodes: Vec::new(),
             groups: Vec::new(),
             sweeps: Vec::new(),
+            executor: Default::default(),
         };
         let mut saw_pipeline = false;
         for (key, value) in root.iter() {
@@ -289,6 +292,13 @@ impl Parser {
                         }
                     }
                 }
+                "executor" => {
+                    decl.executor = crate::executor::settings::parse_table(
+                        &self.origin,
+                        value,
+                        &mut self.errors,
+                    );
+                }
                 other => {
                     let other = other.to_string();
                     self.err(
@@ -297,13 +307,15 @@ impl Parser {
                         key.span(),
                         "not a pipeline section",
                     );
-                    let e = self
-                        .errors
-                        .pop()
-                        .expect("just pushed")
-                        .suggest(&other, ["pipeline", "nodes", "iterate", "sweep"]);
+                    let e = self.errors.pop().expect("just pushed").suggest(
+                        &other,
+                        ["pipeline", "nodes", "iterate", "sweep", "executor"],
+                    );
                     let e = if e.help.is_none() {
-                        e.help("top-level sections are `pipeline`, `nodes`, `iterate` and `sweep`")
+                        e.help(
+                            "top-level sections are `pipeline`, `nodes`, `iterate`, `sweep` \
+                             and `executor`",
+                        )
                     } else {
                         e
                     };
@@ -329,6 +341,21 @@ impl Parser {
                 "nothing to run",
             )
             .help = Some("add nodes as `[nodes.NAME]` tables with an `op` key".into());
+        }
+        for (name, (_, span)) in &decl.executor.nodes {
+            if !decl.nodes.iter().any(|n| &n.name.value == name) {
+                let e = ConfigError::new(
+                    "judgeflow::config::executor",
+                    format!("`[executor.nodes.{name}]` names no node of this pipeline"),
+                )
+                .at(
+                    &self.origin,
+                    span.clone(),
+                    "no `[nodes.*]` table has this name",
+                )
+                .suggest(name, decl.nodes.iter().map(|n| n.name.value.as_str()));
+                self.errors.push(e);
+            }
         }
         decl
     }

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod executor;
 pub mod export;
 pub mod fault;
 pub mod files;

@@ -35,6 +35,8 @@ pub struct Plan {
     pub compare: Vec<String>,
     /// `[iterate.*]` groups in file order: name and member templates (for selections).
     pub groups: Vec<(String, Vec<String>)>,
+    /// `[executor]`: where nodes run (never part of what they compute).
+    pub executor: crate::executor::ExecutorSettings,
 }
 
 /// Most sweep variants a pipeline may expand into, unless [`MAX_VARIANTS_ENV`] says otherwise.
@@ -255,6 +257,7 @@ impl Planner<'_> {
             nodes,
             groups,
             sweeps,
+            executor,
             ..
         } = decl;
         let mut entries = self.collect_params(&nodes);
@@ -643,6 +646,7 @@ impl Planner<'_> {
                     )
                 })
                 .collect(),
+            executor,
         })
     }
 
