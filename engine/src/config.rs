@@ -40,7 +40,7 @@ use crate::value::Value;
 pub const MAX_PIPELINE_BYTES: usize = 1 << 20;
 
 /// Node keys the engine itself interprets; all other keys are operator parameters.
-pub const RESERVED_NODE_KEYS: &[&str] = &["op", "inputs", "seed", "gpus"];
+pub const RESERVED_NODE_KEYS: &[&str] = &["op", "inputs", "seed", "gpus", "shards"];
 
 /// A value with the byte range it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,6 +93,8 @@ pub struct NodeDecl {
     pub seed: Option<Sp<u64>>,
     /// `gpus = N` overrides what the operator declares.
     pub gpus: Option<Sp<u32>>,
+    /// `shards = N`: run in N row shards (`crate::shard`), for operators that allow it.
+    pub shards: Option<Sp<u32>>,
 }
 
 /// How a node names its inputs.
@@ -445,6 +447,7 @@ impl Parser {
             params: Vec::new(),
             seed: None,
             gpus: None,
+            shards: None,
         };
         for (k, v) in table.iter() {
             match k.get_ref().as_ref() {
@@ -454,6 +457,11 @@ impl Parser {
                 "gpus" => {
                     node.gpus = self
                         .unsigned("gpus", v, 64)
+                        .map(|s| Sp::new(s.value as u32, s.span))
+                }
+                "shards" => {
+                    node.shards = self
+                        .unsigned("shards", v, 4096)
                         .map(|s| Sp::new(s.value as u32, s.span))
                 }
                 param => match Value::from_toml(v.get_ref()) {

@@ -446,6 +446,7 @@ pub fn run_traced_on(
                                     kind: b.kind,
                                     path: cache.output_path(&keys[&b.from], b.output, frame),
                                     hash: frame.then(|| hashes[&b.from][b.output].clone()),
+                                    rows: None,
                                 },
                             )
                         })
@@ -723,8 +724,9 @@ fn build(
         params: &node.params,
         seed: node.seed,
         outputs: node.outputs.clone(),
+        shards: node.shards,
     };
-    build_unit(cache, &unit, ingredients, key, inputs, gpus, hub)
+    crate::shard::build_node(cache, &unit, ingredients, key, inputs, gpus, hub)
 }
 
 /// What one build runs: a plan node's operator and settings, or the same read back from a task
@@ -735,6 +737,8 @@ pub(crate) struct Unit<'a> {
     pub params: &'a crate::value::Params,
     pub seed: u64,
     pub outputs: Vec<crate::op::Port>,
+    /// Row shards to run in (`crate::shard`).
+    pub shards: u32,
 }
 
 /// [`build`] for any [`Unit`]: takes the entry's lock, runs the operator into a temporary

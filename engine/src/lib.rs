@@ -26,6 +26,7 @@ pub mod plan;
 pub mod progress;
 pub mod schema;
 pub mod select;
+pub mod shard;
 pub mod trace;
 pub mod value;
 

@@ -84,6 +84,9 @@ pub struct PlanNode {
     pub seed: u64,
     /// GPUs one run reserves.
     pub gpus: u32,
+    /// Row shards it runs in (`crate::shard`); 1 for a whole run. Not part of its identity
+    /// nor of its cache key: the output is the same whatever the count.
+    pub shards: u32,
     /// Where each connected input port reads from.
     pub inputs: Vec<Binding>,
     /// Output ports.
@@ -543,6 +546,7 @@ impl Planner<'_> {
                         params,
                         seed,
                         gpus,
+                        shards: t.decl.shards.as_ref().map_or(1, |s| s.value.max(1)),
                         inputs: bindings.clone(),
                         variants: Vec::new(),
                         identity,
@@ -892,6 +896,29 @@ impl Planner<'_> {
                     ok = false;
                 }
             }
+        }
+        if let Some(shards) = node.shards.as_ref().filter(|s| s.value > 1)
+            && op.row_shards(&Params(resolved.clone())).is_none()
+        {
+            let e = self
+                .here(
+                    "judgeflow::plan::shards",
+                    format!(
+                        "node `{}` asks for {} row shards, but operator `{}` cannot be split \
+                         by rows with these parameters",
+                        node.name.value,
+                        shards.value,
+                        op.name()
+                    ),
+                    shards.span.clone(),
+                    "not shardable",
+                )
+                .help(
+                    "row shards need an operator whose output rows each come from one input \
+                     row (`judgeflow ops` says which); remove `shards`",
+                );
+            self.error(e);
+            ok = false;
         }
         ok.then(|| Template {
             decl: node.clone(),

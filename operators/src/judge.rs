@@ -267,6 +267,10 @@ impl Operator for Judge {
     fn gpus(&self, params: &Params) -> u32 {
         gpus_for(params)
     }
+    fn row_shards(&self, params: &Params) -> Option<&'static str> {
+        // Rows are answered from their own seeds; only `max_pairs` chooses among them.
+        (params.int("max_pairs") == 0).then_some("pairs")
+    }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("pairs")?;
         let pair_ids = texts(&df, "pair_id")?;

@@ -76,6 +76,10 @@ impl Operator for Sample {
     fn gpus(&self, params: &Params) -> u32 {
         gpus_for(params)
     }
+    fn row_shards(&self, params: &Params) -> Option<&'static str> {
+        // Rows are answered from their own seeds; only `limit` chooses among them.
+        (params.int("limit") == 0).then_some("prompts")
+    }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let prompts = ctx.input_frame("prompts")?;
         let chosen = select_prompts(

@@ -138,6 +138,13 @@ pub struct Task {
     pub inputs: BTreeMap<String, TaskInput>,
     /// GPU ordinals the driver reserved.
     pub gpus: Vec<usize>,
+    /// Row shards to run in (`crate::shard`).
+    #[serde(default = "one")]
+    pub shards: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One input of a [`Task`].
@@ -278,6 +285,7 @@ pub(crate) fn run_node(
             })
             .collect(),
         gpus: gpus.clone(),
+        shards: node.shards,
     };
     let task_file = task_path(cache, &key);
     write_atomically(&task_file, &serde_json::to_vec_pretty(&task).expect("task"))?;
@@ -474,6 +482,7 @@ fn build_task(task: &Task, cache: &Cache, registry: &Registry) -> Result<bool> {
                     .hash
                     .clone()
                     .filter(|_| matches!(kind, PortKind::Frame(_))),
+                rows: None,
             },
         );
     }
@@ -483,13 +492,14 @@ fn build_task(task: &Task, cache: &Cache, registry: &Registry) -> Result<bool> {
         params: &params,
         seed: task.seed,
         outputs: op.outputs(&params),
+        shards: task.shards,
     };
     let gpus = worker_gpus(
         &task.gpus,
         std::env::var_os("SLURM_JOB_ID").is_some(),
         std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(),
     );
-    let (_, ran) = crate::exec::build_unit(
+    let (_, ran) = crate::shard::build_node(
         cache,
         &unit,
         task.ingredients.clone(),

@@ -125,6 +125,10 @@ impl Operator for Toy {
             _ => Vec::new(),
         }
     }
+    fn row_shards(&self, _p: &Params) -> Option<&'static str> {
+        // Row maps: each output row comes from the input row with the same position.
+        matches!(self.name, "add" | "slow").then_some("numbers")
+    }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         self.log.record(ctx.node);
         (self.body)(ctx)
