@@ -389,7 +389,8 @@ pub fn run_traced_on(
         loop {
             // Launch what can be launched.
             let mut launched_any = true;
-            while failure.is_none() && launched_any {
+            // An interrupted driver (`executor::CatchInterrupt`) starts nothing more.
+            while failure.is_none() && !executor::interrupted() && launched_any {
                 launched_any = false;
                 let candidates: Vec<(usize, NodeIndex)> = ready.iter().copied().collect();
                 for (pos, idx) in candidates {
@@ -615,6 +616,12 @@ pub fn run_traced_on(
         .collect();
     let written = trace::write(cache, &plan.name, &run_id, &trace);
     outcome?;
+    if failure.is_none() && external.is_some() && executor::interrupted() {
+        failure = Some(Error::usage(
+            "the run was interrupted (SIGINT or SIGTERM); what finished is cached",
+            None,
+        ));
+    }
     if let Some(e) = failure {
         match &written {
             Ok(path) => tracing::warn!("trace of the failed run: {}", path.display()),

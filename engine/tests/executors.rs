@@ -545,3 +545,105 @@ delta = 1.0
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(runs_logged(&log), ["long"]);
 }
+
+#[test]
+fn an_interrupted_driver_cancels_its_slurm_jobs() {
+    if !need_slurm() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        r#"
+[pipeline]
+name = "interrupted"
+
+[nodes.a]
+op = "emit"
+
+[nodes.sleepy]
+op = "slow"
+inputs = ["a"]
+
+[nodes.after]
+op = "add"
+inputs = ["sleepy"]
+delta = 1.0
+"#,
+    );
+    let cache = dir.path().join("cache");
+    let started = dir.path().join("started");
+    let driver = toy(
+        &[
+            "--cache",
+            cache.to_str().unwrap(),
+            "run",
+            p.to_str().unwrap(),
+            "--executor",
+            "slurm",
+        ],
+        &[
+            ("TOY_SLOW_MS", "60000"),
+            ("TOY_STARTED", started.to_str().unwrap()),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let t0 = Instant::now();
+    while !started.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the job never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let id = String::from_utf8_lossy(
+        &Command::new("squeue")
+            .args(["-h", "-n", "jf-sleepy", "-o", "%i"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .lines()
+    .last()
+    .expect("the job is queued")
+    .trim()
+    .to_string();
+    // Ctrl-C on the driver (only the driver: the job is Slurm's, not its child).
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &driver.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = driver.wait_with_output().unwrap();
+    let t = text(&out);
+    assert!(
+        t0.elapsed() < Duration::from_secs(50),
+        "the driver waited for the job: {t}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains(&format!("interrupted: its job {id} was cancelled")),
+        "{t}"
+    );
+    let state = String::from_utf8_lossy(
+        &Command::new("scontrol")
+            .args(["show", "job", "-o", &id])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    assert!(state.contains("JobState=CANCELLED"), "{state}");
+    // Nothing after the interrupt was started.
+    assert_eq!(
+        statuses(&p, &cache),
+        [
+            ("a".to_string(), "fresh"),
+            ("after".to_string(), "waiting"),
+            ("sleepy".to_string(), "dirty"),
+        ]
+    );
+}

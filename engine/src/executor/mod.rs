@@ -206,7 +206,8 @@ pub fn interrupted() -> bool {
 }
 
 /// While alive, SIGINT and SIGTERM only set a flag, so that the driver cancels its jobs (a
-/// Slurm job outlives the process that submitted it) before it fails the run.
+/// Slurm job outlives the process that submitted it), starts no more, and fails the run with
+/// the cancelled nodes named, its trace written.
 pub struct CatchInterrupt(());
 
 #[cfg(unix)]
@@ -236,10 +237,6 @@ impl Drop for CatchInterrupt {
         unsafe {
             libc::signal(libc::SIGINT, libc::SIG_DFL);
             libc::signal(libc::SIGTERM, libc::SIG_DFL);
-        }
-        if interrupted() {
-            // The run has cancelled its jobs and written its trace; end as the signal asked.
-            std::process::exit(130);
         }
     }
 }
@@ -335,6 +332,14 @@ pub(crate) fn run_node(
             format!("the worker {detail} before it finished (killed, crashed or out of memory?)")
         }
     };
+    if std::fs::metadata(&log).map_or(true, |m| m.len() == 0) {
+        // Not one line from the worker: it never started, or could not open its log.
+        message.push_str(&format!(
+            "\nits log is empty: did the worker start? A Slurm worker must see the cache at \
+             `{}` (a filesystem every node mounts at the same path)",
+            root.display()
+        ));
+    }
     message.push_str(&format!("\nits log: {}", log.display()));
     let tail = log_tail(&log, 15);
     if !tail.is_empty() {
