@@ -79,6 +79,19 @@ pub enum Command {
         /// GPUs available to GPU nodes (default: count in CUDA_VISIBLE_DEVICES, else 1).
         #[arg(long)]
         gpus: Option<usize>,
+        /// Where nodes run (default: the pipeline's `[executor] kind`, else threads):
+        /// `subprocess` runs each node as its own `judgeflow exec-node` process, `slurm` as a
+        /// Slurm job (the cache must then be on a filesystem every Slurm node shares).
+        #[arg(long, value_enum)]
+        executor: Option<crate::executor::ExecutorKind>,
+    },
+    /// Run one node from its task file (what `--executor subprocess|slurm` start; not for
+    /// people).
+    #[command(hide = true)]
+    ExecNode {
+        /// The task file the driver wrote into the cache.
+        #[arg(env = "JUDGEFLOW_TASK")]
+        task: PathBuf,
     },
     /// Validate a pipeline without running anything.
     Check {
@@ -439,11 +452,17 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
             );
             Ok(())
         }
+        Command::ExecNode { task } => {
+            let said = crate::executor::exec_node(&task, registry)?;
+            let _ = writeln!(out, "{said}");
+            Ok(())
+        }
         Command::Run {
             args,
             nodes,
             jobs,
             gpus,
+            executor,
         } => {
             let mut plan = load(&args.pipeline, registry, &args.set)?;
             plan.select(&nodes)?;
@@ -454,7 +473,10 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 gpus: gpus.unwrap_or_else(visible_gpus),
             };
-            let (reports, trace) = exec::run_traced(&plan, &cache, &opts, &ProgressHub::new(true))?;
+            let mut on = plan.executor.clone();
+            on.kind = executor.unwrap_or(on.kind);
+            let (reports, trace) =
+                exec::run_traced_on(&plan, &cache, &opts, &ProgressHub::new(true), &on)?;
             let ran = reports.iter().filter(|r| r.outcome == Outcome::Ran).count();
             for r in &reports {
                 let what = match r.outcome {
@@ -562,6 +584,7 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
                     }
                 }
             }
+            log_line(&cache, &plan, &n.name, out);
             Ok(())
         }
         Command::Graph {
@@ -593,6 +616,7 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
                 ));
             };
             let _ = writeln!(out, "{} {port}: {}", n.name, path.display());
+            log_line(&cache, &plan, &n.name, out);
             if frame {
                 let df = read_frame(&cache, &key, &port, &path)?;
                 let _ = writeln!(out, "{} rows × {} columns", df.height(), df.width());
@@ -684,6 +708,14 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
     }
 }
 
+/// Names the log of the node's last run as a process or Slurm job, when it has one.
+fn log_line(cache: &Cache, plan: &Plan, node: &str, out: &mut String) {
+    let log = crate::executor::log_path(cache, &plan.name, node);
+    if log.is_file() {
+        let _ = writeln!(out, "log of its last run as a worker: {}", log.display());
+    }
+}
+
 /// GPUs named in CUDA_VISIBLE_DEVICES, else 1 (GPU nodes then run one at a time).
 fn visible_gpus() -> usize {
     std::env::var("CUDA_VISIBLE_DEVICES")
@@ -744,6 +776,19 @@ fn ops(registry: &Registry, out: &mut String) {
             None => op.name().to_string(),
         };
         let _ = writeln!(out, "{title}  v{}\n  {}", op.version(), op.doc());
+        // With its default parameters: whether `shards = N` may split it (`crate::shard`).
+        let defaults = crate::value::Params(
+            op.params()
+                .into_iter()
+                .filter_map(|p| Some((p.name.to_string(), p.default?)))
+                .collect(),
+        );
+        if let Some(port) = op.row_shards(&defaults) {
+            let _ = writeln!(
+                out,
+                "  row shards: `shards = N` splits the rows of `{port}`"
+            );
+        }
         for p in op.params() {
             let default = p
                 .default

@@ -40,7 +40,7 @@ use crate::value::Value;
 pub const MAX_PIPELINE_BYTES: usize = 1 << 20;
 
 /// Node keys the engine itself interprets; all other keys are operator parameters.
-pub const RESERVED_NODE_KEYS: &[&str] = &["op", "inputs", "seed", "gpus"];
+pub const RESERVED_NODE_KEYS: &[&str] = &["op", "inputs", "seed", "gpus", "shards"];
 
 /// A value with the byte range it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,6 +74,8 @@ pub struct PipelineDecl {
     pub groups: Vec<GroupDecl>,
     /// `[sweep]` entries.
     pub sweeps: Vec<SweepDecl>,
+    /// `[executor]`: where nodes run (`crate::executor::settings`).
+    pub executor: crate::executor::ExecutorSettings,
 }
 
 /// One `[nodes.NAME]` table.
@@ -91,6 +93,8 @@ pub struct NodeDecl {
     pub seed: Option<Sp<u64>>,
     /// `gpus = N` overrides what the operator declares.
     pub gpus: Option<Sp<u32>>,
+    /// `shards = N`: run in N row shards (`crate::shard`), for operators that allow it.
+    pub shards: Option<Sp<u32>>,
 }
 
 /// How a node names its inputs.
@@ -252,6 +256,7 @@ impl Parser {
             nodes: Vec::new(),
             groups: Vec::new(),
             sweeps: Vec::new(),
+            executor: Default::default(),
         };
         let mut saw_pipeline = false;
         for (key, value) in root.iter() {
@@ -289,6 +294,13 @@ impl Parser {
                         }
                     }
                 }
+                "executor" => {
+                    decl.executor = crate::executor::settings::parse_table(
+                        &self.origin,
+                        value,
+                        &mut self.errors,
+                    );
+                }
                 other => {
                     let other = other.to_string();
                     self.err(
@@ -297,13 +309,15 @@ impl Parser {
                         key.span(),
                         "not a pipeline section",
                     );
-                    let e = self
-                        .errors
-                        .pop()
-                        .expect("just pushed")
-                        .suggest(&other, ["pipeline", "nodes", "iterate", "sweep"]);
+                    let e = self.errors.pop().expect("just pushed").suggest(
+                        &other,
+                        ["pipeline", "nodes", "iterate", "sweep", "executor"],
+                    );
                     let e = if e.help.is_none() {
-                        e.help("top-level sections are `pipeline`, `nodes`, `iterate` and `sweep`")
+                        e.help(
+                            "top-level sections are `pipeline`, `nodes`, `iterate`, `sweep` \
+                             and `executor`",
+                        )
                     } else {
                         e
                     };
@@ -329,6 +343,21 @@ impl Parser {
                 "nothing to run",
             )
             .help = Some("add nodes as `[nodes.NAME]` tables with an `op` key".into());
+        }
+        for (name, (_, span)) in &decl.executor.nodes {
+            if !decl.nodes.iter().any(|n| &n.name.value == name) {
+                let e = ConfigError::new(
+                    "judgeflow::config::executor",
+                    format!("`[executor.nodes.{name}]` names no node of this pipeline"),
+                )
+                .at(
+                    &self.origin,
+                    span.clone(),
+                    "no `[nodes.*]` table has this name",
+                )
+                .suggest(name, decl.nodes.iter().map(|n| n.name.value.as_str()));
+                self.errors.push(e);
+            }
         }
         decl
     }
@@ -418,6 +447,7 @@ impl Parser {
             params: Vec::new(),
             seed: None,
             gpus: None,
+            shards: None,
         };
         for (k, v) in table.iter() {
             match k.get_ref().as_ref() {
@@ -427,6 +457,11 @@ impl Parser {
                 "gpus" => {
                     node.gpus = self
                         .unsigned("gpus", v, 64)
+                        .map(|s| Sp::new(s.value as u32, s.span))
+                }
+                "shards" => {
+                    node.shards = self
+                        .unsigned("shards", v, 4096)
                         .map(|s| Sp::new(s.value as u32, s.span))
                 }
                 param => match Value::from_toml(v.get_ref()) {

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::cache::{Cache, Ingredients, Lookup, Manifest};
 use crate::error::{Error, Result};
+use crate::executor::{self, ExecutorSettings};
 use crate::op::{BoundInput, PortKind, RunContext};
 use crate::plan::{Plan, PlanNode};
 use crate::progress::ProgressHub;
@@ -304,7 +305,23 @@ pub fn run_traced(
     opts: &RunOptions,
     hub: &ProgressHub,
 ) -> Result<(Vec<NodeReport>, Option<PathBuf>)> {
+    run_traced_on(plan, cache, opts, hub, &plan.executor)
+}
+
+/// [`run_traced`] with the nodes run by `executor` (`crate::executor`) instead of the
+/// pipeline's own `[executor]` choice.
+pub fn run_traced_on(
+    plan: &Plan,
+    cache: &Cache,
+    opts: &RunOptions,
+    hub: &ProgressHub,
+    executor: &ExecutorSettings,
+) -> Result<(Vec<NodeReport>, Option<PathBuf>)> {
     let _shared = cache.lock_shared()?;
+    let external = executor::external(executor)?;
+    let _interrupt = external
+        .as_ref()
+        .map(|_| executor::CatchInterrupt::install());
     cache.remove_stale_tmp();
     let clock = Instant::now();
     let run_id = trace::run_id(SystemTime::now());
@@ -372,7 +389,8 @@ pub fn run_traced(
         loop {
             // Launch what can be launched.
             let mut launched_any = true;
-            while failure.is_none() && launched_any {
+            // An interrupted driver (`executor::CatchInterrupt`) starts nothing more.
+            while failure.is_none() && !executor::interrupted() && launched_any {
                 launched_any = false;
                 let candidates: Vec<(usize, NodeIndex)> = ready.iter().copied().collect();
                 for (pos, idx) in candidates {
@@ -429,25 +447,41 @@ pub fn run_traced(
                                     kind: b.kind,
                                     path: cache.output_path(&keys[&b.from], b.output, frame),
                                     hash: frame.then(|| hashes[&b.from][b.output].clone()),
+                                    rows: None,
                                 },
                             )
                         })
                         .collect();
                     let tx = tx.clone();
                     let meter = &meter;
+                    let external = &external;
                     scope.spawn(move || {
                         meter.start(idx, need > 0);
                         let (start, cpu0) = (Instant::now(), trace::process_cpu_seconds());
-                        let built = build(
-                            plan,
-                            cache,
-                            idx,
-                            ingredients,
-                            key.clone(),
-                            inputs,
-                            gpus.clone(),
-                            hub,
-                        );
+                        let built = match &external {
+                            // Another process runs the node; this thread waits on it.
+                            Some(ex) => executor::run_node(
+                                ex.as_ref(),
+                                executor,
+                                plan,
+                                cache,
+                                idx,
+                                ingredients,
+                                key.clone(),
+                                inputs,
+                                gpus.clone(),
+                            ),
+                            None => build(
+                                plan,
+                                cache,
+                                idx,
+                                ingredients,
+                                key.clone(),
+                                inputs,
+                                gpus.clone(),
+                                hub,
+                            ),
+                        };
                         let cpu = trace::process_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
                         let timing = Timing {
                             start: since(start),
@@ -582,6 +616,12 @@ pub fn run_traced(
         .collect();
     let written = trace::write(cache, &plan.name, &run_id, &trace);
     outcome?;
+    if failure.is_none() && external.is_some() && executor::interrupted() {
+        failure = Some(Error::usage(
+            "the run was interrupted (SIGINT or SIGTERM); what finished is cached",
+            None,
+        ));
+    }
     if let Some(e) = failure {
         match &written {
             Ok(path) => tracing::warn!("trace of the failed run: {}", path.display()),
@@ -685,6 +725,43 @@ fn build(
     hub: &ProgressHub,
 ) -> Result<(Manifest, bool)> {
     let node = &plan.graph[idx];
+    let unit = Unit {
+        node: &node.name,
+        op: node.op.as_ref(),
+        params: &node.params,
+        seed: node.seed,
+        iteration: node.iteration,
+        outputs: node.outputs.clone(),
+        shards: node.shards,
+    };
+    crate::shard::build_node(cache, &unit, ingredients, key, inputs, gpus, hub)
+}
+
+/// What one build runs: a plan node's operator and settings, or the same read back from a task
+/// file by a worker process (`crate::executor`).
+pub(crate) struct Unit<'a> {
+    pub node: &'a str,
+    pub op: &'a dyn crate::op::Operator,
+    pub params: &'a crate::value::Params,
+    pub seed: u64,
+    /// The repetition inside an `[iterate]` group, if any ([`RunContext::iteration`]).
+    pub iteration: Option<u32>,
+    pub outputs: Vec<crate::op::Port>,
+    /// Row shards to run in (`crate::shard`).
+    pub shards: u32,
+}
+
+/// [`build`] for any [`Unit`]: takes the entry's lock, runs the operator into a temporary
+/// directory and publishes it; `ran` is false when another process built it meanwhile.
+pub(crate) fn build_unit(
+    cache: &Cache,
+    unit: &Unit<'_>,
+    ingredients: Ingredients,
+    key: String,
+    inputs: BTreeMap<String, BoundInput>,
+    gpus: Vec<usize>,
+    hub: &ProgressHub,
+) -> Result<(Manifest, bool)> {
     let entry = cache.lock_entry(&key)?;
     match cache.lookup(&key)? {
         Lookup::Hit(m) => return Ok((m, false)),
@@ -694,21 +771,21 @@ fn build(
     let building = cache.begin(&key)?;
     let started = Instant::now();
     let mut ctx = RunContext {
-        node: &node.name,
-        params: &node.params,
-        seed: node.seed,
+        node: unit.node,
+        params: unit.params,
+        seed: unit.seed,
         gpus,
-        iteration: node.iteration,
+        iteration: unit.iteration,
         inputs,
-        outputs: node.outputs.clone(),
+        outputs: unit.outputs.clone(),
         out_dir: building.dir.clone(),
         written: BTreeSet::new(),
         progress: hub,
     };
-    tracing::info!(node = %node.name, op = node.op.name(), "running");
+    tracing::info!(node = %unit.node, op = unit.op.name(), "running");
     // A panicking operator must fail its node, not take the scheduler down with it (the
     // coordinator would wait forever for a report that never comes).
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.op.run(&mut ctx)))
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unit.op.run(&mut ctx)))
         .unwrap_or_else(|panic| {
             let what = panic
                 .downcast_ref::<String>()
@@ -718,11 +795,11 @@ fn build(
             Err(miette::miette!("the operator panicked: {what}"))
         });
     outcome.map_err(|cause| Error::NodeFailed {
-        node: node.name.clone(),
-        op: node.op.name().to_string(),
+        node: unit.node.to_string(),
+        op: unit.op.name().to_string(),
         cause,
     })?;
-    let missing: Vec<&str> = node
+    let missing: Vec<&str> = unit
         .outputs
         .iter()
         .map(|p| p.name)
@@ -730,21 +807,21 @@ fn build(
         .collect();
     if !missing.is_empty() {
         return Err(Error::NodeFailed {
-            node: node.name.clone(),
-            op: node.op.name().to_string(),
+            node: unit.node.to_string(),
+            op: unit.op.name().to_string(),
             cause: miette::miette!(
                 "the operator returned without writing output(s) {}",
                 missing.join(", ")
             ),
         });
     }
-    let ports: Vec<(&str, bool)> = node
+    let ports: Vec<(&str, bool)> = unit
         .outputs
         .iter()
         .map(|p| (p.name, matches!(p.kind, PortKind::Frame(_))))
         .collect();
     let seconds = started.elapsed().as_secs_f64();
-    let manifest = cache.publish(building, ingredients, &ports, &node.name, seconds)?;
+    let manifest = cache.publish(building, ingredients, &ports, unit.node, seconds)?;
     Ok((manifest, true))
 }
 

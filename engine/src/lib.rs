@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod executor;
 pub mod export;
 pub mod fault;
 pub mod files;
@@ -25,6 +26,7 @@ pub mod plan;
 pub mod progress;
 pub mod schema;
 pub mod select;
+pub mod shard;
 pub mod trace;
 pub mod value;
 

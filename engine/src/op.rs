@@ -44,6 +44,14 @@ pub trait Operator: Send + Sync {
     fn gpus(&self, _params: &Params) -> u32 {
         0
     }
+    /// The input frame port whose rows are independent work items, if the operator may be run
+    /// in row shards (`shards = N` on a node; see `crate::shard`): run on any contiguous slice
+    /// of that port's rows (all other inputs whole), every output is a frame holding exactly
+    /// the rows the whole run outputs for that slice, in order. `None` (the default) for
+    /// operators that choose among or aggregate rows, and for parameters that make them do so.
+    fn row_shards(&self, _params: &Params) -> Option<&'static str> {
+        None
+    }
     /// Reads inputs from `ctx`, writes every output port.
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()>;
 }
@@ -307,6 +315,8 @@ pub(crate) struct BoundInput {
     pub path: PathBuf,
     /// For a frame, the content hash its entry's manifest records: checked as it is read.
     pub hash: Option<String>,
+    /// For the row-sharded port of a shard: the rows `start..end` the operator sees.
+    pub rows: Option<(usize, usize)>,
 }
 
 /// Everything a running operator may touch. Outputs go to a private temporary directory that
@@ -349,10 +359,13 @@ impl RunContext<'_> {
     /// Reads an input frame, checking it against the port's schema.
     pub fn input_frame(&self, port: &str) -> Result<DataFrame> {
         let bound = self.input(port)?;
-        let df = match &bound.hash {
+        let mut df = match &bound.hash {
             Some(hash) => read_parquet_checked(&bound.path, hash)?,
             None => read_parquet(&bound.path)?,
         };
+        if let Some((start, end)) = bound.rows {
+            df = df.slice(start as i64, end.saturating_sub(start));
+        }
         if let PortKind::Frame(schema) = bound.kind {
             schema.check(&df).map_err(|detail| Error::SchemaMismatch {
                 node: self.node.to_string(),

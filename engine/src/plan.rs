@@ -35,6 +35,8 @@ pub struct Plan {
     pub compare: Vec<String>,
     /// `[iterate.*]` groups in file order: name and member templates (for selections).
     pub groups: Vec<(String, Vec<String>)>,
+    /// `[executor]`: where nodes run (never part of what they compute).
+    pub executor: crate::executor::ExecutorSettings,
 }
 
 /// Most sweep variants a pipeline may expand into, unless [`MAX_VARIANTS_ENV`] says otherwise.
@@ -82,6 +84,9 @@ pub struct PlanNode {
     pub seed: u64,
     /// GPUs one run reserves.
     pub gpus: u32,
+    /// Row shards it runs in (`crate::shard`); 1 for a whole run. Not part of its identity
+    /// nor of its cache key: the output is the same whatever the count.
+    pub shards: u32,
     /// Where each connected input port reads from.
     pub inputs: Vec<Binding>,
     /// Output ports.
@@ -255,6 +260,7 @@ impl Planner<'_> {
             nodes,
             groups,
             sweeps,
+            executor,
             ..
         } = decl;
         let mut entries = self.collect_params(&nodes);
@@ -540,6 +546,7 @@ impl Planner<'_> {
                         params,
                         seed,
                         gpus,
+                        shards: t.decl.shards.as_ref().map_or(1, |s| s.value.max(1)),
                         inputs: bindings.clone(),
                         variants: Vec::new(),
                         identity,
@@ -643,6 +650,7 @@ impl Planner<'_> {
                     )
                 })
                 .collect(),
+            executor,
         })
     }
 
@@ -888,6 +896,29 @@ impl Planner<'_> {
                     ok = false;
                 }
             }
+        }
+        if let Some(shards) = node.shards.as_ref().filter(|s| s.value > 1)
+            && op.row_shards(&Params(resolved.clone())).is_none()
+        {
+            let e = self
+                .here(
+                    "judgeflow::plan::shards",
+                    format!(
+                        "node `{}` asks for {} row shards, but operator `{}` cannot be split \
+                         by rows with these parameters",
+                        node.name.value,
+                        shards.value,
+                        op.name()
+                    ),
+                    shards.span.clone(),
+                    "not shardable",
+                )
+                .help(
+                    "row shards need an operator whose output rows each come from one input \
+                     row (`judgeflow ops` says which); remove `shards`",
+                );
+            self.error(e);
+            ok = false;
         }
         ok.then(|| Template {
             decl: node.clone(),

@@ -20,8 +20,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::frames::{bins, bools, ints, texts};
 use crate::pairs::{PairRow, normalize_answer, pairs_frame, unpaired_frame};
 use crate::runtime::{
-    ImageCache, InferTask, Request, batch_param, device_choice, device_param, generate_all,
-    gpus_for, infer, load_judge, row_seed, sampling, sampling_params,
+    ImageCache, InferTask, Request, batch_param, device_for, device_param, generate_all, gpus_for,
+    infer, load_judge, row_seed, sampling, sampling_params,
 };
 
 /// Corrupts open-ended answers.
@@ -142,7 +142,7 @@ impl Operator for Corrupt {
                         .collect(),
                     kinds: kinds.clone(),
                 };
-                infer(ctx.node, device_choice(ctx.params), job)?
+                infer(ctx.node, device_for(ctx), job)?
             }
             _ => {
                 let words = word_lists(ctx.params)?;

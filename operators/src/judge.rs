@@ -18,8 +18,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::frames::{binary_column, bins, frame, texts};
 use crate::judge_format::{LetterTokens, Verdict, judge_prompt, parse_verdict};
 use crate::runtime::{
-    ImageCache, InferTask, Request, batch_param, device_choice, device_param, generate_all,
-    gpus_for, infer, load_judge, row_seed, sampling, sampling_params,
+    ImageCache, InferTask, Request, batch_param, device_for, device_param, generate_all, gpus_for,
+    infer, load_judge, row_seed, sampling, sampling_params,
 };
 
 /// One pair shown to the judge in one order.
@@ -201,7 +201,7 @@ pub(crate) fn judge_items(
         shown,
         bar: ctx.progress(shown.len() as u64, "judgements"),
     };
-    let judged = infer(ctx.node, device_choice(ctx.params), run)?;
+    let judged = infer(ctx.node, device_for(ctx), run)?;
     let rows = JudgementRows {
         pair_ids: &texts(df, "pair_id")?,
         images: &images,
@@ -266,6 +266,10 @@ impl Operator for Judge {
     }
     fn gpus(&self, params: &Params) -> u32 {
         gpus_for(params)
+    }
+    fn row_shards(&self, params: &Params) -> Option<&'static str> {
+        // Rows are answered from their own seeds; only `max_pairs` chooses among them.
+        (params.int("max_pairs") == 0).then_some("pairs")
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("pairs")?;

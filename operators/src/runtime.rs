@@ -94,6 +94,32 @@ pub(crate) fn device_choice(params: &Params) -> DeviceChoice {
     }
 }
 
+/// Where a node's model runs: CPU, or the CUDA device with the ordinal its node reserved
+/// (`RunContext::gpus`; inside a Slurm job, an ordinal among the devices Slurm made visible).
+/// Without it two GPU nodes run side by side would both take device 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OnDevice {
+    pub choice: DeviceChoice,
+    /// The CUDA ordinal (0 when the node reserved none, e.g. a test calling an operator
+    /// directly).
+    pub ordinal: usize,
+}
+
+impl OnDevice {
+    /// `choice` on the first GPU of `gpus`.
+    pub(crate) fn new(choice: DeviceChoice, gpus: &[usize]) -> Self {
+        OnDevice {
+            choice,
+            ordinal: gpus.first().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// Where the model of a running node goes: its `device` parameter, on the GPU it reserved.
+pub(crate) fn device_for(ctx: &judgeflow_engine::RunContext<'_>) -> OnDevice {
+    OnDevice::new(device_choice(ctx.params), &ctx.gpus)
+}
+
 /// GPUs a node with these parameters needs.
 pub(crate) fn gpus_for(params: &Params) -> u32 {
     u32::from(device_choice(params) == DeviceChoice::Cuda)
@@ -114,19 +140,22 @@ pub(crate) trait TrainTask {
 /// Runs `task` on the chosen device.
 pub(crate) fn infer<T: InferTask>(
     node: &str,
-    choice: DeviceChoice,
+    place: OnDevice,
     task: T,
 ) -> miette::Result<T::Output> {
-    match choice {
-        DeviceChoice::Cpu => with_cleanup::<judgeflow_model::backend::CpuBackend, _>(|d| {
-            task.run::<judgeflow_model::backend::CpuBackend>(d)
-        }),
+    match place.choice {
+        DeviceChoice::Cpu => {
+            with_cleanup::<judgeflow_model::backend::CpuBackend, _>(Default::default(), |d| {
+                task.run::<judgeflow_model::backend::CpuBackend>(d)
+            })
+        }
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda => {
             let _named = judgeflow_model::backend::GpuWork::start(format!("node `{node}`"));
-            with_cleanup::<judgeflow_model::backend::CudaBackend, _>(|d| {
-                task.run::<judgeflow_model::backend::CudaBackend>(d)
-            })
+            with_cleanup::<judgeflow_model::backend::CudaBackend, _>(
+                cuda_device(place.ordinal),
+                |d| task.run::<judgeflow_model::backend::CudaBackend>(d),
+            )
         }
         #[cfg(not(feature = "cuda"))]
         DeviceChoice::Cuda => Err(RuntimeError::NoCuda { node: node.into() }.into()),
@@ -136,32 +165,40 @@ pub(crate) fn infer<T: InferTask>(
 /// Runs a training `task` on the chosen device.
 pub(crate) fn train_on<T: TrainTask>(
     node: &str,
-    choice: DeviceChoice,
+    place: OnDevice,
     task: T,
 ) -> miette::Result<T::Output> {
-    match choice {
-        DeviceChoice::Cpu => with_cleanup::<judgeflow_model::backend::CpuTrainBackend, _>(|d| {
-            task.run::<judgeflow_model::backend::CpuTrainBackend>(d)
-        }),
+    match place.choice {
+        DeviceChoice::Cpu => {
+            with_cleanup::<judgeflow_model::backend::CpuTrainBackend, _>(Default::default(), |d| {
+                task.run::<judgeflow_model::backend::CpuTrainBackend>(d)
+            })
+        }
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda => {
             let _named = judgeflow_model::backend::GpuWork::start(format!("node `{node}`"));
-            with_cleanup::<judgeflow_model::backend::CudaTrainBackend, _>(|d| {
-                task.run::<judgeflow_model::backend::CudaTrainBackend>(d)
-            })
+            with_cleanup::<judgeflow_model::backend::CudaTrainBackend, _>(
+                cuda_device(place.ordinal),
+                |d| task.run::<judgeflow_model::backend::CudaTrainBackend>(d),
+            )
         }
         #[cfg(not(feature = "cuda"))]
         DeviceChoice::Cuda => Err(RuntimeError::NoCuda { node: node.into() }.into()),
     }
 }
 
-/// Runs `work` on the default device of `B`, then hands the memory it pooled back.
+/// The CUDA device with `ordinal` (among those CUDA_VISIBLE_DEVICES shows this process).
+#[cfg(feature = "cuda")]
+fn cuda_device(ordinal: usize) -> burn::backend::cuda::CudaDevice {
+    burn::backend::cuda::CudaDevice::new(ordinal)
+}
+
+/// Runs `work` on `device`, then hands the memory it pooled back.
 ///
-/// Every model node of a run shares one process and one device; without the cleanup, cubecl's
+/// Model nodes of a run can share one process and one device; without the cleanup, cubecl's
 /// pools grew node after node until an allocation failed (on the H100, in the second
 /// iteration's evaluation).
-fn with_cleanup<B: Backend, R>(work: impl FnOnce(B::Device) -> R) -> R {
-    let device = B::Device::default();
+fn with_cleanup<B: Backend, R>(device: B::Device, work: impl FnOnce(B::Device) -> R) -> R {
     let out = work(device.clone());
     B::memory_cleanup(&device);
     out
@@ -421,4 +458,26 @@ pub(crate) fn row_seed(node_seed: u64, parts: &[&str]) -> u64 {
         h.update(&[0]);
     }
     u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+#[cfg(test)]
+mod placement_tests {
+    use super::*;
+
+    #[test]
+    fn a_node_runs_on_the_gpu_it_reserved() {
+        // A fake device list, as the scheduler hands it out: the node reserved GPU 2.
+        assert_eq!(
+            OnDevice::new(DeviceChoice::Cuda, &[2]),
+            OnDevice {
+                choice: DeviceChoice::Cuda,
+                ordinal: 2
+            }
+        );
+        assert_eq!(OnDevice::new(DeviceChoice::Cuda, &[]).ordinal, 0);
+        assert_eq!(
+            OnDevice::new(DeviceChoice::Cpu, &[1]).choice,
+            DeviceChoice::Cpu
+        );
+    }
 }

@@ -12,8 +12,8 @@ use polars::prelude::{Column, DataFrame, IdxCa, IdxSize, IntoColumn, NamedFrom, 
 
 use crate::frames::{bins, bools, texts};
 use crate::runtime::{
-    ImageCache, InferTask, Request, batch_param, device_choice, device_param, generate_all,
-    gpus_for, infer, load_judge, row_seed, sampling, sampling_params,
+    ImageCache, InferTask, Request, batch_param, device_for, device_param, generate_all, gpus_for,
+    infer, load_judge, row_seed, sampling, sampling_params,
 };
 
 /// Samples answers.
@@ -84,6 +84,10 @@ impl Operator for Sample {
     fn gpus(&self, params: &Params) -> u32 {
         gpus_for(params)
     }
+    fn row_shards(&self, params: &Params) -> Option<&'static str> {
+        // Rows are answered from their own seeds; only `limit` chooses among them.
+        (params.int("limit") == 0).then_some("prompts")
+    }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let prompts = ctx.input_frame("prompts")?;
         let subset = match ctx.params.str("subset") {
@@ -109,7 +113,7 @@ impl Operator for Sample {
             model_dir: ctx.input_dir("model")?.to_path_buf(),
             bar: ctx.progress((prompts.height() * n) as u64, "answers"),
         };
-        let answers = infer(ctx.node, device_choice(ctx.params), job)?;
+        let answers = infer(ctx.node, device_for(ctx), job)?;
         // Each prompt row repeated n times, with its sample index and answer.
         let repeat: Vec<IdxSize> = (0..prompts.height())
             .flat_map(|i| std::iter::repeat_n(i as IdxSize, n))

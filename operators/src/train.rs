@@ -36,8 +36,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::frames::{bins, frame, texts};
 use crate::judge_format::{Verdict, judge_prompt, judge_response, parse_verdict, reasoning_of};
 use crate::runtime::{
-    DeviceChoice, ImageCache, TrainTask, check_device, device_choice, device_param, gpus_for,
-    load_judge, save_judge, train_on,
+    DeviceChoice, ImageCache, OnDevice, TrainTask, check_device, device_choice, device_param,
+    gpus_for, load_judge, save_judge, train_on,
 };
 
 /// Rows are padded to a multiple of this many tokens, so few distinct shapes occur (each new
@@ -148,7 +148,7 @@ impl Operator for Train {
             bar: ctx.progress(0, "steps"),
         };
         let node = ctx.node.to_string();
-        let records = train_on(&node, choice, job)?;
+        let records = train_on(&node, OnDevice::new(choice, &ctx.gpus), job)?;
         let mut loss = frame(vec![
             Column::new(
                 "step".into(),

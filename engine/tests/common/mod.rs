@@ -125,6 +125,10 @@ impl Operator for Toy {
             _ => Vec::new(),
         }
     }
+    fn row_shards(&self, _p: &Params) -> Option<&'static str> {
+        // Row maps: each output row comes from the input row with the same position.
+        matches!(self.name, "add" | "slow").then_some("numbers")
+    }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         self.log.record(ctx.node);
         (self.body)(ctx)
@@ -572,6 +576,50 @@ pub fn registry() -> (Registry, Arc<RunLog>) {
         numbers_out,
         0,
         |_| Err(miette::miette!("this toy operator always fails")),
+    ));
+    r.register(toy(
+        "abort",
+        None,
+        no_params,
+        numbers_in,
+        numbers_out,
+        0,
+        |ctx| {
+            // With `TOY_ABORT` set, a crash no unwinding catches (as a CUDA fault or the OOM
+            // killer would be): only a node in its own process survives it. Else it passes
+            // its input on.
+            if std::env::var_os("TOY_ABORT").is_some() {
+                std::process::abort();
+            }
+            let (ids, v) = values(ctx, "numbers")?;
+            ctx.write_frame("numbers", &mut frame(ids, v))?;
+            Ok(())
+        },
+    ));
+    r.register(toy(
+        "on_gpu",
+        None,
+        no_params,
+        numbers_in,
+        numbers_out,
+        1,
+        |ctx| {
+            // Records the device ordinal it was given in place of every value, so tests can see
+            // which (fake) GPU a node ran on; sleeps `TOY_SLOW_MS` so that GPU nodes overlap.
+            let (ids, _) = values(ctx, "numbers")?;
+            let device = *ctx
+                .gpus
+                .first()
+                .ok_or_else(|| miette::miette!("a GPU node was given no GPU"))?;
+            let ms = std::env::var("TOY_SLOW_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(ms));
+            let n = ids.len();
+            ctx.write_frame("numbers", &mut frame(ids, vec![device as f64; n]))?;
+            Ok(())
+        },
     ));
     (r, log)
 }
