@@ -173,6 +173,9 @@ pub struct RunRecord {
 }
 
 /// Result of looking a key up.
+// A `Lookup` is returned once per node and consumed at once, never stored in bulk, so the size
+// of the `Hit` variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Lookup {
     /// A valid entry.
     Hit(Manifest),

@@ -306,7 +306,7 @@ pub fn load(path: &Path, registry: &Registry, overrides: &[String]) -> Result<Pl
             .help("pipeline files are small hand-written TOML; is this the right file?"),
         ]));
     }
-    let origin = config::origin_from_bytes(&shown, bytes).map_err(|e| wrap(vec![e]))?;
+    let origin = config::origin_from_bytes(&shown, bytes).map_err(|e| wrap(vec![*e]))?;
     let (decl, mut errors) = config::parse(origin);
     let Some(decl) = decl else {
         return Err(wrap(errors));

@@ -633,6 +633,12 @@ pub fn resolve<'p>(
     }
 }
 
+/// A usage error about an output `n` lacks, listing the outputs it has.
+pub(crate) fn no_such_output(n: &PlanNode, message: String) -> Error {
+    let names: Vec<&str> = n.outputs.iter().map(|o| o.name).collect();
+    Error::usage(message, Some(format!("outputs: {}", names.join(", "))))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -649,10 +655,4 @@ mod tests {
             assert_eq!(super::base64(plain.as_bytes()), encoded);
         }
     }
-}
-
-/// A usage error about an output `n` lacks, listing the outputs it has.
-pub(crate) fn no_such_output(n: &PlanNode, message: String) -> Error {
-    let names: Vec<&str> = n.outputs.iter().map(|o| o.name).collect();
-    Error::usage(message, Some(format!("outputs: {}", names.join(", "))))
 }

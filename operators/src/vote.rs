@@ -134,9 +134,9 @@ impl Operator for Vote {
             // Rejected candidates: one sample per distinct other answer (empty answers never
             // count as an answer), most frequent first.
             let mut others: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-            for k in 0..rows.len() {
-                if norm[k] != winner && !norm[k].is_empty() {
-                    others.entry(norm[k].as_str()).or_default().push(k);
+            for (k, answer) in norm.iter().enumerate().take(rows.len()) {
+                if *answer != winner && !answer.is_empty() {
+                    others.entry(answer.as_str()).or_default().push(k);
                 }
             }
             if others.is_empty() {
