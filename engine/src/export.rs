@@ -520,7 +520,14 @@ fn provenance(src: &Source<'_>) -> String {
     if !variants.is_empty() {
         let _ = writeln!(s, "| sweep variants | {} |", variants.join("; "));
     }
-    let _ = writeln!(s, "| seed | {} |", ing.seed);
+    match ing.seed {
+        Some(seed) => {
+            let _ = writeln!(s, "| seed | {seed} |");
+        }
+        None => {
+            let _ = writeln!(s, "| seed | none (the operator draws no random numbers) |");
+        }
+    }
     let _ = writeln!(s, "| cache key | `{}` |", src.manifest.key);
     if let Some(out) = src.manifest.outputs.get(src.port) {
         let _ = writeln!(s, "| content hash (blake3) | `{}` |", out.hash);

@@ -40,6 +40,15 @@ pub trait Operator: Send + Sync {
     fn external_inputs(&self, _params: &Params) -> Vec<std::path::PathBuf> {
         Vec::new()
     }
+    /// Whether its outputs depend on the seed it receives. The seed derives from the node's
+    /// name (see [`crate::plan::derive_seed`]), so for an operator that draws random numbers a
+    /// renamed node is a different draw and re-runs; one that returns `false` keeps the seed out
+    /// of its cache key, so renaming its node keeps its entries. Saying `false` while reading
+    /// `RunContext::seed` would serve one node's draw to another: only deterministic
+    /// operators may.
+    fn uses_seed(&self) -> bool {
+        true
+    }
     /// GPUs one run needs; the scheduler never runs more at once than exist.
     fn gpus(&self, _params: &Params) -> u32 {
         0
