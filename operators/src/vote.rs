@@ -20,8 +20,8 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{bins, bools, strs, texts};
+use crate::model_kit::row_seed;
 use crate::pairs::{PairRow, normalize_answer, pairs_frame, unpaired_frame};
-use crate::runtime::row_seed;
 
 /// Majority (or oracle) vote over sampled answers.
 pub struct Vote;
