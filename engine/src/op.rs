@@ -25,6 +25,8 @@ pub trait Operator: Send + Sync {
     }
     /// Bump whenever the operator's output for the same inputs changes: it is part of every
     /// cache key, so bumping it invalidates exactly this operator's entries and their dependents.
+    /// (The operators crate checks its sources against a committed fingerprint table, so an
+    /// edit without a decision about this number fails a test.)
     fn version(&self) -> u32;
     /// One line for `judgeflow ops` and diagnostics.
     fn doc(&self) -> &'static str;
