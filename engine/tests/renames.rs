@@ -1,8 +1,8 @@
 //! Cache identity under renames, and `plan`'s reasons as data.
 //!
 //! A node's name reaches its cache key only through its seed, and only for operators that draw
-//! random numbers (`Operator::uses_seed`; among the toys, `add` is the deterministic one). So a
-//! renamed `add` node stays fresh, while a renamed `emit` node re-runs and `plan` says why.
+//! random numbers (`Operator::uses_seed`; among the toys, `clamp` is the deterministic one). So
+//! a renamed `clamp` node stays fresh, while a renamed `emit` node re-runs and `plan` says why.
 //! `plan --json` carries each reason as a tagged value; its snapshot pins the format.
 
 mod common;
@@ -77,7 +77,7 @@ impl Bench {
     }
 }
 
-/// `src` (random: `emit`) → `step` (deterministic: `add`) → `tail` (`summarize`).
+/// `src` (random: `emit`) → `step` (deterministic: `clamp`) → `tail` (`summarize`).
 fn chain(src: &str, step: &str) -> String {
     format!(
         r#"
@@ -90,8 +90,8 @@ op = "emit"
 n = 4
 
 [nodes.{step}]
-op = "add"
-delta = 2.0
+op = "clamp"
+max = 2.0
 inputs = ["{src}"]
 
 [nodes.tail]
