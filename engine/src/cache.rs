@@ -3,14 +3,30 @@
 //! # What goes into a key
 //! A node's cache key is the blake3 hash of the canonical JSON of its [`Ingredients`]: operator
 //! name and kind, operator version, every parameter the operator declares (defaults filled in,
-//! keys sorted, floats in round-trip notation), the seed it receives, and for each input port the
-//! *content hash* of what is connected there. Content hashes are blake3 over the bytes of the
+//! keys sorted, floats in round-trip notation), the seed it receives if it uses one (see below),
+//! and for each input port the *content hash* of what is connected there. Content hashes are blake3 over the bytes of the
 //! produced files (for a directory artifact, over the sorted list of relative path and file
 //! hash). Operators that read files outside the cache (sources) name them, and the content
-//! hash of each joins the key the same way. Nothing else goes in: not the node's name, not the pipeline's, not paths, not times.
-//! So renaming a node or moving a pipeline keeps its cache, sweeps share every node they do not
-//! reach, and a node that re-runs and produces byte-identical output leaves its dependents'
-//! keys — and so their entries — valid ("early cutoff").
+//! hash of each joins the key the same way. Nothing else goes in: not the node's name (except
+//! through the seed, below), not the pipeline's, not paths, not times. So moving a pipeline
+//! keeps its cache, sweeps share every node they do not reach, and a node that re-runs and
+//! produces byte-identical output leaves its dependents' keys — and so their entries — valid
+//! ("early cutoff").
+//!
+//! # Names, seeds and renames
+//! A node's seed derives from the pipeline seed, the node's template name and its repetition
+//! ([`crate::plan::derive_seed`]), so that two identically configured nodes draw independent
+//! samples. The name therefore reaches the key through the seed, and only there:
+//! - an operator that declares that it draws no random numbers
+//!   ([`crate::Operator::uses_seed`] `false`: `concat`, the contact sheet, the JSON-lines source)
+//!   gets no seed in its key, so renaming its node keeps its entries;
+//! - an operator that draws random numbers (the default: sampling, judging, training,
+//!   corruption, the scene world) keeps the seed in its key, so a renamed node is a new draw and
+//!   re-runs, and `plan` says so (`seed … → …: the same settings ran under another name`).
+//!   Pinning `seed = N` on the node renames it without re-running.
+//!
+//! Either way a node's dependents keep their entries when it reproduces identical bytes (early
+//! cutoff).
 //!
 //! External inputs are hashed within bounds ([`crate::files`]): only regular files (a FIFO,
 //! a device or a socket is never opened, it hashes as a marker naming its type), at most
@@ -95,6 +111,9 @@ use crate::files;
 /// Manifest format; bump when the layout of manifests or entries changes.
 const MANIFEST_FORMAT: u32 = 1;
 
+/// A run record is a key and a few hundred bytes of ingredients; anything larger is not one.
+const MAX_RECORD_BYTES: u64 = 1 << 20;
+
 /// Everything a node's output depends on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ingredients {
@@ -106,8 +125,11 @@ pub struct Ingredients {
     pub op_version: u32,
     /// Canonical parameters.
     pub params: serde_json::Value,
-    /// The seed the node receives.
-    pub seed: u64,
+    /// The seed the node receives, when its operator uses one ([`crate::Operator::uses_seed`]);
+    /// `None` (and absent from the JSON) for deterministic operators, so that their key holds
+    /// nothing derived from the node's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// Input port → content hash of what is connected.
     pub inputs: BTreeMap<String, String>,
     /// External file or directory (as the operator names it) → content hash.
@@ -173,6 +195,9 @@ pub struct RunRecord {
 }
 
 /// Result of looking a key up.
+// A `Lookup` is returned once per node and consumed at once, never stored in bulk, so the size
+// of the `Hit` variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Lookup {
     /// A valid entry.
     Hit(Manifest),
@@ -634,6 +659,23 @@ impl Cache {
             key,
             ingredients: m.ingredients,
         })
+    }
+
+    /// Every run record of `pipeline` that holds its ingredients, in no particular order (for
+    /// telling a renamed node from a new one). Unreadable records are skipped: they only ever
+    /// refine a reason.
+    pub fn records(&self, pipeline: &str) -> Vec<RunRecord> {
+        let dir = self.root.join("runs").join(file_safe(pipeline));
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                let bytes = crate::files::read_regular(&path, MAX_RECORD_BYTES).ok()?;
+                serde_json::from_slice::<RunRecord>(&bytes).ok()
+            })
+            .collect()
     }
 
     /// The key `node` had at its last run, if any.

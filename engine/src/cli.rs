@@ -319,7 +319,7 @@ pub fn load(path: &Path, registry: &Registry, overrides: &[String]) -> Result<Pl
             .help("pipeline files are small hand-written TOML; is this the right file?"),
         ]));
     }
-    let origin = config::origin_from_bytes(&shown, bytes).map_err(|e| wrap(vec![e]))?;
+    let origin = config::origin_from_bytes(&shown, bytes).map_err(|e| wrap(vec![*e]))?;
     let (decl, mut errors) = config::parse(origin);
     let Some(decl) = decl else {
         return Err(wrap(errors));
@@ -403,6 +403,14 @@ pub fn report_nodes(plan: &Plan, cache: &Cache) -> Result<Vec<ReportNode>> {
             }
         })
         .collect())
+}
+
+/// Reasons on one line, as `plan` prints them.
+fn joined(why: &[crate::dirty::DirtyReason]) -> String {
+    why.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Runs one parsed command, appending what it prints to `out`. `report` needs a reporter
@@ -531,10 +539,10 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
                     let name = &plan.graph[*i].name;
                     let (state, why) = match s {
                         Status::Fresh { .. } => ("fresh  ", String::new()),
-                        Status::Dirty { why, .. } => ("dirty  ", why.join("; ")),
+                        Status::Dirty { why, .. } => ("dirty  ", joined(why)),
                         Status::Waiting { upstream, why } => {
                             let mut all = vec![format!("after {}", upstream.join(", "))];
-                            all.extend(why.iter().cloned());
+                            all.extend(why.iter().map(ToString::to_string));
                             ("waiting", all.join("; "))
                         }
                     };

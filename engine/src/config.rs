@@ -174,16 +174,20 @@ fn parse_inner(origin: Origin) -> Result<(PipelineDecl, Vec<ConfigError>), Vec<C
 }
 
 /// Reads a pipeline file's bytes into an [`Origin`], rejecting binary data with a diagnostic.
-pub fn origin_from_bytes(name: &str, bytes: Vec<u8>) -> Result<Origin, ConfigError> {
+pub fn origin_from_bytes(name: &str, bytes: Vec<u8>) -> Result<Origin, Box<ConfigError>> {
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Origin::new(name, text)),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
-            Err(ConfigError::new(
-                "judgeflow::config::not_utf8",
-                format!("pipeline file `{name}` is not UTF-8 text (invalid byte at offset {at})"),
-            )
-            .help("pipeline files are TOML text; is this the right file?"))
+            Err(Box::new(
+                ConfigError::new(
+                    "judgeflow::config::not_utf8",
+                    format!(
+                        "pipeline file `{name}` is not UTF-8 text (invalid byte at offset {at})"
+                    ),
+                )
+                .help("pipeline files are TOML text; is this the right file?"),
+            ))
         }
     }
 }

@@ -11,6 +11,7 @@ use petgraph::graph::NodeIndex;
 use serde::Serialize;
 
 use crate::cache::{Cache, Ingredients, Lookup, Manifest};
+use crate::dirty::{self, DirtyReason};
 use crate::error::{Error, Result};
 use crate::executor::{self, ExecutorSettings};
 use crate::op::{BoundInput, PortKind, RunContext};
@@ -31,8 +32,9 @@ pub enum Status {
     Dirty {
         /// Its key (known because all inputs are fresh).
         key: String,
-        /// Human-readable reasons.
-        why: Vec<String>,
+        /// What changed since its last run (`plan --json` writes each with its text).
+        #[serde(serialize_with = "crate::dirty::serialize_reasons")]
+        why: Vec<DirtyReason>,
     },
     /// Its key depends on upstream nodes that must run first (they may produce identical bytes,
     /// in which case this node stays fresh: early cutoff).
@@ -40,7 +42,8 @@ pub enum Status {
         /// The dirty upstream nodes it reads from.
         upstream: Vec<String>,
         /// Changes in its own parameters/version/seed since its last run.
-        why: Vec<String>,
+        #[serde(serialize_with = "crate::dirty::serialize_reasons")]
+        why: Vec<DirtyReason>,
     },
 }
 
@@ -62,8 +65,8 @@ pub fn status(plan: &Plan, cache: &Cache) -> Result<Vec<(NodeIndex, Status)>> {
         let last = cache.last_record(&plan.name, &node.name);
         if !dirty_upstream.is_empty() {
             let why = last
-                .map(|m| own_changes(&m.ingredients, node))
-                .unwrap_or_else(|| vec!["never run".into()]);
+                .map(|m| dirty::own_changes(&m.ingredients, &own_ingredients(node)))
+                .unwrap_or_else(|| vec![DirtyReason::NeverRun]);
             out.push((
                 idx,
                 Status::Waiting {
@@ -84,13 +87,13 @@ pub fn status(plan: &Plan, cache: &Cache) -> Result<Vec<(NodeIndex, Status)>> {
                 idx,
                 Status::Dirty {
                     key,
-                    why: vec![format!("cache entry is corrupt: {detail}")],
+                    why: vec![DirtyReason::EntryCorrupt { detail }],
                 },
             )),
             Lookup::Miss => {
                 let why = match last {
-                    Some(m) => diff(plan, node, &m.ingredients, &ingredients),
-                    None => vec!["never run".into()],
+                    Some(m) => dirty::diff(plan, node, &m.ingredients, &ingredients),
+                    None => vec![dirty::never_run(&cache.records(&plan.name), &ingredients)],
                 };
                 out.push((idx, Status::Dirty { key, why }));
             }
@@ -106,17 +109,25 @@ fn output_hashes(m: &Manifest) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The ingredients of `node` that do not depend on its inputs (those left empty).
+fn own_ingredients(node: &PlanNode) -> Ingredients {
+    Ingredients {
+        op: node.op.name().to_string(),
+        kind: node.op.kind().map(str::to_string),
+        op_version: node.op.version(),
+        params: node.params.to_json(),
+        seed: node.op.uses_seed().then_some(node.seed),
+        inputs: BTreeMap::new(),
+        files: BTreeMap::new(),
+    }
+}
+
 /// The ingredients of `node` given its producers' output hashes.
 fn ingredients(
     node: &PlanNode,
     hashes: &HashMap<NodeIndex, BTreeMap<String, String>>,
 ) -> Ingredients {
     Ingredients {
-        op: node.op.name().to_string(),
-        kind: node.op.kind().map(str::to_string),
-        op_version: node.op.version(),
-        params: node.params.to_json(),
-        seed: node.seed,
         inputs: node
             .inputs
             .iter()
@@ -128,86 +139,7 @@ fn ingredients(
             .iter()
             .map(|p| (p.display().to_string(), crate::cache::hash_path(p)))
             .collect(),
-    }
-}
-
-/// What changed in a node's own settings (everything but inputs).
-fn own_changes(old: &Ingredients, node: &PlanNode) -> Vec<String> {
-    let mut why = Vec::new();
-    if old.op != node.op.name() || old.kind.as_deref() != node.op.kind() {
-        why.push(format!("operator {} → {}", old.op, node.op.name()));
-    } else if old.op_version != node.op.version() {
-        why.push(format!(
-            "op version {} → {}",
-            old.op_version,
-            node.op.version()
-        ));
-    }
-    let new_params = node.params.to_json();
-    let (empty_a, empty_b) = (serde_json::Map::new(), serde_json::Map::new());
-    let a = old.params.as_object().unwrap_or(&empty_a);
-    let b = new_params.as_object().unwrap_or(&empty_b);
-    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    for k in keys {
-        match (a.get(k), b.get(k)) {
-            (Some(x), Some(y)) if x != y => {
-                why.push(format!("param {k}: {} → {}", show(x), show(y)))
-            }
-            (Some(x), None) => why.push(format!("param {k} removed (was {})", show(x))),
-            (None, Some(y)) => why.push(format!("param {k} added ({})", show(y))),
-            _ => {}
-        }
-    }
-    if old.seed != node.seed {
-        why.push(format!("seed {} → {}", old.seed, node.seed));
-    }
-    why
-}
-
-/// Every ingredient that differs between a node's last run and now.
-fn diff(plan: &Plan, node: &PlanNode, old: &Ingredients, new: &Ingredients) -> Vec<String> {
-    let mut why = own_changes(old, node);
-    for b in &node.inputs {
-        let now = &new.inputs[b.port];
-        match old.inputs.get(b.port) {
-            Some(was) if was != now => why.push(format!(
-                "input {}: content {} → {} (from `{}`)",
-                b.port,
-                &was[..12.min(was.len())],
-                &now[..12],
-                plan.graph[b.from].name
-            )),
-            None => why.push(format!(
-                "input {} newly connected (from `{}`)",
-                b.port, plan.graph[b.from].name
-            )),
-            _ => {}
-        }
-    }
-    for (path, now) in &new.files {
-        match old.files.get(path) {
-            Some(was) if was != now => why.push(format!("file {path}: content changed")),
-            None => why.push(format!("file {path}: newly read")),
-            _ => {}
-        }
-    }
-    if why.is_empty() {
-        why.push("its cache entry was removed (gc or by hand)".into());
-    }
-    why
-}
-
-/// Parameter JSON as users wrote it (floats are tagged in keys; untag them for display).
-fn show(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Object(m) if m.len() == 1 && m.contains_key("f64") => {
-            m["f64"].as_str().unwrap_or_default().to_string()
-        }
-        serde_json::Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(show).collect::<Vec<_>>().join(", ")
-        ),
-        other => other.to_string(),
+        ..own_ingredients(node)
     }
 }
 

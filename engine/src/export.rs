@@ -520,7 +520,14 @@ fn provenance(src: &Source<'_>) -> String {
     if !variants.is_empty() {
         let _ = writeln!(s, "| sweep variants | {} |", variants.join("; "));
     }
-    let _ = writeln!(s, "| seed | {} |", ing.seed);
+    match ing.seed {
+        Some(seed) => {
+            let _ = writeln!(s, "| seed | {seed} |");
+        }
+        None => {
+            let _ = writeln!(s, "| seed | none (the operator draws no random numbers) |");
+        }
+    }
     let _ = writeln!(s, "| cache key | `{}` |", src.manifest.key);
     if let Some(out) = src.manifest.outputs.get(src.port) {
         let _ = writeln!(s, "| content hash (blake3) | `{}` |", out.hash);
@@ -633,6 +640,12 @@ pub fn resolve<'p>(
     }
 }
 
+/// A usage error about an output `n` lacks, listing the outputs it has.
+pub(crate) fn no_such_output(n: &PlanNode, message: String) -> Error {
+    let names: Vec<&str> = n.outputs.iter().map(|o| o.name).collect();
+    Error::usage(message, Some(format!("outputs: {}", names.join(", "))))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -649,10 +662,4 @@ mod tests {
             assert_eq!(super::base64(plain.as_bytes()), encoded);
         }
     }
-}
-
-/// A usage error about an output `n` lacks, listing the outputs it has.
-pub(crate) fn no_such_output(n: &PlanNode, message: String) -> Error {
-    let names: Vec<&str> = n.outputs.iter().map(|o| o.name).collect();
-    Error::usage(message, Some(format!("outputs: {}", names.join(", "))))
 }

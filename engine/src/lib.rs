@@ -15,6 +15,7 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod dirty;
 pub mod error;
 pub mod exec;
 pub mod executor;

@@ -25,6 +25,8 @@ pub trait Operator: Send + Sync {
     }
     /// Bump whenever the operator's output for the same inputs changes: it is part of every
     /// cache key, so bumping it invalidates exactly this operator's entries and their dependents.
+    /// (The operators crate checks its sources against a committed fingerprint table, so an
+    /// edit without a decision about this number fails a test.)
     fn version(&self) -> u32;
     /// One line for `judgeflow ops` and diagnostics.
     fn doc(&self) -> &'static str;
@@ -39,6 +41,15 @@ pub trait Operator: Send + Sync {
     /// the node while moving or touching it does not.
     fn external_inputs(&self, _params: &Params) -> Vec<std::path::PathBuf> {
         Vec::new()
+    }
+    /// Whether its outputs depend on the seed it receives. The seed derives from the node's
+    /// name (see [`crate::plan::derive_seed`]), so for an operator that draws random numbers a
+    /// renamed node is a different draw and re-runs; one that returns `false` keeps the seed out
+    /// of its cache key, so renaming its node keeps its entries. Saying `false` while reading
+    /// `RunContext::seed` would serve one node's draw to another: only deterministic
+    /// operators may.
+    fn uses_seed(&self) -> bool {
+        true
     }
     /// GPUs one run needs; the scheduler never runs more at once than exist.
     fn gpus(&self, _params: &Params) -> u32 {

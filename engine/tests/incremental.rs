@@ -300,7 +300,7 @@ fn a_corrupt_entry_is_reported_and_recomputed() {
     let (_, s) = statuses.iter().find(|(n, _)| n == "b").unwrap();
     match s {
         Status::Dirty { why, .. } => assert!(
-            why[0].contains("corrupt") && why[0].contains("numbers.parquet"),
+            matches!(&why[0], judgeflow_engine::dirty::DirtyReason::EntryCorrupt { detail } if detail.contains("numbers.parquet")),
             "{why:?}"
         ),
         other => panic!("b should be dirty after corruption: {other:?}"),
@@ -350,7 +350,8 @@ fn plan_json_is_machine_readable() {
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 7);
     assert_eq!(rows[0]["status"]["state"], "dirty");
-    assert_eq!(rows[0]["status"]["why"][0], "never run");
+    assert_eq!(rows[0]["status"]["why"][0]["reason"], "never_run");
+    assert_eq!(rows[0]["status"]["why"][0]["text"], "never run");
     assert_eq!(
         rows.iter()
             .filter(|r| r["status"]["state"] == "dirty")

@@ -136,7 +136,7 @@ fn a_frame_byte_flipped_with_its_mtime_restored_is_never_served() {
         flip_keeping_mtime(&file, offset);
         match b.status_of(&p, "b") {
             Status::Dirty { why, .. } => assert!(
-                why[0].contains("corrupt") && why[0].contains("numbers.parquet"),
+                matches!(&why[0], judgeflow_engine::dirty::DirtyReason::EntryCorrupt { detail } if detail.contains("numbers.parquet")),
                 "offset {offset}: {why:?}"
             ),
             other => panic!("offset {offset}: a flipped frame must not be fresh: {other:?}"),

@@ -167,7 +167,7 @@ fn main() {
 fn prompt_rows(config: &MllamaConfig, batch: usize, len: usize, seed: u64) -> Vec<Vec<u32>> {
     let vocab = config.text_config.vocab_size as u64;
     let image = config.image_token_index as u32;
-    let text = (vocab - 300).min(100_000).max(16);
+    let text = (vocab - 300).clamp(16, 100_000);
     (0..batch)
         .map(|r| {
             let mut row = vec![1u32, image];

@@ -15,6 +15,10 @@ impl Operator for Concat {
     fn version(&self) -> u32 {
         1
     }
+    /// It stacks its inputs in order: no randomness, so a renamed node keeps its entries.
+    fn uses_seed(&self) -> bool {
+        false
+    }
     fn doc(&self) -> &'static str {
         "stack two pairs frames (open-ended and closed-ended pairs) into one"
     }

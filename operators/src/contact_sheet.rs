@@ -19,6 +19,10 @@ impl Operator for ContactSheet {
     fn version(&self) -> u32 {
         1
     }
+    /// It lays scenes out in their order: no randomness, so a renamed node keeps its entries.
+    fn uses_seed(&self) -> bool {
+        false
+    }
     fn doc(&self) -> &'static str {
         "PNG grid of scenes with their prompts and gold answers, for looking at"
     }

@@ -18,11 +18,11 @@ use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{bins, bools, ints, texts};
-use crate::pairs::{PairRow, normalize_answer, pairs_frame, unpaired_frame};
-use crate::runtime::{
+use crate::model_kit::{
     ImageCache, InferTask, Request, batch_param, device_for, device_param, generate_all, gpus_for,
     infer, load_judge, row_seed, sampling, sampling_params,
 };
+use crate::pairs::{PairRow, normalize_answer, pairs_frame, unpaired_frame};
 
 /// Corrupts open-ended answers.
 pub struct Corrupt;

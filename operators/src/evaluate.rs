@@ -29,7 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::frames::{binary_column, bins, frame, texts};
 use crate::judge::{Shown, judge_items, judging_params};
 use crate::judge_format::Verdict;
-use crate::runtime::{gpus_for, row_seed};
+use crate::model_kit::{gpus_for, row_seed};
 
 /// Scores a judge on a benchmark.
 pub struct Evaluate;

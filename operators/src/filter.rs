@@ -20,7 +20,7 @@ use polars::prelude::Column;
 
 use crate::frames::{binary_column, bins, bools, frame, strs, texts};
 use crate::judge_format::{Verdict, judge_prompt, judge_response, reasoning_of};
-use crate::runtime::row_seed;
+use crate::model_kit::row_seed;
 
 /// Rejection sampling of judgements.
 pub struct Filter;

@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{binary_column, bins, frame, texts};
 use crate::judge_format::{LetterTokens, Verdict, judge_prompt, parse_verdict};
-use crate::runtime::{
+use crate::model_kit::{
     ImageCache, InferTask, Request, batch_param, device_for, device_param, generate_all, gpus_for,
     infer, load_judge, row_seed, sampling, sampling_params,
 };

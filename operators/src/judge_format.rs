@@ -9,7 +9,7 @@
 
 use judgeflow_model::tokenizer::JudgeTokenizer;
 
-use crate::runtime::Reply;
+use crate::model_kit::Reply;
 
 /// Which answer a verdict prefers, as shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use judgeflow_schemas::{PROMPTS, SAMPLES};
 use polars::prelude::{Column, DataFrame, IdxCa, IdxSize, IntoColumn, NamedFrom, Series};
 
 use crate::frames::{bins, bools, texts};
-use crate::runtime::{
+use crate::model_kit::{
     ImageCache, InferTask, Request, batch_param, device_for, device_param, generate_all, gpus_for,
     infer, load_judge, row_seed, sampling, sampling_params,
 };

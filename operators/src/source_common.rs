@@ -380,9 +380,12 @@ pub(crate) fn json_type(v: &Json) -> &'static str {
     }
 }
 
+/// One line of a JSONL file: its 1-based line number and its object, or why it is not one.
+pub(crate) type JsonlRow = (usize, Result<Map<String, Json>, String>);
+
 /// Splits JSONL bytes into (1-based line number, parsed object or why not); blank lines are
 /// not rows. Lines are parsed one by one so that one bad line costs one row, not the file.
-pub(crate) fn jsonl_rows(bytes: &[u8]) -> Vec<(usize, Result<Map<String, Json>, String>)> {
+pub(crate) fn jsonl_rows(bytes: &[u8]) -> Vec<JsonlRow> {
     bytes
         .split(|b| *b == b'\n')
         .enumerate()

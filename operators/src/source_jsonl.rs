@@ -75,6 +75,10 @@ impl Operator for JsonlSource {
     fn version(&self) -> u32 {
         1
     }
+    /// It reads the file as it is: no randomness, so a renamed node keeps its entries.
+    fn uses_seed(&self) -> bool {
+        false
+    }
 
     fn doc(&self) -> &'static str {
         "prompts from a JSONL file (id, image, prompt, optional answer/task/open)"

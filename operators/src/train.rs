@@ -35,7 +35,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{bins, frame, texts};
 use crate::judge_format::{Verdict, judge_prompt, judge_response, parse_verdict, reasoning_of};
-use crate::runtime::{
+use crate::model_kit::{
     DeviceChoice, ImageCache, OnDevice, TrainTask, check_device, device_choice, device_param,
     gpus_for, load_judge, save_judge, train_on,
 };

@@ -22,8 +22,8 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{bins, bools, strs, texts};
+use crate::model_kit::row_seed;
 use crate::pairs::{PairRow, normalize_answer, pairs_frame, unpaired_frame};
-use crate::runtime::row_seed;
 
 /// Majority (or oracle) vote over sampled answers.
 pub struct Vote;
@@ -144,9 +144,9 @@ impl Operator for Vote {
             // Rejected candidates: one sample per distinct other answer (empty answers never
             // count as an answer), most frequent first.
             let mut others: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-            for k in 0..rows.len() {
-                if norm[k] != winner && !norm[k].is_empty() {
-                    others.entry(norm[k].as_str()).or_default().push(k);
+            for (k, answer) in norm.iter().enumerate().take(rows.len()) {
+                if *answer != winner && !answer.is_empty() {
+                    others.entry(answer.as_str()).or_default().push(k);
                 }
             }
             if others.is_empty() {

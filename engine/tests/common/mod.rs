@@ -107,6 +107,12 @@ impl Operator for Toy {
     fn doc(&self) -> &'static str {
         "toy operator for engine tests"
     }
+    /// `clamp` stands for a deterministic operator (its seed stays out of its key); every other
+    /// toy keeps the default, as operators that draw random numbers do (tests use `add` as a
+    /// stand-in for sampling, whose repetitions must differ).
+    fn uses_seed(&self) -> bool {
+        self.name != "clamp"
+    }
     fn params(&self) -> Vec<ParamSpec> {
         (self.params)()
     }
