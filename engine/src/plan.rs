@@ -2,6 +2,11 @@
 //! overrides), sweep expansion, iteration unrolling, input resolution with schema checks, cycle
 //! detection, and merging of nodes that sweeps do not reach.
 //!
+//! The pipeline seed is a setting like a parameter: `--set pipeline.seed=N` replaces
+//! `[pipeline] seed`, and `[sweep] "pipeline.seed" = [..]` makes one variant per seed (see
+//! [`SEED_KEY`]). A seed variant shares with another only what does not derive its seed from the
+//! pipeline seed: nodes with their own `seed = N`, which identity merging then holds once.
+//!
 //! Merging works on a node's *identity*: a hash of what it computes (operator, version,
 //! parameters, seed, GPUs) and of its inputs' identities. Two variants whose node has the same
 //! identity compute the same thing, so the plan holds it once and it runs once. The cache key
@@ -158,6 +163,66 @@ pub fn derive_seed(pipeline_seed: u64, template: &str, iteration: Option<u32>) -
     u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
+/// The pipeline seed as a sweep key and `--set` target: `[sweep] "pipeline.seed" = [1, 2, 3]`
+/// makes one variant per seed; `--set pipeline.seed=N` replaces `[pipeline] seed`.
+///
+/// Every node without its own `seed` derives its seed from the pipeline seed ([`derive_seed`]),
+/// so a seed variant shares nothing with another except nodes that set their own `seed` (and
+/// what only they feed). The seed is the last setting of every variant, and its part of the
+/// label is `seed=N` (`vote.method=oracle,seed=2`; [`split_seed`] takes it apart).
+pub const SEED_KEY: &str = "pipeline.seed";
+
+/// Splits a variant label into the label without its pipeline seed and that seed:
+/// `vote.method=oracle,seed=2` → (`vote.method=oracle`, `Some(2)`), `seed=1` → (``, `Some(1)`),
+/// a label without a seed → itself and `None`.
+pub fn split_seed(label: &str) -> (&str, Option<u64>) {
+    let (rest, digits) = match label.rsplit_once(",seed=") {
+        Some((rest, digits)) => (rest, digits),
+        None => match label.strip_prefix("seed=") {
+            Some(digits) => ("", digits),
+            None => return (label, None),
+        },
+    };
+    match digits.parse::<u64>() {
+        Ok(seed) if digits.bytes().all(|b| b.is_ascii_digit()) => (rest, Some(seed)),
+        _ => (label, None),
+    }
+}
+
+/// How one swept setting reads in labels and display names: `node.param=value`, and the
+/// pipeline seed as `seed=N`.
+fn setting_label(key: &str, value: &Value) -> String {
+    if key == SEED_KEY {
+        format!("seed={}", plain(value))
+    } else {
+        format!("{key}={}", plain(value))
+    }
+}
+
+/// A seed as written (`--set` or a sweep alternative), or the label saying what is wrong.
+/// Seeds are integers from 0 to `i64::MAX`, as TOML integers are.
+fn seed_value(value: &Value) -> Result<u64, String> {
+    match value {
+        Value::Int(i) if *i >= 0 => Ok(*i as u64),
+        Value::Int(_) => Err("negative: a seed is 0 or more".into()),
+        // `Value::parse_cli` keeps digits that overflow an integer as text.
+        Value::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("too large: a seed is at most {}", i64::MAX))
+        }
+        other => Err(format!(
+            "{}, not a seed (an integer, 0 or more)",
+            other.type_name()
+        )),
+    }
+}
+
+/// `--set pipeline.seed=N`: the seed and where it was written.
+struct SeedOverride {
+    seed: u64,
+    origin: Origin,
+    span: Range<usize>,
+}
+
 /// A parameter as written: where its key and value are (file or `--set`).
 #[derive(Clone)]
 struct ParamEntry {
@@ -205,6 +270,8 @@ struct Planner<'r> {
     registry: &'r Registry,
     origin: Origin,
     errors: Vec<ConfigError>,
+    /// `--set pipeline.seed=N`, when given.
+    seed_override: Option<SeedOverride>,
 }
 
 /// Validates and expands a parsed pipeline. `overrides` are raw `--set node.param=value`.
@@ -217,6 +284,7 @@ pub fn build(
         registry,
         origin: decl.origin.clone(),
         errors: Vec::new(),
+        seed_override: None,
     };
     let plan = p.plan(decl, overrides);
     let mut seen = BTreeSet::new();
@@ -259,6 +327,7 @@ impl Planner<'_> {
         } = decl;
         let mut entries = self.collect_params(&nodes);
         self.apply_overrides(&nodes, &mut entries, overrides);
+        let seed = self.seed_override.as_ref().map_or(seed, |o| o.seed);
 
         // Group membership.
         let mut group_of: HashMap<String, usize> = HashMap::new();
@@ -341,7 +410,30 @@ impl Planner<'_> {
 
         // Sweeps: validate each target and alternative.
         let mut dims: Vec<(String, String, Vec<Value>)> = Vec::new();
-        for s in &sweeps {
+        let mut seed_dim: Option<Vec<Value>> = None;
+        for (i, s) in sweeps.iter().enumerate() {
+            // `"a.b"` and `a.b` are different TOML keys for one setting: two lists of
+            // alternatives for it would make variants that ask for two values at once.
+            if let Some(first) = sweeps[..i]
+                .iter()
+                .find(|f| f.target.value == s.target.value)
+            {
+                let e = self
+                    .here(
+                        "judgeflow::plan::swept_twice",
+                        format!("`{}` is swept twice", s.target.value),
+                        s.target.span.clone(),
+                        "swept again here",
+                    )
+                    .also(first.target.span.clone(), "first here")
+                    .help("list every alternative once, in one array");
+                self.error(e);
+                continue;
+            }
+            if s.target.value == SEED_KEY {
+                seed_dim = Some(self.seed_alternatives(s, &templates));
+                continue;
+            }
             let Some((node, param)) = s.target.value.split_once('.') else {
                 let e = self.here(
                     "judgeflow::plan::bad_sweep",
@@ -353,6 +445,20 @@ impl Planner<'_> {
                 continue;
             };
             let Some(t) = templates.iter().find(|t| t.decl.name.value == node) else {
+                if node == "pipeline" {
+                    let e = self
+                        .here(
+                            "judgeflow::plan::bad_sweep",
+                            format!("`{}` cannot be swept", s.target.value),
+                            s.target.span.clone(),
+                            "not a node parameter",
+                        )
+                        .help(format!(
+                            "of `[pipeline]`, only the seed can be swept: `\"{SEED_KEY}\" = [1, 2, 3]`"
+                        ));
+                    self.error(e);
+                    continue;
+                }
                 let e = self
                     .here(
                         "judgeflow::plan::unknown_node",
@@ -425,6 +531,12 @@ impl Planner<'_> {
                     }
                 }
             }
+            dims.push((node.to_string(), param.to_string(), values));
+        }
+        // The seed varies innermost: variants that differ only by seed come one after another,
+        // and `seed=N` ends every label.
+        if let Some(values) = seed_dim {
+            let (node, param) = SEED_KEY.split_once('.').expect("dotted");
             dims.push((node.to_string(), param.to_string(), values));
         }
         // Count before expanding: 7 keys of 10 values are 10 million variants, which would
@@ -506,18 +618,25 @@ impl Planner<'_> {
         let mut variants = Vec::new();
         for (vi, settings) in variant_settings.iter().enumerate() {
             let mut nodes_of_variant: BTreeMap<String, NodeIndex> = BTreeMap::new();
+            let is_seed = |node: &str, param: &str| SEED_KEY.split_once('.') == Some((node, param));
+            let pipeline_seed = settings
+                .iter()
+                .find(|(n, p, _)| is_seed(n, p))
+                .map_or(seed, |(_, _, v)| {
+                    seed_value(v).expect("seed alternatives are checked")
+                });
             for &ii in &order {
                 let inst = &instances[ii];
                 let t = &templates[inst.template];
                 let mut params = t.params.clone();
                 for (node, param, value) in settings {
-                    if *node == t.decl.name.value {
+                    if *node == t.decl.name.value && !is_seed(node, param) {
                         params.0.insert(param.clone(), value.clone());
                     }
                 }
-                let seed = t
-                    .seed
-                    .unwrap_or_else(|| derive_seed(seed, &t.decl.name.value, inst.iteration));
+                let seed = t.seed.unwrap_or_else(|| {
+                    derive_seed(pipeline_seed, &t.decl.name.value, inst.iteration)
+                });
                 let gpus = t.gpus.unwrap_or_else(|| t.op.gpus(&params));
                 let bindings: Vec<Binding> = resolved[ii]
                     .iter()
@@ -557,7 +676,7 @@ impl Planner<'_> {
             }
             let label = settings
                 .iter()
-                .map(|(n, p, v)| format!("{n}.{p}={}", plain(v)))
+                .map(|(n, p, v)| setting_label(&format!("{n}.{p}"), v))
                 .collect::<Vec<_>>()
                 .join(",");
             variants.push(Variant {
@@ -586,7 +705,7 @@ impl Planner<'_> {
                                 .any(|(k2, v2)| k2 == k && v2 == v)
                         })
                     })
-                    .map(|(k, v)| format!("{k}={}", plain(v)))
+                    .map(|(k, v)| setting_label(k, v))
                     .collect();
                 let name = format!("{}[{}]", graph[idx].instance, common.join(","));
                 graph[idx].name = name;
@@ -666,6 +785,77 @@ impl Planner<'_> {
             .collect()
     }
 
+    /// Checks the alternatives of `"pipeline.seed"`: non-negative integers, each once, and a
+    /// seed that reaches at least one node; also that no `--set pipeline.seed` contradicts it.
+    fn seed_alternatives(
+        &mut self,
+        s: &crate::config::SweepDecl,
+        templates: &[Template],
+    ) -> Vec<Value> {
+        let mut values: Vec<Value> = Vec::new();
+        let mut spans: Vec<Range<usize>> = Vec::new();
+        for v in &s.values {
+            match seed_value(&v.value) {
+                Ok(n) => {
+                    let n = Value::Int(n as i64);
+                    if let Some(first) = values.iter().position(|x| *x == n) {
+                        let e = self
+                            .here(
+                                "judgeflow::plan::duplicate_sweep_value",
+                                format!("`{SEED_KEY}` lists the seed {} twice", plain(&n)),
+                                v.span.clone(),
+                                "repeated here",
+                            )
+                            .also(spans[first].clone(), "first here")
+                            .help(
+                                "each seed once: a repeated seed would run the same variant twice",
+                            );
+                        self.error(e);
+                    } else {
+                        values.push(n);
+                        spans.push(v.span.clone());
+                    }
+                }
+                Err(label) => {
+                    let e = self
+                        .here(
+                            "judgeflow::plan::bad_seed",
+                            format!("invalid seed in the sweep over `{SEED_KEY}`"),
+                            v.span.clone(),
+                            label,
+                        )
+                        .help(format!("seeds are integers from 0 to {}", i64::MAX));
+                    self.error(e);
+                }
+            }
+        }
+        if let Some(o) = &self.seed_override {
+            let e = ConfigError::new(
+                "judgeflow::set::seed_swept",
+                format!("`--set {SEED_KEY}` contradicts the sweep over `{SEED_KEY}`"),
+            )
+            .at(&o.origin, o.span.clone(), "the file sweeps this")
+            .help(format!(
+                "the pipeline makes one variant per seed; to run one of them select it, e.g. \
+                 `judgeflow run PIPELINE NODE[seed={}]`, or drop the `--set`",
+                values.first().map_or_else(|| "N".to_string(), plain)
+            ));
+            self.error(e);
+        }
+        if !templates.is_empty() && templates.iter().all(|t| t.seed.is_some()) {
+            let e = self
+                .here(
+                    "judgeflow::plan::seed_unused",
+                    format!("sweeping `{SEED_KEY}` changes nothing"),
+                    s.target.span.clone(),
+                    "every node sets its own `seed`",
+                )
+                .help("remove `seed` from the nodes that should vary with the pipeline seed, or drop this sweep");
+            self.error(e);
+        }
+        values
+    }
+
     fn apply_overrides(
         &mut self,
         nodes: &[NodeDecl],
@@ -699,6 +889,36 @@ impl Planner<'_> {
                 );
                 continue;
             };
+            if target == SEED_KEY {
+                let span = target.len() + 1..raw.len();
+                match seed_value(&Value::parse_cli(value_text)) {
+                    Ok(seed) => {
+                        self.seed_override = Some(SeedOverride { seed, origin, span });
+                    }
+                    Err(label) => self.error(
+                        ConfigError::new(
+                            "judgeflow::set::bad_seed",
+                            format!("invalid value for `{SEED_KEY}`"),
+                        )
+                        .at(&origin, span, label)
+                        .help(format!("seeds are integers from 0 to {}", i64::MAX)),
+                    ),
+                }
+                continue;
+            }
+            if node == "pipeline" && !nodes.iter().any(|n| n.name.value == node) {
+                self.error(
+                    ConfigError::new(
+                        "judgeflow::set::pipeline_key",
+                        format!("`--set` cannot change `{target}`"),
+                    )
+                    .at(&origin, node.len() + 1..target.len(), "not settable")
+                    .help(format!(
+                        "of `[pipeline]`, only the seed can be set: `--set {SEED_KEY}=N`"
+                    )),
+                );
+                continue;
+            }
             if !nodes.iter().any(|n| n.name.value == node) {
                 let e = ConfigError::new(
                     "judgeflow::set::unknown_node",
