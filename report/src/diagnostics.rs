@@ -144,15 +144,14 @@ pub fn rows(nodes: &[ReportNode], variants: &[String]) -> Result<Vec<Row>> {
             row.label_precision = share(correct, row.labelled);
             let (mut kept, mut seen) = (0i64, 0i64);
             for n in here.iter().filter(|n| n.op == "filter") {
-                if let Some(stats) = frames::kept(n)? {
-                    if let Some(total) = stats
-                        .iter()
-                        .find(|r| r.source == "total" && r.kind == "total")
-                    {
-                        any = true;
-                        kept += total.kept;
-                        seen += total.judgements;
-                    }
+                let stats = frames::kept(n)?.unwrap_or_default();
+                if let Some(total) = stats
+                    .iter()
+                    .find(|r| r.source == "total" && r.kind == "total")
+                {
+                    any = true;
+                    kept += total.kept;
+                    seen += total.judgements;
                 }
             }
             row.kept_fraction = share(kept as usize, seen as usize);

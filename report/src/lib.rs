@@ -14,6 +14,10 @@
 //!   something only where it clears the interval, the blind score and the baselines.
 //! - `variants.png`, with two or more variants: every variant's final accuracy next to the base,
 //!   with error bars and chance.
+//! - `seeds.png` (`seeds_<variant>.png` per group when other settings are swept too), when the
+//!   pipeline sweeps `pipeline.seed`: per dimension, every evaluation's mean accuracy over
+//!   seeds with its 95% t-interval across seeds as the error bar, each seed's accuracy as a dot,
+//!   blind evaluations beside the others, chance as a dashed line ([`seeds`]).
 //!
 //! Blind evaluations (their metrics' `image` column says `blank`) never stand for an iteration
 //! in the figures: they are drawn as the blind bars only; the tables list them, marked.
@@ -23,9 +27,13 @@
 //! - `timeline.png`, when the pipeline has a run trace (`CACHE/traces/`, written by every
 //!   `judgeflow run`): the newest run's nodes on a time axis, one row each in order of start,
 //!   coloured by operator, GPU nodes outlined, queue waits grey, cache hits as hollow circles.
-//! - `index.html`: the figures, then tables of accuracy per iteration and dimension (with `n`
-//!   and the share of "A" verdicts, a position-bias check), kept fractions, and each node's
-//!   wall time; nodes without an up-to-date result are listed as "not run yet".
+//! - `index.html`: the figures, then (with a seed sweep) accuracy over seeds and the paired
+//!   gain of the last iteration over the base ([`seeds`]), tables of accuracy per iteration and
+//!   dimension (with `n` and the share of "A" verdicts, a position-bias check), per-iteration
+//!   diagnostics ([`diagnostics`]), kept fractions, and each node's wall time; nodes without an
+//!   up-to-date result are listed as "not run yet".
+//!
+//! [`compare_sections`] gives `judgeflow compare` the same seed and diagnostics tables.
 //!
 //! A figure without data (nothing evaluated yet, no filter) is left out rather than drawn empty.
 //! When several `evaluate` nodes share a variant and an iteration (say, a second benchmark), the

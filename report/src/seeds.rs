@@ -182,7 +182,7 @@ fn group(
     let mut evaluations = Vec::new();
     for (iteration, is_blind, name) in &instances {
         let mut dims: Vec<String> = Vec::new();
-        for (seed_label, _) in members.iter().map(|(s, l)| (l, s)) {
+        for (_, seed_label) in members {
             if let Some((_, rows)) = of(seed_label, name) {
                 for r in rows {
                     if !dims.contains(&r.dimension) {
@@ -280,7 +280,8 @@ fn gains<'a, 'n>(
     of: &Lookup<'a, 'n>,
 ) -> Result<Vec<Gain>> {
     // Per seed: the items both evaluations scored, as (dimension, before, after).
-    let mut per_seed: Vec<(u64, Vec<(String, Votes, Votes)>)> = Vec::new();
+    type Shared = Vec<(String, Votes, Votes)>;
+    let mut per_seed: Vec<(u64, Shared)> = Vec::new();
     for (seed, l) in members {
         let (Some((b, _)), Some((a, _))) = (of(l, base), of(l, last)) else {
             continue;
