@@ -1,5 +1,6 @@
 //! The `judgeflow` binary: the engine's command line over the real operators, with the
-//! self-training report (`judgeflow report`).
+//! self-training report (`judgeflow report`) and its seed and diagnostics tables in
+//! `judgeflow compare`.
 
 use std::process::ExitCode;
 
@@ -9,9 +10,10 @@ fn main() -> ExitCode {
         keep_compiled_kernels();
         judgeflow_operators::exit_on_device_thread_panic();
     }
-    judgeflow_engine::cli::main_with_reporter(
+    judgeflow_engine::cli::main_with_reporter_and_comparer(
         judgeflow_operators::registry(),
         judgeflow_report::write_report_with_trace,
+        judgeflow_report::compare_sections,
     )
 }
 

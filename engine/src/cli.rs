@@ -160,10 +160,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "parquet")]
         format: ExportFormat,
     },
-    /// Put the sweep variants' result frames side by side.
+    /// Put the sweep variants' result frames side by side (and, from the binary, the
+    /// aggregates over seeds and the per-iteration diagnostics).
     Compare {
         #[command(flatten)]
         args: PipelineArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Write figures and an HTML page of the cached results (nodes not run yet are listed).
     Report {
@@ -221,22 +225,53 @@ pub type Reporter = fn(
     out_dir: &Path,
 ) -> miette::Result<Vec<PathBuf>>;
 
+/// One section the binary adds to `compare` after the variants' frames: what it knows its
+/// operators' frames mean (aggregates over seeds, diagnostics). `text` is printed under
+/// `title`; `--json` puts `json` under `sections` with its title.
+#[derive(Clone, Debug)]
+pub struct CompareSection {
+    /// Heading.
+    pub title: String,
+    /// The section as text (tables), ending with a newline.
+    pub text: String,
+    /// The same as JSON.
+    pub json: serde_json::Value,
+}
+
+/// Supplied by the binary: the extra `compare` sections of a pipeline, from the same nodes a
+/// [`Reporter`] gets.
+pub type Comparer =
+    fn(pipeline_name: &str, nodes: &[ReportNode]) -> miette::Result<Vec<CompareSection>>;
+
 /// Parses the process arguments, runs the command, renders errors; exit code 2 for invalid
 /// pipelines and usage, 1 for failures while running. `report` is refused (no reporter).
 pub fn main(registry: Registry) -> ExitCode {
-    run_main(registry, None)
+    run_main(registry, None, None)
 }
 
 /// [`main`], with `report` handing its nodes to `reporter`.
 pub fn main_with_reporter(registry: Registry, reporter: Reporter) -> ExitCode {
-    run_main(registry, Some(reporter))
+    run_main(registry, Some(reporter), None)
 }
 
-fn run_main(registry: Registry, reporter: Option<Reporter>) -> ExitCode {
+/// [`main_with_reporter`], with `compare` adding `comparer`'s sections.
+pub fn main_with_reporter_and_comparer(
+    registry: Registry,
+    reporter: Reporter,
+    comparer: Comparer,
+) -> ExitCode {
+    run_main(registry, Some(reporter), Some(comparer))
+}
+
+fn run_main(
+    registry: Registry,
+    reporter: Option<Reporter>,
+    comparer: Option<Comparer>,
+) -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let mut out = String::new();
-    let result = execute_with(cli, &registry, reporter, &mut out);
+    let result = execute_with_comparer(cli, &registry, reporter, comparer, &mut out);
     print!("{out}");
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -343,6 +378,26 @@ pub fn execute_with(
     reporter: Option<Reporter>,
     out: &mut String,
 ) -> miette::Result<()> {
+    execute_with_comparer(cli, registry, reporter, None, out)
+}
+
+/// [`execute_with`], with `compare` adding `comparer`'s sections.
+pub fn execute_with_comparer(
+    cli: Cli,
+    registry: &Registry,
+    reporter: Option<Reporter>,
+    comparer: Option<Comparer>,
+    out: &mut String,
+) -> miette::Result<()> {
+    if let (Command::Compare { args, json }, Some(comparer)) = (&cli.command, comparer) {
+        let plan = load(&args.pipeline, registry, &args.set)?;
+        let cache = Cache::open(&cli.cache)?;
+        let tables = compare_tables(&plan, &cache)?;
+        let nodes = report_nodes(&plan, &cache)?;
+        let sections = comparer(&plan.name, &nodes)?;
+        print_compare(&tables, &sections, *json, out);
+        return Ok(());
+    }
     let (Command::Report { args, out: dir }, Some(reporter)) = (&cli.command, reporter) else {
         return Ok(execute(cli, registry, out)?);
     };
@@ -679,10 +734,12 @@ pub fn execute(cli: Cli, registry: &Registry, out: &mut String) -> Result<()> {
             }
             Ok(())
         }
-        Command::Compare { args } => {
+        Command::Compare { args, json } => {
             let plan = load(&args.pipeline, registry, &args.set)?;
             let cache = Cache::open(&cli.cache)?;
-            compare(&plan, &cache, out)
+            let tables = compare_tables(&plan, &cache)?;
+            print_compare(&tables, &[], json, out);
+            Ok(())
         }
         Command::Gc { pipelines, dry_run } => {
             if pipelines.is_empty() {
@@ -992,10 +1049,49 @@ fn text_table(cells: &[Vec<String>]) -> String {
     s
 }
 
+/// `compare`'s output: each compared node's table (a header row, then rows), then the
+/// binary's sections; as text, or as one JSON object `{"tables": [{"node", "columns", "rows"}],
+/// "sections": [{"title", "data"}]}`.
+fn print_compare(
+    tables: &[(String, Vec<Vec<String>>)],
+    sections: &[CompareSection],
+    json: bool,
+    out: &mut String,
+) {
+    if json {
+        let tables: Vec<serde_json::Value> = tables
+            .iter()
+            .map(|(node, cells)| {
+                serde_json::json!({
+                    "node": node,
+                    "columns": cells.first().cloned().unwrap_or_default(),
+                    "rows": cells.iter().skip(1).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let sections: Vec<serde_json::Value> = sections
+            .iter()
+            .map(|s| serde_json::json!({ "title": s.title, "data": s.json }))
+            .collect();
+        let doc = serde_json::json!({ "tables": tables, "sections": sections });
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("json"));
+        return;
+    }
+    for (node, cells) in tables {
+        let _ = writeln!(out, "{node}:");
+        let _ = writeln!(out, "{}", text_table(cells));
+    }
+    for s in sections {
+        let _ = writeln!(out, "{}:", s.title);
+        let _ = writeln!(out, "{}", s.text);
+    }
+}
+
 /// For each compared node, one table: its string columns identify rows, each variant
 /// contributes its numeric columns.
-fn compare(plan: &Plan, cache: &Cache, out: &mut String) -> Result<()> {
+fn compare_tables(plan: &Plan, cache: &Cache) -> Result<Vec<(String, Vec<Vec<String>>)>> {
     let statuses: BTreeMap<_, _> = exec::status(plan, cache)?.into_iter().collect();
+    let mut tables = Vec::new();
     for template in &plan.compare {
         let mut rows: BTreeMap<Vec<String>, BTreeMap<String, String>> = BTreeMap::new();
         let mut key_names: Vec<String> = Vec::new();
@@ -1070,7 +1166,6 @@ fn compare(plan: &Plan, cache: &Cache, out: &mut String) -> Result<()> {
                 }
             }
         }
-        let _ = writeln!(out, "{template}:");
         let mut cells = vec![
             key_names
                 .iter()
@@ -1089,9 +1184,14 @@ fn compare(plan: &Plan, cache: &Cache, out: &mut String) -> Result<()> {
                     .collect(),
             );
         }
-        let _ = writeln!(out, "{}", text_table(&cells));
+        tables.push((template.clone(), cells));
     }
-    Ok(())
+    Ok(tables)
+}
+
+/// A table as aligned text, header ruled (for the binary's [`CompareSection`]s).
+pub fn format_table(cells: &[Vec<String>]) -> String {
+    text_table(cells)
 }
 
 #[cfg(test)]

@@ -22,7 +22,11 @@
 //!
 //! [sweep]                 # every combination becomes a variant; unaffected nodes are shared
 //! "answers.temperature" = [0.6, 1.0]
+//! "pipeline.seed" = [1, 2, 3]   # one variant per pipeline seed (`seed=N` in labels)
 //! ```
+//!
+//! Sweep keys may be quoted (`"answers.temperature"`) or dotted (`answers.temperature`): both
+//! name the same setting, and naming one twice is an error.
 //!
 //! Input references: `NODE`, `NODE.PORT`, and inside an iteration group `NODE@prev`; outside a
 //! group `NODE@3` or `NODE@last` picks one repetition.
@@ -292,9 +296,7 @@ impl Parser {
                 "sweep" => {
                     if let Some(t) = self.expect_table("sweep", value) {
                         for entry in t.iter() {
-                            if let Some(s) = self.sweep(entry) {
-                                decl.sweeps.push(s);
-                            }
+                            self.sweep(entry, None, &mut decl.sweeps);
                         }
                     }
                 }
@@ -586,8 +588,39 @@ impl Parser {
         })
     }
 
-    fn sweep(&mut self, (key, value): Entry<'_, '_>) -> Option<SweepDecl> {
-        let target = Sp::new(key.get_ref().to_string(), key.span());
+    /// One `[sweep]` entry into `out`. A dotted key written without quotes
+    /// (`pipeline.seed = [1, 2]`) is a nested table in TOML; it means the same as the quoted
+    /// `"pipeline.seed"`, so nested tables are flattened into dotted targets (`prefix` is the
+    /// outer key and where it starts). Both spellings of one key make two entries, which
+    /// planning reports as a key swept twice.
+    fn sweep(
+        &mut self,
+        (key, value): Entry<'_, '_>,
+        prefix: Option<(&str, usize)>,
+        out: &mut Vec<SweepDecl>,
+    ) {
+        let (name, span) = match prefix {
+            // One line (`a.b = [..]`): point at the whole dotted key; a `[sweep.a]` table's
+            // key sits far from its header, so point at the inner key alone.
+            Some((outer, start))
+                if self
+                    .origin
+                    .text()
+                    .get(start..key.span().end)
+                    .is_some_and(|written| !written.contains('\n')) =>
+            {
+                (format!("{outer}.{}", key.get_ref()), start..key.span().end)
+            }
+            Some((outer, _)) => (format!("{outer}.{}", key.get_ref()), key.span()),
+            None => (key.get_ref().to_string(), key.span()),
+        };
+        let target = Sp::new(name, span);
+        if let DeValue::Table(t) = value.get_ref() {
+            for entry in t.iter() {
+                self.sweep(entry, Some((&target.value, target.span.start)), out);
+            }
+            return;
+        }
         let DeValue::Array(items) = value.get_ref() else {
             self.err(
                 "judgeflow::config::type",
@@ -598,7 +631,7 @@ impl Parser {
                 value.span(),
                 format!("found {}", de_type_name(value.get_ref())),
             );
-            return None;
+            return;
         };
         if items.is_empty() {
             self.err(
@@ -607,7 +640,7 @@ impl Parser {
                 value.span(),
                 "empty array",
             );
-            return None;
+            return;
         }
         let mut values = Vec::new();
         for item in items.iter() {
@@ -623,7 +656,7 @@ impl Parser {
                 }
             }
         }
-        Some(SweepDecl { target, values })
+        out.push(SweepDecl { target, values });
     }
 
     fn string(&mut self, what: &str, v: &Spanned<DeValue<'_>>) -> Option<Sp<String>> {

@@ -59,6 +59,29 @@ fn set_overrides_are_validated_against_the_command_line() {
 }
 
 #[test]
+fn seed_overrides_are_validated_against_the_command_line() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/good");
+    let _cwd = CwdGuard::enter(&dir);
+    for (name, file, set) in [
+        ("set_seed_negative", "chain.toml", "pipeline.seed=-1"),
+        ("set_seed_float", "chain.toml", "pipeline.seed=1.5"),
+        ("set_seed_text", "chain.toml", "pipeline.seed=lucky"),
+        (
+            "set_seed_too_large",
+            "chain.toml",
+            "pipeline.seed=99999999999999999999",
+        ),
+        ("set_pipeline_name", "chain.toml", "pipeline.name=other"),
+        // The file sweeps the seed: one `--set` value would silently lose to the sweep.
+        ("set_seed_swept", "seeds.toml", "pipeline.seed=4"),
+    ] {
+        let err = check(Path::new(file), &[set.to_string()]);
+        assert_eq!(exit_code(&err), 2);
+        insta::assert_snapshot!(name, rendered(&err));
+    }
+}
+
+#[test]
 fn huge_file_gets_a_diagnostic_not_a_hang() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.toml");

@@ -346,6 +346,8 @@ pub struct Bars {
     pub color: RGBColor,
     /// 95% interval per group, drawn as error bars; empty: none.
     pub intervals: Vec<Option<(f64, f64)>>,
+    /// Individual values per group (one per seed), drawn as dots over the bar; empty: none.
+    pub dots: Vec<Vec<f64>>,
 }
 
 /// Grouped bars on a 0..1 axis (accuracies, fractions), each labelled with its value (above its
@@ -424,6 +426,19 @@ pub fn bars(
                 .flatten()
                 .collect();
             chart.draw_series(whiskers).map_err(err)?;
+            let dots: Vec<Circle<(f64, f64), i32>> = s
+                .dots
+                .iter()
+                .enumerate()
+                .flat_map(|(i, values)| {
+                    let centre = left(i) + width * 0.46;
+                    values
+                        .iter()
+                        .filter(|v| v.is_finite())
+                        .map(move |&v| Circle::new((centre, v), 4, BLACK.filled()))
+                })
+                .collect();
+            chart.draw_series(dots).map_err(err)?;
             let text = ("sans-serif", 13)
                 .into_font()
                 .color(&BLACK)

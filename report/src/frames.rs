@@ -249,3 +249,79 @@ pub fn loss(node: &ReportNode) -> Result<Option<Vec<LossPoint>>> {
         ))
     })
 }
+
+fn bools(df: &DataFrame, name: &str) -> polars::prelude::PolarsResult<Vec<Option<bool>>> {
+    Ok(df.column(name)?.bool()?.iter().collect())
+}
+
+fn optional_strings(
+    df: &DataFrame,
+    name: &str,
+) -> polars::prelude::PolarsResult<Vec<Option<String>>> {
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|s| s.map(str::to_string))
+        .collect())
+}
+
+/// One judgement of a `judgements` frame, as far as the report needs it.
+#[derive(Clone, Debug)]
+pub struct Judged {
+    /// The pair (for `evaluate`: the bench item).
+    pub pair_id: String,
+    /// The pair's kind (for `evaluate`: the bench dimension).
+    pub kind: String,
+    /// The answers as shown.
+    pub answer_a: String,
+    /// The second answer as shown.
+    pub answer_b: String,
+    /// The judge's whole output.
+    pub output: String,
+    /// `A`, `B`, or `None` when the output had no verdict line.
+    pub verdict: Option<String>,
+    /// Whether the verdict named the preferred answer (false when unparseable).
+    pub agrees: bool,
+}
+
+/// The `judgements` rows of a `judge` or `evaluate` node.
+pub fn judgements(node: &ReportNode) -> Result<Option<Vec<Judged>>> {
+    let Some(df) = frame(node, "judgements", &judgeflow_schemas::JUDGEMENTS)? else {
+        return Ok(None);
+    };
+    columns(node, "judgements", || {
+        let pair_id = strings(&df, "pair_id")?;
+        let kind = strings(&df, "kind")?;
+        let answer_a = strings(&df, "answer_a")?;
+        let answer_b = strings(&df, "answer_b")?;
+        let output = strings(&df, "output")?;
+        let verdict = optional_strings(&df, "verdict")?;
+        let agrees = bools(&df, "agrees")?;
+        Ok(Some(
+            (0..df.height())
+                .map(|i| Judged {
+                    pair_id: pair_id[i].clone(),
+                    kind: kind[i].clone(),
+                    answer_a: answer_a[i].clone(),
+                    answer_b: answer_b[i].clone(),
+                    output: output[i].clone(),
+                    verdict: verdict[i].clone(),
+                    agrees: agrees[i].unwrap_or(false),
+                })
+                .collect(),
+        ))
+    })
+}
+
+/// `label_correct` of a `pairs` frame: `(correct, known)`, pairs whose label the gold answer
+/// could check (null where no gold answer is known).
+pub fn label_correct(node: &ReportNode) -> Result<Option<(usize, usize)>> {
+    let Some(df) = frame(node, "pairs", &judgeflow_schemas::PAIRS)? else {
+        return Ok(None);
+    };
+    columns(node, "pairs", || {
+        let known: Vec<bool> = bools(&df, "label_correct")?.into_iter().flatten().collect();
+        Ok(Some((known.iter().filter(|&&c| c).count(), known.len())))
+    })
+}

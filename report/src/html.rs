@@ -90,7 +90,9 @@ pub fn page(data: &Data, figures: &[(PathBuf, String)]) -> String {
         );
     }
 
+    seeds_tables(data, &mut h);
     accuracy_tables(data, &mut h);
+    diagnostics_table(data, &mut h);
     kept_table(data, &mut h);
     nodes_table(data, &mut h);
     h.push_str("</body>\n</html>\n");
@@ -234,4 +236,60 @@ fn nodes_table(data: &Data, h: &mut String) {
         );
     }
     h.push_str("</table>\n");
+}
+
+/// Rows of cells as an HTML table, the first row as its header.
+fn cells_table(cells: &[Vec<String>], h: &mut String) {
+    h.push_str("<table>\n");
+    for (i, row) in cells.iter().enumerate() {
+        let tag = if i == 0 { "th" } else { "td" };
+        h.push_str("<tr>");
+        for c in row {
+            let _ = write!(h, "<{tag}>{}</{tag}>", escape(c));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+}
+
+/// With a seed sweep: accuracy over seeds and the gain of the last iteration over the base.
+fn seeds_tables(data: &Data, h: &mut String) {
+    if data.seed_groups.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h2>Over seeds</h2>\n<p><small>Variants that differ only by <code>pipeline.seed</code> \
+         are grouped. Per evaluation and dimension: the mean accuracy over seeds with a 95% \
+         t-interval across seeds (n = seeds), and each seed's accuracy with its Wilson interval \
+         over items. The gain of the last iteration over the base: per seed, the difference on \
+         the bench items both evaluations scored with a 95% paired bootstrap interval over \
+         those items (2,000 resamples); across seeds, the mean of the per-seed gains with its \
+         t-interval.</small></p>\n",
+    );
+    for (title, cells) in crate::seed_tables(&data.seed_groups) {
+        let _ = writeln!(h, "<h3>{}</h3>", escape(&title));
+        cells_table(&cells, h);
+    }
+}
+
+/// Per iteration: agreement with the synthetic labels, vote label precision, A-share,
+/// unparseable rate, copied answers, kept fraction.
+fn diagnostics_table(data: &Data, h: &mut String) {
+    if data.diagnostics.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2>Per-iteration diagnostics</h2>\n<p><small>Judge: share of parsed verdicts that \
+         agree with the synthetic label, that say A, and share of outputs without a verdict; \
+         share of outputs whose reasoning contains answer A or B verbatim (among judgements \
+         with an answer of {} words or more, n in brackets). Vote: share of majority labels the \
+         gold answer confirms (n: pairs with a gold answer). Filter: share of judgements \
+         kept.</small></p>",
+        crate::diagnostics::COPY_MIN_WORDS
+    );
+    cells_table(
+        &crate::diagnostics_table(&data.diagnostics, data.swept()),
+        h,
+    );
 }

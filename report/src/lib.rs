@@ -14,6 +14,10 @@
 //!   something only where it clears the interval, the blind score and the baselines.
 //! - `variants.png`, with two or more variants: every variant's final accuracy next to the base,
 //!   with error bars and chance.
+//! - `seeds.png` (`seeds_<variant>.png` per group when other settings are swept too), when the
+//!   pipeline sweeps `pipeline.seed`: per dimension, every evaluation's mean accuracy over
+//!   seeds with its 95% t-interval across seeds as the error bar, each seed's accuracy as a dot,
+//!   blind evaluations beside the others, chance as a dashed line ([`seeds`]).
 //!
 //! Blind evaluations (their metrics' `image` column says `blank`) never stand for an iteration
 //! in the figures: they are drawn as the blind bars only; the tables list them, marked.
@@ -23,17 +27,24 @@
 //! - `timeline.png`, when the pipeline has a run trace (`CACHE/traces/`, written by every
 //!   `judgeflow run`): the newest run's nodes on a time axis, one row each in order of start,
 //!   coloured by operator, GPU nodes outlined, queue waits grey, cache hits as hollow circles.
-//! - `index.html`: the figures, then tables of accuracy per iteration and dimension (with `n`
-//!   and the share of "A" verdicts, a position-bias check), kept fractions, and each node's
-//!   wall time; nodes without an up-to-date result are listed as "not run yet".
+//! - `index.html`: the figures, then (with a seed sweep) accuracy over seeds and the paired
+//!   gain of the last iteration over the base ([`seeds`]), tables of accuracy per iteration and
+//!   dimension (with `n` and the share of "A" verdicts, a position-bias check), per-iteration
+//!   diagnostics ([`diagnostics`]), kept fractions, and each node's wall time; nodes without an
+//!   up-to-date result are listed as "not run yet".
+//!
+//! [`compare_sections`] gives `judgeflow compare` the same seed and diagnostics tables.
 //!
 //! A figure without data (nothing evaluated yet, no filter) is left out rather than drawn empty.
 //! When several `evaluate` nodes share a variant and an iteration (say, a second benchmark), the
 //! figures follow the first in plan order; the tables show them all.
 
 mod charts;
+pub mod diagnostics;
 mod frames;
 mod html;
+pub mod seeds;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,6 +77,10 @@ struct Data<'a> {
     evals: Vec<Read<'a, Vec<MetricRow>>>,
     kept: Vec<Read<'a, Vec<KeptRow>>>,
     losses: Vec<Read<'a, Vec<LossPoint>>>,
+    /// Aggregates over seeds (empty unless the pipeline sweeps `pipeline.seed`).
+    seed_groups: Vec<seeds::Group>,
+    /// Per-iteration diagnostics of every variant.
+    diagnostics: Vec<diagnostics::Row>,
 }
 
 /// Writes the report of `pipeline` into `out_dir` (created if missing); returns the files
@@ -86,6 +101,7 @@ pub fn write_report_with_trace(
         .map_err(|e| miette!("cannot create report directory {}: {e}", out_dir.display()))?;
     let data = read(pipeline, nodes)?;
     let mut figures = Vec::new();
+    seed_figures(&data, out_dir, &mut figures)?;
     accuracy_figures(&data, out_dir, &mut figures)?;
     variants_figure(&data, out_dir, &mut figures)?;
     kept_figure(&data, out_dir, &mut figures)?;
@@ -117,7 +133,10 @@ fn read<'a>(pipeline: &'a str, nodes: &'a [ReportNode]) -> Result<Data<'a>> {
         evals: Vec::new(),
         kept: Vec::new(),
         losses: Vec::new(),
+        seed_groups: seeds::groups(nodes)?,
+        diagnostics: Vec::new(),
     };
+    data.diagnostics = diagnostics::rows(nodes, &data.variants)?;
     for node in nodes {
         let iteration = node.iteration.unwrap_or(0);
         match node.op.as_str() {
@@ -242,6 +261,7 @@ fn accuracy_bars(label: String, rows: &[MetricRow], dims: &[String], color: RGBC
         values: dims.iter().map(|d| accuracy(rows, d)).collect(),
         color,
         intervals: dims.iter().map(|d| interval(rows, d)).collect(),
+        dots: Vec::new(),
     }
 }
 
@@ -259,12 +279,14 @@ fn baseline_bars(rows: &[MetricRow], dims: &[String]) -> [Bars; 2] {
             values: of(|r| r.shorter_wins),
             color: RGBColor(188, 189, 34),
             intervals: Vec::new(),
+            dots: Vec::new(),
         },
         Bars {
             label: "text only: longer answer wins".into(),
             values: of(|r| r.longer_wins),
             color: RGBColor(219, 219, 141),
             intervals: Vec::new(),
+            dots: Vec::new(),
         },
     ]
 }
@@ -371,6 +393,96 @@ fn accuracy_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)
         }
         series.extend(baseline_bars(final_rows, &dims));
         let path = out.join(data.file_for("final_vs_base", variant));
+        figures.push((
+            charts::bars(&path, &title, "accuracy", &dims, &series, Some(&chance()))?,
+            title,
+        ));
+    }
+    Ok(())
+}
+
+/// `seeds*.png` (one per seed group, suffixed with the group when there are several): per
+/// dimension, each evaluation's mean accuracy over seeds with its across-seed 95% t-interval as
+/// the error bar and each seed's accuracy as a dot; blind evaluations beside the others, and
+/// chance (0.5) as a dashed line.
+fn seed_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) -> Result<()> {
+    let several = data.seed_groups.len() > 1;
+    for g in &data.seed_groups {
+        let mut dims: Vec<String> = Vec::new();
+        for e in &g.evaluations {
+            for (d, _, _) in &e.dimensions {
+                if !dims.contains(d) && !SUMMARY_ROWS.contains(&d.as_str()) {
+                    dims.push(d.clone());
+                }
+            }
+        }
+        dims.extend(SUMMARY_ROWS.iter().map(|s| s.to_string()));
+        let series: Vec<Bars> = g
+            .evaluations
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let find = |d: &String| e.dimensions.iter().find(|(x, _, _)| x == d);
+                let color = if e.blind {
+                    PALETTE[1]
+                } else if e.iteration == 0 {
+                    PALETTE[7]
+                } else {
+                    PALETTE[[0, 2, 3, 4, 5, 6, 8, 9][i % 8]]
+                };
+                Bars {
+                    label: format!(
+                        "{}{} (mean of {} seeds)",
+                        e.node,
+                        if e.blind { ", blind" } else { "" },
+                        g.seeds.len()
+                    ),
+                    values: dims
+                        .iter()
+                        .map(|d| find(d).map(|(_, a, _)| a.mean).filter(|m| m.is_finite()))
+                        .collect(),
+                    color,
+                    intervals: dims
+                        .iter()
+                        .map(|d| {
+                            find(d)
+                                .map(|(_, a, _)| (a.lo, a.hi))
+                                .filter(|(lo, hi)| lo.is_finite() && hi.is_finite())
+                        })
+                        .collect(),
+                    dots: dims
+                        .iter()
+                        .map(|d| {
+                            find(d).map_or_else(Vec::new, |(_, _, per)| {
+                                per.iter().map(|s| s.accuracy).collect()
+                            })
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        let title = format!(
+            "Accuracy over seeds {} — {} (bars: mean, 95% t-interval; dots: seeds)",
+            g.seeds
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            if g.label.is_empty() {
+                data.pipeline.to_string()
+            } else {
+                g.label.clone()
+            }
+        );
+        let file = if several {
+            format!("seeds_{}.png", slug(&g.label))
+        } else {
+            "seeds.png".to_string()
+        };
+        let path = out.join(file);
         figures.push((
             charts::bars(&path, &title, "accuracy", &dims, &series, Some(&chance()))?,
             title,
@@ -594,4 +706,269 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(&tmp, bytes).map_err(|e| miette!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .map_err(|e| miette!("cannot move {} to {}: {e}", tmp.display(), path.display()))
+}
+
+/// A figure with three decimals, or a dash when unknown.
+fn fixed(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "—".into()
+    }
+}
+
+/// A difference with its sign.
+fn signed(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:+.3}")
+    } else {
+        "—".into()
+    }
+}
+
+fn bounded(v: String, lo: f64, hi: f64, f: fn(f64) -> String) -> String {
+    if lo.is_finite() && hi.is_finite() {
+        format!("{v} [{}, {}]", f(lo), f(hi))
+    } else {
+        v
+    }
+}
+
+/// The seed tables (title, header row + rows): per group, accuracy over seeds per evaluation
+/// and dimension, then the gain of the last iteration over the base.
+fn seed_tables(groups: &[seeds::Group]) -> Vec<(String, Vec<Vec<String>>)> {
+    let mut out = Vec::new();
+    for g in groups {
+        let seeds_list = g
+            .seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut cells = vec![
+            [
+                "evaluation",
+                "dimension",
+                "mean [95% t-interval over seeds]",
+                "seeds",
+                "per seed: accuracy [95% Wilson] (n)",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for e in &g.evaluations {
+            for (d, across, per) in &e.dimensions {
+                cells.push(vec![
+                    format!("{}{}", e.node, if e.blind { " (blind)" } else { "" }),
+                    d.clone(),
+                    bounded(fixed(across.mean), across.lo, across.hi, fixed),
+                    across.seeds.to_string(),
+                    per.iter()
+                        .map(|s| {
+                            format!(
+                                "seed {}: {} ({})",
+                                s.seed,
+                                bounded(fixed(s.accuracy), s.lo, s.hi, fixed),
+                                s.n
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ]);
+            }
+        }
+        out.push((
+            format!("accuracy over seeds {seeds_list} — {}", g.title()),
+            cells,
+        ));
+        if let Some((base, last, gains)) = &g.gain {
+            let mut cells = vec![
+                [
+                    "dimension",
+                    "mean gain [95% t-interval over seeds]",
+                    "seeds",
+                    "per seed: gain [95% paired bootstrap over items] (shared items)",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ];
+            for gain in gains {
+                cells.push(vec![
+                    gain.dimension.clone(),
+                    bounded(
+                        signed(gain.across.mean),
+                        gain.across.lo,
+                        gain.across.hi,
+                        signed,
+                    ),
+                    gain.across.seeds.to_string(),
+                    gain.per_seed
+                        .iter()
+                        .map(|(seed, p)| {
+                            format!(
+                                "seed {seed}: {} ({})",
+                                bounded(signed(p.difference), p.lo, p.hi, signed),
+                                p.items
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ]);
+            }
+            out.push((format!("gain {last} − {base} — {}", g.title()), cells));
+        }
+    }
+    out
+}
+
+/// The per-iteration diagnostics as one table (header row + rows).
+fn diagnostics_table(rows: &[diagnostics::Row], swept: bool) -> Vec<Vec<String>> {
+    let mut header = Vec::new();
+    if swept {
+        header.push("variant".to_string());
+    }
+    header.extend(
+        [
+            "iteration",
+            "judge agrees with labels",
+            "vote label precision (n)",
+            "A-share",
+            "unparseable",
+            "reasoning copies an answer (n)",
+            "kept fraction",
+        ]
+        .map(String::from),
+    );
+    let mut cells = vec![header];
+    for r in rows {
+        let mut row = Vec::new();
+        if swept {
+            row.push(r.variant.clone());
+        }
+        row.extend([
+            r.iteration.to_string(),
+            fixed(r.agreement),
+            format!("{} ({})", fixed(r.label_precision), r.labelled),
+            fixed(r.a_share),
+            fixed(r.unparseable),
+            format!("{} ({})", fixed(r.copies), r.copy_checked),
+            fixed(r.kept_fraction),
+        ]);
+        cells.push(row);
+    }
+    cells
+}
+
+fn number_json(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        x.into()
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+fn across_json(a: &seeds::AcrossSeeds) -> serde_json::Value {
+    serde_json::json!({
+        "mean": number_json(a.mean),
+        "lo": number_json(a.lo),
+        "hi": number_json(a.hi),
+        "seeds": a.seeds,
+    })
+}
+
+fn seeds_json(groups: &[seeds::Group]) -> serde_json::Value {
+    groups
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "variant": g.label,
+                "seeds": g.seeds,
+                "evaluations": g.evaluations.iter().map(|e| serde_json::json!({
+                    "node": e.node,
+                    "iteration": e.iteration,
+                    "blind": e.blind,
+                    "dimensions": e.dimensions.iter().map(|(d, a, per)| serde_json::json!({
+                        "dimension": d,
+                        "across_seeds": across_json(a),
+                        "per_seed": per.iter().map(|s| serde_json::json!({
+                            "seed": s.seed,
+                            "accuracy": number_json(s.accuracy),
+                            "lo": number_json(s.lo),
+                            "hi": number_json(s.hi),
+                            "n": s.n,
+                        })).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "gain": g.gain.as_ref().map(|(base, last, gains)| serde_json::json!({
+                    "base": base,
+                    "last": last,
+                    "dimensions": gains.iter().map(|gain| serde_json::json!({
+                        "dimension": gain.dimension,
+                        "across_seeds": across_json(&gain.across),
+                        "per_seed": gain.per_seed.iter().map(|(seed, p)| serde_json::json!({
+                            "seed": seed,
+                            "difference": number_json(p.difference),
+                            "lo": number_json(p.lo),
+                            "hi": number_json(p.hi),
+                            "items": p.items,
+                        })).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                })),
+            })
+        })
+        .collect()
+}
+
+fn diagnostics_json(rows: &[diagnostics::Row]) -> serde_json::Value {
+    rows.iter()
+        .map(|r| {
+            serde_json::json!({
+                "variant": r.variant,
+                "iteration": r.iteration,
+                "judgements": r.judgements,
+                "agreement": number_json(r.agreement),
+                "label_precision": number_json(r.label_precision),
+                "labelled": r.labelled,
+                "a_share": number_json(r.a_share),
+                "unparseable": number_json(r.unparseable),
+                "copies": number_json(r.copies),
+                "copy_checked": r.copy_checked,
+                "kept_fraction": number_json(r.kept_fraction),
+            })
+        })
+        .collect()
+}
+
+/// `judgeflow compare`'s sections from the self-training frames (matches
+/// `judgeflow_engine::cli::Comparer`): with a seed sweep, the accuracy over seeds per variant
+/// and evaluation and the paired gain of the last iteration over the base ([`seeds`]); with
+/// iterations, the per-iteration diagnostics ([`diagnostics`]). Nodes without results are
+/// left out.
+pub fn compare_sections(
+    _pipeline: &str,
+    nodes: &[ReportNode],
+) -> Result<Vec<judgeflow_engine::cli::CompareSection>> {
+    use judgeflow_engine::cli::{CompareSection, format_table};
+    let data = read("", nodes)?;
+    let mut out = Vec::new();
+    if !data.seed_groups.is_empty() {
+        let text = seed_tables(&data.seed_groups)
+            .iter()
+            .map(|(title, cells)| format!("{title}\n{}", format_table(cells)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        out.push(CompareSection {
+            title: "seeds".into(),
+            text,
+            json: seeds_json(&data.seed_groups),
+        });
+    }
+    if !data.diagnostics.is_empty() {
+        out.push(CompareSection {
+            title: "per-iteration diagnostics".into(),
+            text: format_table(&diagnostics_table(&data.diagnostics, data.swept())),
+            json: diagnostics_json(&data.diagnostics),
+        });
+    }
+    Ok(out)
 }

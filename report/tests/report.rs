@@ -515,3 +515,260 @@ fn a_blind_evaluation_is_drawn_beside_the_bars_not_as_an_iteration() {
     assert!(html.contains("eval_blind <small>(blind)</small>"), "{html}");
     assert!(html.contains("0.111"));
 }
+
+/// An `evaluate` node's `judgements`: for each item `(pair_id, dimension, right, wrong)`, that
+/// many parsed samples agreeing / disagreeing with the label, plus one unparseable sample.
+fn eval_judgements(dir: &Path, name: &str, items: &[(&str, &str, usize, usize)]) -> PathBuf {
+    let (mut ids, mut kinds, mut verdicts, mut agrees) = (vec![], vec![], vec![], vec![]);
+    for &(id, dim, right, wrong) in items {
+        for k in 0..right + wrong + 1 {
+            ids.push(id.to_string());
+            kinds.push(dim.to_string());
+            verdicts.push((k < right + wrong).then_some("A"));
+            agrees.push(k < right);
+        }
+    }
+    let n = ids.len();
+    let df = df!(
+        "pair_id" => ids,
+        "image" => vec![b"png".to_vec(); n],
+        "question" => vec!["q"; n],
+        "order" => vec!["AB"; n],
+        "answer_a" => vec!["one"; n],
+        "answer_b" => vec!["two"; n],
+        "preferred" => vec!["A"; n],
+        "kind" => kinds,
+        "source" => vec!["bench"; n],
+        "output" => vec!["x. Overall Judgment: Answer A is better."; n],
+        "verdict" => verdicts,
+        "verdict_prob" => vec![0.5; n],
+        "agrees" => agrees,
+    )
+    .unwrap();
+    write_frame(dir, name, df)
+}
+
+/// A `judge` node's `judgements` with 4 rows: 2 agreeing A verdicts (one of which copies a
+/// long answer into its reasoning), 1 disagreeing B verdict, 1 unparseable output.
+fn judge_judgements(dir: &Path, name: &str) -> PathBuf {
+    let long = "a red circle left of a blue square";
+    let df = df!(
+        "pair_id" => ["p1", "p1", "p2", "p2"],
+        "image" => vec![b"png".to_vec(); 4],
+        "question" => ["q"; 4],
+        "order" => ["AB", "BA", "AB", "BA"],
+        "answer_a" => [long, "red", long, "red"],
+        "answer_b" => ["red", long, "red", long],
+        "preferred" => ["A", "B", "A", "B"],
+        "kind" => ["general"; 4],
+        "source" => ["scenes"; 4],
+        "output" => [
+            "In the image: A red circle left of a blue square. Overall Judgment: Answer A is better.",
+            "A circle. Overall Judgment: Answer A is better.",
+            "Something. Overall Judgment: Answer A is better.",
+            "cut off",
+        ],
+        "verdict" => [Some("A"), Some("A"), Some("A"), None],
+        "verdict_prob" => [0.9, 0.6, 0.7, f64::NAN],
+        "agrees" => [true, false, true, false],
+    )
+    .unwrap();
+    write_frame(dir, name, df)
+}
+
+fn vote_pairs(dir: &Path, name: &str) -> PathBuf {
+    let df = df!(
+        "pair_id" => ["v1", "v2", "v3", "v4"],
+        "prompt_id" => ["a", "b", "c", "d"],
+        "image" => vec![b"png".to_vec(); 4],
+        "question" => ["q"; 4],
+        "chosen" => ["1"; 4],
+        "rejected" => ["2"; 4],
+        "task" => ["count"; 4],
+        "kind" => ["majority"; 4],
+        "source" => ["scenes"; 4],
+        "label_correct" => [Some(true), Some(true), Some(false), None],
+    )
+    .unwrap();
+    write_frame(dir, name, df)
+}
+
+#[test]
+fn a_seed_sweep_is_aggregated_with_intervals_and_diagnostics() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let seeds = ["seed=1", "seed=2", "seed=3"];
+    let mut nodes = Vec::new();
+    // Base: 6 items, 3 right. After one iteration: per seed 4, 5, 6 right of 6.
+    let base_items = |s: usize| {
+        (0..6)
+            .map(|i| {
+                let id: &'static str = ["i0", "i1", "i2", "i3", "i4", "i5"][i];
+                let dim = if i < 3 { "general" } else { "hallucination" };
+                let _ = s;
+                if i % 2 == 0 {
+                    (id, dim, 2, 1)
+                } else {
+                    (id, dim, 0, 3)
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    for (k, seed) in seeds.iter().enumerate() {
+        let mut base = vec![(
+            "metrics",
+            metrics(d, &format!("base{k}"), 0.5 + 0.01 * k as f64, 0.5),
+        )];
+        base.push((
+            "judgements",
+            eval_judgements(d, &format!("basej{k}"), &base_items(k)),
+        ));
+        let mut after_items = base_items(k);
+        for item in after_items.iter_mut().take(k + 1).filter(|x| x.2 == 0) {
+            item.2 = 3;
+            item.3 = 0;
+        }
+        // Items 1 (seed 2 and 3) turn right; seed 1 turns nothing... and item 0 stays right.
+        let after = vec![
+            (
+                "metrics",
+                metrics(d, &format!("after{k}"), 0.6 + 0.05 * k as f64, 0.7),
+            ),
+            (
+                "judgements",
+                eval_judgements(d, &format!("afterj{k}"), &after_items),
+            ),
+        ];
+        let with_outputs =
+            |name: &str, template: &str, it: Option<u32>, op: &str, outs: Vec<(&str, PathBuf)>| {
+                let mut n = node(name, template, it, op, &[seed], None);
+                n.outputs = outs
+                    .into_iter()
+                    .map(|(p, path)| (p.to_string(), path))
+                    .collect();
+                n
+            };
+        nodes.push(with_outputs(
+            &format!("eval_base[{seed}]"),
+            "eval_base",
+            None,
+            "evaluate",
+            base,
+        ));
+        nodes.push(with_outputs(
+            &format!("judge@1[{seed}]"),
+            "judge",
+            Some(1),
+            "judge",
+            vec![("judgements", judge_judgements(d, &format!("judge{k}")))],
+        ));
+        nodes.push(with_outputs(
+            &format!("vote@1[{seed}]"),
+            "vote",
+            Some(1),
+            "vote",
+            vec![("pairs", vote_pairs(d, &format!("vote{k}")))],
+        ));
+        nodes.push(with_outputs(
+            &format!("filter@1[{seed}]"),
+            "filter",
+            Some(1),
+            "filter",
+            vec![("stats", kept(d, &format!("kept{k}"), 0.6))],
+        ));
+        nodes.push(with_outputs(
+            &format!("evaluate@1[{seed}]"),
+            "evaluate",
+            Some(1),
+            "evaluate",
+            after,
+        ));
+    }
+
+    let sections = judgeflow_report::compare_sections("p", &nodes).unwrap();
+    let titles: Vec<&str> = sections.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(titles, ["seeds", "per-iteration diagnostics"]);
+    let seeds_json = &sections[0].json[0];
+    assert_eq!(seeds_json["seeds"], serde_json::json!([1, 2, 3]));
+    let overall = |eval: usize| {
+        seeds_json["evaluations"][eval]["dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["dimension"] == "overall")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(seeds_json["evaluations"][0]["node"], "eval_base");
+    assert_eq!(seeds_json["evaluations"][1]["node"], "evaluate@1");
+    // Overall after: (general + 0.7) / 2 with general 0.6, 0.65, 0.7: mean 0.675, sd 0.025.
+    let after = overall(1)["across_seeds"].clone();
+    assert!(
+        (after["mean"].as_f64().unwrap() - 0.675).abs() < 1e-9,
+        "{after}"
+    );
+    let half = 4.3027 * 0.025 / 3f64.sqrt();
+    assert!(
+        (after["hi"].as_f64().unwrap() - 0.675 - half).abs() < 1e-4,
+        "{after}"
+    );
+    assert_eq!(overall(1)["per_seed"].as_array().unwrap().len(), 3);
+    // The paired gain per seed, from the items: seed k turns the wrong items among the first
+    // k + 1 right: +0/6... item 1 for k >= 1, so gains 0, 1/6, 1/6 of 6 shared items.
+    let gain = &seeds_json["gain"];
+    assert_eq!(gain["base"], "eval_base");
+    assert_eq!(gain["last"], "evaluate@1");
+    let overall_gain = gain["dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dimension"] == "overall")
+        .unwrap();
+    let per_seed: Vec<f64> = overall_gain["per_seed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["difference"].as_f64().unwrap())
+        .collect();
+    assert_eq!(per_seed.len(), 3);
+    assert!((per_seed[0] - 0.0).abs() < 1e-12, "{per_seed:?}");
+    assert!((per_seed[1] - 1.0 / 6.0).abs() < 1e-12, "{per_seed:?}");
+    assert!((per_seed[2] - 1.0 / 6.0).abs() < 1e-12, "{per_seed:?}");
+    assert_eq!(overall_gain["per_seed"][1]["items"], 6);
+    let mean = overall_gain["across_seeds"]["mean"].as_f64().unwrap();
+    assert!((mean - 1.0 / 9.0).abs() < 1e-12);
+    // Diagnostics: one row per seed variant at iteration 1.
+    let diag = sections[1].json.as_array().unwrap();
+    assert_eq!(diag.len(), 3);
+    let row = &diag[0];
+    assert_eq!(row["variant"], "seed=1");
+    assert!(
+        (row["agreement"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12,
+        "{row}"
+    );
+    assert_eq!(row["a_share"], 1.0);
+    assert_eq!(row["unparseable"], 0.25);
+    // Every judgement has the long answer; one of four reasonings copies it.
+    assert_eq!(row["copy_checked"], 4);
+    assert_eq!(row["copies"], 0.25);
+    assert!((row["label_precision"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    assert_eq!(row["labelled"], 3);
+    assert_eq!(row["kept_fraction"], 0.6);
+    assert!(
+        sections[1].text.contains("reasoning copies an answer"),
+        "{}",
+        sections[1].text
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let files = write_report("p", &nodes, out.path()).unwrap();
+    assert!(
+        names(&files).contains(&"seeds.png".to_string()),
+        "{files:?}"
+    );
+    assert_chart(&out.path().join("seeds.png"));
+    let page = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert!(page.contains("Over seeds"), "{page}");
+    assert!(page.contains("gain evaluate@1 − eval_base"), "{page}");
+    assert!(page.contains("Per-iteration diagnostics"), "{page}");
+}

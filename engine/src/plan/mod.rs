@@ -2,6 +2,11 @@
 //! overrides), sweep expansion, iteration unrolling, input resolution with schema checks, cycle
 //! detection, and merging of nodes that sweeps do not reach.
 //!
+//! The pipeline seed is a setting like a parameter: `--set pipeline.seed=N` replaces
+//! `[pipeline] seed`, and `[sweep] "pipeline.seed" = [..]` makes one variant per seed (see
+//! [`SEED_KEY`]). A seed variant shares with another only what does not derive its seed from the
+//! pipeline seed: nodes with their own `seed = N`, which identity merging then holds once.
+//!
 //! Merging works on a node's *identity*: a hash of what it computes (operator, version,
 //! parameters, seed, GPUs) and of its inputs' identities. Two variants whose node has the same
 //! identity compute the same thing, so the plan holds it once and it runs once. The cache key
@@ -207,6 +212,68 @@ struct Planner<'r> {
     registry: &'r Registry,
     origin: Origin,
     errors: Vec<ConfigError>,
+    /// `--set pipeline.seed=N`, when given.
+    seed_override: Option<SeedOverride>,
+}
+
+/// The pipeline seed as a sweep key and `--set` target: `[sweep] "pipeline.seed" = [1, 2, 3]`
+/// makes one variant per seed; `--set pipeline.seed=N` replaces `[pipeline] seed`.
+///
+/// Every node without its own `seed` derives its seed from the pipeline seed ([`derive_seed`]),
+/// so a seed variant shares nothing with another except nodes that set their own `seed` (and
+/// what only they feed). The seed is the last setting of every variant, and its part of the
+/// label is `seed=N` (`vote.method=oracle,seed=2`; [`split_seed`] takes it apart).
+pub const SEED_KEY: &str = "pipeline.seed";
+
+/// Splits a variant label into the label without its pipeline seed and that seed:
+/// `vote.method=oracle,seed=2` → (`vote.method=oracle`, `Some(2)`), `seed=1` → (``, `Some(1)`),
+/// a label without a seed → itself and `None`.
+pub fn split_seed(label: &str) -> (&str, Option<u64>) {
+    let (rest, digits) = match label.rsplit_once(",seed=") {
+        Some((rest, digits)) => (rest, digits),
+        None => match label.strip_prefix("seed=") {
+            Some(digits) => ("", digits),
+            None => return (label, None),
+        },
+    };
+    match digits.parse::<u64>() {
+        Ok(seed) if digits.bytes().all(|b| b.is_ascii_digit()) => (rest, Some(seed)),
+        _ => (label, None),
+    }
+}
+
+/// How one swept setting reads in labels and display names: `node.param=value`, and the
+/// pipeline seed as `seed=N`.
+fn setting_label(key: &str, value: &Value) -> String {
+    if key == SEED_KEY {
+        format!("seed={}", plain(value))
+    } else {
+        format!("{key}={}", plain(value))
+    }
+}
+
+/// A seed as written (`--set` or a sweep alternative), or the label saying what is wrong.
+/// Seeds are integers from 0 to `i64::MAX`, as TOML integers are.
+fn seed_value(value: &Value) -> std::result::Result<u64, String> {
+    match value {
+        Value::Int(i) if *i >= 0 => Ok(*i as u64),
+        Value::Int(_) => Err("negative: a seed is 0 or more".into()),
+        // `Value::parse_cli` keeps digits that overflow an integer as text.
+        Value::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("too large: a seed is at most {}", i64::MAX))
+        }
+        other => Err(format!(
+            "{}, not a seed (an integer, 0 or more)",
+            other.type_name()
+        )),
+    }
+}
+
+/// `--set pipeline.seed=N`: the seed and where it was written.
+struct SeedOverride {
+    seed: u64,
+    origin: Origin,
+    span: Range<usize>,
 }
 
 /// Validates and expands a parsed pipeline. `overrides` are raw `--set node.param=value`.
@@ -219,6 +286,7 @@ pub fn build(
         registry,
         origin: decl.origin.clone(),
         errors: Vec::new(),
+        seed_override: None,
     };
     let plan = p.plan(decl, overrides);
     let mut seen = BTreeSet::new();
@@ -262,6 +330,7 @@ impl Planner<'_> {
         } = decl;
         let mut entries = self.collect_params(&nodes);
         self.apply_overrides(&nodes, &mut entries, overrides);
+        let seed = self.seed_override.as_ref().map_or(seed, |o| o.seed);
 
         let group_of = self.group_membership(&nodes, &groups);
 

@@ -66,6 +66,36 @@ impl Planner<'_> {
                 );
                 continue;
             };
+            if target == SEED_KEY {
+                let span = target.len() + 1..raw.len();
+                match seed_value(&Value::parse_cli(value_text)) {
+                    Ok(seed) => {
+                        self.seed_override = Some(SeedOverride { seed, origin, span });
+                    }
+                    Err(label) => self.error(
+                        ConfigError::new(
+                            "judgeflow::set::bad_seed",
+                            format!("invalid value for `{SEED_KEY}`"),
+                        )
+                        .at(&origin, span, label)
+                        .help(format!("seeds are integers from 0 to {}", i64::MAX)),
+                    ),
+                }
+                continue;
+            }
+            if node == "pipeline" && !nodes.iter().any(|n| n.name.value == node) {
+                self.error(
+                    ConfigError::new(
+                        "judgeflow::set::pipeline_key",
+                        format!("`--set` cannot change `{target}`"),
+                    )
+                    .at(&origin, node.len() + 1..target.len(), "not settable")
+                    .help(format!(
+                        "of `[pipeline]`, only the seed can be set: `--set {SEED_KEY}=N`"
+                    )),
+                );
+                continue;
+            }
             if !nodes.iter().any(|n| n.name.value == node) {
                 let e = ConfigError::new(
                     "judgeflow::set::unknown_node",

@@ -14,7 +14,30 @@ impl Planner<'_> {
     /// The swept parameters, validated; bad keys and alternatives are reported and left out.
     pub(super) fn sweep_dims(&mut self, sweeps: &[SweepDecl], templates: &[Template]) -> Vec<Dim> {
         let mut dims: Vec<(String, String, Vec<Value>)> = Vec::new();
-        for s in sweeps {
+        let mut seed_dim: Option<Vec<Value>> = None;
+        for (i, s) in sweeps.iter().enumerate() {
+            // `"a.b"` and `a.b` are different TOML keys for one setting: two lists of
+            // alternatives for it would make variants that ask for two values at once.
+            if let Some(first) = sweeps[..i]
+                .iter()
+                .find(|f| f.target.value == s.target.value)
+            {
+                let e = self
+                    .here(
+                        "judgeflow::plan::swept_twice",
+                        format!("`{}` is swept twice", s.target.value),
+                        s.target.span.clone(),
+                        "swept again here",
+                    )
+                    .also(first.target.span.clone(), "first here")
+                    .help("list every alternative once, in one array");
+                self.error(e);
+                continue;
+            }
+            if s.target.value == SEED_KEY {
+                seed_dim = Some(self.seed_alternatives(s, templates));
+                continue;
+            }
             let Some((node, param)) = s.target.value.split_once('.') else {
                 let e = self.here(
                     "judgeflow::plan::bad_sweep",
@@ -26,6 +49,20 @@ impl Planner<'_> {
                 continue;
             };
             let Some(t) = templates.iter().find(|t| t.decl.name.value == node) else {
+                if node == "pipeline" {
+                    let e = self
+                        .here(
+                            "judgeflow::plan::bad_sweep",
+                            format!("`{}` cannot be swept", s.target.value),
+                            s.target.span.clone(),
+                            "not a node parameter",
+                        )
+                        .help(format!(
+                            "of `[pipeline]`, only the seed can be swept: `\"{SEED_KEY}\" = [1, 2, 3]`"
+                        ));
+                    self.error(e);
+                    continue;
+                }
                 let e = self
                     .here(
                         "judgeflow::plan::unknown_node",
@@ -100,7 +137,80 @@ impl Planner<'_> {
             }
             dims.push((node.to_string(), param.to_string(), values));
         }
+        // The seed varies innermost: variants that differ only by seed come one after another,
+        // and `seed=N` ends every label.
+        if let Some(values) = seed_dim {
+            let (node, param) = SEED_KEY.split_once('.').expect("dotted");
+            dims.push((node.to_string(), param.to_string(), values));
+        }
         dims
+    }
+
+    /// Checks the alternatives of `"pipeline.seed"`: non-negative integers, each once, and a
+    /// seed that reaches at least one node; also that no `--set pipeline.seed` contradicts it.
+    fn seed_alternatives(&mut self, s: &SweepDecl, templates: &[Template]) -> Vec<Value> {
+        let mut values: Vec<Value> = Vec::new();
+        let mut spans: Vec<Range<usize>> = Vec::new();
+        for v in &s.values {
+            match seed_value(&v.value) {
+                Ok(n) => {
+                    let n = Value::Int(n as i64);
+                    if let Some(first) = values.iter().position(|x| *x == n) {
+                        let e = self
+                            .here(
+                                "judgeflow::plan::duplicate_sweep_value",
+                                format!("`{SEED_KEY}` lists the seed {} twice", plain(&n)),
+                                v.span.clone(),
+                                "repeated here",
+                            )
+                            .also(spans[first].clone(), "first here")
+                            .help(
+                                "each seed once: a repeated seed would run the same variant twice",
+                            );
+                        self.error(e);
+                    } else {
+                        values.push(n);
+                        spans.push(v.span.clone());
+                    }
+                }
+                Err(label) => {
+                    let e = self
+                        .here(
+                            "judgeflow::plan::bad_seed",
+                            format!("invalid seed in the sweep over `{SEED_KEY}`"),
+                            v.span.clone(),
+                            label,
+                        )
+                        .help(format!("seeds are integers from 0 to {}", i64::MAX));
+                    self.error(e);
+                }
+            }
+        }
+        if let Some(o) = &self.seed_override {
+            let e = ConfigError::new(
+                "judgeflow::set::seed_swept",
+                format!("`--set {SEED_KEY}` contradicts the sweep over `{SEED_KEY}`"),
+            )
+            .at(&o.origin, o.span.clone(), "the file sweeps this")
+            .help(format!(
+                "the pipeline makes one variant per seed; to run one of them select it, e.g. \
+                 `judgeflow run PIPELINE NODE[seed={}]`, or drop the `--set`",
+                values.first().map_or_else(|| "N".to_string(), plain)
+            ));
+            self.error(e);
+        }
+        if !templates.is_empty() && templates.iter().all(|t| t.seed.is_some()) {
+            let e = self
+                .here(
+                    "judgeflow::plan::seed_unused",
+                    format!("sweeping `{SEED_KEY}` changes nothing"),
+                    s.target.span.clone(),
+                    "every node sets its own `seed`",
+                )
+                .help("remove `seed` from the nodes that should vary with the pipeline seed, or drop this sweep");
+            self.error(e);
+        }
+        values
     }
 
     /// How many variants the sweep makes, or `None` (reported) beyond the limit.

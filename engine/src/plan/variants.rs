@@ -40,18 +40,25 @@ impl Planner<'_> {
         let mut variants = Vec::new();
         for (vi, settings) in variant_settings.iter().enumerate() {
             let mut nodes_of_variant: BTreeMap<String, NodeIndex> = BTreeMap::new();
+            let is_seed = |node: &str, param: &str| SEED_KEY.split_once('.') == Some((node, param));
+            let pipeline_seed = settings
+                .iter()
+                .find(|(n, p, _)| is_seed(n, p))
+                .map_or(seed, |(_, _, v)| {
+                    seed_value(v).expect("seed alternatives are checked")
+                });
             for &ii in order {
                 let inst = &instances[ii];
                 let t = &templates[inst.template];
                 let mut params = t.params.clone();
                 for (node, param, value) in settings {
-                    if *node == t.decl.name.value {
+                    if *node == t.decl.name.value && !is_seed(node, param) {
                         params.0.insert(param.clone(), value.clone());
                     }
                 }
-                let seed = t
-                    .seed
-                    .unwrap_or_else(|| derive_seed(seed, &t.decl.name.value, inst.iteration));
+                let seed = t.seed.unwrap_or_else(|| {
+                    derive_seed(pipeline_seed, &t.decl.name.value, inst.iteration)
+                });
                 let gpus = t.gpus.unwrap_or_else(|| t.op.gpus(&params));
                 let bindings: Vec<Binding> = resolved[ii]
                     .iter()
@@ -92,7 +99,7 @@ impl Planner<'_> {
             }
             let label = settings
                 .iter()
-                .map(|(n, p, v)| format!("{n}.{p}={}", plain(v)))
+                .map(|(n, p, v)| setting_label(&format!("{n}.{p}"), v))
                 .collect::<Vec<_>>()
                 .join(",");
             variants.push(Variant {
@@ -121,7 +128,7 @@ impl Planner<'_> {
                                 .any(|(k2, v2)| k2 == k && v2 == v)
                         })
                     })
-                    .map(|(k, v)| format!("{k}={}", plain(v)))
+                    .map(|(k, v)| setting_label(k, v))
                     .collect();
                 let name = format!("{}[{}]", graph[idx].instance, common.join(","));
                 graph[idx].name = name;
