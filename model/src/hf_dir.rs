@@ -85,7 +85,7 @@ pub enum HfDirError {
         listing: String,
     },
 
-    #[error("{}: {source}", path.display())]
+    #[error("{} cannot be the judge's tokenizer", path.display())]
     #[diagnostic(
         code(judgeflow::hf_model::tokenizer),
         help(
