@@ -70,6 +70,18 @@ pub enum CheckpointError {
         /// Tensors in the files that the model has no parameter for.
         unexpected: Vec<String>,
     },
+    /// An external weight file changed after its content was hashed.
+    #[error("{} changed after judgeflow hashed it", path.display())]
+    #[diagnostic(
+        code(judgeflow_model::checkpoint::stale),
+        help(
+            "run the pipeline again: the `hf_model` source re-hashes changed files and the nodes using them re-run"
+        )
+    )]
+    Stale {
+        /// The file.
+        path: PathBuf,
+    },
     /// A tensor has a dtype we cannot read.
     #[error("tensor {name} has unsupported dtype {dtype}")]
     #[diagnostic(code(judgeflow_model::checkpoint::dtype))]
@@ -147,6 +159,43 @@ impl<B: Backend> ModuleVisitor<B> for Collector {
     }
 }
 
+struct ShapeCollector {
+    path: PathStack,
+    shapes: Vec<(String, Vec<usize>)>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for ShapeCollector {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let (name, transpose) = self.path.hf_name();
+        let mut shape = param.lazy_shape().to_vec();
+        if transpose {
+            shape.reverse();
+        }
+        self.shapes.push((name, shape));
+    }
+}
+
+/// The tensors a checkpoint of `config` must hold: HF names and torch-layout shapes. Builds the
+/// model with lazily initialised parameters, so even the 11B shape costs no memory or time.
+pub fn expected_tensors(config: &MllamaConfig) -> Vec<(String, Vec<usize>)> {
+    let device = Default::default();
+    let model: MllamaForConditionalGeneration<crate::backend::CpuBackend> = config.init(&device);
+    let mut collector = ShapeCollector {
+        path: PathStack::default(),
+        shapes: vec![],
+    };
+    model.visit(&mut collector);
+    collector.shapes
+}
+
 /// Parameters of `model` under their HF names, in torch layout.
 pub fn named_tensors<B: Backend>(
     model: &MllamaForConditionalGeneration<B>,
@@ -214,7 +263,7 @@ pub fn save<B: Backend>(
 }
 
 /// Maps transformers-5 names onto the hub names we use.
-fn canonical_name(name: &str) -> String {
+pub(crate) fn canonical_name(name: &str) -> String {
     const RENAMES: [(&str, &str); 4] = [
         ("model.language_model.", "language_model.model."),
         ("model.vision_model.", "vision_model."),
@@ -337,7 +386,11 @@ pub const INDEX_FILE: &str = "model.safetensors.index.json";
 
 /// The weight files of a checkpoint directory, as HF lays them out: the shards named by
 /// `model.safetensors.index.json` when present, else `model.safetensors`.
-fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
+pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
+    let reference = dir.join(EXTERNAL_WEIGHTS_FILE);
+    if reference.exists() {
+        return external_weight_files(&reference);
+    }
     let index = dir.join(INDEX_FILE);
     if index.exists() {
         let text = std::fs::read_to_string(&index).map_err(io(&index))?;
@@ -361,6 +414,62 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
     } else {
         Err(CheckpointError::NoWeights(dir.to_path_buf()))
     }
+}
+
+/// A checkpoint whose weights stay where the user keeps them (the `hf_model` source): this file
+/// lists them by absolute path with the size and modification time they had when their content
+/// was hashed into the checkpoint's identity.
+pub const EXTERNAL_WEIGHTS_FILE: &str = "external_weights.json";
+
+/// One weight file of an [`EXTERNAL_WEIGHTS_FILE`] list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExternalWeight {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Bytes when hashed.
+    pub size: u64,
+    /// Modification time (ns since the epoch) when hashed.
+    pub mtime_ns: u128,
+    /// blake3 of its bytes, hex.
+    pub hash: String,
+}
+
+/// Modification time in nanoseconds since the epoch (0 when the platform has none).
+pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// The files of an external-weights list, refusing any whose bytes changed since they were
+/// hashed (a file whose size and mtime are unchanged is trusted, one whose mtime moved is
+/// hashed again): the weights would no longer be the ones the cache key names.
+fn external_weight_files(reference: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
+    let text = std::fs::read_to_string(reference).map_err(io(reference))?;
+    let list: Vec<ExternalWeight> =
+        serde_json::from_str(&text).map_err(|e| CheckpointError::Format {
+            path: reference.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    for weight in &list {
+        let meta = std::fs::metadata(&weight.path).map_err(io(&weight.path))?;
+        if meta.len() == weight.size && mtime_ns(&meta) == weight.mtime_ns {
+            continue;
+        }
+        // Touched or copied since (mtime moved): still the weights the key names if the bytes
+        // are the same.
+        let mut hasher = blake3::Hasher::new();
+        hasher
+            .update_reader(std::fs::File::open(&weight.path).map_err(io(&weight.path))?)
+            .map_err(io(&weight.path))?;
+        if hasher.finalize().to_hex().as_str() != weight.hash {
+            return Err(CheckpointError::Stale {
+                path: weight.path.clone(),
+            });
+        }
+    }
+    Ok(list.into_iter().map(|w| w.path).collect())
 }
 
 /// Loads a checkpoint directory: `config.json` plus `model.safetensors` (ours, or a small HF

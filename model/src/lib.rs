@@ -5,15 +5,18 @@
 //! `generate` (batched sampling, log-prob scoring), `decode_static` (the
 //! device path of generation: fixed shapes, sampling on the device), `train` (SFT loop), `checkpoint` (safetensors),
 //! `tokenizer` (training a tokenizer with the Llama-3.2-Vision special tokens), `chat` (the chat
-//! template), `preprocess` (mllama image preprocessing: tiles, aspect-ratio ids, masks).
+//! template as ids), `chat_template` (a checkpoint's own Jinja template), `hf_dir` (checking an HF
+//! model directory without loading it), `preprocess` (mllama image preprocessing: tiles, aspect-ratio ids, masks).
 
 pub mod backend;
 pub mod cache;
 pub mod chat;
+pub mod chat_template;
 pub mod checkpoint;
 pub mod config;
 pub mod decode_static;
 pub mod generate;
+pub mod hf_dir;
 pub mod layers;
 pub mod model;
 pub mod preprocess;

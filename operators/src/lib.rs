@@ -9,6 +9,8 @@ mod filter;
 mod frames;
 mod images;
 mod judge;
+/// `judgeflow judge`: one pair judged in both orders from the command line.
+pub mod judge_cli;
 mod judge_corpus;
 mod judge_format;
 mod model_kit;
@@ -16,6 +18,7 @@ mod pairs;
 mod perception;
 mod sample;
 mod source_common;
+mod source_hf_model;
 mod source_jsonl;
 mod source_mmrewardbench;
 mod source_scenes;
@@ -37,6 +40,7 @@ pub fn registry() -> judgeflow_engine::Registry {
     r.register(source_jsonl::JsonlSource);
     r.register(source_vlrewardbench::VlRewardBenchSource);
     r.register(source_mmrewardbench::MmRewardBenchSource);
+    r.register(source_hf_model::HfModelSource);
     r.register(train::Train);
     r.register(sample::Sample);
     r.register(perception::Perception);

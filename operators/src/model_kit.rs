@@ -12,6 +12,7 @@ use std::path::Path;
 use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 use judgeflow_engine::{ParamKind, ParamSpec, Params};
+use judgeflow_model::chat_template::ChatTemplate;
 use judgeflow_model::checkpoint;
 use judgeflow_model::generate::{GenerateConfig, Placement, SamplingConfig, generate_watching};
 use judgeflow_model::model::{ImageInputs, MllamaForConditionalGeneration};
@@ -208,7 +209,23 @@ fn with_cleanup<B: Backend, R>(device: B::Device, work: impl FnOnce(B::Device) -
 pub(crate) struct Judge<B: Backend> {
     pub model: MllamaForConditionalGeneration<B>,
     pub tokenizer: JudgeTokenizer,
+    /// The checkpoint's own chat template (real HF checkpoints); `None` for judgeflow's world
+    /// checkpoints, whose prompts `chat::prompt_ids` builds.
+    pub template: Option<ChatTemplate>,
     pub node: String,
+}
+
+impl<B: Backend> Judge<B> {
+    /// The generation prompt for one image and `question`, in the checkpoint's chat format.
+    pub fn prompt_ids(&self, question: &str) -> miette::Result<Vec<u32>> {
+        match &self.template {
+            Some(template) => template
+                .prompt_ids(&self.tokenizer, question)
+                .map_err(miette::Report::new),
+            None => judgeflow_model::chat::prompt_ids(&self.tokenizer, question)
+                .map_err(miette::Report::new),
+        }
+    }
 }
 
 /// Waits for the device and fails the node if its backend failed.
@@ -254,10 +271,12 @@ pub(crate) fn load_judge<B: Backend>(
     };
     let tokenizer =
         JudgeTokenizer::from_file(dir.join(TOKENIZER_FILE)).map_err(|e| fail(Box::new(e)))?;
+    let template = ChatTemplate::from_dir(dir).map_err(|e| fail(Box::new(e)))?;
     let model = checkpoint::load::<B>(dir, device).map_err(|e| fail(Box::new(e)))?;
     Ok(Judge {
         model,
         tokenizer,
+        template,
         node: node.to_string(),
     })
 }
@@ -407,7 +426,8 @@ pub(crate) fn generate_all<B: Backend>(
     let mut prompts = Vec::with_capacity(requests.len());
     for r in requests {
         prompts.push(
-            judgeflow_model::chat::prompt_ids(&judge.tokenizer, &r.question)
+            judge
+                .prompt_ids(&r.question)
                 .map_err(|e| miette!("{}: the prompt does not tokenize: {e}", r.label))?,
         );
     }
