@@ -42,3 +42,52 @@ fn every_shipped_pipeline_passes_check() {
         );
     }
 }
+
+/// The science grid (`scripts/device_science.sh`, `scripts/device_levers.sh`) runs
+/// `self_train.toml` with these `--set` lists; a renamed node or parameter must fail here, on
+/// the CPU, not after the GPU machine has started.
+#[test]
+fn the_science_grid_variants_of_self_train_pass_check() {
+    let variants: [&[&str]; 9] = [
+        &[],
+        &["pretrain.judge_verdicts=random"],
+        &["filter.keep=all"],
+        &["judge.orders=random"],
+        &["vote.method=oracle"],
+        &["pipeline.seed=3"],
+        &["pretrain.gate_init=1.0"],
+        &["pretrain.lr=3e-3"],
+        &["world.max_objects=2", "bench.max_objects=2"],
+    ];
+    let scripts = ["device_science.sh", "device_levers.sh"].map(|s| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scripts")
+                .join(s),
+        )
+        .unwrap()
+    });
+    for sets in variants {
+        for set in sets.iter().filter(|s| !s.starts_with("pipeline.")) {
+            assert!(
+                scripts.iter().any(|s| s.contains(&format!("--set {set}"))),
+                "`--set {set}` is not what the scripts run: update this list"
+            );
+        }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_judgeflow"));
+        cmd.arg("check").arg("pipelines/self_train.toml");
+        for set in sets {
+            cmd.arg("--set").arg(set);
+        }
+        let out = cmd
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "self_train.toml with --set {sets:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
