@@ -1,6 +1,7 @@
-//! Row shards of the model operators, with the real binary on a tiny CPU pipeline: `sample`
-//! and `judge` in 1, 3 or 8 shards write the same entries, byte for byte and under the same
-//! keys, as a whole run (every row draws from its own seed, whatever shard or batch it is in).
+//! Row shards of the model operators, with the real binary on a tiny CPU pipeline: `sample`,
+//! `judge` and `evaluate` in 1, 3 or 8 shards write the same entries, byte for byte and under
+//! the same keys, as a whole run (every row draws from its own seed, whatever shard or batch it
+//! is in; `evaluate`'s metrics are recomputed from the joined judgements).
 
 use std::path::Path;
 use std::process::Command;
@@ -49,6 +50,20 @@ inputs = {{ pairs = "corrupt.pairs", model = "pretrain.model" }}
 samples = 1
 max_tokens = 4
 {shards}
+
+[nodes.bench]
+op = "source"
+kind = "scenes_bench"
+count = 3
+image_size = 32
+max_objects = 2
+
+[nodes.evaluate]
+op = "evaluate"
+inputs = {{ bench = "bench", model = "pretrain.model" }}
+samples = 2
+max_tokens = 4
+{shards}
 "#
     )
 }
@@ -69,35 +84,48 @@ fn judgeflow(cache: &Path, args: &[&str]) -> String {
     text
 }
 
-/// `(node, key, parquet bytes)` of `sample` and `judge`.
+/// `(node.port, key, parquet bytes)` of `sample`, `judge` and both outputs of `evaluate`.
 fn generated(cache: &Path, pipeline: &Path) -> Vec<(String, String, Vec<u8>)> {
-    ["sample", "judge"]
-        .iter()
-        .map(|node| {
-            let shown = judgeflow(
-                cache,
-                &["show", pipeline.to_str().unwrap(), node, "--rows", "0"],
-            );
-            let path = shown
-                .lines()
-                .next()
-                .and_then(|l| l.split(": ").nth(1))
-                .unwrap_or_else(|| panic!("{shown}"))
-                .to_string();
-            let key = Path::new(&path)
-                .parent()
-                .unwrap()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .to_string();
-            (node.to_string(), key, std::fs::read(&path).unwrap())
-        })
-        .collect()
+    [
+        ("sample", "samples"),
+        ("judge", "judgements"),
+        ("evaluate", "metrics"),
+        ("evaluate", "judgements"),
+    ]
+    .iter()
+    .map(|(node, port)| {
+        let shown = judgeflow(
+            cache,
+            &[
+                "show",
+                pipeline.to_str().unwrap(),
+                node,
+                "--port",
+                port,
+                "--rows",
+                "0",
+            ],
+        );
+        let path = shown
+            .lines()
+            .next()
+            .and_then(|l| l.split(": ").nth(1))
+            .unwrap_or_else(|| panic!("{shown}"))
+            .to_string();
+        let key = Path::new(&path)
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        (format!("{node}.{port}"), key, std::fs::read(&path).unwrap())
+    })
+    .collect()
 }
 
 #[test]
-fn sample_and_judge_in_1_3_and_8_shards_match_a_whole_run() {
+fn sample_judge_and_evaluate_in_1_3_and_8_shards_match_a_whole_run() {
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole.toml");
     std::fs::write(&whole, pipeline(None)).unwrap();
@@ -126,10 +154,14 @@ fn sample_and_judge_in_1_3_and_8_shards_match_a_whole_run() {
             .find_map(|l| l.split(" rows × ").next()?.trim().parse().ok())
             .unwrap_or_else(|| panic!("{shown}"))
     };
-    let (prompts, pairs) = (rows("world", "prompts"), rows("corrupt", "pairs"));
+    let (prompts, pairs, items) = (
+        rows("world", "prompts"),
+        rows("corrupt", "pairs"),
+        rows("bench", "bench"),
+    );
     assert!(
-        prompts >= 8 && pairs >= 2,
-        "{prompts} prompts, {pairs} pairs"
+        prompts >= 8 && pairs >= 2 && items == 9,
+        "{prompts} prompts, {pairs} pairs, {items} bench items"
     );
     for n in [1, 3, 8] {
         let p = dir.path().join(format!("shards{n}.toml"));
@@ -145,7 +177,7 @@ fn sample_and_judge_in_1_3_and_8_shards_match_a_whole_run() {
         let expected = if n == 1 {
             0
         } else {
-            prompts.min(n as usize) + pairs.min(n as usize)
+            prompts.min(n as usize) + pairs.min(n as usize) + items.min(n as usize)
         };
         assert_eq!(extra, expected, "{n} shards");
     }

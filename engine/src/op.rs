@@ -58,10 +58,24 @@ pub trait Operator: Send + Sync {
     /// The input frame port whose rows are independent work items, if the operator may be run
     /// in row shards (`shards = N` on a node; see `crate::shard`): run on any contiguous slice
     /// of that port's rows (all other inputs whole), every output is a frame holding exactly
-    /// the rows the whole run outputs for that slice, in order. `None` (the default) for
-    /// operators that choose among or aggregate rows, and for parameters that make them do so.
+    /// the rows the whole run outputs for that slice, in order — except outputs that
+    /// aggregate over rows, which [`Operator::finish_shards`] recomputes from the joined
+    /// per-row outputs. `None` (the default) for operators that choose among rows, and for
+    /// parameters that make them do so.
     fn row_shards(&self, _params: &Params) -> Option<&'static str> {
         None
+    }
+    /// After row shards: `outputs` holds every output port's shard frames joined in row order;
+    /// an operator with an output that aggregates over rows (a score over all items, say)
+    /// replaces it here, computed from the joined per-row outputs exactly as its whole run
+    /// computes it, so the node's entry is the same whatever the shard count. The default
+    /// changes nothing: right when every output is per row.
+    fn finish_shards(
+        &self,
+        _params: &Params,
+        _outputs: &mut BTreeMap<&'static str, DataFrame>,
+    ) -> miette::Result<()> {
+        Ok(())
     }
     /// Reads inputs from `ctx`, writes every output port.
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()>;

@@ -6,8 +6,9 @@
 //! The promises:
 //! - The node's entry is the same, byte for byte and key for key, whatever the shard count
 //!   (1 included): the shard count is in neither its identity nor its key, and the operator's
-//!   contract (each output row comes from one input row, in order) makes the concatenation equal
-//!   to the whole run's frame, which is written as one chunk like any operator's frame.
+//!   contract (each output row comes from one input row, in order; an output that aggregates
+//!   over rows is recomputed from the joined rows by `Operator::finish_shards`) makes the
+//!   result equal to the whole run's frames, written as one chunk like any operator's frame.
 //! - A shard's key is the node's ingredients plus its row range (`"@rows"`), so a run killed
 //!   after some shards resumes from them when the shard count is unchanged; a different count
 //!   gives different ranges, whose shards are computed anew.
@@ -91,9 +92,9 @@ pub(crate) fn build_node(
         tracing::info!(node = %unit.node, start, end, ran, "row shard");
         parts.push(m);
     }
-    // Concatenate each port's shard frames into the node's entry.
-    let building = cache.begin(&key)?;
-    let mut ports = Vec::new();
+    // Concatenate each port's shard frames, let the operator recompute what aggregates over
+    // rows, and write the node's entry.
+    let mut joined: BTreeMap<&'static str, DataFrame> = BTreeMap::new();
     for p in &unit.outputs {
         let mut whole: Option<DataFrame> = None;
         for m in &parts {
@@ -109,7 +110,21 @@ pub(crate) fn build_node(
                 }
             }
         }
-        let mut whole = whole.ok_or_else(|| failed(miette::miette!("no shards")))?;
+        let whole = whole.ok_or_else(|| failed(miette::miette!("no shards")))?;
+        joined.insert(p.name, whole);
+    }
+    unit.op
+        .finish_shards(unit.params, &mut joined)
+        .map_err(failed)?;
+    let building = cache.begin(&key)?;
+    let mut ports = Vec::new();
+    for p in &unit.outputs {
+        let mut whole = joined.remove(p.name).ok_or_else(|| {
+            failed(miette::miette!(
+                "finishing the shards dropped output `{}`",
+                p.name
+            ))
+        })?;
         // One chunk, as an operator's freshly built frame is, so the bytes match a whole run.
         whole.rechunk_mut();
         write_parquet(

@@ -26,7 +26,7 @@ use polars::prelude::Column;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::frames::{binary_column, bins, frame, texts};
+use crate::frames::{binary_column, bins, frame, strs, texts};
 use crate::judge::{Shown, judge_items, judging_params};
 use crate::judge_format::Verdict;
 use crate::model_kit::{gpus_for, row_seed};
@@ -86,13 +86,30 @@ impl Operator for Evaluate {
     fn gpus(&self, params: &Params) -> u32 {
         gpus_for(params)
     }
+    /// Bench items are independent (each judged from its own seeds); the metrics aggregate
+    /// over them and are recomputed from the joined judgements. Not with `limit`, whose subset
+    /// is chosen among all items.
+    fn row_shards(&self, params: &Params) -> Option<&'static str> {
+        (params.usize("limit") == 0).then_some("bench")
+    }
+    fn finish_shards(
+        &self,
+        params: &Params,
+        outputs: &mut BTreeMap<&'static str, polars::prelude::DataFrame>,
+    ) -> miette::Result<()> {
+        let judgements = outputs
+            .get("judgements")
+            .ok_or_else(|| miette::miette!("no joined `judgements` to score"))?;
+        let metrics = metrics_frame(&scores_from_judgements(judgements)?, params.str("image"))?;
+        outputs.insert("metrics", metrics);
+        Ok(())
+    }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("bench")?;
         let ids = texts(&df, "pair_id")?;
         let a = texts(&df, "answer_a")?;
         let b = texts(&df, "answer_b")?;
         let better = texts(&df, "better")?;
-        let dims = texts(&df, "dimension")?;
         let mut items: Vec<usize> = (0..df.height())
             .filter(|&i| Verdict::from_letter(&better[i]).is_some())
             .collect();
@@ -143,9 +160,10 @@ impl Operator for Evaluate {
         } else {
             df
         };
-        let (judged, mut judgements) = judge_items(ctx, &df, "dimension", &shown)?;
-        let mut scores = score(&shown, judged.iter().map(|j| j.verdict), &dims);
-        add_text_baselines(&mut scores, &items, &a, &b, &better, &dims);
+        let (_, mut judgements) = judge_items(ctx, &df, "dimension", &shown)?;
+        // The scores come from the judgements frame alone, so that row shards, whose joined
+        // judgements are this frame, recompute exactly these metrics (`finish_shards`).
+        let scores = scores_from_judgements(&judgements)?;
         let mut metrics = metrics_frame(&scores, &image)?;
         if let Some(overall) = scores.iter().find(|s| s.dimension == "overall") {
             let (lo, hi) = overall.interval();
@@ -164,6 +182,54 @@ impl Operator for Evaluate {
         ctx.write_frame("judgements", &mut judgements)?;
         Ok(())
     }
+}
+
+/// The scores of an evaluation from its `judgements` frame: items are its `pair_id`s in order
+/// of first appearance, each item's dimension its `kind`, its better answer the one at
+/// `preferred` (whichever order it was shown in), its votes the parsed `verdict`s.
+fn scores_from_judgements(judgements: &polars::prelude::DataFrame) -> miette::Result<Vec<Score>> {
+    let ids = texts(judgements, "pair_id")?;
+    let kinds = texts(judgements, "kind")?;
+    let shown_a = texts(judgements, "answer_a")?;
+    let shown_b = texts(judgements, "answer_b")?;
+    let preferred = texts(judgements, "preferred")?;
+    let verdicts = strs(judgements, "verdict")?;
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut dims, mut a, mut b, mut better) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut shown = Vec::with_capacity(ids.len());
+    for r in 0..ids.len() {
+        let pair = *index.entry(ids[r].as_str()).or_insert_with(|| {
+            dims.push(kinds[r].clone());
+            a.push(shown_a[r].clone());
+            b.push(shown_b[r].clone());
+            better.push(preferred[r].clone());
+            dims.len() - 1
+        });
+        let preferred = Verdict::from_letter(&preferred[r]).ok_or_else(|| {
+            miette::miette!(
+                "judgement {r}: `preferred` is {:?}, not A or B",
+                preferred[r]
+            )
+        })?;
+        shown.push(Shown {
+            pair,
+            order: "",
+            answer_a: String::new(),
+            answer_b: String::new(),
+            preferred,
+            seed: 0,
+        });
+    }
+    let mut scores = score(
+        &shown,
+        verdicts
+            .iter()
+            .map(|v| v.as_deref().and_then(Verdict::from_letter)),
+        &dims,
+    );
+    let items: Vec<usize> = (0..dims.len()).collect();
+    add_text_baselines(&mut scores, &items, &a, &b, &better, &dims);
+    Ok(scores)
 }
 
 /// A uniform grey PNG of each image's size (one encoding per distinct size). Grey carries no
