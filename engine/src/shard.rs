@@ -15,8 +15,9 @@
 //! - A shard is built exactly as a whole node is (`exec::build_unit`: under its own entry lock,
 //!   published atomically), so crashes mid-shard leave nothing half-written.
 //!
-//! Shards of one node run one after another, where the node runs (a thread, a worker process
-//! or a Slurm job); they resume but do not yet spread one node over several GPUs.
+//! Shards of one node run where the node runs (a thread, a worker process or a Slurm job): one
+//! after another, or, when the node reserved several GPUs (`gpus = N` on the node), N at a
+//! time, each on one of them (its `RunContext::gpus` holds that one ordinal).
 
 use std::collections::BTreeMap;
 
@@ -69,8 +70,7 @@ pub(crate) fn build_node(
         ))
     })? as usize;
     let started = std::time::Instant::now();
-    let mut parts: Vec<Manifest> = Vec::new();
-    for (start, end) in ranges(rows, unit.shards as usize) {
+    let one_shard = |(start, end): (usize, usize), gpus: Vec<usize>| -> Result<Manifest> {
         let mut shard = ingredients.clone();
         if let Some(params) = shard.params.as_object_mut() {
             params.insert("@rows".into(), format!("{start}..{end}").into());
@@ -80,17 +80,39 @@ pub(crate) fn build_node(
         if let Some(b) = shard_inputs.get_mut(port) {
             b.rows = Some((start, end));
         }
-        let (m, ran) = build_unit(
-            cache,
-            unit,
-            shard,
-            shard_key,
-            shard_inputs,
-            gpus.clone(),
-            hub,
-        )?;
+        let (m, ran) = build_unit(cache, unit, shard, shard_key, shard_inputs, gpus, hub)?;
         tracing::info!(node = %unit.node, start, end, ran, "row shard");
-        parts.push(m);
+        Ok(m)
+    };
+    let ranges = ranges(rows, unit.shards as usize);
+    let mut parts: Vec<Manifest> = Vec::with_capacity(ranges.len());
+    if gpus.len() > 1 {
+        // A node that reserved several GPUs runs its shards side by side, one per GPU, in
+        // waves; each shard sees only its own GPU. The entries are the same as in one row.
+        for wave in ranges.chunks(gpus.len()) {
+            let built: Vec<Result<Manifest>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = wave
+                    .iter()
+                    .zip(&gpus)
+                    .map(|(&range, &gpu)| scope.spawn(move || one_shard(range, vec![gpu])))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(failed(miette::miette!("a row shard's thread panicked")))
+                        })
+                    })
+                    .collect()
+            });
+            for m in built {
+                parts.push(m?);
+            }
+        }
+    } else {
+        for range in ranges {
+            parts.push(one_shard(range, gpus.clone())?);
+        }
     }
     // Concatenate each port's shard frames, let the operator recompute what aggregates over
     // rows, and write the node's entry.

@@ -193,3 +193,69 @@ fn a_run_killed_after_two_of_four_shards_resumes_from_them() {
     assert_eq!(ran, ["b", "b", "s"]);
     assert_eq!(entries(&p, &cache), reference);
 }
+
+#[test]
+fn a_node_that_reserved_two_gpus_runs_its_shards_on_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("gpus.toml");
+    std::fs::write(
+        &p,
+        r#"
+[pipeline]
+name = "sharded_gpus"
+
+[nodes.a]
+op = "emit"
+n = 8
+scale = 1.0
+
+[nodes.g]
+op = "on_gpu"
+inputs = ["a"]
+gpus = 2
+shards = 4
+"#,
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    let out = run(
+        &[
+            "--cache",
+            cache.to_str().unwrap(),
+            "run",
+            p.to_str().unwrap(),
+            "--gpus",
+            "2",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let (registry, _) = common::registry();
+    let plan = judgeflow_engine::cli::load(&p, &registry, &[]).unwrap();
+    let opened = Cache::open(&cache).unwrap();
+    let g = plan
+        .graph
+        .node_indices()
+        .find(|&i| plan.graph[i].name == "g")
+        .unwrap();
+    let key = exec::status(&plan, &opened)
+        .unwrap()
+        .into_iter()
+        .find_map(|(i, s)| match s {
+            Status::Fresh { key } if i == g => Some(key),
+            _ => None,
+        })
+        .expect("g is fresh");
+    let (_, path, _) = exec::output_file(&opened, &key, &plan.graph[g], None).unwrap();
+    let df = judgeflow_engine::op::read_parquet(&path).unwrap();
+    let devices: Vec<f64> = df
+        .column("value")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    // 8 rows in 4 shards of 2, in two waves of two: shards 0 and 2 on the first GPU, 1 and 3 on
+    // the second, each shard's rows on one GPU.
+    assert_eq!(devices, [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]);
+}

@@ -132,8 +132,9 @@ impl Operator for Toy {
         }
     }
     fn row_shards(&self, _p: &Params) -> Option<&'static str> {
-        // Row maps: each output row comes from the input row with the same position.
-        matches!(self.name, "add" | "slow").then_some("numbers")
+        // Row maps: each output row comes from the input row with the same position (`on_gpu`'s
+        // value is the GPU the row ran on).
+        matches!(self.name, "add" | "slow" | "on_gpu").then_some("numbers")
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         self.log.record(ctx.node);
