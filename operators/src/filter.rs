@@ -266,12 +266,11 @@ fn select_kept(rows: &[Judged<'_>], rule: &KeepRule, seed: u64) -> Vec<usize> {
     let mut kept = Vec::new();
     for ((pair, order), mut idx) in groups {
         if rule.per_order > 0 && idx.len() > rule.per_order {
-            let rank: Vec<(u64, usize)> = idx
+            let mut rank: Vec<(u64, usize)> = idx
                 .iter()
                 .enumerate()
                 .map(|(k, &i)| (row_seed(seed, &[pair, order, &k.to_string()]), i))
                 .collect();
-            let mut rank = rank;
             rank.sort_unstable();
             idx = rank
                 .into_iter()

@@ -48,14 +48,16 @@ pub(crate) fn judge_rows<R: Rng>(
 ) -> Vec<JudgeRow> {
     // Gold answers by question (open prompts share one key: any caption answers any
     // description request), with the scene they belong to.
-    let mut by_question: BTreeMap<&str, Vec<(usize, String)>> = BTreeMap::new();
+    // Each entry: (scene, answer, normalised answer).
+    let mut by_question: BTreeMap<&str, Vec<(usize, &str, String)>> = BTreeMap::new();
     for (s, ps) in prompts.iter().enumerate() {
         for p in ps {
             let key = if p.open { "" } else { p.question.as_str() };
-            by_question
-                .entry(key)
-                .or_default()
-                .push((s, normalize_answer(&p.answer)));
+            by_question.entry(key).or_default().push((
+                s,
+                p.answer.as_str(),
+                normalize_answer(&p.answer),
+            ));
         }
     }
     let mut out = Vec::new();
@@ -70,26 +72,21 @@ pub(crate) fn judge_rows<R: Rng>(
             let p = ps.choose(&mut rng).expect("non-empty");
             let gold = normalize_answer(&p.answer);
             let key = if p.open { "" } else { p.question.as_str() };
-            let others: Vec<&(usize, String)> = by_question[key]
+            let others: Vec<&(usize, &str, String)> = by_question[key]
                 .iter()
-                .filter(|(t, a)| *t != s && *a != gold)
+                .filter(|(t, _, a)| *t != s && *a != gold)
                 .collect();
-            let Some(&(t, _)) = others.choose(&mut rng) else {
+            let Some(&&(_, worse, _)) = others.choose(&mut rng) else {
                 continue;
             };
-            let worse = prompts[*t]
-                .iter()
-                .find(|q| q.open == p.open && (p.open || q.question == p.question))
-                .map(|q| q.answer.clone())
-                .expect("indexed above");
             let gold_at = if rng.random_bool(0.5) {
                 Verdict::A
             } else {
                 Verdict::B
             };
             let (a, b) = match gold_at {
-                Verdict::A => (p.answer.as_str(), worse.as_str()),
-                Verdict::B => (worse.as_str(), p.answer.as_str()),
+                Verdict::A => (p.answer.as_str(), worse),
+                Verdict::B => (worse, p.answer.as_str()),
             };
             let description = judgeflow_world::caption(scenes[s], &mut rng);
             out.push(JudgeRow {

@@ -125,37 +125,44 @@ impl LetterTokens {
     /// step that produced it; `None` when the verdict letter was not a single watched token
     /// (e.g. merged with neighbouring text).
     pub fn verdict_prob(&self, tokenizer: &JudgeTokenizer, reply: &Reply) -> Option<f64> {
-        let (_, letter_at) = parse_verdict(&reply.text)?;
-        // Walk the tokens, tracking how much text each one decodes to, to find the token that
-        // spells the verdict letter.
-        let mut end = 0;
-        for (step, &token) in reply.tokens.iter().enumerate() {
-            let piece = tokenizer.decode(&reply.tokens[..=step], true).ok()?;
-            let start = end;
-            end = piece.len();
-            if end <= letter_at {
-                continue;
+        let step = verdict_token(tokenizer, &reply.tokens, &reply.text)?;
+        let token = reply.tokens[step];
+        let slot = self.pairs.iter().enumerate().find_map(|(i, &(a, b))| {
+            if token == a {
+                Some((2 * i, 2 * i + 1))
+            } else if token == b {
+                Some((2 * i + 1, 2 * i))
+            } else {
+                None
             }
-            if letter_at < start {
-                return None;
-            }
-            let slot = self.pairs.iter().enumerate().find_map(|(i, &(a, b))| {
-                if token == a {
-                    Some((2 * i, 2 * i + 1))
-                } else if token == b {
-                    Some((2 * i + 1, 2 * i))
-                } else {
-                    None
-                }
-            })?;
-            let logits = reply.watched.get(step)?;
-            let (own, other) = (f64::from(logits[slot.0]), f64::from(logits[slot.1]));
-            let m = own.max(other);
-            let (e_own, e_other) = ((own - m).exp(), (other - m).exp());
-            return Some(e_own / (e_own + e_other));
-        }
-        None
+        })?;
+        let logits = reply.watched.get(step)?;
+        let (own, other) = (f64::from(logits[slot.0]), f64::from(logits[slot.1]));
+        let m = own.max(other);
+        let (e_own, e_other) = ((own - m).exp(), (other - m).exp());
+        Some(e_own / (e_own + e_other))
     }
+}
+
+/// The index, in `tokens` (which decode to `text`), of the token whose text starts the verdict
+/// letter of `text`'s verdict line; `None` without a verdict line, or when the letter begins
+/// inside a token that started before it. Walks the tokens tracking how much text each prefix
+/// decodes to (byte-level pieces need their neighbours to decode).
+pub(crate) fn verdict_token(
+    tokenizer: &JudgeTokenizer,
+    tokens: &[u32],
+    text: &str,
+) -> Option<usize> {
+    let (_, letter_at) = parse_verdict(text)?;
+    let mut end = 0;
+    for step in 0..tokens.len() {
+        let start = end;
+        end = tokenizer.decode(&tokens[..=step], true).ok()?.len();
+        if end > letter_at {
+            return (start <= letter_at).then_some(step);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

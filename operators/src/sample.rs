@@ -95,12 +95,12 @@ impl Operator for Sample {
             _ => Subset::Seeded(ctx.seed),
         };
         let chosen = select_prompts(
+            ctx.node,
             &prompts,
             ctx.params.str("prompts"),
             ctx.params.usize("limit"),
             subset,
-        )
-        .map_err(|e| e.with_node(ctx.node))?;
+        )?;
         let prompts = prompts
             .take(&IdxCa::from_vec("idx".into(), chosen))
             .map_err(|e| miette::miette!("{e}"))?;
@@ -142,43 +142,15 @@ enum Subset {
     Block(usize),
 }
 
-/// Why no prompt subset could be chosen.
-#[derive(Debug)]
-struct SelectError {
-    node: String,
-    message: String,
-}
-
-impl SelectError {
-    fn with_node(mut self, node: &str) -> miette::Report {
-        self.node = node.to_string();
-        miette::miette!(
-            code = "judgeflow::sample::subset",
-            help = "draw more scenes (the world's `count`), lower `limit`, or use `subset = \"seeded\"`",
-            "node `{}`: {}",
-            self.node,
-            self.message
-        )
-    }
-}
-
-impl From<miette::Report> for SelectError {
-    fn from(e: miette::Report) -> Self {
-        SelectError {
-            node: String::new(),
-            message: e.to_string(),
-        }
-    }
-}
-
 /// Row indices of the prompts to answer: the open/closed selection, then `limit` rows of it
 /// chosen as `subset` says (kept in frame order).
 fn select_prompts(
+    node: &str,
     prompts: &DataFrame,
     which: &str,
     limit: usize,
     subset: Subset,
-) -> Result<Vec<IdxSize>, SelectError> {
+) -> miette::Result<Vec<IdxSize>> {
     let open = bools(prompts, "open")?;
     let ids = texts(prompts, "prompt_id")?;
     let mut rows: Vec<usize> = (0..prompts.height())
@@ -197,15 +169,14 @@ fn select_prompts(
         Subset::Block(k) if limit > 0 => {
             let (start, end) = (k * limit, (k + 1) * limit);
             if end > rows.len() {
-                return Err(SelectError {
-                    node: String::new(),
-                    message: format!(
-                        "iteration {} needs {which} prompts {start}..{end} for disjoint subsets, \
-                         but the input has {}",
-                        k + 1,
-                        rows.len()
-                    ),
-                });
+                return Err(miette::miette!(
+                    code = "judgeflow::sample::subset",
+                    help = "draw more scenes (the world's `count`), lower `limit`, or use `subset = \"seeded\"`",
+                    "node `{node}`: iteration {} needs {which} prompts {start}..{end} for disjoint \
+                     subsets, but the input has {}",
+                    k + 1,
+                    rows.len()
+                ));
             }
             rows.sort_by_key(|&i| row_seed(0, &[&ids[i], "disjoint"]));
             rows = rows[start..end].to_vec();
@@ -290,7 +261,7 @@ mod tests {
     fn disjoint_blocks_never_repeat_a_prompt_and_cover_the_input() {
         let df = prompts(40);
         let blocks: Vec<Vec<IdxSize>> = (0..4)
-            .map(|k| select_prompts(&df, "closed", 5, Subset::Block(k)).expect("fits"))
+            .map(|k| select_prompts("s", &df, "closed", 5, Subset::Block(k)).expect("fits"))
             .collect();
         let mut all: Vec<IdxSize> = blocks.concat();
         assert!(blocks.iter().all(|b| b.len() == 5));
@@ -303,15 +274,15 @@ mod tests {
             "4 blocks of 5 cover the 20 closed prompts once each"
         );
         // The fifth block would need prompts 20..25 of 20: a diagnostic, not a wrap-around.
-        let err = select_prompts(&df, "closed", 5, Subset::Block(4)).expect_err("too few");
-        assert!(err.message.contains("iteration 5"), "{}", err.message);
+        let err = select_prompts("s", &df, "closed", 5, Subset::Block(4)).expect_err("too few");
+        assert!(err.to_string().contains("iteration 5"), "{err}");
     }
 
     #[test]
     fn seeded_subsets_differ_between_seeds() {
         let df = prompts(200);
-        let a = select_prompts(&df, "all", 50, Subset::Seeded(1)).expect("ok");
-        let b = select_prompts(&df, "all", 50, Subset::Seeded(2)).expect("ok");
+        let a = select_prompts("s", &df, "all", 50, Subset::Seeded(1)).expect("ok");
+        let b = select_prompts("s", &df, "all", 50, Subset::Seeded(2)).expect("ok");
         assert_eq!(a.len(), 50);
         assert_ne!(a, b);
     }

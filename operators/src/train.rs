@@ -34,7 +34,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{bins, frame, texts};
-use crate::judge_format::{Verdict, judge_prompt, judge_response, parse_verdict, reasoning_of};
+use crate::judge_format::{
+    self, Verdict, judge_prompt, judge_response, parse_verdict, reasoning_of,
+};
 use crate::model_kit::{
     DeviceChoice, ImageCache, OnDevice, TrainTask, check_device, device_choice, device_param,
     gpus_for, load_judge, save_judge, train_on,
@@ -459,24 +461,16 @@ fn format_examples(
 }
 
 /// The index, within `response_ids` (a response's tokens, as `sft_example` encodes them), of the
-/// token that spells the verdict letter of `response`; `None` without a verdict line or when
-/// the letter shares a token with neighbouring text.
+/// token that spells the verdict letter of `response` alone; `None` without a verdict line or
+/// when the letter shares a token with neighbouring text.
 fn verdict_token(
     tokenizer: &JudgeTokenizer,
     response_ids: &[u32],
     response: &str,
 ) -> Option<usize> {
-    let (_, letter_at) = parse_verdict(response)?;
-    let mut end = 0;
-    for k in 0..response_ids.len() {
-        let start = end;
-        end = tokenizer.decode(&response_ids[..=k], true).ok()?.len();
-        if end > letter_at {
-            let piece = tokenizer.decode(&response_ids[k..=k], true).ok()?;
-            return (start <= letter_at && piece.trim().len() == 1).then_some(k);
-        }
-    }
-    None
+    let k = judge_format::verdict_token(tokenizer, response_ids, response)?;
+    let piece = tokenizer.decode(&response_ids[k..=k], true).ok()?;
+    (piece.trim().len() == 1).then_some(k)
 }
 
 /// The world tokenizer, trained on everything the model will read and write.
