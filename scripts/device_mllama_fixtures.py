@@ -118,6 +118,26 @@ def picture(seed, height, width):
     return Image.fromarray(np.clip(base * 0.8 + rng.randint(0, 50, (height, width, 3)), 0, 255).astype(np.uint8))
 
 
+def greedy_without_cache(model, inputs, new_tokens):
+    """Greedy decoding by full forward passes, as `generate(do_sample=False)` defines it: each new
+    token is the argmax of the last position; the new position attends to the pictures the last
+    prompt token attended to (its cross-attention mask row is repeated, as generate does).
+    No KV cache: transformers 5.17's generate broke on a cross-attention layer at index 0 (the
+    self-attention mask came out 21 wide against 40 keys; notes/gpu_fixtures/r4_fixtures.log),
+    and the reference must not depend on a cache implementation."""
+    import torch
+
+    ids = inputs["input_ids"]
+    cross = inputs["cross_attention_mask"]
+    for _ in range(new_tokens):
+        step = dict(inputs, input_ids=ids, attention_mask=torch.ones_like(ids), cross_attention_mask=cross)
+        logits = model(**step, use_cache=False).logits
+        nxt = logits[:, -1, :].argmax(-1, keepdim=True)
+        ids = torch.cat([ids, nxt], dim=1)
+        cross = torch.cat([cross, cross[:, -1:]], dim=1)
+    return ids
+
+
 def build(name, spec, args, out_root):
     import numpy as np
     import torch
@@ -241,8 +261,7 @@ def build(name, spec, args, out_root):
     on = {k: t.to(device) for k, t in inputs.items()}
     with torch.no_grad():
         logits = model(**on, use_cache=False).logits.float().cpu()
-        greedy = model.generate(**on, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
-                                do_sample=False, use_cache=True).cpu()
+        greedy = greedy_without_cache(model, on, NEW_TOKENS).cpu()
     tensors = {k: t.contiguous() for k, t in inputs.items()}
     tensors["greedy_ids"] = greedy.contiguous()
     if vocab > 4096:
