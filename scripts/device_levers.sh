@@ -4,7 +4,11 @@
 # lever, levers as parallel processes (seed 1, so the bench and its probe questions are those of
 # the science grid's seed 1), and saves each perception frame.
 #
-#   run: bash scripts/device_levers.sh SECONDS    (binary: .bin/judgeflow.xz)
+# Lever sets: `r3` (session 4: gate init, learning rate, two objects) and `r5` (more scenes at
+# the grid's 1,500 steps of batch 64: 12,000 scenes of 96 px, and 8,000 of 128 px, where the
+# smallest objects span three 8-px patches).
+#
+#   run: bash scripts/device_levers.sh SECONDS [r3|r5]    (binary: .bin/judgeflow.xz)
 set -uo pipefail
 limit="${1:-480}"
 out="${OUT:-/tmp/out}"
@@ -12,11 +16,20 @@ raw=/tmp/levers_raw
 mkdir -p "$raw"
 bin=./.bin/judgeflow
 [ -x "$bin" ] || { xz -dk .bin/judgeflow.xz && chmod +x "$bin"; }
-declare -A levers=(
-    [gate1]="--set pretrain.gate_init=1.0"
-    [lr3e3]="--set pretrain.lr=3e-3"
-    [objects2]="--set world.max_objects=2 --set bench.max_objects=2"
-)
+set_name="${2:-r3}"
+declare -A levers
+if [ "$set_name" = r3 ]; then
+    levers=(
+        [gate1]="--set pretrain.gate_init=1.0"
+        [lr3e3]="--set pretrain.lr=3e-3"
+        [objects2]="--set world.max_objects=2 --set bench.max_objects=2"
+    )
+else
+    levers=(
+        [data]="--set world.count=12000"
+        [data128]="--set world.count=8000 --set world.image_size=128 --set bench.image_size=128 --set pretrain.image_size=128"
+    )
+fi
 for name in "${!levers[@]}"; do
     (
         # shellcheck disable=SC2086

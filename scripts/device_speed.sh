@@ -18,7 +18,8 @@ repo="$PWD"
 bin=./.bin/speed
 [ -x "$bin" ] || { xz -dk .bin/speed.xz && chmod +x "$bin"; }
 kernels=/tmp/judgeflow-kernels
-rm -rf "$kernels"
+# KEEP_KERNELS=1: start from the cache already there (e.g. unpacked from an earlier run).
+[ "${KEEP_KERNELS:-0}" = 1 ] || rm -rf "$kernels"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu,memory.used --format=csv | tee "$out/gpu.txt"
 
 # Peak GPU memory of a command, sampled every 100 ms.

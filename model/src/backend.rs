@@ -118,9 +118,14 @@ pub fn exit_on_device_thread_panic() {
         } else {
             work
         };
+        // Where it panicked: "attempt to add with overflow" alone did not say which crate.
+        let at = info
+            .location()
+            .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+            .unwrap_or_default();
         eprintln!(
             "Error: judgeflow::model::device\n\n  × {work}: the CUDA backend failed in its device \
-             thread: {message}\n  help: an allocation failure is GPU memory: lower the node's \
+             thread: {message}{at}\n  help: an allocation failure is GPU memory: lower the node's \
              `batch_size` (or `max_tokens`); unfinished nodes were not cached and the next run \
              redoes them"
         );

@@ -390,7 +390,37 @@ pub fn top_k<B: Backend>(x: Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 
         let idx = arg_top_k(x.clone(), k);
         return (x.gather(1, idx.clone()), idx);
     }
-    two_stage_top_k(x, k, arg_top_k)
+    if is_cpu::<B>() {
+        two_stage_top_k(x, k, arg_top_k)
+    } else {
+        two_stage_top_k(x, k, argmax_rounds)
+    }
+}
+
+/// Row-wise top-k as `k` rounds of a row-wise argmax, each masking its winner out.
+///
+/// For long rows (the 11B's 128k vocabulary) on CUDA: with burn 0.21's `argtopk` there, the
+/// first device-sampled generate call stopped with cubecl's device thread at 100% CPU and the
+/// GPU idle for minutes after the last logged kernel (scripts/device_11b_hang.sh, notes/gpu.md),
+/// which is what compiling one enormous kernel looks like; the host-sampled call went through.
+/// An argmax is a plain reduction every model compiles anyway. Equal values may come out in
+/// another order than `argtopk`'s (their probabilities are the same).
+fn argmax_rounds<B: Backend>(x: Tensor<B, 2>, k: usize) -> Tensor<B, 2, Int> {
+    let [b, n] = x.dims();
+    let positions = Tensor::<B, 1, Int>::arange(0..n as i64, &x.device())
+        .reshape([1, n])
+        .expand([b, n]);
+    let mut x = x;
+    let mut picks = Vec::with_capacity(k);
+    for round in 0..k {
+        let idx = x.clone().argmax(1);
+        if round + 1 < k {
+            let hit = positions.clone().equal(idx.clone().expand([b, n]));
+            x = x.mask_fill(hit, f32::MIN);
+        }
+        picks.push(idx);
+    }
+    Tensor::cat(picks, 1)
 }
 
 /// One row-wise top-k launch: burn's `argtopk`, except on the CPU backend, which has none in
@@ -438,6 +468,23 @@ mod tests {
     use crate::generate::sample;
 
     type B = burn::backend::NdArray<f32>;
+
+    #[test]
+    fn argmax_rounds_is_an_exact_top_k_without_ties() {
+        let device = Default::default();
+        // Distinct values: the rounds must give the sort's order exactly.
+        let values: Vec<f32> = (0..2 * 300).map(|i| ((i * 7919) % 601) as f32).collect();
+        let x = Tensor::<B, 2>::from_data(TensorData::new(values.clone(), [2, 300]), &device);
+        let ours: Vec<i64> = argmax_rounds(x.clone(), 9).into_data().iter::<i64>().collect();
+        let sorted: Vec<i64> = x
+            .sort_descending_with_indices(1)
+            .1
+            .slice([0..2, 0..9])
+            .into_data()
+            .iter::<i64>()
+            .collect();
+        assert_eq!(ours, sorted);
+    }
 
     #[test]
     fn two_stage_top_k_is_exact() {

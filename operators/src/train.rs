@@ -508,6 +508,11 @@ fn make_batches<B: AutodiffBackend>(
     let mut cache = ImageCache::new(model);
     let pad = tokenizer.pad_id();
     let mut batches = Vec::with_capacity(groups.len());
+    // cubecl 0.10 keeps every uploaded host buffer until its next kernel launch and counts their
+    // bytes in a u32: uploading a whole large training set with no kernel in between passed
+    // 4 GiB and panicked in its device thread ("attempt to add with overflow",
+    // drop_queue/policy.rs, 12,000 scenes at 96 px). A sync every 256 MiB releases them.
+    let mut uploaded = 0usize;
     for rows in groups {
         let longest = rows
             .iter()
@@ -534,6 +539,7 @@ fn make_batches<B: AutodiffBackend>(
             &|k| format!("training row {}", examples[rows[k]].image),
             device,
         )?;
+        uploaded += bytes.iter().map(|b| b.len()).sum::<usize>() * 4 + seq * rows.len() * 8;
         batches.push(TrainBatch::from_weighted_sequences(
             model.config(),
             &ids,
@@ -542,6 +548,16 @@ fn make_batches<B: AutodiffBackend>(
             Some(inputs),
             device,
         ));
+        if uploaded >= 256 << 20 {
+            B::sync(device).map_err(|e| {
+                miette!(
+                    code = "judgeflow::model::device",
+                    help = "on a GPU this is usually memory: lower the node's `batch_size`",
+                    "the backend failed while uploading training batches: {e:?}"
+                )
+            })?;
+            uploaded = 0;
+        }
     }
     Ok(batches)
 }
