@@ -9,7 +9,9 @@ use super::{Ctx, PipelineArgs, load};
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::exec::{self, Status};
+use crate::op::PortKind;
 use crate::plan::Plan;
+use crate::schema::FrameSchema;
 use crate::trace::{self, TraceLine};
 
 /// What `report` hands to the reporter for one plan node: a model-agnostic description plus
@@ -31,6 +33,10 @@ pub struct ReportNode {
     /// Output port → path of its fresh cached output (parquet file for frames, directory for
     /// artifacts); empty when the node has no up-to-date result.
     pub outputs: BTreeMap<String, PathBuf>,
+    /// Frame output port → the schema it declares, for every frame output (with a result or
+    /// not), so that a reporter picks frames by what they are (a `metrics` frame), not by the
+    /// operator that wrote them: a user's own operator writing such a frame is reported too.
+    pub schemas: BTreeMap<String, &'static FrameSchema>,
     /// Seconds the operator ran when it produced the cached entry, if the manifest says.
     pub seconds: Option<f64>,
 }
@@ -106,6 +112,14 @@ pub fn report_nodes(plan: &Plan, cache: &Cache) -> Result<Vec<ReportNode>> {
                     .map(|&v| plan.variants[v].label.clone())
                     .collect(),
                 outputs,
+                schemas: n
+                    .outputs
+                    .iter()
+                    .filter_map(|p| match p.kind {
+                        PortKind::Frame(schema) => Some((p.name.to_string(), schema)),
+                        PortKind::Artifact(_) => None,
+                    })
+                    .collect(),
                 seconds,
             }
         })
