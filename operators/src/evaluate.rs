@@ -27,8 +27,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{binary_column, bins, frame, strs, texts};
-use crate::judge::{Shown, judge_items, judging_params};
 use crate::judge_format::Verdict;
+use crate::judging::{Shown, judge_items, judging_params};
 use crate::model_kit::{gpus_for, row_seed};
 
 /// Scores a judge on a benchmark.

@@ -13,6 +13,7 @@ mod judge;
 pub mod judge_cli;
 mod judge_corpus;
 mod judge_format;
+mod judging;
 mod model_kit;
 mod pairs;
 mod perception;

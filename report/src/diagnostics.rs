@@ -11,7 +11,8 @@
 //!   contains answer A or answer B verbatim (case aside), among judgements where at least one
 //!   answer has [`COPY_MIN_WORDS`] words or more (a one-word answer such as "red" appears in
 //!   any reasoning about it);
-//! - `kept_fraction`: the `filter` node's share of judgements kept (its `total` row).
+//! - `kept_fraction`: the `filter` node's share of judgements kept (the `total` row of its
+//!   `kept_stats` frame, whichever node wrote it).
 //!
 //! One row per sweep variant and iteration; a figure an iteration lacks is NaN (shown "—").
 //! Several nodes of one op in one iteration and variant are pooled.
@@ -143,7 +144,10 @@ pub fn rows(nodes: &[ReportNode], variants: &[String]) -> Result<Vec<Row>> {
             }
             row.label_precision = share(correct, row.labelled);
             let (mut kept, mut seen) = (0i64, 0i64);
-            for n in here.iter().filter(|n| n.op == "filter") {
+            // Any node's `kept_stats` frame (only `filter` writes one); the judgements and
+            // pairs above are picked by operator, as other operators write frames of those
+            // schemas with another meaning.
+            for n in &here {
                 let stats = frames::kept(n)?.unwrap_or_default();
                 if let Some(total) = stats
                     .iter()

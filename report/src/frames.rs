@@ -83,8 +83,23 @@ pub struct LossPoint {
     pub loss: f64,
 }
 
-/// Reads `node`'s `port` frame when the node has a result; `Ok(None)` when it has none yet.
-fn frame(node: &ReportNode, port: &str, schema: &FrameSchema) -> Result<Option<DataFrame>> {
+/// The output port of `node` that declares `schema` (the first by port name), if any. Frames
+/// are picked by what they are, not by the operator that wrote them or the port's name, so a
+/// user's own operator that writes, say, a `metrics` frame is reported like `evaluate`. Two
+/// schemas are the same when their names and columns are.
+pub fn port_of<'n>(node: &'n ReportNode, schema: &FrameSchema) -> Option<&'n str> {
+    node.schemas
+        .iter()
+        .find(|(_, declared)| declared.name == schema.name && declared.columns == schema.columns)
+        .map(|(port, _)| port.as_str())
+}
+
+/// Reads `node`'s frame of `schema` (from the port [`port_of`] picks) when the node has a
+/// result; `Ok(None)` when it has none yet or declares no such frame. Returns the port too.
+fn frame<'n>(node: &'n ReportNode, schema: &FrameSchema) -> Result<Option<(&'n str, DataFrame)>> {
+    let Some(port) = port_of(node, schema) else {
+        return Ok(None);
+    };
     let Some(path) = node.outputs.get(port) else {
         return Ok(None);
     };
@@ -103,7 +118,7 @@ fn frame(node: &ReportNode, port: &str, schema: &FrameSchema) -> Result<Option<D
             &format!("not a `{}` frame: {detail}", schema.name),
         )
     })?;
-    Ok(Some(df))
+    Ok(Some((port, df)))
 }
 
 fn bad_frame(node: &ReportNode, port: &str, path: &Path, detail: &str) -> miette::Report {
@@ -161,12 +176,13 @@ fn ints(df: &DataFrame, name: &str) -> polars::prelude::PolarsResult<Vec<i64>> {
         .collect())
 }
 
-/// The `metrics` rows of an `evaluate` node, in frame order.
+/// The rows of a node's `metrics` frame (an `evaluate` node's, or any operator's that writes
+/// one), in frame order.
 pub fn metrics(node: &ReportNode) -> Result<Option<Vec<MetricRow>>> {
-    let Some(df) = frame(node, "metrics", &judgeflow_schemas::METRICS)? else {
+    let Some((port, df)) = frame(node, &judgeflow_schemas::METRICS)? else {
         return Ok(None);
     };
-    columns(node, "metrics", || {
+    columns(node, port, || {
         let dimension = strings(&df, "dimension")?;
         let accuracy = floats(&df, "accuracy")?;
         let correct = ints(&df, "correct")?;
@@ -206,12 +222,12 @@ pub fn metrics(node: &ReportNode) -> Result<Option<Vec<MetricRow>>> {
     })
 }
 
-/// The `stats` rows of a `filter` node, in frame order.
+/// The rows of a node's `kept_stats` frame (a `filter` node's), in frame order.
 pub fn kept(node: &ReportNode) -> Result<Option<Vec<KeptRow>>> {
-    let Some(df) = frame(node, "stats", &judgeflow_schemas::KEPT_STATS)? else {
+    let Some((port, df)) = frame(node, &judgeflow_schemas::KEPT_STATS)? else {
         return Ok(None);
     };
-    columns(node, "stats", || {
+    columns(node, port, || {
         let source = strings(&df, "source")?;
         let kind = strings(&df, "kind")?;
         let pairs = ints(&df, "pairs")?;
@@ -233,12 +249,12 @@ pub fn kept(node: &ReportNode) -> Result<Option<Vec<KeptRow>>> {
     })
 }
 
-/// The `loss` curve of a `train` node.
+/// The curve of a node's `loss` frame (a `train` node's).
 pub fn loss(node: &ReportNode) -> Result<Option<Vec<LossPoint>>> {
-    let Some(df) = frame(node, "loss", &judgeflow_schemas::LOSS)? else {
+    let Some((port, df)) = frame(node, &judgeflow_schemas::LOSS)? else {
         return Ok(None);
     };
-    columns(node, "loss", || {
+    columns(node, port, || {
         let step = ints(&df, "step")?;
         let loss = floats(&df, "loss")?;
         Ok(Some(
@@ -285,12 +301,12 @@ pub struct Judged {
     pub agrees: bool,
 }
 
-/// The `judgements` rows of a `judge` or `evaluate` node.
+/// The rows of a node's `judgements` frame (a `judge` or `evaluate` node's).
 pub fn judgements(node: &ReportNode) -> Result<Option<Vec<Judged>>> {
-    let Some(df) = frame(node, "judgements", &judgeflow_schemas::JUDGEMENTS)? else {
+    let Some((port, df)) = frame(node, &judgeflow_schemas::JUDGEMENTS)? else {
         return Ok(None);
     };
-    columns(node, "judgements", || {
+    columns(node, port, || {
         let pair_id = strings(&df, "pair_id")?;
         let kind = strings(&df, "kind")?;
         let answer_a = strings(&df, "answer_a")?;
@@ -314,14 +330,56 @@ pub fn judgements(node: &ReportNode) -> Result<Option<Vec<Judged>>> {
     })
 }
 
-/// `label_correct` of a `pairs` frame: `(correct, known)`, pairs whose label the gold answer
+/// `label_correct` of a node's `pairs` frame: `(correct, known)`, pairs whose label the gold answer
 /// could check (null where no gold answer is known).
 pub fn label_correct(node: &ReportNode) -> Result<Option<(usize, usize)>> {
-    let Some(df) = frame(node, "pairs", &judgeflow_schemas::PAIRS)? else {
+    let Some((port, df)) = frame(node, &judgeflow_schemas::PAIRS)? else {
         return Ok(None);
     };
-    columns(node, "pairs", || {
+    columns(node, port, || {
         let known: Vec<bool> = bools(&df, "label_correct")?.into_iter().flatten().collect();
         Ok(Some((known.iter().filter(|&&c| c).count(), known.len())))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use judgeflow_engine::FrameSchema;
+    use judgeflow_engine::cli::ReportNode;
+    use judgeflow_schemas::{JUDGEMENTS, LOSS, METRICS};
+
+    use super::port_of;
+
+    fn declaring(ports: &[(&str, &'static FrameSchema)]) -> ReportNode {
+        ReportNode {
+            name: "mine".into(),
+            template: "mine".into(),
+            iteration: None,
+            op: "my_scorer".into(),
+            kind: None,
+            variants: Vec::new(),
+            outputs: BTreeMap::new(),
+            schemas: ports.iter().map(|&(p, s)| (p.to_string(), s)).collect(),
+            seconds: None,
+        }
+    }
+
+    #[test]
+    fn a_port_is_picked_by_its_schema_not_its_name_or_operator() {
+        let node = declaring(&[("judged", &JUDGEMENTS), ("scores", &METRICS)]);
+        assert_eq!(port_of(&node, &METRICS), Some("scores"));
+        assert_eq!(port_of(&node, &JUDGEMENTS), Some("judged"));
+        assert_eq!(port_of(&node, &LOSS), None);
+        // A copy of the schema (same name and columns, another doc) is the same schema.
+        let copy: &'static FrameSchema = Box::leak(Box::new(FrameSchema {
+            name: METRICS.name,
+            columns: METRICS.columns,
+            doc: "my own metrics",
+        }));
+        assert_eq!(port_of(&declaring(&[("m", copy)]), &METRICS), Some("m"));
+        // A port named `metrics` of another schema is not a metrics frame.
+        assert_eq!(port_of(&declaring(&[("metrics", &LOSS)]), &METRICS), None);
+    }
 }

@@ -1,5 +1,11 @@
 //! `judgeflow report`: figures and one HTML page summarising a self-training pipeline's cached
-//! results, drawn from the frames its `evaluate`, `filter` and `train` nodes wrote.
+//! results, drawn from the `metrics`, `kept_stats` and `loss` frames its nodes wrote (as
+//! `evaluate`, `filter` and `train` write them). Frames are picked by the schema their port
+//! declares, not by operator name, so a user's own operator writing a `metrics` frame is
+//! reported like `evaluate`. The per-iteration diagnostics ([`diagnostics`]) are the exception:
+//! they read the judgements of `judge` nodes and the pairs of `vote` nodes by operator, because
+//! other operators write frames of the same schemas with another meaning (`evaluate`'s
+//! judgements of a benchmark; `corrupt`'s, `concat`'s pairs).
 //!
 //! The report directory holds:
 //! - `accuracy_vs_iteration.png` (one per sweep variant, suffixed with the variant, when there
@@ -137,37 +143,29 @@ fn read<'a>(pipeline: &'a str, nodes: &'a [ReportNode]) -> Result<Data<'a>> {
         diagnostics: Vec::new(),
     };
     data.diagnostics = diagnostics::rows(nodes, &data.variants)?;
+    // Each node by the frames it declares (`frames::port_of`), whatever its operator.
     for node in nodes {
         let iteration = node.iteration.unwrap_or(0);
-        match node.op.as_str() {
-            "evaluate" => {
-                if let Some(rows) = frames::metrics(node)? {
-                    data.evals.push(Read {
-                        node,
-                        iteration,
-                        rows,
-                    });
-                }
-            }
-            "filter" => {
-                if let Some(rows) = frames::kept(node)? {
-                    data.kept.push(Read {
-                        node,
-                        iteration,
-                        rows,
-                    });
-                }
-            }
-            "train" => {
-                if let Some(rows) = frames::loss(node)? {
-                    data.losses.push(Read {
-                        node,
-                        iteration,
-                        rows,
-                    });
-                }
-            }
-            _ => {}
+        if let Some(rows) = frames::metrics(node)? {
+            data.evals.push(Read {
+                node,
+                iteration,
+                rows,
+            });
+        }
+        if let Some(rows) = frames::kept(node)? {
+            data.kept.push(Read {
+                node,
+                iteration,
+                rows,
+            });
+        }
+        if let Some(rows) = frames::loss(node)? {
+            data.losses.push(Read {
+                node,
+                iteration,
+                rows,
+            });
         }
     }
     Ok(data)

@@ -1,8 +1,8 @@
 //! Aggregation over seeds: when the pipeline sweeps `pipeline.seed`, variants that differ only
 //! by seed form a group (labelled by the variant without its seed), and for each group:
 //!
-//! - per evaluation (an `evaluate` node by instance: `eval_base`, `evaluate@1`, ..., blind ones
-//!   marked) and dimension: the mean accuracy over seeds, its 95% t-interval across seeds
+//! - per evaluation (a node with a `metrics` frame, as `evaluate` writes, by instance:
+//!   `eval_base`, `evaluate@1`, ..., blind ones marked) and dimension: the mean accuracy over seeds, its 95% t-interval across seeds
 //!   ([`crate::stats::mean_interval`], n = seeds with a score), and each seed's accuracy with
 //!   its own (Wilson) interval from the `metrics` frame;
 //! - the gain "last iteration minus base" per dimension: per seed, a paired bootstrap over the
@@ -10,7 +10,7 @@
 //!   sample's verdict per item), and across seeds the mean of the per-seed differences with its
 //!   t-interval.
 //!
-//! The base is the first non-blind `evaluate` node outside any iteration group, the last the
+//! The base is the first non-blind evaluation outside any iteration group, the last the
 //! first non-blind one of the highest iteration (plan order). Seeds come from the variant labels
 //! (`judgeflow_engine::plan::split_seed`).
 
@@ -136,7 +136,6 @@ pub fn groups(nodes: &[ReportNode]) -> Result<Vec<Group>> {
     // Read every evaluation once: (variant label, instance) → node, metrics.
     let evals: Vec<(&ReportNode, Vec<MetricRow>)> = nodes
         .iter()
-        .filter(|n| n.op == "evaluate")
         .filter_map(|n| frames::metrics(n).transpose().map(|m| m.map(|m| (n, m))))
         .collect::<Result<_>>()?;
     let mut out = Vec::new();

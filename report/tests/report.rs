@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use judgeflow_engine::FrameSchema;
 use judgeflow_engine::cli::ReportNode;
 use judgeflow_engine::trace::TraceLine;
 use judgeflow_report::{write_report, write_report_with_trace};
@@ -101,7 +102,22 @@ fn node(
         outputs: output
             .map(|(port, path)| BTreeMap::from([(port.to_string(), path)]))
             .unwrap_or_default(),
+        schemas: declared(op),
     }
+}
+
+/// The frame outputs the real operator `op` declares, as the engine hands them over.
+fn declared(op: &str) -> BTreeMap<String, &'static FrameSchema> {
+    use judgeflow_schemas::{JUDGEMENTS, KEPT_STATS, LOSS, METRICS, PAIRS, SFT, UNPAIRED};
+    let ports: &[(&str, &'static FrameSchema)] = match op {
+        "evaluate" => &[("metrics", &METRICS), ("judgements", &JUDGEMENTS)],
+        "judge" => &[("judgements", &JUDGEMENTS)],
+        "vote" => &[("pairs", &PAIRS), ("unpaired", &UNPAIRED)],
+        "filter" => &[("kept", &SFT), ("stats", &KEPT_STATS)],
+        "train" => &[("loss", &LOSS)],
+        _ => &[],
+    };
+    ports.iter().map(|&(p, s)| (p.to_string(), s)).collect()
 }
 
 /// Decodes a written PNG: the expected size, and not one flat colour.
@@ -321,6 +337,46 @@ fn only_the_base_evaluated_gives_one_point_and_no_comparison() {
     let files = write_report("base", &nodes, &out).unwrap();
     assert_eq!(names(&files), ["accuracy_vs_iteration.png", "index.html"]);
     assert_chart(&out.join("accuracy_vs_iteration.png"));
+}
+
+/// Frames are picked by the schema their port declares: a user's own operator (`score`, port
+/// `scores`) writing a `metrics` frame is drawn and listed like `evaluate`, and an operator
+/// named `evaluate` that declares no `metrics` frame contributes nothing.
+#[test]
+fn a_metrics_frame_of_any_operator_is_reported() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let mut mine = node(
+        "score_base",
+        "score_base",
+        None,
+        "score",
+        &[],
+        Some(("scores", metrics(d, "scores", 0.5, 0.5))),
+    );
+    mine.schemas = BTreeMap::from([("scores".to_string(), &judgeflow_schemas::METRICS)]);
+    let mut impostor = node(
+        "evaluate@1",
+        "evaluate",
+        Some(1),
+        "evaluate",
+        &[],
+        Some(("metrics", metrics(d, "impostor", 0.9, 0.9))),
+    );
+    impostor.schemas = BTreeMap::new();
+    let out = d.join("report");
+    let files = write_report("mine", &[mine, impostor], &out).unwrap();
+    assert_eq!(names(&files), ["accuracy_vs_iteration.png", "index.html"]);
+    assert_chart(&out.join("accuracy_vs_iteration.png"));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        html.contains("0.500 <small>[0.400, 0.600]</small>"),
+        "the user's metrics are tabled: {html}"
+    );
+    assert!(
+        !html.contains("0.900 <small>"),
+        "a node declaring no metrics frame is not: {html}"
+    );
 }
 
 #[test]
