@@ -4,9 +4,10 @@
 # lever, levers as parallel processes (seed 1, so the bench and its probe questions are those of
 # the science grid's seed 1), and saves each perception frame.
 #
-# Lever sets: `r3` (session 4: gate init, learning rate, two objects) and `r5` (more scenes at
-# the grid's 1,500 steps of batch 64: 12,000 scenes of 96 px, and 8,000 of 128 px, where the
-# smallest objects span three 8-px patches).
+# Lever sets: `r3` (session 4: gate init, learning rate, two objects) and `r5` (objects three
+# 8-px patches wide: 128-px images, 1,800 scenes, the grid's 1,500 steps; and longer
+# pretraining: 2,200 steps on the grid's 2,500 scenes of 96 px). Session 5 measured these with
+# a binary from before `train` synced its uploads, which kept a set's images under 4 GiB.
 #
 #   run: bash scripts/device_levers.sh SECONDS [r3|r5]    (binary: .bin/judgeflow.xz)
 set -uo pipefail
@@ -26,8 +27,8 @@ if [ "$set_name" = r3 ]; then
     )
 else
     levers=(
-        [data]="--set world.count=12000"
-        [data128]="--set world.count=8000 --set world.image_size=128 --set bench.image_size=128 --set pretrain.image_size=128"
+        [px128]="--set world.count=1800 --set world.image_size=128 --set bench.image_size=128 --set pretrain.image_size=128"
+        [steps2200]="--set pretrain.steps=2200"
     )
 fi
 for name in "${!levers[@]}"; do
