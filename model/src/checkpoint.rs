@@ -134,8 +134,9 @@ impl PathStack {
             .iter()
             .take(self.0.len() - 1)
             .filter(|(name, container)| {
+                // Enum variants, and the `base` of a LoRA-capable linear layer, add no name.
                 !container.starts_with("Enum:")
-                    && !(container == "Struct:LoraLinear" && name == "base")
+                    && (container != "Struct:LoraLinear" || name != "base")
             })
             .map(|(name, _)| name.as_str())
             .collect();
