@@ -5,12 +5,14 @@
    config from --config, default model/tests/fixtures/llama32_11b_vision_config.json): base
    frozen in bf16, adapters in f32 (rank/alpha/dropout/targets as below), AdamW, one 560-px
    tile, batch x seq tokens; prints one JSON line with the median step time and peak memory.
-2. `peft_logits` (with --adapter DIR --base DIR --inputs FILE): loads a PEFT-format adapter
-   (adapter_config.json + adapter_model.safetensors) onto the HF base with PEFT and writes its
-   f32 logits for the inputs (safetensors: input_ids, pixel_values, aspect_ratio_ids,
-   aspect_ratio_mask, cross_attention_mask) to --out, for comparison with judgeflow's.
-   judgeflow does not train LoRA adapters yet, so scripts/device_lora.sh says so and skips it
-   unless an adapter is given.
+2. `peft_logits` (with --adapter DIR --base DIR --inputs FILE --out FILE): loads a PEFT-format
+   adapter (adapter_config.json + adapter_model.safetensors) onto the HF base
+   (`MllamaForConditionalGeneration.from_pretrained(base)`, f32, eager attention, then
+   `PeftModel.from_pretrained(model, adapter)`), writes its f32 logits for the inputs
+   (safetensors: input_ids, pixel_values, aspect_ratio_ids, aspect_ratio_mask,
+   cross_attention_mask) to --out, and compares them with the inputs file's `judgeflow_logits`
+   (pass/fail at 1e-3). scripts/device_lora.sh runs it on the committed fixture
+   model/tests/fixtures/lora_tiny (an adapter judgeflow trained on mllama_tiny) by default.
 
 Exits 3 with a clear message when `peft` is not installed.
 """
@@ -106,21 +108,60 @@ def step(args):
 
 
 def peft_logits(args):
+    """PEFT's logits for a judgeflow adapter on its HF base, compared with judgeflow's.
+
+    The inputs file may hold `judgeflow_logits` (judgeflow's f32 logits for the same inputs); it is
+    taken out before the forward pass and compared with PEFT's: the max abs difference is printed
+    with pass/fail at 1e-3 (exit 1 on fail). Also checked: every tensor of
+    adapter_model.safetensors is one PEFT loaded, under the same name and with the same values
+    (PEFT's own `get_peft_model_state_dict` of the loaded model), and none is missing.
+    """
     import torch
-    from peft import PeftModel
+    from peft import PeftModel, get_peft_model_state_dict
     from safetensors.torch import load_file, save_file
     from transformers import MllamaForConditionalGeneration
 
     if not (args.adapter and args.base and args.inputs and args.out):
         sys.exit("peft_logits needs --adapter, --base, --inputs and --out")
-    base = MllamaForConditionalGeneration.from_pretrained(args.base, torch_dtype=torch.float32,
+    base = MllamaForConditionalGeneration.from_pretrained(args.base, dtype=torch.float32,
                                                           attn_implementation="eager")
     model = PeftModel.from_pretrained(base, args.adapter).eval()
     inputs = load_file(args.inputs)
+    ours = inputs.pop("judgeflow_logits", None)
     with torch.no_grad():
         logits = model(**inputs, use_cache=False).logits.float()
-    save_file({"logits": logits.contiguous()}, args.out)
-    print(json.dumps({"what": "peft_logits", "shape": list(logits.shape)}))
+        with model.disable_adapter():
+            base_logits = model(**inputs, use_cache=False).logits.float()
+    save_file({"logits": logits.contiguous(), "base_logits": base_logits.contiguous()}, args.out)
+
+    import os
+    saved = load_file(os.path.join(args.adapter, "adapter_model.safetensors"))
+    loaded = get_peft_model_state_dict(model)
+    missing = sorted(set(saved) - set(loaded))
+    extra = sorted(set(loaded) - set(saved))
+    value_diff = max((float((saved[k].float() - loaded[k].float().cpu()).abs().max()) for k in saved if k in loaded),
+                     default=float("nan"))
+    lora_modules = sorted(n for n, m in model.named_modules() if hasattr(m, "lora_A") and "default" in m.lora_A)
+    report = {
+        "what": "peft_logits", "shape": list(logits.shape),
+        "adapter_tensors": len(saved), "peft_lora_modules": len(lora_modules),
+        "tensors_peft_did_not_load": missing[:10], "peft_tensors_not_in_file": extra[:10],
+        "max_abs_diff_loaded_vs_file": value_diff,
+        "adapter_moves_logits_by": float((logits - base_logits).abs().max()),
+    }
+    ok = not missing and not extra and value_diff == 0.0
+    if ours is not None:
+        diff = float((logits - ours.float()).abs().max())
+        report["max_abs_diff_peft_vs_judgeflow"] = diff
+        ok = ok and diff < 1e-3
+    else:
+        report["max_abs_diff_peft_vs_judgeflow"] = None
+    report["pass_at_1e-3"] = ok
+    print(json.dumps(report), flush=True)
+    print(f"PEFT vs judgeflow logits: max abs diff {report['max_abs_diff_peft_vs_judgeflow']} "
+          f"(tolerance 1e-3): {'PASS' if ok else 'FAIL'}", flush=True)
+    if not ok:
+        sys.exit(1)
 
 
 def main():

@@ -113,6 +113,13 @@ impl PathStack {
         self.0.pop();
     }
 
+    /// Whether the current parameter belongs to a LoRA adapter (not part of a checkpoint).
+    fn in_adapter(&self) -> bool {
+        self.0
+            .iter()
+            .any(|(_, container)| container == "Struct:LoraAdapter")
+    }
+
     /// HF name of the current parameter and whether it is a linear weight (stored transposed).
     fn hf_name(&self) -> (String, bool) {
         let (field, parent) = self.0.last().expect("parameters live inside modules");
@@ -126,7 +133,11 @@ impl PathStack {
             .0
             .iter()
             .take(self.0.len() - 1)
-            .filter(|(_, container)| !container.starts_with("Enum:"))
+            .filter(|(name, container)| {
+                // Enum variants, and the `base` of a LoRA-capable linear layer, add no name.
+                !container.starts_with("Enum:")
+                    && (container != "Struct:LoraLinear" || name != "base")
+            })
             .map(|(name, _)| name.as_str())
             .collect();
         parts.push(leaf);
@@ -152,6 +163,9 @@ impl<B: Backend> ModuleVisitor<B> for Collector {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if self.path.in_adapter() {
+            return;
+        }
         let (name, transpose) = self.path.hf_name();
         let value = param.val();
         let value = if transpose { value.transpose() } else { value };
@@ -174,6 +188,9 @@ impl<B: Backend> ModuleVisitor<B> for ShapeCollector {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if self.path.in_adapter() {
+            return;
+        }
         let (name, transpose) = self.path.hf_name();
         let mut shape = param.lazy_shape().to_vec();
         if transpose {
@@ -219,7 +236,7 @@ fn safetensors_dtype(dtype: DType) -> Option<Dtype> {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees a half-written file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -296,6 +313,9 @@ impl<B: Backend> ModuleMapper<B> for Loader<'_, B> {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        if self.path.in_adapter() {
+            return param;
+        }
         let (name, transpose) = self.path.hf_name();
         let Some(data) = self.tensors.remove(&name) else {
             self.missing.push(name);
@@ -386,7 +406,7 @@ pub const INDEX_FILE: &str = "model.safetensors.index.json";
 
 /// The weight files of a checkpoint directory, as HF lays them out: the shards named by
 /// `model.safetensors.index.json` when present, else `model.safetensors`.
-pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
+pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
     let reference = dir.join(EXTERNAL_WEIGHTS_FILE);
     if reference.exists() {
         return external_weight_files(&reference);

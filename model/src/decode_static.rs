@@ -106,7 +106,7 @@ pub fn decode_static<B: Backend>(
             })
             .collect();
     }
-    let device = model.multi_modal_projector.weight.device();
+    let device = model.multi_modal_projector.base.weight.device();
     let s = round_up(
         prompts.iter().map(Vec::len).max().unwrap_or(1),
         PROMPT_BUCKET,

@@ -169,7 +169,7 @@ pub fn decode<B: Backend>(
             })
             .collect();
     }
-    let device = model.multi_modal_projector.weight.device();
+    let device = model.multi_modal_projector.base.weight.device();
     let s = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let pad_len: Vec<usize> = prompts.iter().map(|p| s - p.len()).collect();
     let pad_len = pad_len.as_slice();
@@ -395,7 +395,7 @@ pub fn score<B: Backend>(
     if b == 0 {
         return vec![];
     }
-    let device = model.multi_modal_projector.weight.device();
+    let device = model.multi_modal_projector.base.weight.device();
     let rows: Vec<Vec<u32>> = prompts
         .iter()
         .zip(continuations)

@@ -1,12 +1,13 @@
 //! The vision encoder and text decoder joined through the multi-modal projector
 //! (`MllamaForConditionalGeneration`), plus the cross-attention mask rules of HF's processor.
 
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::LinearConfig;
 use burn::prelude::*;
 
 use crate::chat::cross_attention_mask;
 use crate::config::MllamaConfig;
 use crate::layers::{causal_mask, rope_tables};
+use crate::lora::{LoraConfig, LoraLinear};
 use crate::text::{CrossAttentionInputs, MllamaForCausalLM, SelfAttentionInputs};
 use crate::vision::MllamaVisionModel;
 
@@ -20,8 +21,11 @@ pub struct MllamaForConditionalGeneration<B: Backend> {
     /// Text decoder.
     pub language_model: MllamaForCausalLM<B>,
     /// `vision_output_dim -> text hidden`, with bias.
-    pub multi_modal_projector: Linear<B>,
+    pub multi_modal_projector: LoraLinear<B>,
     config: MllamaConfig,
+    /// The LoRA adapters' settings once [`crate::lora::attach`] or [`crate::lora::load_adapter`]
+    /// gave the model adapters; `None` for a plain model.
+    pub(crate) lora: Option<LoraConfig>,
 }
 
 /// Preprocessed images, laid out as `preprocess` produces them.
@@ -121,8 +125,10 @@ impl MllamaConfig {
                 self.vision_config.vision_output_dim,
                 self.text_config.hidden_size,
             )
-            .init(device),
+            .init(device)
+            .into(),
             config: self.clone(),
+            lora: None,
         }
     }
 }
@@ -136,7 +142,7 @@ impl<B: Backend> MllamaForConditionalGeneration<B> {
     /// blind for hundreds of steps (measured on the world: it never learned to use the image).
     /// Pretraining from scratch therefore opens them.
     pub fn with_cross_attention_gates(mut self, value: f32) -> Self {
-        let device = self.multi_modal_projector.weight.device();
+        let device = self.multi_modal_projector.base.weight.device();
         for layer in self.language_model.model.layers.iter_mut() {
             if let crate::text::DecoderLayer::CrossAttention(l) = layer {
                 l.cross_attn_attn_gate =
@@ -151,6 +157,11 @@ impl<B: Backend> MllamaForConditionalGeneration<B> {
     /// The configuration the model was built from.
     pub fn config(&self) -> &MllamaConfig {
         &self.config
+    }
+
+    /// The LoRA settings of the model's adapters; `None` for a model without adapters.
+    pub fn lora_config(&self) -> Option<&LoraConfig> {
+        self.lora.as_ref()
     }
 
     /// Encodes images into the vision tokens the decoder cross-attends to.

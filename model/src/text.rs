@@ -2,30 +2,29 @@
 //! follow HF's `MllamaForCausalLM` so parameters map 1:1 onto `language_model.*` names.
 
 use burn::module::Param;
-use burn::nn::{
-    Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig, RmsNorm, RmsNormConfig,
-};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
 use crate::cache::{KvCache, KvView, LayerKv};
 use crate::config::{MllamaTextConfig, rope_inv_freq};
 use crate::layers::{apply_rope, attention, merge_heads, split_heads};
+use crate::lora::LoraLinear;
 
 /// SwiGLU MLP (`mlp`).
 #[derive(Module, Debug)]
 pub struct TextMlp<B: Backend> {
     /// Gate projection.
-    pub gate_proj: Linear<B>,
+    pub gate_proj: LoraLinear<B>,
     /// Up projection.
-    pub up_proj: Linear<B>,
+    pub up_proj: LoraLinear<B>,
     /// Down projection.
-    pub down_proj: Linear<B>,
+    pub down_proj: LoraLinear<B>,
 }
 
 impl<B: Backend> TextMlp<B> {
     fn new(c: &MllamaTextConfig, device: &B::Device) -> Self {
-        let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        let lin = |i, o| LoraLinear::from(LinearConfig::new(i, o).with_bias(false).init(device));
         Self {
             gate_proj: lin(c.hidden_size, c.intermediate_size),
             up_proj: lin(c.hidden_size, c.intermediate_size),
@@ -46,13 +45,13 @@ impl<B: Backend> TextMlp<B> {
 #[derive(Module, Debug)]
 pub struct TextSelfAttention<B: Backend> {
     /// Query projection.
-    pub q_proj: Linear<B>,
+    pub q_proj: LoraLinear<B>,
     /// Key projection.
-    pub k_proj: Linear<B>,
+    pub k_proj: LoraLinear<B>,
     /// Value projection.
-    pub v_proj: Linear<B>,
+    pub v_proj: LoraLinear<B>,
     /// Output projection.
-    pub o_proj: Linear<B>,
+    pub o_proj: LoraLinear<B>,
     heads: usize,
     kv_heads: usize,
 }
@@ -84,7 +83,7 @@ pub struct CrossAttentionInputs<B: Backend> {
 
 impl<B: Backend> TextSelfAttention<B> {
     fn new(c: &MllamaTextConfig, device: &B::Device) -> Self {
-        let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        let lin = |i, o| LoraLinear::from(LinearConfig::new(i, o).with_bias(false).init(device));
         let hd = c.head_dim();
         Self {
             q_proj: lin(c.hidden_size, c.num_attention_heads * hd),
@@ -126,13 +125,13 @@ impl<B: Backend> TextSelfAttention<B> {
 #[derive(Module, Debug)]
 pub struct TextCrossAttention<B: Backend> {
     /// Query projection.
-    pub q_proj: Linear<B>,
+    pub q_proj: LoraLinear<B>,
     /// Key projection.
-    pub k_proj: Linear<B>,
+    pub k_proj: LoraLinear<B>,
     /// Value projection.
-    pub v_proj: Linear<B>,
+    pub v_proj: LoraLinear<B>,
     /// Output projection.
-    pub o_proj: Linear<B>,
+    pub o_proj: LoraLinear<B>,
     /// Per-head query norm.
     pub q_norm: RmsNorm<B>,
     /// Per-head key norm.
@@ -143,7 +142,7 @@ pub struct TextCrossAttention<B: Backend> {
 
 impl<B: Backend> TextCrossAttention<B> {
     fn new(c: &MllamaTextConfig, device: &B::Device) -> Self {
-        let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        let lin = |i, o| LoraLinear::from(LinearConfig::new(i, o).with_bias(false).init(device));
         let hd = c.head_dim();
         let norm = || {
             RmsNormConfig::new(hd)
@@ -256,7 +255,7 @@ pub struct MllamaForCausalLM<B: Backend> {
     /// Decoder.
     pub model: MllamaTextModel<B>,
     /// `[hidden, vocab]` (no rows for the 8 extra embedding ids).
-    pub lm_head: Linear<B>,
+    pub lm_head: LoraLinear<B>,
     inv_freq: Vec<f64>,
 }
 
@@ -302,7 +301,8 @@ impl MllamaTextConfig {
             },
             lm_head: LinearConfig::new(self.hidden_size, self.vocab_size)
                 .with_bias(false)
-                .init(device),
+                .init(device)
+                .into(),
             inv_freq: rope_inv_freq(self),
         }
     }

@@ -191,7 +191,9 @@ pub fn masked_nll<B: Backend>(
     (nll * loss_mask.slice([0..b, 1..s]).cast(DType::F32)).sum()
 }
 
-/// Fine-tunes `model` on `batches` for `config.epochs` passes, in order. Each optimizer step
+/// Fine-tunes `model` on `batches` for `config.epochs` passes, in order. Parameters that do not
+/// require gradients (a base frozen by [`crate::lora::attach`]) are left as they are; a model
+/// with LoRA adapters checkpoints its adapters ([`crate::lora::save_adapter`]). Each optimizer step
 /// averages the loss over all response tokens of its `grad_accum_steps` micro-batches (each
 /// micro-batch's summed loss is divided by the step's token count before backward, so the
 /// accumulated gradient is that of the step's mean). `on_step` sees every step's record once it
@@ -272,7 +274,14 @@ pub fn train<B: AutodiffBackend>(
             }
         }
         if checkpoint && let Some(dir) = &config.checkpoint_dir {
-            checkpoint::save(&model.valid(), dir)?;
+            if model.lora_config().is_some() {
+                crate::lora::save_adapter(&model.valid(), dir).map_err(|e| match e {
+                    crate::lora::LoraError::Checkpoint(e) => e,
+                    other => unreachable!("the model has adapters: {other}"),
+                })?;
+            } else {
+                checkpoint::save(&model.valid(), dir)?;
+            }
         }
     }
     Ok((model, records))

@@ -4,32 +4,31 @@
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{
-    Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
 use crate::config::MllamaVisionConfig;
 use crate::layers::{attention, merge_heads, split_heads};
+use crate::lora::LoraLinear;
 
 /// Multi-head self-attention without biases (`self_attn`).
 #[derive(Module, Debug)]
 pub struct VisionAttention<B: Backend> {
     /// Query projection.
-    pub q_proj: Linear<B>,
+    pub q_proj: LoraLinear<B>,
     /// Key projection.
-    pub k_proj: Linear<B>,
+    pub k_proj: LoraLinear<B>,
     /// Value projection.
-    pub v_proj: Linear<B>,
+    pub v_proj: LoraLinear<B>,
     /// Output projection.
-    pub o_proj: Linear<B>,
+    pub o_proj: LoraLinear<B>,
     heads: usize,
 }
 
 impl<B: Backend> VisionAttention<B> {
     fn new(c: &MllamaVisionConfig, device: &B::Device) -> Self {
-        let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        let lin = |i, o| LoraLinear::from(LinearConfig::new(i, o).with_bias(false).init(device));
         Self {
             q_proj: lin(c.hidden_size, c.hidden_size),
             k_proj: lin(c.hidden_size, c.hidden_size),
@@ -55,9 +54,9 @@ impl<B: Backend> VisionAttention<B> {
 #[derive(Module, Debug)]
 pub struct VisionMlp<B: Backend> {
     /// Up projection.
-    pub fc1: Linear<B>,
+    pub fc1: LoraLinear<B>,
     /// Down projection.
-    pub fc2: Linear<B>,
+    pub fc2: LoraLinear<B>,
 }
 
 impl<B: Backend> VisionMlp<B> {
@@ -99,8 +98,12 @@ impl<B: Backend> VisionEncoderLayer<B> {
         Self {
             self_attn: VisionAttention::new(c, device),
             mlp: VisionMlp {
-                fc1: LinearConfig::new(c.hidden_size, c.intermediate_size).init(device),
-                fc2: LinearConfig::new(c.intermediate_size, c.hidden_size).init(device),
+                fc1: LinearConfig::new(c.hidden_size, c.intermediate_size)
+                    .init(device)
+                    .into(),
+                fc2: LinearConfig::new(c.intermediate_size, c.hidden_size)
+                    .init(device)
+                    .into(),
             },
             input_layernorm: LayerNormConfig::new(c.hidden_size)
                 .with_epsilon(c.norm_eps)

@@ -25,6 +25,7 @@ mod source_mmrewardbench;
 mod source_scenes;
 mod source_vlrewardbench;
 mod train;
+mod train_lora;
 mod vote;
 
 /// Keeps compiled GPU kernels in a directory across processes (see the model crate's

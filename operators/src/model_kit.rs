@@ -15,6 +15,7 @@ use judgeflow_engine::{ParamKind, ParamSpec, Params};
 use judgeflow_model::chat_template::ChatTemplate;
 use judgeflow_model::checkpoint;
 use judgeflow_model::generate::{GenerateConfig, Placement, SamplingConfig, generate_watching};
+use judgeflow_model::lora;
 use judgeflow_model::model::{ImageInputs, MllamaForConditionalGeneration};
 use judgeflow_model::preprocess::{
     PreprocessConfig, PreprocessedImage, preprocess_bytes, stack_images,
@@ -272,7 +273,11 @@ pub(crate) fn load_judge<B: Backend>(
     let tokenizer =
         JudgeTokenizer::from_file(dir.join(TOKENIZER_FILE)).map_err(|e| fail(Box::new(e)))?;
     let template = ChatTemplate::from_dir(dir).map_err(|e| fail(Box::new(e)))?;
-    let model = checkpoint::load::<B>(dir, device).map_err(|e| fail(Box::new(e)))?;
+    let mut model = checkpoint::load::<B>(dir, device).map_err(|e| fail(Box::new(e)))?;
+    // A LoRA run's checkpoint: the base (by reference) and its adapters.
+    if dir.join(lora::ADAPTER_CONFIG_FILE).is_file() {
+        model = lora::load_adapter(model, dir).map_err(|e| fail(Box::new(e)))?;
+    }
     Ok(Judge {
         model,
         tokenizer,

@@ -14,7 +14,8 @@
 //!   cannot lower its loss by preferring a position.
 //!
 //! `init` picks the starting weights: `scratch` (a `preset`), `base` (the `base` input) or
-//! `previous` (the `previous` input: the last iteration's judge).
+//! `previous` (the `previous` input: the last iteration's judge). `adapter = "lora"` trains LoRA
+//! adapters on frozen starting weights instead of all weights (`train_lora`).
 
 use std::time::Instant;
 
@@ -39,7 +40,7 @@ use crate::judge_format::{
 };
 use crate::model_kit::{
     DeviceChoice, ImageCache, OnDevice, TrainTask, check_device, device_choice, device_param,
-    gpus_for, load_judge, save_judge, train_on,
+    gpus_for, load_judge, train_on,
 };
 
 /// Rows are padded to a multiple of this many tokens, so few distinct shapes occur (each new
@@ -63,7 +64,7 @@ impl Operator for Train {
         "SFT of the judge: `pretrain` (base model from scratch on the world corpus) or `judge` (on kept judgements)"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![
+        let mut params = vec![
             ParamSpec::new("objective", ParamKind::Choice(&["pretrain", "judge"]), "what the data is"),
             ParamSpec::new(
                 "init",
@@ -96,7 +97,9 @@ impl Operator for Train {
             ParamSpec::new("max_grad_norm", ParamKind::Float { min: 0.0, max: 1e6 }, "global gradient clipping; 0 disables").default(1.0),
             ParamSpec::new("max_seq_len", ParamKind::Int { min: 16, max: 131_072 }, "longer examples are dropped (and counted)").default(512),
             device_param(),
-        ]
+        ];
+        params.extend(crate::train_lora::params());
+        params
     }
     fn inputs(&self, params: &Params) -> Vec<Port> {
         let init = params.str("init");
@@ -273,6 +276,8 @@ impl TrainTask for Job {
             }
         };
 
+        let model =
+            crate::train_lora::prepare(&self.node, model, p, self.init_dir.as_deref(), self.seed)?;
         let max_len = p.usize("max_seq_len");
         let verdict_weight = p.float("verdict_weight") as f32;
         let mut examples = Vec::with_capacity(items.len());
@@ -375,7 +380,14 @@ impl TrainTask for Job {
             "trained"
         );
         check_device::<B>(&self.node, &device)?;
-        save_judge(&model.valid(), &tokenizer, &self.out_dir)?;
+        crate::train_lora::save(
+            &self.node,
+            &model.valid(),
+            &tokenizer,
+            p,
+            self.init_dir.as_deref(),
+            &self.out_dir,
+        )?;
         Ok(records)
     }
 }

@@ -1,0 +1,181 @@
+//! LoRA for `op = "train"` (`adapter = "lora"`): the parameters, the adapters put on the
+//! starting weights, and the `model` artifact of a LoRA run.
+//!
+//! - `adapter = "none"` (the default) trains every weight, as before.
+//! - `adapter = "lora"` freezes the starting weights (`init = "base"` or `"previous"`) and
+//!   trains adapters of rank `lora_rank`, scale `lora_alpha / lora_rank`, dropout
+//!   `lora_dropout`, on the linear layers `lora_targets` names (PEFT's `target_modules`: a module
+//!   whose path ends with a target; `q_proj` also reaches the cross-attention and vision
+//!   projections). When the starting checkpoint is itself a LoRA run's (the previous
+//!   iteration's), its adapters are trained further, with the settings they were made with.
+//! - The artifact of a LoRA run is, without `merge`, a PEFT adapter directory
+//!   (`adapter_config.json`, `adapter_model.safetensors`) that is also a judgeflow checkpoint:
+//!   the base's `config.json`, the base's weight files by reference
+//!   ([`checkpoint::EXTERNAL_WEIGHTS_FILE`], checked by size, time and hash when loaded) and the
+//!   tokenizer. Every model operator loads it as base + adapter ([`crate::model_kit::load_judge`]).
+//!   With `merge = true` it is an ordinary full checkpoint with the adapters folded in.
+
+use std::path::Path;
+
+use burn::prelude::Backend;
+use judgeflow_engine::{ParamKind, ParamSpec, Params};
+use judgeflow_model::checkpoint::{self, ExternalWeight, mtime_ns};
+use judgeflow_model::lora::{self, LoraConfig};
+use judgeflow_model::model::MllamaForConditionalGeneration;
+use judgeflow_model::tokenizer::JudgeTokenizer;
+use miette::miette;
+
+use crate::model_kit::save_judge;
+
+/// The LoRA parameters of `train`.
+pub(crate) fn params() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec::new(
+            "adapter",
+            ParamKind::Choice(&["none", "lora"]),
+            "`lora`: freeze the starting weights and train low-rank adapters (saved in PEFT's format)",
+        )
+        .default("none"),
+        ParamSpec::new("lora_rank", ParamKind::Int { min: 1, max: 4096 }, "LoRA rank r")
+            .default(16),
+        ParamSpec::new(
+            "lora_alpha",
+            ParamKind::Float { min: 1e-6, max: 1e6 },
+            "LoRA alpha; adapters are scaled by alpha / r",
+        )
+        .default(32.0),
+        ParamSpec::new(
+            "lora_dropout",
+            ParamKind::Float { min: 0.0, max: 0.99 },
+            "dropout on the adapters' input while training",
+        )
+        .default(0.05),
+        ParamSpec::new(
+            "lora_targets",
+            ParamKind::StrList,
+            "PEFT's target_modules: linear layers whose module path ends with one of these",
+        )
+        .default(vec![
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        ]),
+        ParamSpec::new(
+            "merge",
+            ParamKind::Bool,
+            "adapter = lora: save full weights with the adapters merged instead of the adapter",
+        )
+        .default(false),
+    ]
+}
+
+/// The model to train: `model` as loaded when `adapter = "none"`, else with adapters (its own
+/// when it was loaded from a LoRA run's checkpoint, fresh ones from `seed` otherwise).
+pub(crate) fn prepare<B: Backend>(
+    node: &str,
+    model: MllamaForConditionalGeneration<B>,
+    p: &Params,
+    init_dir: Option<&Path>,
+    seed: u64,
+) -> miette::Result<MllamaForConditionalGeneration<B>> {
+    let has_adapters = model.lora_config().is_some();
+    match (p.str("adapter"), init_dir) {
+        ("none", _) if has_adapters => Err(miette!(
+            code = "judgeflow::train::lora_checkpoint",
+            help = "train it with adapter = \"lora\" (continues its adapters), or save it merged \
+                    (merge = true) and start from that",
+            "node `{node}`: the starting checkpoint is a LoRA adapter on a frozen base; \
+             adapter = \"none\" would train all weights"
+        )),
+        ("none", _) => Ok(model),
+        (_, None) => Err(miette!(
+            code = "judgeflow::train::lora_scratch",
+            help = "use init = \"base\" or \"previous\" with adapter = \"lora\"",
+            "node `{node}`: LoRA adapts pretrained weights; init = \"scratch\" has none"
+        )),
+        (_, Some(_)) if has_adapters => {
+            let loaded = model.lora_config().expect("checked");
+            tracing::info!(
+                node,
+                r = loaded.r,
+                alpha = loaded.lora_alpha,
+                "continuing the starting checkpoint's LoRA adapters"
+            );
+            Ok(model)
+        }
+        (_, Some(dir)) => {
+            let config = LoraConfig {
+                r: p.usize("lora_rank"),
+                lora_alpha: p.float("lora_alpha"),
+                lora_dropout: p.float("lora_dropout"),
+                target_modules: p.str_list("lora_targets"),
+                base_model_name_or_path: Some(absolute(dir).display().to_string()),
+            };
+            lora::attach(model, &config, seed).map_err(|e| miette!("node `{node}`: {e}"))
+        }
+    }
+}
+
+/// Saves the trained model as the node's `model` artifact (see the module doc).
+pub(crate) fn save<B: Backend>(
+    node: &str,
+    model: &MllamaForConditionalGeneration<B>,
+    tokenizer: &JudgeTokenizer,
+    p: &Params,
+    init_dir: Option<&Path>,
+    out_dir: &Path,
+) -> miette::Result<()> {
+    if model.lora_config().is_none() {
+        return save_judge(model, tokenizer, out_dir);
+    }
+    if p.bool("merge") {
+        let merged = lora::merge(model.clone()).map_err(|e| miette!("node `{node}`: {e}"))?;
+        return save_judge(&merged, tokenizer, out_dir);
+    }
+    let init_dir = init_dir.expect("adapters need starting weights");
+    lora::save_adapter(model, out_dir).map_err(|e| miette!("node `{node}`: {e}"))?;
+    let weights = base_weights(init_dir).map_err(|e| miette!("node `{node}`: {e}"))?;
+    let list = serde_json::to_string_pretty(&weights).expect("plain data");
+    std::fs::write(out_dir.join(checkpoint::EXTERNAL_WEIGHTS_FILE), list)
+        .map_err(|e| miette!("node `{node}`: writing the base weights list: {e}"))?;
+    std::fs::write(
+        out_dir.join(checkpoint::CONFIG_FILE),
+        model.config().to_json(),
+    )
+    .map_err(|e| miette!("node `{node}`: writing config.json: {e}"))?;
+    tokenizer
+        .save(out_dir.join(judgeflow_model::hf_dir::TOKENIZER_FILE))
+        .map_err(|e| miette!("node `{node}`: saving the tokenizer: {e}"))
+}
+
+/// The base weight files of the checkpoint in `dir`, as an external-weights list: copied from
+/// `dir` when it refers to its weights already (an `hf_model` source, or a LoRA run continued),
+/// else `dir`'s own files, hashed now.
+fn base_weights(dir: &Path) -> Result<Vec<ExternalWeight>, Box<dyn std::error::Error>> {
+    let reference = dir.join(checkpoint::EXTERNAL_WEIGHTS_FILE);
+    if reference.is_file() {
+        return Ok(serde_json::from_str(&std::fs::read_to_string(&reference)?)?);
+    }
+    let mut weights = Vec::new();
+    for path in checkpoint::weight_files(dir)? {
+        let path = absolute(&path);
+        let meta = std::fs::metadata(&path)?;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(std::fs::File::open(&path)?)?;
+        weights.push(ExternalWeight {
+            size: meta.len(),
+            mtime_ns: mtime_ns(&meta),
+            hash: hasher.finalize().to_hex().to_string(),
+            path,
+        });
+    }
+    Ok(weights)
+}
+
+fn absolute(path: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
