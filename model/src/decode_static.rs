@@ -475,7 +475,10 @@ mod tests {
         // Distinct values: the rounds must give the sort's order exactly.
         let values: Vec<f32> = (0..2 * 300).map(|i| ((i * 7919) % 601) as f32).collect();
         let x = Tensor::<B, 2>::from_data(TensorData::new(values.clone(), [2, 300]), &device);
-        let ours: Vec<i64> = argmax_rounds(x.clone(), 9).into_data().iter::<i64>().collect();
+        let ours: Vec<i64> = argmax_rounds(x.clone(), 9)
+            .into_data()
+            .iter::<i64>()
+            .collect();
         let sorted: Vec<i64> = x
             .sort_descending_with_indices(1)
             .1
