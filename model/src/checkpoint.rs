@@ -346,11 +346,23 @@ fn read_safetensors(
     path: &Path,
     into: &mut BTreeMap<String, TensorData>,
 ) -> Result<(), CheckpointError> {
+    for (name, data) in read_safetensors_file(path)? {
+        into.insert(canonical_name(&name), data);
+    }
+    Ok(())
+}
+
+/// Every tensor of one safetensors file under its name as stored (f32, bf16 or f16; any other
+/// dtype is an error naming the tensor).
+pub(crate) fn read_safetensors_file(
+    path: &Path,
+) -> Result<Vec<(String, TensorData)>, CheckpointError> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let file = SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
+    let mut tensors = Vec::new();
     for (name, view) in file.tensors() {
         let dtype = match view.dtype() {
             Dtype::F32 => DType::F32,
@@ -364,9 +376,9 @@ fn read_safetensors(
             }
         };
         let data = TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
-        into.insert(canonical_name(&name), data);
+        tensors.push((name, data));
     }
-    Ok(())
+    Ok(tensors)
 }
 
 /// Loads weights from safetensors files into `model`, checking that every parameter is present

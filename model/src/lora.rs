@@ -38,7 +38,7 @@ use burn::tensor::DType;
 use burn::tensor::module::linear;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::{Dtype, tensor::TensorView};
 
 use crate::checkpoint::{CheckpointError, write_atomic};
 use crate::model::MllamaForConditionalGeneration;
@@ -620,34 +620,12 @@ pub fn load_adapter<B: Backend>(
     let dir = dir.as_ref();
     let config = read_adapter_config(dir)?;
     let weights = dir.join(ADAPTER_WEIGHTS_FILE);
-    let bytes = std::fs::read(&weights).map_err(|source| CheckpointError::Io {
-        path: weights.clone(),
-        source,
-    })?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Format {
-        path: weights.clone(),
-        message: e.to_string(),
-    })?;
     // (module path, lora_A | lora_B) -> (name in the file, torch-layout data)
     let mut stored: BTreeMap<(String, &'static str), (String, TensorData)> = BTreeMap::new();
     let mut unexpected = Vec::new();
-    for (name, view) in file.tensors() {
-        let dtype = match view.dtype() {
-            Dtype::F32 => DType::F32,
-            Dtype::BF16 => DType::BF16,
-            Dtype::F16 => DType::F16,
-            other => {
-                return Err(CheckpointError::Dtype {
-                    name,
-                    dtype: format!("{other:?}"),
-                }
-                .into());
-            }
-        };
+    for (name, data) in crate::checkpoint::read_safetensors_file(&weights)? {
         match parse_peft_tensor_name(&name) {
             Some(key) => {
-                let data =
-                    TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
                 stored.insert(key, (name, data));
             }
             None => unexpected.push(name),
