@@ -5,7 +5,8 @@
 # and while each runs records every 15 s the process's threads (`top -H`) and, where gdb is
 # installed, every thread's stack. Output: $OUT/hang_raw.tar.gz.
 #
-#   run: bash scripts/device_11b_hang.sh [SECONDS]   (binary carried as .bin/speed.xz)
+#   run: bash scripts/device_11b_hang.sh [SECONDS] [PLACEMENTS]   (binary carried as .bin/speed.xz;
+#        PLACEMENTS defaults to "device host"; NEW_TOKENS=64 for the generate shape)
 set -uo pipefail
 limit="${1:-150}"
 final="${OUT:-/tmp/out}"
@@ -15,9 +16,10 @@ bin="$PWD/.bin/speed"
 [ -x "$bin" ] || { xz -dk .bin/speed.xz && chmod +x "$bin"; }
 cp model/tests/fixtures/llama32_11b_vision_config.json "$out/11b_config.json"
 which gdb eu-stack perf py-spy > "$out/tools.txt" 2>&1
-for placement in device host; do
+placements="${2:-device host}"
+for placement in $placements; do
     RUST_BACKTRACE=1 timeout "$limit" "$bin" --config "$out/11b_config.json" --device cuda --tiles 1 \
-        --batches 16 --placements "$placement" --prompt-len 64 --new-tokens 8 --repeats 1 \
+        --batches 16 --placements "$placement" --prompt-len 64 --new-tokens "${NEW_TOKENS:-8}" --repeats 1 \
         --train-steps 0 --kernel-cache /tmp/judgeflow-kernels --out "$out/11b_$placement.json" \
         2> "$out/11b_$placement.log" &
     pid=$!

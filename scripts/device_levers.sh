@@ -8,8 +8,14 @@
 # 8-px patches wide: 128-px images, 1,800 scenes, the grid's 1,500 steps; and longer
 # pretraining: 2,200 steps on the grid's 2,500 scenes of 96 px). Session 5 measured these with
 # a binary from before `train` synced its uploads, which kept a set's images under 4 GiB.
+# `r6` (session 6): more scenes, 12,000 and 20,000 instead of 2,500, at the grid's 1,500 steps
+# and 96 px, so each image is seen about 8 and 5 times instead of 38; and one object per scene,
+# where a shape question needs no binding ("What shape is the blue object?" has one answer).
+# `r7`: the patch probe (a per-patch shape classifier on the vision tower, `train`'s
+# `patch_probe`), at the grid's 2,500 scenes and at 12,000; and 12,000 scenes without it (r6's
+# run of it overflowed cubecl's upload counter, fixed since).
 #
-#   run: bash scripts/device_levers.sh SECONDS [r3|r5]    (binary: .bin/judgeflow.xz)
+#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7]    (binary: .bin/judgeflow.xz)
 set -uo pipefail
 limit="${1:-480}"
 out="${OUT:-/tmp/out}"
@@ -24,6 +30,18 @@ if [ "$set_name" = r3 ]; then
         [gate1]="--set pretrain.gate_init=1.0"
         [lr3e3]="--set pretrain.lr=3e-3"
         [objects2]="--set world.max_objects=2 --set bench.max_objects=2"
+    )
+elif [ "$set_name" = r7 ]; then
+    levers=(
+        [probe1]="--set pretrain.patch_probe=1.0"
+        [probe1_scenes12k]="--set pretrain.patch_probe=1.0 --set world.count=12000"
+        [scenes12k]="--set world.count=12000"
+    )
+elif [ "$set_name" = r6 ]; then
+    levers=(
+        [scenes12k]="--set world.count=12000"
+        [scenes20k]="--set world.count=20000"
+        [objects1]="--set world.max_objects=1 --set bench.max_objects=1"
     )
 else
     levers=(

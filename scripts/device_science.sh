@@ -14,6 +14,7 @@
 # judge and vote summaries; no images) go to $OUT/science_raw.tar.gz via science_collect.py.
 #
 #   run: bash scripts/device_science.sh SECONDS "1 2 3" [variants...]   (binary: .bin/judgeflow.xz)
+#   EXTRA_SETS="--set pretrain.patch_probe=1.0" adds overrides to every variant.
 set -uo pipefail
 limit="${1:-500}"
 seeds="${2:-1 2 3}"
@@ -28,6 +29,7 @@ bin=./.bin/judgeflow
 nvidia-smi --query-gpu=name,clocks.sm,power.draw,temperature.gpu,memory.used --format=csv,noheader | tee "$raw/gpu.txt"
 
 sets_for() {
+    echo "${EXTRA_SETS:-}"
     case "$1" in
         main) ;;
         control) echo "--set pretrain.judge_verdicts=random" ;;

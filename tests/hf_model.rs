@@ -104,6 +104,36 @@ fn a_model_directory_feeds_model_nodes_and_is_hashed_once() {
         assert!(line.contains("fresh"), "{line}\n{listing}");
     }
 
+    // An edit that keeps size, mtime and inode is invisible to the stamp: `plan` trusts it,
+    // `plan --rehash` re-hashes and sees it. (Then restored, for the edit below.)
+    let original = std::fs::read(&weights).unwrap();
+    let stamp = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    let mut edited = original.clone();
+    edited[original.len() - 2] ^= 1;
+    std::fs::write(&weights, &edited).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&weights)
+        .unwrap()
+        .set_modified(stamp)
+        .unwrap();
+    let status_of = |args: &[&str]| {
+        let plan = judgeflow(dir, args);
+        assert!(plan.status.success(), "{}", text(&plan.stderr));
+        let listing = text(&plan.stdout);
+        listing
+            .lines()
+            .find(|l| l.contains("judge_model"))
+            .unwrap_or_else(|| panic!("judge_model missing from\n{listing}"))
+            .to_string()
+    };
+    let trusted = status_of(&["--cache", "cache", "plan", "byo.toml"]);
+    assert!(trusted.contains("fresh"), "{trusted}");
+    let rehashed = status_of(&["--cache", "cache", "plan", "byo.toml", "--rehash"]);
+    assert!(rehashed.contains("dirty"), "{rehashed}");
+    std::fs::write(&weights, &original).unwrap();
+    let _ = judgeflow(dir, &["--cache", "cache", "plan", "byo.toml", "--rehash"]);
+
     // Other weights (one byte changed, size kept): the source and what uses it are dirty.
     let mut bytes = std::fs::read(&weights).unwrap();
     let last = bytes.len() - 1;
@@ -260,4 +290,148 @@ fn judge_command_refuses_a_broken_model_before_loading_it() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("tokenizer.json"), "{stderr}");
     assert!(stderr.contains("<|image|>"), "{stderr}");
+}
+
+const LORA_PIPELINE: &str = r#"
+[pipeline]
+name = "byo_lora"
+seed = 5
+
+[nodes.judge_model]
+op = "source"
+kind = "hf_model"
+path = "Llama-tiny-Vision"
+
+[nodes.world]
+op = "source"
+kind = "scenes"
+count = 2
+
+[nodes.bench]
+op = "source"
+kind = "scenes_bench"
+count = 2
+
+[nodes.lora1]
+op = "train"
+objective = "judge"
+balance_ab = false
+init = "base"
+inputs = { data = "world.corpus", base = "judge_model" }
+adapter = "lora"
+lora_rank = 2
+lora_alpha = 4.0
+steps = 2
+batch_size = 2
+lr = 1e-2
+
+[nodes.lora2]
+op = "train"
+objective = "judge"
+balance_ab = false
+init = "previous"
+inputs = { data = "world.corpus", previous = "lora1.model" }
+adapter = "lora"
+lora_rank = 2
+lora_alpha = 4.0
+steps = 2
+batch_size = 2
+lr = 1e-2
+
+[nodes.merged]
+op = "train"
+objective = "judge"
+balance_ab = false
+init = "base"
+inputs = { data = "world.corpus", base = "judge_model" }
+adapter = "lora"
+lora_rank = 2
+lora_alpha = 4.0
+steps = 2
+batch_size = 2
+lr = 1e-2
+merge = true
+
+[nodes.eval]
+op = "evaluate"
+inputs = { bench = "bench", model = "lora2.model" }
+samples = 1
+max_tokens = 4
+limit = 2
+
+[nodes.eval_merged]
+op = "evaluate"
+inputs = { bench = "bench", model = "merged.model" }
+samples = 1
+max_tokens = 4
+limit = 2
+"#;
+
+/// Every file under `dir` named `name`.
+fn find_named(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(find_named(&path, name));
+        } else if path.file_name().is_some_and(|n| n == name) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// LoRA inside a pipeline on a user's checkpoint: an adapter trained from the base, a second
+/// iteration that continues it, a merged variant, and evaluations that load each.
+#[test]
+fn a_pipeline_trains_lora_adapters_on_a_model_directory_and_continues_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    model_dir(dir);
+    std::fs::write(dir.join("byo_lora.toml"), LORA_PIPELINE).unwrap();
+    let run = judgeflow(
+        dir,
+        &["--cache", "cache", "run", "byo_lora.toml", "--jobs", "1"],
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stdout).contains("8 nodes: 8 ran"),
+        "{}",
+        text(&run.stdout)
+    );
+
+    // Two adapter directories (lora1, lora2) in PEFT's format; the merged run is full weights.
+    let configs = find_named(&dir.join("cache"), "adapter_config.json");
+    assert_eq!(configs.len(), 2, "{configs:?}");
+    let mut adapters = vec![];
+    for config in &configs {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
+        assert_eq!(json["r"], 2, "{json}");
+        let weights = std::fs::read(config.with_file_name("adapter_model.safetensors")).unwrap();
+        let names: Vec<String> = safetensors::SafeTensors::deserialize(&weights)
+            .unwrap()
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert!(
+            !names.is_empty()
+                && names
+                    .iter()
+                    .all(|n| n.starts_with("base_model.model.") && n.contains(".lora_")),
+            "{names:?}"
+        );
+        adapters.push(weights);
+    }
+    // The second iteration trained the first one's adapters further.
+    assert_ne!(adapters[0], adapters[1]);
+    let full = find_named(&dir.join("cache"), "model.safetensors");
+    assert!(
+        full.iter().any(|p| p
+            .parent()
+            .is_some_and(|d| !d.join("adapter_config.json").exists())
+            && !p.starts_with(dir.join("Llama-tiny-Vision"))),
+        "no merged checkpoint among {full:?}"
+    );
 }

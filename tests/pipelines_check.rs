@@ -48,7 +48,7 @@ fn every_shipped_pipeline_passes_check() {
 /// the CPU, not after the GPU machine has started.
 #[test]
 fn the_science_grid_variants_of_self_train_pass_check() {
-    let variants: [&[&str]; 9] = [
+    let variants: [&[&str]; 14] = [
         &[],
         &["pretrain.judge_verdicts=random"],
         &["filter.keep=all"],
@@ -58,6 +58,11 @@ fn the_science_grid_variants_of_self_train_pass_check() {
         &["pretrain.gate_init=1.0"],
         &["pretrain.lr=3e-3"],
         &["world.max_objects=2", "bench.max_objects=2"],
+        &["world.count=12000"],
+        &["world.count=20000"],
+        &["world.max_objects=1", "bench.max_objects=1"],
+        &["pretrain.patch_probe=1.0"],
+        &["pretrain.patch_probe=1.0", "world.count=12000"],
     ];
     let scripts = ["device_science.sh", "device_levers.sh"].map(|s| {
         std::fs::read_to_string(

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use judgeflow_schemas::columns;
 use polars::prelude::*;
 
 fn judgeflow(cache: &Path, args: &[&str]) -> String {
@@ -48,48 +49,32 @@ fn read(path: &Path) -> DataFrame {
         .unwrap()
 }
 
+// Column readers: the shared ones (judgeflow_schemas::columns), strict about nulls here, as
+// the quickstart's frames have none where these columns are read.
 fn strings(df: &DataFrame, col: &str) -> Vec<String> {
-    df.column(col)
+    columns::optional_strings(df, col)
         .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|s| s.unwrap().to_string())
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| panic!("a null in `{col}`")))
         .collect()
 }
 
 fn optional_strings(df: &DataFrame, col: &str) -> Vec<Option<String>> {
-    df.column(col)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|s| s.map(str::to_string))
-        .collect()
+    columns::optional_strings(df, col).unwrap()
 }
 
 fn bools(df: &DataFrame, col: &str) -> Vec<Option<bool>> {
-    df.column(col).unwrap().bool().unwrap().iter().collect()
+    columns::bools(df, col).unwrap()
 }
 
 fn floats(df: &DataFrame, col: &str) -> Vec<f64> {
-    df.column(col)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .map(|x| x.unwrap_or(f64::NAN))
-        .collect()
+    columns::floats(df, col).unwrap()
 }
 
 fn ints(df: &DataFrame, col: &str) -> Vec<i64> {
-    df.column(col)
-        .unwrap()
-        .i64()
-        .unwrap()
-        .iter()
-        .map(Option::unwrap)
-        .collect()
+    let values = columns::ints(df, col).unwrap();
+    assert_eq!(df.column(col).unwrap().null_count(), 0, "a null in `{col}`");
+    values
 }
 
 /// Wilson's 95% score interval, written out independently of `evaluate`'s.

@@ -10,6 +10,24 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by `--rehash` ([`force_rehash`]).
+static REHASH: AtomicBool = AtomicBool::new(false);
+
+/// Makes [`rehash_forced`] true for the rest of the process (the command line's `--rehash`).
+pub fn force_rehash() {
+    REHASH.store(true, Ordering::Relaxed);
+}
+
+/// Whether operators that trust file stamps (size, mtime, inode) instead of re-reading large
+/// inputs must re-hash them anyway: `--rehash` was given, or `JUDGEFLOW_REHASH` is set to
+/// anything but empty or `0`. For an edit that kept a file's size and mtime, which no stamp
+/// can see.
+pub fn rehash_forced() -> bool {
+    REHASH.load(Ordering::Relaxed)
+        || std::env::var("JUDGEFLOW_REHASH").is_ok_and(|v| !v.is_empty() && v != "0")
+}
 
 /// Largest external file that is hashed into a cache key or read by a source (4 GiB: the real
 /// benchmarks' files are a few hundred MB).

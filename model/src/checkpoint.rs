@@ -213,7 +213,7 @@ pub fn expected_tensors(config: &MllamaConfig) -> Vec<(String, Vec<usize>)> {
     collector.shapes
 }
 
-/// Parameters of `model` under their HF names, in torch layout.
+/// Parameters of `model` under their HF names, in torch layout (without a patch probe).
 pub fn named_tensors<B: Backend>(
     model: &MllamaForConditionalGeneration<B>,
 ) -> Vec<(String, TensorData)> {
@@ -222,7 +222,12 @@ pub fn named_tensors<B: Backend>(
         tensors: vec![],
     };
     model.visit(&mut collector);
-    collector.tensors
+    // The patch probe is a pretraining aid, not part of the model (its field's doc).
+    collector
+        .tensors
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("patch_probe."))
+        .collect()
 }
 
 fn safetensors_dtype(dtype: DType) -> Option<Dtype> {

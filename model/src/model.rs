@@ -1,7 +1,7 @@
 //! The vision encoder and text decoder joined through the multi-modal projector
 //! (`MllamaForConditionalGeneration`), plus the cross-attention mask rules of HF's processor.
 
-use burn::nn::LinearConfig;
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use crate::chat::cross_attention_mask;
@@ -26,6 +26,11 @@ pub struct MllamaForConditionalGeneration<B: Backend> {
     /// The LoRA adapters' settings once [`crate::lora::attach`] or [`crate::lora::load_adapter`]
     /// gave the model adapters; `None` for a plain model.
     pub(crate) lora: Option<LoraConfig>,
+    /// A pretraining aid, never part of a checkpoint: a linear classifier from each vision
+    /// token's features (`vision_output_dim`) to a per-patch label, trained alongside the
+    /// language loss so the vision tower learns what the labels name (shapes) directly
+    /// instead of only through the cross-attention. See [`Self::with_patch_probe`].
+    pub patch_probe: Option<Linear<B>>,
 }
 
 /// Preprocessed images, laid out as `preprocess` produces them.
@@ -129,6 +134,7 @@ impl MllamaConfig {
             .into(),
             config: self.clone(),
             lora: None,
+            patch_probe: None,
         }
     }
 }
@@ -154,6 +160,21 @@ impl<B: Backend> MllamaForConditionalGeneration<B> {
         self
     }
 
+    /// Adds a freshly initialised patch probe with `classes` outputs (see the field's doc).
+    pub fn with_patch_probe(mut self, classes: usize) -> Self {
+        let device = self.multi_modal_projector.base.weight.device();
+        self.patch_probe = Some(
+            LinearConfig::new(self.config.vision_config.vision_output_dim, classes).init(&device),
+        );
+        self
+    }
+
+    /// The model without its patch probe: what checkpoints hold.
+    pub fn without_patch_probe(mut self) -> Self {
+        self.patch_probe = None;
+        self
+    }
+
     /// The configuration the model was built from.
     pub fn config(&self) -> &MllamaConfig {
         &self.config
@@ -170,14 +191,23 @@ impl<B: Backend> MllamaForConditionalGeneration<B> {
     /// - images: see [`ImageInputs`]
     /// - output: `[batch, images * max_num_tiles * num_patches, text_hidden]`
     pub fn encode_images(&self, images: &ImageInputs<B>) -> Tensor<B, 3> {
+        self.multi_modal_projector
+            .forward(self.vision_features(images))
+    }
+
+    /// The vision tower's output, one row per vision token, before the projector.
+    ///
+    /// # Shapes
+    /// - images: see [`ImageInputs`]
+    /// - output: `[batch, images * max_num_tiles * num_patches, vision_output_dim]`
+    fn vision_features(&self, images: &ImageInputs<B>) -> Tensor<B, 3> {
         let features = self.vision_model.forward(
             images.pixel_values.clone(),
             images.aspect_ratio_ids.clone(),
             images.aspect_ratio_mask.clone(),
         );
         let [b, m, t, p, d] = features.dims();
-        self.multi_modal_projector
-            .forward(features.reshape([b, m * t * p, d]))
+        features.reshape([b, m * t * p, d])
     }
 
     /// Turns a per-tile cross-attention mask into per-vision-token masks (HF's
@@ -228,6 +258,18 @@ impl<B: Backend> MllamaForConditionalGeneration<B> {
         images: Option<&ImageInputs<B>>,
         cross_attention_mask: Option<Tensor<B, 4, Int>>,
     ) -> Tensor<B, 3> {
+        let states = images.map(|images| self.encode_images(images));
+        self.hidden_from_states(input_ids, states, cross_attention_mask)
+    }
+
+    /// [`Self::forward_hidden`] from already encoded images (`states`, as
+    /// [`Self::encode_images`] returns them).
+    fn hidden_from_states(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        states: Option<Tensor<B, 3>>,
+        cross_attention_mask: Option<Tensor<B, 4, Int>>,
+    ) -> Tensor<B, 3> {
         let [b, s] = input_ids.dims();
         let device = input_ids.device();
         let positions: Vec<i64> = (0..b).flat_map(|_| 0..s as i64).collect();
@@ -237,15 +279,40 @@ impl<B: Backend> MllamaForConditionalGeneration<B> {
             sin,
             mask: Some(causal_mask(None, b, s, 0, &device)),
         };
-        let cross = match (images, cross_attention_mask) {
-            (Some(images), Some(mask)) => {
-                Some(self.cross_inputs(Some(self.encode_images(images)), mask))
-            }
+        let cross = match (states, cross_attention_mask) {
+            (Some(states), Some(mask)) => Some(self.cross_inputs(Some(states), mask)),
             (None, _) => None,
             (Some(_), None) => panic!("images given without a cross_attention_mask"),
         };
         self.language_model
             .hidden_states(input_ids, &self_inputs, cross.as_ref(), None)
+    }
+
+    /// Next-token logits and the patch probe's logits, from one pass of the vision tower.
+    ///
+    /// # Panics
+    /// Without a patch probe ([`Self::with_patch_probe`]).
+    ///
+    /// # Shapes
+    /// - input_ids: `[batch, seq]`
+    /// - cross_attention_mask: `[batch, seq, images, max_num_tiles]`
+    /// - output: (`[batch, seq, vocab]`, `[batch, images * max_num_tiles * num_patches, classes]`);
+    ///   a tile's first vision token is its class token, then its patches row-major
+    pub fn forward_with_patch_probe(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        images: &ImageInputs<B>,
+        cross_attention_mask: Tensor<B, 4, Int>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let probe = self
+            .patch_probe
+            .as_ref()
+            .expect("forward_with_patch_probe needs a patch probe");
+        let features = self.vision_features(images);
+        let probe_logits = probe.forward(features.clone());
+        let states = self.multi_modal_projector.forward(features);
+        let hidden = self.hidden_from_states(input_ids, Some(states), Some(cross_attention_mask));
+        (self.language_model.logits(hidden), probe_logits)
     }
 
     /// Next-token logits for right-padded sequences.

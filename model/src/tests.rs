@@ -432,6 +432,19 @@ fn micro_model_overfits_and_reads_the_image() {
     );
 }
 
+/// Materialises every parameter of `model` now, so that clones share one set of weights:
+/// parameters initialise lazily (a clone of an untouched parameter initialises on its own),
+/// from an RNG that concurrent tests share.
+fn materialise<Bk: Backend>(model: &MllamaForConditionalGeneration<Bk>) {
+    struct Touch;
+    impl<Bk: Backend> burn::module::ModuleVisitor<Bk> for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
+}
+
 /// Reading losses back every few steps changes when they are read, never what they are.
 #[test]
 fn deferred_loss_reads_give_the_same_records() {
@@ -441,17 +454,9 @@ fn deferred_loss_reads_give_the_same_records() {
         .iter()
         .map(|r| (0..r.len()).map(|j| j >= 3).collect())
         .collect();
-    // One set of weights for both runs, materialised once: parameters initialise lazily (a
-    // clone of an untouched parameter initialises on its own), from an RNG that concurrent
-    // tests share.
-    struct Touch;
-    impl<Bk: Backend> burn::module::ModuleVisitor<Bk> for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
-            let _ = param.val();
-        }
-    }
+    // One set of weights for both runs.
     let initial = micro_model::<T>(9);
-    initial.visit(&mut Touch);
+    materialise(&initial);
     let run = |read_every| {
         let model = initial.clone();
         let batch = TrainBatch::<T>::from_sequences(
@@ -474,6 +479,80 @@ fn deferred_loss_reads_give_the_same_records() {
         records
     };
     assert_eq!(run(1), run(3));
+}
+
+/// The patch probe learns its labels through the vision tower, changes training only through
+/// its loss, and never reaches a checkpoint.
+#[test]
+fn a_patch_probe_learns_its_labels_and_stays_out_of_checkpoints() {
+    use crate::train::{IGNORE_PATCH, patch_probe_loss};
+    type T = CpuTrainBackend;
+    let rows: Vec<Vec<u32>> = (0..4).map(|r| vec![1, IMAGE, 2, 20 + r, 3]).collect();
+    let masks: Vec<Vec<bool>> = rows
+        .iter()
+        .map(|r| (0..r.len()).map(|j| j >= 3).collect())
+        .collect();
+    let initial = micro_model::<T>(11).with_patch_probe(4);
+    materialise(&initial);
+    let tokens = initial.config().vision_config.num_patches();
+    // Solid images: every patch of image r is labelled r, the class token not at all.
+    let labels: Vec<Vec<i64>> = (0..4i64)
+        .map(|r| {
+            let mut row = vec![r; tokens];
+            row[0] = IGNORE_PATCH;
+            row
+        })
+        .collect();
+    let batch = TrainBatch::<T>::from_sequences(
+        initial.config(),
+        &rows,
+        &masks,
+        0,
+        Some(images(&COLOURS)),
+        &Default::default(),
+    )
+    .with_patch_labels(&labels, &Default::default());
+    let probe_loss = |model: &MllamaForConditionalGeneration<T>| {
+        let (_, probe) = model.forward_with_patch_probe(
+            batch.input_ids.clone(),
+            batch.images.as_ref().unwrap(),
+            batch.cross_attention_mask.clone().unwrap(),
+        );
+        patch_probe_loss(probe, batch.patch_labels.clone().unwrap()).into_scalar()
+    };
+    let run = |weight| {
+        let config = TrainConfig {
+            learning_rate: 3e-3,
+            epochs: 30,
+            patch_loss_weight: weight,
+            ..TrainConfig::default()
+        };
+        train(
+            initial.clone(),
+            std::slice::from_ref(&batch),
+            &config,
+            |_| (),
+        )
+        .unwrap()
+    };
+    let (off, off_records) = run(0.0);
+    let (on, on_records) = run(1.0);
+    // Recorded losses are the language loss: equal before the first update, then apart.
+    assert_eq!(on_records[0].loss, off_records[0].loss);
+    assert_ne!(on_records[5].loss, off_records[5].loss);
+    let (before, untrained, trained) = (probe_loss(&initial), probe_loss(&off), probe_loss(&on));
+    assert!(
+        trained < before / 10.0 && trained < untrained / 10.0,
+        "probe loss {before} at init, {untrained} trained without it, {trained} with it"
+    );
+    let names = |model: &MllamaForConditionalGeneration<T>| -> Vec<String> {
+        checkpoint::named_tensors(&model.valid())
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    assert_eq!(names(&on), names(&on.clone().without_patch_probe()));
+    assert!(names(&on).iter().all(|n| !n.contains("probe")));
 }
 
 /// Ragged prompts, images, a stop token: the device path (fixed shapes, sampling on the

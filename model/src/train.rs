@@ -28,7 +28,16 @@ pub struct TrainBatch<B: Backend> {
     pub images: Option<ImageInputs<B>>,
     /// `[batch, seq, images, max_num_tiles]`, required with `images`.
     pub cross_attention_mask: Option<Tensor<B, 4, Int>>,
+    /// `[batch, images * max_num_tiles * num_patches]`: each vision token's label for the
+    /// model's patch probe ([`MllamaForConditionalGeneration::with_patch_probe`]), in the
+    /// layout of [`MllamaForConditionalGeneration::forward_with_patch_probe`]'s probe logits;
+    /// [`IGNORE_PATCH`] where a token has none (class tokens, padding tiles). `None`: no probe
+    /// loss for this batch.
+    pub patch_labels: Option<Tensor<B, 2, Int>>,
 }
+
+/// A patch label that takes no part in the probe loss.
+pub const IGNORE_PATCH: i64 = -1;
 
 impl<B: Backend> TrainBatch<B> {
     /// Builds a batch from token rows and their loss masks (aligned with the tokens, `true` for
@@ -80,7 +89,22 @@ impl<B: Backend> TrainBatch<B> {
             loss_mask: Tensor::from_data(TensorData::new(mask, [b, s]), device),
             images,
             cross_attention_mask,
+            patch_labels: None,
         }
+    }
+
+    /// The batch with patch labels (`[batch, vision tokens]`, row-major; see the field).
+    ///
+    /// # Panics
+    /// If `labels` is not `batch` rows of equal length.
+    pub fn with_patch_labels(mut self, labels: &[Vec<i64>], device: &B::Device) -> Self {
+        let b = self.input_ids.dims()[0];
+        assert_eq!(labels.len(), b, "one row of patch labels per sequence");
+        let k = labels.first().map_or(0, Vec::len);
+        assert!(labels.iter().all(|r| r.len() == k), "equal label rows");
+        let flat: Vec<i64> = labels.iter().flatten().copied().collect();
+        self.patch_labels = Some(Tensor::from_data(TensorData::new(flat, [b, k]), device));
+        self
     }
 }
 
@@ -116,6 +140,11 @@ pub struct TrainConfig {
     /// everything queued, so reading every step leaves the GPU idle while the host queues the
     /// next step; the values are the same whatever this is.
     pub read_every: usize,
+    /// Weight of the patch probe's loss (mean cross-entropy over labelled vision tokens, per
+    /// micro-batch) against the language loss, on batches with patch labels when the model
+    /// has a patch probe. Recorded losses stay the language loss alone, comparable with runs
+    /// without a probe.
+    pub patch_loss_weight: f64,
 }
 
 impl Default for TrainConfig {
@@ -134,6 +163,7 @@ impl Default for TrainConfig {
             checkpoint_dir: None,
             checkpoint_every: 0,
             read_every: 1,
+            patch_loss_weight: 0.0,
         }
     }
 }
@@ -180,15 +210,48 @@ pub fn masked_nll<B: Backend>(
     loss_mask: Tensor<B, 2>,
 ) -> Tensor<B, 1> {
     let [b, s, v] = logits.dims();
-    let logp = log_softmax(logits.slice([0..b, 0..s - 1, 0..v]).cast(DType::F32), 2);
-    // Prompt positions may hold ids past the head (`<|image|>`); they are masked out, but the
-    // gather must stay in bounds.
-    let targets = input_ids
-        .slice([0..b, 1..s])
-        .clamp(0, v as i64 - 1)
-        .reshape([b, s - 1, 1]);
-    let nll = logp.gather(2, targets).reshape([b, s - 1]).neg();
+    // Prompt positions may hold ids past the head (`<|image|>`); they are masked out, and
+    // `class_nll` keeps the gather in bounds.
+    let nll = class_nll(
+        logits.slice([0..b, 0..s - 1, 0..v]),
+        input_ids.slice([0..b, 1..s]),
+    );
     (nll * loss_mask.slice([0..b, 1..s]).cast(DType::F32)).sum()
+}
+
+/// Per-position negative log-likelihood of `targets` under `logits`, in f32. Targets outside
+/// `0..classes` (masked positions) are clamped into range; the caller's mask drops them.
+///
+/// # Shapes
+/// - logits: `[batch, positions, classes]`
+/// - targets: `[batch, positions]`
+/// - output: `[batch, positions]`
+fn class_nll<B: Backend>(logits: Tensor<B, 3>, targets: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+    let [b, k, c] = logits.dims();
+    let logp = log_softmax(logits.cast(DType::F32), 2);
+    let targets = targets.clamp(0, c as i64 - 1).reshape([b, k, 1]);
+    logp.gather(2, targets).reshape([b, k]).neg()
+}
+
+/// Mean cross-entropy of the patch probe over the labelled vision tokens of a batch (0 when
+/// none is labelled).
+///
+/// # Shapes
+/// - probe_logits: `[batch, tokens, classes]`
+/// - labels: `[batch, tokens]`, [`IGNORE_PATCH`] for unlabelled tokens
+/// - output: `[1]`
+pub fn patch_probe_loss<B: Backend>(
+    probe_logits: Tensor<B, 3>,
+    labels: Tensor<B, 2, Int>,
+) -> Tensor<B, 1> {
+    let keep = labels
+        .clone()
+        .greater_equal_elem(0)
+        .float()
+        .cast(DType::F32);
+    let nll = class_nll(probe_logits, labels);
+    let count = keep.clone().sum().clamp_min(1.0);
+    (nll * keep).sum() / count
 }
 
 /// Fine-tunes `model` on `batches` for `config.epochs` passes, in order. Parameters that do not
@@ -230,14 +293,45 @@ pub fn train<B: AutodiffBackend>(
         let mut loss_sum: Option<Tensor<B::InnerBackend, 1>> = None;
         for &index in group.iter() {
             let batch = &batches[index];
-            let logits = model.forward(
-                batch.input_ids.clone(),
-                batch.images.as_ref(),
-                batch.cross_attention_mask.clone(),
-            );
+            let probed = match (
+                &batch.patch_labels,
+                &batch.images,
+                &batch.cross_attention_mask,
+            ) {
+                (Some(labels), Some(images), Some(mask))
+                    if model.patch_probe.is_some() && config.patch_loss_weight > 0.0 =>
+                {
+                    Some((labels, images, mask))
+                }
+                _ => None,
+            };
+            let (logits, probe_loss) = match probed {
+                Some((labels, images, mask)) => {
+                    let (logits, probe) = model.forward_with_patch_probe(
+                        batch.input_ids.clone(),
+                        images,
+                        mask.clone(),
+                    );
+                    (logits, Some(patch_probe_loss(probe, labels.clone())))
+                }
+                None => (
+                    model.forward(
+                        batch.input_ids.clone(),
+                        batch.images.as_ref(),
+                        batch.cross_attention_mask.clone(),
+                    ),
+                    None,
+                ),
+            };
             let loss = masked_nll(logits, batch.input_ids.clone(), batch.loss_mask.clone())
                 / tokens.max(1) as f64;
             let detached = loss.clone().inner().cast(DType::F32);
+            // The probe's loss is averaged over the step's micro-batches, as the language
+            // loss is over its tokens.
+            let loss = match probe_loss {
+                Some(p) => loss + p * (config.patch_loss_weight / group.len() as f64),
+                None => loss,
+            };
             loss_sum = Some(match loss_sum {
                 Some(sum) => sum + detached,
                 None => detached,

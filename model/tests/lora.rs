@@ -133,6 +133,7 @@ fn train_steps<Bk: AutodiffBackend>(
         loss_mask: Tensor::ones([b, s], &device),
         images: Some(x.images),
         cross_attention_mask: Some(x.cross_attention_mask),
+        patch_labels: None,
     };
     let config = TrainConfig {
         learning_rate: 1e-2,

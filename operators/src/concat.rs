@@ -1,14 +1,16 @@
 //! `op = "concat"`: one pairs frame from two (the open-ended pairs of `corrupt` and the
 //! closed-ended pairs of `vote`), so one `judge` node sees both.
 
-use judgeflow_engine::{Operator, ParamSpec, Params, Port, RunContext};
+use crate::frames::frame_error;
+use judgeflow_engine::{Port, RunContext, TypedOperator};
 use judgeflow_schemas::PAIRS;
-use miette::IntoDiagnostic;
 
 /// Stacks two pairs frames.
 pub struct Concat;
 
-impl Operator for Concat {
+impl TypedOperator for Concat {
+    /// It has none.
+    type Params = ();
     fn name(&self) -> &'static str {
         "concat"
     }
@@ -22,27 +24,32 @@ impl Operator for Concat {
     fn doc(&self) -> &'static str {
         "stack two pairs frames (open-ended and closed-ended pairs) into one"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![]
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &()) -> Vec<Port> {
         vec![Port::frame("first", &PAIRS), Port::frame("second", &PAIRS)]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &()) -> Vec<Port> {
         vec![Port::frame("pairs", &PAIRS)]
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+    fn run(&self, _: &(), ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let columns: Vec<&str> = PAIRS.columns.iter().map(|(name, _)| *name).collect();
         // Only the schema's columns, in its order: producers may carry extra columns.
         let first = ctx
             .input_frame("first")?
             .select(columns.clone())
-            .into_diagnostic()?;
+            .map_err(frame_error(
+                ctx.node,
+                "selecting the first input's pair columns",
+            ))?;
         let second = ctx
             .input_frame("second")?
             .select(columns)
-            .into_diagnostic()?;
-        let mut out = first.vstack(&second).into_diagnostic()?;
+            .map_err(frame_error(
+                ctx.node,
+                "selecting the second input's pair columns",
+            ))?;
+        let mut out = first
+            .vstack(&second)
+            .map_err(frame_error(ctx.node, "stacking the two inputs"))?;
         out.rechunk_mut();
         ctx.write_frame("pairs", &mut out)?;
         Ok(())

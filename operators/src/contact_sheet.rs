@@ -4,15 +4,28 @@
 
 use std::collections::BTreeMap;
 
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use judgeflow_engine::{Port, RunContext, TypedOperator, operator_params};
 use judgeflow_schemas::{PROMPTS, SCENES};
 use judgeflow_world::Scene;
-use miette::{IntoDiagnostic, miette};
+use miette::miette;
+
+use crate::frames::strs;
+
+operator_params! {
+    /// The contact sheet's parameters.
+    pub struct ContactSheetParams {
+        /// scenes to show
+        count: usize [1..=200] = 12,
+        /// scenes per row
+        cols: usize [1..=20] = 4,
+    }
+}
 
 /// Renders the first `count` scenes with the prompts asked about each.
 pub struct ContactSheet;
 
-impl Operator for ContactSheet {
+impl TypedOperator for ContactSheet {
+    type Params = ContactSheetParams;
     fn name(&self) -> &'static str {
         "contact_sheet"
     }
@@ -26,57 +39,26 @@ impl Operator for ContactSheet {
     fn doc(&self) -> &'static str {
         "PNG grid of scenes with their prompts and gold answers, for looking at"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new(
-                "count",
-                ParamKind::Int { min: 1, max: 200 },
-                "scenes to show",
-            )
-            .default(12),
-            ParamSpec::new("cols", ParamKind::Int { min: 1, max: 20 }, "scenes per row").default(4),
-        ]
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &ContactSheetParams) -> Vec<Port> {
         vec![
             Port::frame("scenes", &SCENES),
             Port::frame("prompts", &PROMPTS).optional(),
         ]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &ContactSheetParams) -> Vec<Port> {
         vec![Port::artifact("sheet", "image")]
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
-        let count = ctx.params.usize("count");
+    fn run(&self, p: &ContactSheetParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+        let count = p.count;
         let scenes = ctx.input_frame("scenes")?;
-        let graphs = scenes
-            .column("scene_graph")
-            .into_diagnostic()?
-            .str()
-            .into_diagnostic()?
-            .clone();
+        let graphs = strs(&scenes, "scene_graph")?;
         let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if ctx.has_input("prompts") {
             let prompts = ctx.input_frame("prompts")?;
-            let ids = prompts
-                .column("prompt_id")
-                .into_diagnostic()?
-                .str()
-                .into_diagnostic()?
-                .clone();
-            let qs = prompts
-                .column("question")
-                .into_diagnostic()?
-                .str()
-                .into_diagnostic()?
-                .clone();
-            let answers = prompts
-                .column("gold_answer")
-                .into_diagnostic()?
-                .str()
-                .into_diagnostic()?
-                .clone();
-            for ((id, q), a) in ids.iter().zip(qs.iter()).zip(answers.iter()) {
+            let ids = strs(&prompts, "prompt_id")?;
+            let qs = strs(&prompts, "question")?;
+            let answers = strs(&prompts, "gold_answer")?;
+            for ((id, q), a) in ids.iter().zip(&qs).zip(&answers) {
                 let (Some(id), Some(q)) = (id, q) else {
                     continue;
                 };
@@ -84,15 +66,17 @@ impl Operator for ContactSheet {
                 lines
                     .entry(scene)
                     .or_default()
-                    .push(format!("{q} → {}", a.unwrap_or("?")));
+                    .push(format!("{q} → {}", a.as_deref().unwrap_or("?")));
             }
         }
         let mut items = Vec::new();
-        for graph in graphs.iter().take(count).flatten() {
+        for (row, graph) in graphs.iter().take(count).enumerate() {
+            let Some(graph) = graph else { continue };
             let scene = Scene::from_json(graph).map_err(|e| {
                 miette!(
                     code = "judgeflow::world::graph",
-                    "scene graph does not parse: {e}"
+                    "node `{}`: the scene graph of row {row} does not parse: {e}",
+                    ctx.node
                 )
             })?;
             let text = lines
@@ -100,13 +84,17 @@ impl Operator for ContactSheet {
                 .unwrap_or_default();
             items.push((scene, text));
         }
-        let sheet = judgeflow_world::contact_sheet(&items, ctx.params.usize("cols"));
+        let sheet = judgeflow_world::contact_sheet(&items, p.cols);
         let dir = ctx.output_dir("sheet")?;
-        std::fs::write(
-            dir.join("contact_sheet.png"),
-            judgeflow_world::encode_png(&sheet),
-        )
-        .into_diagnostic()?;
+        let path = dir.join("contact_sheet.png");
+        std::fs::write(&path, judgeflow_world::encode_png(&sheet)).map_err(|e| {
+            miette!(
+                code = "judgeflow::io::write",
+                "node `{}`: writing {}: {e}",
+                ctx.node,
+                path.display()
+            )
+        })?;
         Ok(())
     }
 }

@@ -9,7 +9,7 @@
 //! Only the first sample of each open prompt is used.
 
 use burn::prelude::Backend;
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_schemas::{PAIRS, SAMPLES, UNPAIRED};
 use judgeflow_world::{CorruptionKind, WordLists, corrupt_text};
 use miette::miette;
@@ -19,8 +19,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{bins, bools, ints, texts};
 use crate::model_kit::{
-    ImageCache, InferTask, Request, batch_param, device_for, device_param, generate_all, gpus_for,
-    infer, load_judge, row_seed, sampling, sampling_params,
+    GenerateParams, ImageCache, InferTask, Request, generate_all, infer, load_judge, row_seed,
 };
 use crate::pairs::{PairRow, normalize_answer, pairs_frame, unpaired_frame};
 
@@ -29,7 +28,43 @@ pub struct Corrupt;
 
 const KINDS: [&str; 4] = ["attribute", "count", "spatial", "hallucination"];
 
-impl Operator for Corrupt {
+choice_enum! {
+    /// How the worse answer is made.
+    pub enum Method {
+        Rules = "rules",
+        Model = "model",
+    }
+}
+
+operator_params! {
+    /// The corruption's parameters.
+    pub struct CorruptParams {
+        /// how the worse answer is made
+        method: Method = Method::Rules,
+        /// error kinds to inject: attribute, count, spatial, hallucination
+        kinds: Vec<String> = KINDS.to_vec(),
+        /// rules: colour words
+        colors: Vec<String> = WordLists::default().colors,
+        /// rules: size words
+        sizes: Vec<String> = WordLists::default().sizes,
+        /// rules: singular shape nouns
+        shapes: Vec<String> = WordLists::default().shapes,
+        /// rules: number words, index = value
+        numbers: Vec<String> = WordLists::default().numbers,
+        /// rules: opposite relation words as `a/b`
+        relations: Vec<String> = WordLists::default()
+            .relations
+            .iter()
+            .map(|(a, b)| format!("{a}/{b}"))
+            .collect::<Vec<String>>(),
+        /// model: most tokens per rewrite
+        max_tokens: usize [1..=8192] = 96,
+        ..generate: GenerateParams { sampling.temperature = 0.0 },
+    }
+}
+
+impl TypedOperator for Corrupt {
+    type Params = CorruptParams;
     fn name(&self) -> &'static str {
         "corrupt"
     }
@@ -39,81 +74,31 @@ impl Operator for Corrupt {
     fn doc(&self) -> &'static str {
         "open-ended pairs: the model's answer preferred over a corrupted copy (rules or model rewrite)"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        let world = WordLists::default();
-        let relations: Vec<String> = world
-            .relations
-            .iter()
-            .map(|(a, b)| format!("{a}/{b}"))
-            .collect();
-        let mut p = vec![
-            ParamSpec::new(
-                "method",
-                ParamKind::Choice(&["rules", "model"]),
-                "how the worse answer is made",
-            )
-            .default("rules"),
-            ParamSpec::new(
-                "kinds",
-                ParamKind::StrList,
-                "error kinds to inject: attribute, count, spatial, hallucination",
-            )
-            .default(KINDS.to_vec()),
-            ParamSpec::new("colors", ParamKind::StrList, "rules: colour words")
-                .default(words(&world.colors)),
-            ParamSpec::new("sizes", ParamKind::StrList, "rules: size words")
-                .default(words(&world.sizes)),
-            ParamSpec::new("shapes", ParamKind::StrList, "rules: singular shape nouns")
-                .default(words(&world.shapes)),
-            ParamSpec::new(
-                "numbers",
-                ParamKind::StrList,
-                "rules: number words, index = value",
-            )
-            .default(words(&world.numbers)),
-            ParamSpec::new(
-                "relations",
-                ParamKind::StrList,
-                "rules: opposite relation words as `a/b`",
-            )
-            .default(words(&relations)),
-            ParamSpec::new(
-                "max_tokens",
-                ParamKind::Int { min: 1, max: 8192 },
-                "model: most tokens per rewrite",
-            )
-            .default(96),
-            batch_param(32),
-            device_param(),
-        ];
-        p.extend(sampling_params(0.0));
-        p
-    }
-    fn inputs(&self, params: &Params) -> Vec<Port> {
+    fn inputs(&self, p: &CorruptParams) -> Vec<Port> {
         let model = Port::artifact("model", "checkpoint");
         vec![
             Port::frame("samples", &SAMPLES),
-            if params.str("method") == "model" {
+            if p.method == Method::Model {
                 model
             } else {
                 model.optional()
             },
         ]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &CorruptParams) -> Vec<Port> {
         vec![
             Port::frame("pairs", &PAIRS),
             Port::frame("unpaired", &UNPAIRED),
         ]
     }
-    fn gpus(&self, params: &Params) -> u32 {
-        if params.str("method") == "model" {
-            gpus_for(params)
+    fn gpus(&self, p: &CorruptParams) -> u32 {
+        if p.method == Method::Model {
+            p.generate.device.gpus()
         } else {
             0
         }
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+    fn run(&self, p: &CorruptParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("samples")?;
         let open = bools(&df, "open")?;
         let index = ints(&df, "sample_index")?;
@@ -126,14 +111,14 @@ impl Operator for Corrupt {
         let rows: Vec<usize> = (0..df.height())
             .filter(|&i| open[i] == Some(true) && index[i] == 0)
             .collect();
-        let kinds = parse_kinds(&ctx.params.str_list("kinds"))?;
+        let kinds = parse_kinds(&p.kinds)?;
 
         // The corrupted answer of each row, or why there is none.
-        let edits: Vec<Result<(String, String), String>> = match ctx.params.str("method") {
-            "model" => {
+        let edits: Vec<Result<(String, String), String>> = match p.method {
+            Method::Model => {
                 let job = Rewrite {
                     node: ctx.node.to_string(),
-                    params: ctx.params.clone(),
+                    params: p.clone(),
                     seed: ctx.seed,
                     model_dir: ctx.input_dir("model")?.to_path_buf(),
                     rows: rows
@@ -142,10 +127,10 @@ impl Operator for Corrupt {
                         .collect(),
                     kinds: kinds.clone(),
                 };
-                infer(ctx.node, device_for(ctx), job)?
+                infer(ctx.node, p.generate.device.on(ctx), job)?
             }
-            _ => {
-                let words = word_lists(ctx.params)?;
+            Method::Rules => {
+                let words = word_lists(p)?;
                 rows.iter()
                     .map(|&i| {
                         let mut rng = ChaCha8Rng::seed_from_u64(row_seed(ctx.seed, &[&ids[i]]));
@@ -190,10 +175,6 @@ impl Operator for Corrupt {
     }
 }
 
-fn words(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
 fn parse_kinds(names: &[String]) -> miette::Result<Vec<CorruptionKind>> {
     names
         .iter()
@@ -212,9 +193,9 @@ fn parse_kinds(names: &[String]) -> miette::Result<Vec<CorruptionKind>> {
         .collect()
 }
 
-fn word_lists(params: &Params) -> miette::Result<WordLists> {
+fn word_lists(params: &CorruptParams) -> miette::Result<WordLists> {
     let relations = params
-        .str_list("relations")
+        .relations
         .iter()
         .map(|r| {
             r.split_once('/')
@@ -228,10 +209,10 @@ fn word_lists(params: &Params) -> miette::Result<WordLists> {
         })
         .collect::<miette::Result<Vec<_>>>()?;
     Ok(WordLists {
-        colors: params.str_list("colors"),
-        sizes: params.str_list("sizes"),
-        shapes: params.str_list("shapes"),
-        numbers: params.str_list("numbers"),
+        colors: params.colors.clone(),
+        sizes: params.sizes.clone(),
+        shapes: params.shapes.clone(),
+        numbers: params.numbers.clone(),
         relations,
     })
 }
@@ -252,7 +233,7 @@ fn rewrite_prompt(answer: &str, kind: CorruptionKind) -> String {
 /// Model rewrites: one per row with a seeded error kind.
 struct Rewrite {
     node: String,
-    params: Params,
+    params: CorruptParams,
     seed: u64,
     model_dir: std::path::PathBuf,
     rows: Vec<(String, Vec<u8>, String)>,
@@ -288,9 +269,9 @@ impl InferTask for Rewrite {
             &judge,
             &mut images,
             &requests,
-            &sampling(&self.params),
-            self.params.usize("max_tokens"),
-            self.params.usize("batch_size"),
+            &self.params.generate.sampling.config(),
+            self.params.max_tokens,
+            self.params.generate.batch_size,
             &[],
             &device,
             |_| (),

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_schemas::{BENCH, JUDGEMENTS, METRICS};
 use polars::prelude::Column;
 use rand::{Rng, SeedableRng};
@@ -28,13 +28,35 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{binary_column, bins, frame, strs, texts};
 use crate::judge_format::Verdict;
-use crate::judging::{Shown, judge_items, judging_params};
-use crate::model_kit::{gpus_for, row_seed};
+use crate::judging::{JudgingParams, Shown, judge_items};
+use crate::model_kit::row_seed;
+
+choice_enum! {
+    /// The image an item is judged with.
+    pub enum ImageMode {
+        Scene = "scene",
+        Blank = "blank",
+    }
+}
+
+operator_params! {
+    /// The evaluation's parameters.
+    pub struct EvaluateParams {
+        /// judgements per item, each in a random order (VL-RewardBench: 10 at T 0.2)
+        samples: usize [1..=64] = 10,
+        /// score at most this many items (0: all), a seeded subset
+        limit: usize [0..=100_000_000] = 0,
+        /// the item's image, or a uniform grey one of the same size (a blind judge)
+        image: ImageMode = ImageMode::Scene,
+        ..judging: JudgingParams { generate.sampling.temperature = 0.2 },
+    }
+}
 
 /// Scores a judge on a benchmark.
 pub struct Evaluate;
 
-impl Operator for Evaluate {
+impl TypedOperator for Evaluate {
+    type Params = EvaluateParams;
     fn name(&self) -> &'static str {
         "evaluate"
     }
@@ -44,67 +66,40 @@ impl Operator for Evaluate {
     fn doc(&self) -> &'static str {
         "judge accuracy per dimension, overall and macro; k samples in random order, per-item majority, ties and unparseable counted"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut p = vec![
-            ParamSpec::new(
-                "samples",
-                ParamKind::Int { min: 1, max: 64 },
-                "judgements per item, each in a random order (VL-RewardBench: 10 at T 0.2)",
-            )
-            .default(10),
-            ParamSpec::new(
-                "limit",
-                ParamKind::Int {
-                    min: 0,
-                    max: 100_000_000,
-                },
-                "score at most this many items (0: all), a seeded subset",
-            )
-            .default(0),
-            ParamSpec::new(
-                "image",
-                ParamKind::Choice(&["scene", "blank"]),
-                "the item's image, or a uniform grey one of the same size (a blind judge)",
-            )
-            .default("scene"),
-        ];
-        p.extend(judging_params(0.2));
-        p
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &EvaluateParams) -> Vec<Port> {
         vec![
             Port::frame("bench", &BENCH),
             Port::artifact("model", "checkpoint"),
         ]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &EvaluateParams) -> Vec<Port> {
         vec![
             Port::frame("metrics", &METRICS),
             Port::frame("judgements", &JUDGEMENTS),
         ]
     }
-    fn gpus(&self, params: &Params) -> u32 {
-        gpus_for(params)
+    fn gpus(&self, p: &EvaluateParams) -> u32 {
+        p.judging.generate.device.gpus()
     }
     /// Bench items are independent (each judged from its own seeds); the metrics aggregate
     /// over them and are recomputed from the joined judgements. Not with `limit`, whose subset
     /// is chosen among all items.
-    fn row_shards(&self, params: &Params) -> Option<&'static str> {
-        (params.usize("limit") == 0).then_some("bench")
+    fn row_shards(&self, p: &EvaluateParams) -> Option<&'static str> {
+        (p.limit == 0).then_some("bench")
     }
     fn finish_shards(
         &self,
-        params: &Params,
+        p: &EvaluateParams,
         outputs: &mut BTreeMap<&'static str, polars::prelude::DataFrame>,
     ) -> miette::Result<()> {
         let judgements = outputs
             .get("judgements")
             .ok_or_else(|| miette::miette!("no joined `judgements` to score"))?;
-        let metrics = metrics_frame(&scores_from_judgements(judgements)?, params.str("image"))?;
+        let metrics = metrics_frame(&scores_from_judgements(judgements)?, p.image.as_str())?;
         outputs.insert("metrics", metrics);
         Ok(())
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+    fn run(&self, p: &EvaluateParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("bench")?;
         let ids = texts(&df, "pair_id")?;
         let a = texts(&df, "answer_a")?;
@@ -121,13 +116,13 @@ impl Operator for Evaluate {
                 "items without a valid `better` (A/B) are not scored"
             );
         }
-        let limit = ctx.params.usize("limit");
+        let limit = p.limit;
         if limit > 0 && items.len() > limit {
             items.sort_by_key(|&i| row_seed(ctx.seed, &[&ids[i], "select"]));
             items.truncate(limit);
             items.sort_unstable();
         }
-        let k = ctx.params.usize("samples");
+        let k = p.samples;
         let mut shown = Vec::with_capacity(items.len() * k);
         for &i in &items {
             let truth = Verdict::from_letter(&better[i]).expect("filtered above");
@@ -150,8 +145,8 @@ impl Operator for Evaluate {
                 });
             }
         }
-        let image = ctx.params.str("image").to_string();
-        let df = if image == "blank" {
+        let image = p.image.as_str();
+        let df = if p.image == ImageMode::Blank {
             let blanks = blank_images(&bins(&df, "image")?, &ids)?;
             let mut df = df;
             df.with_column(binary_column("image", &blanks))
@@ -160,11 +155,11 @@ impl Operator for Evaluate {
         } else {
             df
         };
-        let (_, mut judgements) = judge_items(ctx, &df, "dimension", &shown)?;
+        let (_, mut judgements) = judge_items(ctx, &p.judging, &df, "dimension", &shown)?;
         // The scores come from the judgements frame alone, so that row shards, whose joined
         // judgements are this frame, recompute exactly these metrics (`finish_shards`).
         let scores = scores_from_judgements(&judgements)?;
-        let mut metrics = metrics_frame(&scores, &image)?;
+        let mut metrics = metrics_frame(&scores, image)?;
         if let Some(overall) = scores.iter().find(|s| s.dimension == "overall") {
             let (lo, hi) = overall.interval();
             tracing::info!(

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_schemas::{JUDGEMENTS, KEPT_STATS, SFT};
 use polars::prelude::Column;
 
@@ -22,10 +22,35 @@ use crate::frames::{binary_column, bins, bools, frame, strs, texts};
 use crate::judge_format::{Verdict, judge_prompt, judge_response, reasoning_of};
 use crate::model_kit::row_seed;
 
+choice_enum! {
+    /// Which judgements are candidates.
+    pub enum Keep {
+        Agree = "agree",
+        All = "all",
+    }
+}
+
+operator_params! {
+    /// The filter's parameters.
+    pub struct FilterParams {
+        /// `all` keeps every parsed judgement (the no-filter ablation)
+        keep: Keep = Keep::Agree,
+        /// agree: require agreement in every order the pair was shown
+        both_orders: bool = true,
+        /// agree: the share of a pair's sampled judgements in an order that must agree for
+        /// that order to pass (at least one always must)
+        min_agree: f64 [0.0..=1.0] = 0.0,
+        /// keep at most this many judgements per pair and order, a seeded choice (1:
+        /// Self-Taught Evaluator's rejection sampling; 0: all)
+        per_order: usize [0..=1024] = 1,
+    }
+}
+
 /// Rejection sampling of judgements.
 pub struct Filter;
 
-impl Operator for Filter {
+impl TypedOperator for Filter {
+    type Params = FilterParams;
     fn name(&self) -> &'static str {
         "filter"
     }
@@ -36,43 +61,13 @@ impl Operator for Filter {
     fn doc(&self) -> &'static str {
         "keep judgements that agree with the synthetic preference (in both orders) as judge SFT data"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new(
-                "keep",
-                ParamKind::Choice(&["agree", "all"]),
-                "`all` keeps every parsed judgement (the no-filter ablation)",
-            )
-            .default("agree"),
-            ParamSpec::new(
-                "both_orders",
-                ParamKind::Bool,
-                "agree: require agreement in every order the pair was shown",
-            )
-            .default(true),
-            ParamSpec::new(
-                "min_agree",
-                ParamKind::Float { min: 0.0, max: 1.0 },
-                "agree: the share of a pair's sampled judgements in an order that must agree for \
-                 that order to pass (at least one always must)",
-            )
-            .default(0.0),
-            ParamSpec::new(
-                "per_order",
-                ParamKind::Int { min: 0, max: 1024 },
-                "keep at most this many judgements per pair and order, a seeded choice (1: \
-                 Self-Taught Evaluator's rejection sampling; 0: all)",
-            )
-            .default(1),
-        ]
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &FilterParams) -> Vec<Port> {
         vec![Port::frame("judgements", &JUDGEMENTS)]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &FilterParams) -> Vec<Port> {
         vec![Port::frame("kept", &SFT), Port::frame("stats", &KEPT_STATS)]
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+    fn run(&self, p: &FilterParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("judgements")?;
         let pair_ids = texts(&df, "pair_id")?;
         let orders = texts(&df, "order")?;
@@ -80,8 +75,6 @@ impl Operator for Filter {
         let verdicts = strs(&df, "verdict")?;
         let kinds = texts(&df, "kind")?;
         let sources = texts(&df, "source")?;
-        let keep_all = ctx.params.str("keep") == "all";
-        let both = ctx.params.bool("both_orders");
 
         let verdict = |i: usize| verdicts[i].as_deref().and_then(Verdict::from_letter);
         let rows: Vec<Judged<'_>> = (0..df.height())
@@ -93,10 +86,10 @@ impl Operator for Filter {
             })
             .collect();
         let rule = KeepRule {
-            keep_all,
-            both_orders: both,
-            min_agree: ctx.params.float("min_agree"),
-            per_order: ctx.params.usize("per_order"),
+            keep_all: p.keep == Keep::All,
+            both_orders: p.both_orders,
+            min_agree: p.min_agree,
+            per_order: p.per_order,
         };
         let kept = select_kept(&rows, &rule, ctx.seed);
 

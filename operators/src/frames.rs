@@ -1,59 +1,48 @@
-//! Column access for operators: owned vectors out of a frame (with a diagnostic naming the
-//! column when it is missing or mistyped), and columns back in.
+//! Column access for operators: owned vectors out of a frame (`judgeflow_schemas::columns`,
+//! with a diagnostic naming the column when it is missing or mistyped), and columns back in.
 
+use judgeflow_schemas::columns;
 use miette::{IntoDiagnostic, miette};
-use polars::prelude::{Column, DataFrame};
+use polars::prelude::{Column, DataFrame, PolarsError, PolarsResult};
 
-fn column<'a>(df: &'a DataFrame, name: &str) -> miette::Result<&'a Column> {
-    df.column(name).map_err(|_| {
-        miette!(
+/// Runs a shared column reader, naming the column when the frame lacks it.
+fn read<T>(
+    df: &DataFrame,
+    name: &str,
+    reader: fn(&DataFrame, &str) -> PolarsResult<T>,
+) -> miette::Result<T> {
+    match reader(df, name) {
+        Err(PolarsError::ColumnNotFound(_)) => Err(miette!(
             code = "judgeflow::frame::column",
             "the frame has no column `{name}`"
-        )
-    })
+        )),
+        read => read.into_diagnostic(),
+    }
 }
 
 /// A string column; nulls stay `None`.
 pub(crate) fn strs(df: &DataFrame, name: &str) -> miette::Result<Vec<Option<String>>> {
-    Ok(column(df, name)?
-        .str()
-        .into_diagnostic()?
-        .iter()
-        .map(|v| v.map(str::to_string))
-        .collect())
+    read(df, name, columns::optional_strings)
 }
 
 /// A string column; nulls become empty strings (for columns a schema requires).
 pub(crate) fn texts(df: &DataFrame, name: &str) -> miette::Result<Vec<String>> {
-    Ok(strs(df, name)?
-        .into_iter()
-        .map(Option::unwrap_or_default)
-        .collect())
+    read(df, name, columns::strings)
 }
 
 /// A binary column (encoded images); nulls become empty.
 pub(crate) fn bins(df: &DataFrame, name: &str) -> miette::Result<Vec<Vec<u8>>> {
-    Ok(column(df, name)?
-        .binary()
-        .into_diagnostic()?
-        .iter()
-        .map(|v| v.map(<[u8]>::to_vec).unwrap_or_default())
-        .collect())
+    read(df, name, columns::binaries)
 }
 
 /// A boolean column; nulls stay `None`.
 pub(crate) fn bools(df: &DataFrame, name: &str) -> miette::Result<Vec<Option<bool>>> {
-    Ok(column(df, name)?.bool().into_diagnostic()?.iter().collect())
+    read(df, name, columns::bools)
 }
 
 /// An i64 column; nulls become 0.
 pub(crate) fn ints(df: &DataFrame, name: &str) -> miette::Result<Vec<i64>> {
-    Ok(column(df, name)?
-        .i64()
-        .into_diagnostic()?
-        .iter()
-        .map(Option::unwrap_or_default)
-        .collect())
+    read(df, name, columns::ints)
 }
 
 /// A binary column from owned byte vectors.
@@ -62,7 +51,46 @@ pub(crate) fn binary_column(name: &str, values: &[Vec<u8>]) -> Column {
     Column::new(name.into(), slices)
 }
 
+/// The diagnostic for a failed frame operation of node `node` while `doing` something: polars'
+/// own message, under the node's name (a bare `miette!("{e}")` left the reader guessing which
+/// node failed).
+pub(crate) fn frame_error<'a>(
+    node: &'a str,
+    doing: &'static str,
+) -> impl Fn(polars::prelude::PolarsError) -> miette::Report + 'a {
+    move |e| {
+        miette!(
+            code = "judgeflow::frame::operation",
+            "node `{node}`: {doing}: {e}"
+        )
+    }
+}
+
 /// A frame from columns of equal length.
 pub(crate) fn frame(columns: Vec<Column>) -> miette::Result<DataFrame> {
     DataFrame::new_infer_height(columns).into_diagnostic()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_frame_operation_names_its_node_and_what_it_was_doing() {
+        let a = DataFrame::new_infer_height(vec![Column::new("x".into(), [1i64, 2])]).unwrap();
+        let b = DataFrame::new_infer_height(vec![Column::new("y".into(), ["q"])]).unwrap();
+        let err = a
+            .vstack(&b)
+            .map_err(frame_error("pairs", "stacking the two inputs"))
+            .unwrap_err();
+        let text = format!("{err}");
+        assert!(
+            text.starts_with("node `pairs`: stacking the two inputs: "),
+            "{text}"
+        );
+        assert_eq!(
+            err.code().map(|c| c.to_string()).as_deref(),
+            Some("judgeflow::frame::operation")
+        );
+    }
 }

@@ -8,7 +8,7 @@
 //! probability is read from the logits at the step that wrote the verdict letter (A against
 //! B), without another forward pass.
 
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_schemas::{JUDGEMENTS, PAIRS};
 use rand::Rng;
 use rand::SeedableRng;
@@ -16,13 +16,38 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::frames::texts;
 use crate::judge_format::Verdict;
-use crate::judging::{Shown, judge_items, judging_params};
-use crate::model_kit::{gpus_for, row_seed};
+use crate::judging::{JudgingParams, Shown, judge_items};
+use crate::model_kit::row_seed;
+
+choice_enum! {
+    /// Which orders a pair is shown in.
+    pub enum Orders {
+        Both = "both",
+        Ab = "ab",
+        Random = "random",
+    }
+}
+
+operator_params! {
+    /// The judge's parameters.
+    pub struct JudgeParams {
+        /// both orders, the pair's order (chosen = A), or one random order per pair
+        orders: Orders = Orders::Both,
+        /// judgements sampled per pair and order
+        samples: usize [1..=64] = 1,
+        /// judge at most this many pairs (0: all), a seeded subset
+        max_pairs: usize [0..=100_000_000] = 0,
+        // Sampled, not greedy: a greedy judge with a slight position preference gives the same
+        // letter in both orders and never agrees twice, so the filter would keep nothing.
+        ..judging: JudgingParams { generate.sampling.temperature = 0.8 },
+    }
+}
 
 /// The judge over synthetic pairs.
 pub struct Judge;
 
-impl Operator for Judge {
+impl TypedOperator for Judge {
+    type Params = JudgeParams;
     fn name(&self) -> &'static str {
         "judge"
     }
@@ -32,69 +57,40 @@ impl Operator for Judge {
     fn doc(&self) -> &'static str {
         "the judge's reasoning + verdict on every pair, in both A/B orders; agreement with the synthetic preference"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut p = vec![
-            ParamSpec::new(
-                "orders",
-                ParamKind::Choice(&["both", "ab", "random"]),
-                "both orders, the pair's order (chosen = A), or one random order per pair",
-            )
-            .default("both"),
-            ParamSpec::new(
-                "samples",
-                ParamKind::Int { min: 1, max: 64 },
-                "judgements sampled per pair and order",
-            )
-            .default(1),
-            ParamSpec::new(
-                "max_pairs",
-                ParamKind::Int {
-                    min: 0,
-                    max: 100_000_000,
-                },
-                "judge at most this many pairs (0: all), a seeded subset",
-            )
-            .default(0),
-        ];
-        // Sampled, not greedy: a greedy judge with a slight position preference gives the same
-        // letter in both orders and never agrees twice, so the filter would keep nothing.
-        p.extend(judging_params(0.8));
-        p
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &JudgeParams) -> Vec<Port> {
         vec![
             Port::frame("pairs", &PAIRS),
             Port::artifact("model", "checkpoint"),
         ]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &JudgeParams) -> Vec<Port> {
         vec![Port::frame("judgements", &JUDGEMENTS)]
     }
-    fn gpus(&self, params: &Params) -> u32 {
-        gpus_for(params)
+    fn gpus(&self, p: &JudgeParams) -> u32 {
+        p.judging.generate.device.gpus()
     }
-    fn row_shards(&self, params: &Params) -> Option<&'static str> {
+    fn row_shards(&self, p: &JudgeParams) -> Option<&'static str> {
         // Rows are answered from their own seeds; only `max_pairs` chooses among them.
-        (params.int("max_pairs") == 0).then_some("pairs")
+        (p.max_pairs == 0).then_some("pairs")
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+    fn run(&self, p: &JudgeParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("pairs")?;
         let pair_ids = texts(&df, "pair_id")?;
         let chosen = texts(&df, "chosen")?;
         let rejected = texts(&df, "rejected")?;
         let mut pairs: Vec<usize> = (0..df.height()).collect();
-        let cap = ctx.params.usize("max_pairs");
+        let cap = p.max_pairs;
         if cap > 0 && pairs.len() > cap {
             pairs.sort_by_key(|&i| row_seed(ctx.seed, &[&pair_ids[i], "select"]));
             pairs.truncate(cap);
             pairs.sort_unstable();
         }
-        let samples = ctx.params.usize("samples");
+        let samples = p.samples;
         let mut shown = Vec::new();
         for &i in &pairs {
-            let orders: &[&'static str] = match ctx.params.str("orders") {
-                "ab" => &["AB"],
-                "random" => {
+            let orders: &[&'static str] = match p.orders {
+                Orders::Ab => &["AB"],
+                Orders::Random => {
                     let mut rng =
                         ChaCha8Rng::seed_from_u64(row_seed(ctx.seed, &[&pair_ids[i], "order"]));
                     if rng.random_bool(0.5) {
@@ -103,7 +99,7 @@ impl Operator for Judge {
                         &["BA"]
                     }
                 }
-                _ => &["AB", "BA"],
+                Orders::Both => &["AB", "BA"],
             };
             for &order in orders {
                 for k in 0..samples {
@@ -123,7 +119,7 @@ impl Operator for Judge {
                 }
             }
         }
-        let (judged, mut frame) = judge_items(ctx, &df, "kind", &shown)?;
+        let (judged, mut frame) = judge_items(ctx, &p.judging, &df, "kind", &shown)?;
         let agree = shown
             .iter()
             .zip(&judged)

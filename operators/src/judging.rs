@@ -1,6 +1,6 @@
 //! Judging shared by `judge` and `evaluate`: items shown to the judge in one order ([`Shown`]),
 //! a judge checkpoint run over them ([`judge_items`]), which returns the judgements and their
-//! frame, and the parameters of generating judgements ([`judging_params`]).
+//! frame, and the parameters of generating judgements ([`JudgingParams`]).
 //!
 //! Outputs are parsed with [`parse_verdict`]; unparseable outputs are kept (verdict null,
 //! `agrees` false) so that the filter and the report can count them. The verdict's
@@ -8,14 +8,13 @@
 //! B), without another forward pass.
 
 use burn::prelude::Backend;
-use judgeflow_engine::{NodeProgress, ParamKind, ParamSpec, Params, RunContext};
+use judgeflow_engine::{NodeProgress, RunContext, operator_params};
 use polars::prelude::{Column, DataFrame};
 
 use crate::frames::{binary_column, bins, frame, texts};
 use crate::judge_format::{LetterTokens, Verdict, judge_prompt, parse_verdict};
 use crate::model_kit::{
-    ImageCache, InferTask, Request, batch_param, device_for, device_param, generate_all, infer,
-    load_judge, sampling, sampling_params,
+    GenerateParams, ImageCache, InferTask, Request, generate_all, infer, load_judge,
 };
 
 /// One pair shown to the judge in one order.
@@ -39,7 +38,7 @@ pub(crate) struct Judgement {
 /// Runs a judge checkpoint over shown items (the core of `judge` and `evaluate`).
 struct JudgeRun<'a> {
     node: String,
-    params: Params,
+    params: JudgingParams,
     model_dir: std::path::PathBuf,
     images: &'a [Vec<u8>],
     questions: &'a [String],
@@ -69,9 +68,9 @@ impl InferTask for JudgeRun<'_> {
             &judge,
             &mut cache,
             &requests,
-            &sampling(&self.params),
-            self.params.usize("max_tokens"),
-            self.params.usize("batch_size"),
+            &self.params.generate.sampling.config(),
+            self.params.max_tokens,
+            self.params.generate.batch_size,
             &letters.watch(),
             &device,
             |finished| {
@@ -90,20 +89,14 @@ impl InferTask for JudgeRun<'_> {
     }
 }
 
-/// Parameters of generating judgements (shared with `evaluate`), sampling at `temperature`.
-pub(crate) fn judging_params(temperature: f64) -> Vec<ParamSpec> {
-    let mut p = vec![
-        ParamSpec::new(
-            "max_tokens",
-            ParamKind::Int { min: 1, max: 8192 },
-            "most tokens of reasoning + verdict",
-        )
-        .default(128),
-        batch_param(32),
-        device_param(),
-    ];
-    p.extend(sampling_params(temperature));
-    p
+operator_params! {
+    /// Parameters of generating judgements (shared with `evaluate`, which sets the default
+    /// `generate.sampling.temperature`).
+    pub struct JudgingParams {
+        /// most tokens of reasoning + verdict
+        max_tokens: usize [1..=8192] = 128,
+        ..generate: GenerateParams,
+    }
 }
 
 /// The judgements frame.
@@ -182,6 +175,7 @@ impl JudgementRows<'_> {
 /// judgements with their frame.
 pub(crate) fn judge_items(
     ctx: &RunContext<'_>,
+    params: &JudgingParams,
     df: &DataFrame,
     kind_column: &str,
     shown: &[Shown],
@@ -190,14 +184,14 @@ pub(crate) fn judge_items(
     let questions = texts(df, "question")?;
     let run = JudgeRun {
         node: ctx.node.to_string(),
-        params: ctx.params.clone(),
+        params: params.clone(),
         model_dir: ctx.input_dir("model")?.to_path_buf(),
         images: &images,
         questions: &questions,
         shown,
         bar: ctx.progress(shown.len() as u64, "judgements"),
     };
-    let judged = infer(ctx.node, device_for(ctx), run)?;
+    let judged = infer(ctx.node, params.generate.device.on(ctx), run)?;
     let rows = JudgementRows {
         pair_ids: &texts(df, "pair_id")?,
         images: &images,

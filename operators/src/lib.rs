@@ -16,6 +16,7 @@ mod judge_format;
 mod judging;
 mod model_kit;
 mod pairs;
+mod patch_probe;
 mod perception;
 mod sample;
 mod source_common;

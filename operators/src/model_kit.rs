@@ -11,7 +11,7 @@ use std::path::Path;
 
 use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
-use judgeflow_engine::{ParamKind, ParamSpec, Params};
+use judgeflow_engine::{choice_enum, operator_params};
 use judgeflow_model::chat_template::ChatTemplate;
 use judgeflow_model::checkpoint;
 use judgeflow_model::generate::{GenerateConfig, Placement, SamplingConfig, generate_watching};
@@ -61,38 +61,64 @@ pub(crate) enum RuntimeError {
     },
 }
 
-/// Where a model operator runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DeviceChoice {
-    Cpu,
-    Cuda,
+choice_enum! {
+    /// Where a model operator runs.
+    pub enum DeviceChoice {
+        Cpu = "cpu",
+        Cuda = "cuda",
+    }
 }
 
-/// The `device` parameter every model operator takes.
-pub(crate) fn device_param() -> ParamSpec {
-    ParamSpec::new(
-        "device",
-        ParamKind::Choice(&["cpu", "cuda"]),
-        "where the model runs (`cuda` needs a binary built with --features cuda)",
-    )
-    .default("cpu")
+operator_params! {
+    /// The `device` parameter every model operator takes.
+    pub struct DeviceParams {
+        /// where the model runs (`cuda` needs a binary built with --features cuda)
+        device: DeviceChoice = DeviceChoice::Cpu,
+    }
 }
 
-/// The `batch_size` parameter of the generating operators.
-pub(crate) fn batch_param(default: i64) -> ParamSpec {
-    ParamSpec::new(
-        "batch_size",
-        ParamKind::Int { min: 1, max: 4096 },
-        "sequences generated together (results do not depend on it)",
-    )
-    .default(default)
+impl DeviceParams {
+    /// Where the model of a running node goes: this device, on the GPU the node reserved.
+    pub(crate) fn on(&self, ctx: &judgeflow_engine::RunContext<'_>) -> OnDevice {
+        OnDevice::new(self.device, &ctx.gpus)
+    }
+
+    /// GPUs a node with these parameters needs.
+    pub(crate) fn gpus(&self) -> u32 {
+        u32::from(self.device == DeviceChoice::Cuda)
+    }
 }
 
-/// Reads `device`.
-pub(crate) fn device_choice(params: &Params) -> DeviceChoice {
-    match params.str("device") {
-        "cuda" => DeviceChoice::Cuda,
-        _ => DeviceChoice::Cpu,
+operator_params! {
+    /// The sampling parameters (each operator sets its own default `temperature`).
+    pub struct SamplingParams {
+        /// softmax temperature; 0 is greedy
+        temperature: f64 [0.0..=5.0] = 0.0,
+        /// keep the k most likely tokens; 0 keeps all
+        top_k: usize [0..=1_000_000] = 50,
+        /// nucleus: keep the most likely tokens up to this mass
+        top_p: f64 [0.0..=1.0] = 0.9,
+    }
+}
+
+impl SamplingParams {
+    /// The model's sampling settings.
+    pub(crate) fn config(&self) -> SamplingConfig {
+        SamplingConfig {
+            temperature: self.temperature as f32,
+            top_k: self.top_k,
+            top_p: self.top_p as f32,
+        }
+    }
+}
+
+operator_params! {
+    /// What the generating operators share: the batch size, the device and the sampling.
+    pub struct GenerateParams {
+        /// sequences generated together (results do not depend on it)
+        batch_size: usize [1..=4096] = 32,
+        ..device: DeviceParams,
+        ..sampling: SamplingParams,
     }
 }
 
@@ -115,16 +141,6 @@ impl OnDevice {
             ordinal: gpus.first().copied().unwrap_or(0),
         }
     }
-}
-
-/// Where the model of a running node goes: its `device` parameter, on the GPU it reserved.
-pub(crate) fn device_for(ctx: &judgeflow_engine::RunContext<'_>) -> OnDevice {
-    OnDevice::new(device_choice(ctx.params), &ctx.gpus)
-}
-
-/// GPUs a node with these parameters needs.
-pub(crate) fn gpus_for(params: &Params) -> u32 {
-    u32::from(device_choice(params) == DeviceChoice::Cuda)
 }
 
 /// Work generic over an inference backend.
@@ -367,42 +383,6 @@ pub(crate) struct Reply {
     pub text: String,
     /// `watched[step][i]`: logit of `watch[i]` when token `step` was drawn.
     pub watched: Vec<Vec<f32>>,
-}
-
-/// Sampling settings from a node's parameters (`temperature`, `top_k`, `top_p`).
-pub(crate) fn sampling(params: &Params) -> SamplingConfig {
-    SamplingConfig {
-        temperature: params.float("temperature") as f32,
-        top_k: params.usize("top_k"),
-        top_p: params.float("top_p") as f32,
-    }
-}
-
-/// The sampling parameters (paper defaults for closed-ended sampling given by the caller).
-pub(crate) fn sampling_params(temperature: f64) -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::new(
-            "temperature",
-            ParamKind::Float { min: 0.0, max: 5.0 },
-            "softmax temperature; 0 is greedy",
-        )
-        .default(temperature),
-        ParamSpec::new(
-            "top_k",
-            ParamKind::Int {
-                min: 0,
-                max: 1_000_000,
-            },
-            "keep the k most likely tokens; 0 keeps all",
-        )
-        .default(50),
-        ParamSpec::new(
-            "top_p",
-            ParamKind::Float { min: 0.0, max: 1.0 },
-            "nucleus: keep the most likely tokens up to this mass",
-        )
-        .default(0.9),
-    ]
 }
 
 /// Generates replies for `requests` in batches of `batch_size`, shortest prompts first (less

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_schemas::{PERCEPTION, SAMPLES};
 use polars::prelude::Column;
 
@@ -27,10 +27,31 @@ use crate::evaluate::wilson;
 use crate::frames::{bools, frame, strs, texts};
 use crate::pairs::normalize_answer;
 
+choice_enum! {
+    /// What a form below the thresholds does.
+    pub enum GateAction {
+        Warn = "warn",
+        Fail = "fail",
+    }
+}
+
+operator_params! {
+    /// The perception gate's parameters.
+    pub struct PerceptionParams {
+        /// every form must reach this accuracy
+        min_accuracy: f64 [0.0..=1.0] = 0.85,
+        /// ... and beat its prior by this much
+        min_gain: f64 [0.0..=1.0] = 0.30,
+        /// what a form below the thresholds does: log a warning, or fail the node
+        gate: GateAction = GateAction::Warn,
+    }
+}
+
 /// Scores closed answers per question form against the form's prior.
 pub struct Perception;
 
-impl Operator for Perception {
+impl TypedOperator for Perception {
+    type Params = PerceptionParams;
     fn name(&self) -> &'static str {
         "perception"
     }
@@ -40,35 +61,13 @@ impl Operator for Perception {
     fn doc(&self) -> &'static str {
         "closed-question accuracy per form on held-out scenes, against the form's prior: the base model's perception gate"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new(
-                "min_accuracy",
-                ParamKind::Float { min: 0.0, max: 1.0 },
-                "every form must reach this accuracy",
-            )
-            .default(0.85),
-            ParamSpec::new(
-                "min_gain",
-                ParamKind::Float { min: 0.0, max: 1.0 },
-                "... and beat its prior by this much",
-            )
-            .default(0.30),
-            ParamSpec::new(
-                "gate",
-                ParamKind::Choice(&["warn", "fail"]),
-                "what a form below the thresholds does: log a warning, or fail the node",
-            )
-            .default("warn"),
-        ]
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &PerceptionParams) -> Vec<Port> {
         vec![Port::frame("samples", &SAMPLES)]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &PerceptionParams) -> Vec<Port> {
         vec![Port::frame("perception", &PERCEPTION)]
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+    fn run(&self, p: &PerceptionParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("samples")?;
         let open = bools(&df, "open")?;
         let tasks = texts(&df, "task")?;
@@ -93,8 +92,8 @@ impl Operator for Perception {
             ));
         }
         let gate = Gate {
-            min_accuracy: ctx.params.float("min_accuracy"),
-            min_gain: ctx.params.float("min_gain"),
+            min_accuracy: p.min_accuracy,
+            min_gain: p.min_gain,
         };
         let rows = score(&items, &gate);
         let failing: Vec<String> = rows
@@ -153,7 +152,7 @@ impl Operator for Perception {
                 gate.min_gain,
                 failing.join("; ")
             );
-            if ctx.params.str("gate") == "fail" {
+            if p.gate == GateAction::Fail {
                 return Err(miette::miette!(
                     code = "judgeflow::perception::gate",
                     help = "train the base model longer, on larger images (objects of at least 2 patches) or more scenes; or set gate = \"warn\"",

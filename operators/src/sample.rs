@@ -6,20 +6,58 @@
 //! sample index, so answers do not depend on batch size or on which other prompts are present.
 
 use burn::prelude::Backend;
-use judgeflow_engine::{NodeProgress, Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use judgeflow_engine::{
+    NodeProgress, Port, RunContext, TypedOperator, choice_enum, operator_params,
+};
 use judgeflow_schemas::{PROMPTS, SAMPLES};
 use polars::prelude::{Column, DataFrame, IdxCa, IdxSize, IntoColumn, NamedFrom, Series};
 
-use crate::frames::{bins, bools, texts};
+use crate::frames::{bins, bools, frame_error, texts};
 use crate::model_kit::{
-    ImageCache, InferTask, Request, batch_param, device_for, device_param, generate_all, gpus_for,
-    infer, load_judge, row_seed, sampling, sampling_params,
+    GenerateParams, ImageCache, InferTask, Request, generate_all, infer, load_judge, row_seed,
 };
+
+choice_enum! {
+    /// Which prompts are answered.
+    pub enum Which {
+        All = "all",
+        Open = "open",
+        Closed = "closed",
+    }
+}
+
+choice_enum! {
+    /// How `limit` chooses (see [`Subset`]).
+    pub enum SubsetChoice {
+        Seeded = "seeded",
+        Disjoint = "disjoint",
+    }
+}
+
+operator_params! {
+    /// The sampler's parameters.
+    pub struct SampleParams {
+        /// answers per prompt
+        n: usize [1..=1024] = 16,
+        /// most tokens per answer
+        max_tokens: usize [1..=8192] = 64,
+        /// which prompts to answer (open: captions and long answers; closed: short answers)
+        prompts: Which = Which::All,
+        /// answer at most this many prompts (0: all), a seeded choice
+        limit: usize [0..=100_000_000] = 0,
+        /// with `limit`: `seeded` draws a fresh subset per node seed (subsets of
+        /// iterations may overlap); `disjoint` gives iteration k the k-th block of
+        /// `limit` prompts of one fixed order, so no prompt is used twice
+        subset: SubsetChoice = SubsetChoice::Seeded,
+        ..generate: GenerateParams { batch_size = 64, sampling.temperature = 0.6 },
+    }
+}
 
 /// Samples answers.
 pub struct Sample;
 
-impl Operator for Sample {
+impl TypedOperator for Sample {
+    type Params = SampleParams;
     fn name(&self) -> &'static str {
         "sample"
     }
@@ -29,103 +67,54 @@ impl Operator for Sample {
     fn doc(&self) -> &'static str {
         "N answers per prompt from a model (paper: 16 at T 0.6, top-p 0.9, top-k 50)"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut p = vec![
-            ParamSpec::new(
-                "n",
-                ParamKind::Int { min: 1, max: 1024 },
-                "answers per prompt",
-            )
-            .default(16),
-            ParamSpec::new(
-                "max_tokens",
-                ParamKind::Int { min: 1, max: 8192 },
-                "most tokens per answer",
-            )
-            .default(64),
-            ParamSpec::new(
-                "prompts",
-                ParamKind::Choice(&["all", "open", "closed"]),
-                "which prompts to answer (open: captions and long answers; closed: short answers)",
-            )
-            .default("all"),
-            ParamSpec::new(
-                "limit",
-                ParamKind::Int {
-                    min: 0,
-                    max: 100_000_000,
-                },
-                "answer at most this many prompts (0: all), a seeded choice",
-            )
-            .default(0),
-            ParamSpec::new(
-                "subset",
-                ParamKind::Choice(&["seeded", "disjoint"]),
-                "with `limit`: `seeded` draws a fresh subset per node seed (subsets of \
-                 iterations may overlap); `disjoint` gives iteration k the k-th block of \
-                 `limit` prompts of one fixed order, so no prompt is used twice",
-            )
-            .default("seeded"),
-            batch_param(64),
-            device_param(),
-        ];
-        p.extend(sampling_params(0.6));
-        p
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &SampleParams) -> Vec<Port> {
         vec![
             Port::frame("prompts", &PROMPTS),
             Port::artifact("model", "checkpoint"),
         ]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &SampleParams) -> Vec<Port> {
         vec![Port::frame("samples", &SAMPLES)]
     }
-    fn gpus(&self, params: &Params) -> u32 {
-        gpus_for(params)
+    fn gpus(&self, p: &SampleParams) -> u32 {
+        p.generate.device.gpus()
     }
-    fn row_shards(&self, params: &Params) -> Option<&'static str> {
+    fn row_shards(&self, p: &SampleParams) -> Option<&'static str> {
         // Rows are answered from their own seeds; only `limit` chooses among them.
-        (params.int("limit") == 0).then_some("prompts")
+        (p.limit == 0).then_some("prompts")
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+    fn run(&self, p: &SampleParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let prompts = ctx.input_frame("prompts")?;
-        let subset = match ctx.params.str("subset") {
-            "disjoint" => Subset::Block(ctx.iteration.unwrap_or(1).max(1) as usize - 1),
-            _ => Subset::Seeded(ctx.seed),
+        let subset = match p.subset {
+            SubsetChoice::Disjoint => Subset::Block(ctx.iteration.unwrap_or(1).max(1) as usize - 1),
+            SubsetChoice::Seeded => Subset::Seeded(ctx.seed),
         };
-        let chosen = select_prompts(
-            ctx.node,
-            &prompts,
-            ctx.params.str("prompts"),
-            ctx.params.usize("limit"),
-            subset,
-        )?;
+        let chosen = select_prompts(ctx.node, &prompts, p.prompts, p.limit, subset)?;
         let prompts = prompts
             .take(&IdxCa::from_vec("idx".into(), chosen))
-            .map_err(|e| miette::miette!("{e}"))?;
-        let n = ctx.params.usize("n");
+            .map_err(frame_error(ctx.node, "picking the prompts"))?;
+        let n = p.n;
         let job = Job {
             node: ctx.node.to_string(),
-            params: ctx.params.clone(),
+            params: p.clone(),
             seed: ctx.seed,
             prompts: prompts.clone(),
             model_dir: ctx.input_dir("model")?.to_path_buf(),
             bar: ctx.progress((prompts.height() * n) as u64, "answers"),
         };
-        let answers = infer(ctx.node, device_for(ctx), job)?;
+        let answers = infer(ctx.node, p.generate.device.on(ctx), job)?;
         // Each prompt row repeated n times, with its sample index and answer.
         let repeat: Vec<IdxSize> = (0..prompts.height())
             .flat_map(|i| std::iter::repeat_n(i as IdxSize, n))
             .collect();
         let mut out = prompts
             .take(&IdxCa::from_vec("idx".into(), repeat))
-            .map_err(|e| miette::miette!("{e}"))?;
+            .map_err(frame_error(ctx.node, "repeating each prompt row n times"))?;
         let index: Vec<i64> = (0..prompts.height()).flat_map(|_| 0..n as i64).collect();
         out.with_column(Series::new("sample_index".into(), index).into_column())
-            .map_err(|e| miette::miette!("{e}"))?;
+            .map_err(frame_error(ctx.node, "adding the sample index"))?;
         out.with_column(Column::new("answer".into(), answers))
-            .map_err(|e| miette::miette!("{e}"))?;
+            .map_err(frame_error(ctx.node, "adding the answers"))?;
         ctx.write_frame("samples", &mut out)?;
         Ok(())
     }
@@ -147,7 +136,7 @@ enum Subset {
 fn select_prompts(
     node: &str,
     prompts: &DataFrame,
-    which: &str,
+    which: Which,
     limit: usize,
     subset: Subset,
 ) -> miette::Result<Vec<IdxSize>> {
@@ -155,9 +144,9 @@ fn select_prompts(
     let ids = texts(prompts, "prompt_id")?;
     let mut rows: Vec<usize> = (0..prompts.height())
         .filter(|&i| match which {
-            "open" => open[i] == Some(true),
-            "closed" => open[i] == Some(false),
-            _ => true,
+            Which::Open => open[i] == Some(true),
+            Which::Closed => open[i] == Some(false),
+            Which::All => true,
         })
         .collect();
     match subset {
@@ -189,7 +178,7 @@ fn select_prompts(
 
 struct Job {
     node: String,
-    params: Params,
+    params: SampleParams,
     seed: u64,
     prompts: DataFrame,
     model_dir: std::path::PathBuf,
@@ -205,7 +194,7 @@ impl InferTask for Job {
         let ids = texts(&self.prompts, "prompt_id")?;
         let questions = texts(&self.prompts, "question")?;
         let pictures = bins(&self.prompts, "image")?;
-        let n = self.params.usize("n");
+        let n = self.params.n;
         let mut requests = Vec::with_capacity(ids.len() * n);
         for i in 0..ids.len() {
             for k in 0..n {
@@ -222,9 +211,9 @@ impl InferTask for Job {
             &judge,
             &mut images,
             &requests,
-            &sampling(&self.params),
-            self.params.usize("max_tokens"),
-            self.params.usize("batch_size"),
+            &self.params.generate.sampling.config(),
+            self.params.max_tokens,
+            self.params.generate.batch_size,
             &[],
             &device,
             |finished| {
@@ -261,7 +250,7 @@ mod tests {
     fn disjoint_blocks_never_repeat_a_prompt_and_cover_the_input() {
         let df = prompts(40);
         let blocks: Vec<Vec<IdxSize>> = (0..4)
-            .map(|k| select_prompts("s", &df, "closed", 5, Subset::Block(k)).expect("fits"))
+            .map(|k| select_prompts("s", &df, Which::Closed, 5, Subset::Block(k)).expect("fits"))
             .collect();
         let mut all: Vec<IdxSize> = blocks.concat();
         assert!(blocks.iter().all(|b| b.len() == 5));
@@ -274,15 +263,16 @@ mod tests {
             "4 blocks of 5 cover the 20 closed prompts once each"
         );
         // The fifth block would need prompts 20..25 of 20: a diagnostic, not a wrap-around.
-        let err = select_prompts("s", &df, "closed", 5, Subset::Block(4)).expect_err("too few");
+        let err =
+            select_prompts("s", &df, Which::Closed, 5, Subset::Block(4)).expect_err("too few");
         assert!(err.to_string().contains("iteration 5"), "{err}");
     }
 
     #[test]
     fn seeded_subsets_differ_between_seeds() {
         let df = prompts(200);
-        let a = select_prompts("s", &df, "all", 50, Subset::Seeded(1)).expect("ok");
-        let b = select_prompts("s", &df, "all", 50, Subset::Seeded(2)).expect("ok");
+        let a = select_prompts("s", &df, Which::All, 50, Subset::Seeded(1)).expect("ok");
+        let b = select_prompts("s", &df, Which::All, 50, Subset::Seeded(2)).expect("ok");
         assert_eq!(a.len(), 50);
         assert_ne!(a, b);
     }

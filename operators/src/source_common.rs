@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use judgeflow_engine::files::{MAX_EXTERNAL_BYTES, read_regular};
-use judgeflow_engine::{ParamKind, ParamSpec, Params};
+use judgeflow_engine::{choice_enum, operator_params};
 use miette::Diagnostic;
 use polars::prelude::{DataFrame, PolarsResult, df};
 use rand::SeedableRng;
@@ -83,43 +83,24 @@ pub(crate) enum SourceError {
     },
 }
 
-/// The `on_error` policy for bad rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum OnError {
-    Fail,
-    Skip,
-}
-
-impl OnError {
-    pub(crate) fn from_params(params: &Params) -> Self {
-        match params.str("on_error") {
-            "skip" => OnError::Skip,
-            _ => OnError::Fail,
-        }
+choice_enum! {
+    /// The `on_error` policy for bad rows.
+    pub enum OnError {
+        Fail = "fail",
+        Skip = "skip",
     }
 }
 
-/// The parameters every file source has besides its own.
-pub(crate) fn common_params(
-    kind: &'static [&'static str],
-    path_doc: &'static str,
-) -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::new("kind", ParamKind::Choice(kind), "family member"),
-        ParamSpec::new("path", ParamKind::Str, path_doc),
-        ParamSpec::new(
-            "image_root",
-            ParamKind::Str,
-            "directory relative image paths start from; \"\" = the directory of `path`",
-        )
-        .default(""),
-        ParamSpec::new(
-            "on_error",
-            ParamKind::Choice(&["fail", "skip"]),
-            "bad rows (missing field, bad image, bad JSON): fail the node, or drop them with a warning",
-        )
-        .default("fail"),
-    ]
+operator_params! {
+    /// The parameters every file source has after its `kind` and `path` (whose docs are its
+    /// own), before its own.
+    pub struct FileParams {
+        /// directory relative image paths start from; "" = the directory of `path`
+        image_root: String = "",
+        /// bad rows (missing field, bad image, bad JSON): fail the node, or drop them with a
+        /// warning
+        on_error: OnError = OnError::Fail,
+    }
 }
 
 /// The input file and the directory images are looked up in.
@@ -129,9 +110,10 @@ pub(crate) struct Files {
 }
 
 impl Files {
-    pub(crate) fn from_params(params: &Params) -> Self {
-        let path = PathBuf::from(params.str("path"));
-        let image_root = match params.str("image_root") {
+    /// The source's `path` parameter, with its `image_root`.
+    pub(crate) fn new(path: &str, params: &FileParams) -> Self {
+        let path = PathBuf::from(path);
+        let image_root = match params.image_root.as_str() {
             "" => match path.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),
@@ -312,7 +294,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A required string.
-    pub(crate) fn str(&self, key: &str) -> Result<&'a str, String> {
+    pub(crate) fn string(&self, key: &str) -> Result<&'a str, String> {
         match self.get(key) {
             Some(Json::String(s)) => Ok(s),
             Some(other) => Err(format!("`{key}` is {}, not a string", json_type(other))),
@@ -500,8 +482,7 @@ impl BenchFrame {
 /// image file its rows name (JSON lines or a JSON array; the image-path fields of all three
 /// formats). A parquet file carries its images inside, so it is listed alone. Rows that do not
 /// parse are skipped here; the run reports them.
-pub(crate) fn referenced_files(params: &Params) -> Vec<PathBuf> {
-    let files = Files::from_params(params);
+pub(crate) fn referenced_files(files: &Files) -> Vec<PathBuf> {
     let mut out = vec![files.path.clone()];
     // The same bounded read as the run's: what the run refuses, the key needs only as the data
     // file's marker.

@@ -11,7 +11,7 @@
 //! `~/.cache/judgeflow/model-stamps`, one directory per model path. The node's external input is
 //! that directory's `identity` file, which holds only the content hash, so the engine's key is
 //! a function of content: touching a file costs one re-hash and leaves the key as it was.
-//! `JUDGEFLOW_REHASH=1` re-hashes every file whatever its stamp says.
+//! `--rehash` (or `JUDGEFLOW_REHASH=1`) re-hashes every file whatever its stamp says.
 //!
 //! # What runs
 //! The node checks the directory ([`judgeflow_model::hf_dir::inspect`]: model type, every
@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use judgeflow_engine::{Port, RunContext, TypedOperator, operator_params};
 use judgeflow_model::checkpoint::{self, ExternalWeight, mtime_ns};
 use judgeflow_model::hf_dir;
 use miette::miette;
@@ -49,7 +49,20 @@ const STAMPS_FILE: &str = "stamps.json";
 /// A model directory as a checkpoint.
 pub struct HfModelSource;
 
-impl Operator for HfModelSource {
+operator_params! {
+    /// The model directory source's parameters.
+    pub struct HfModelParams {
+        /// family member
+        #[allow(dead_code)] // the engine reads it: it selects this operator
+        kind: String [&["hf_model"]],
+        /// the model directory: config.json, model.safetensors (or shards + index),
+        /// tokenizer.json, tokenizer_config.json
+        path: String,
+    }
+}
+
+impl TypedOperator for HfModelSource {
+    type Params = HfModelParams;
     fn name(&self) -> &'static str {
         "source"
     }
@@ -62,27 +75,21 @@ impl Operator for HfModelSource {
     fn doc(&self) -> &'static str {
         "a Hugging Face mllama model directory (Llama-3.2-*-Vision) as a checkpoint, checked before use and hashed once"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new("kind", ParamKind::Choice(&["hf_model"]), "family member"),
-            ParamSpec::new(
-                "path",
-                ParamKind::Str,
-                "the model directory: config.json, model.safetensors (or shards + index), tokenizer.json, tokenizer_config.json",
-            ),
-        ]
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &HfModelParams) -> Vec<Port> {
         vec![]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &HfModelParams) -> Vec<Port> {
         vec![Port::artifact("model", "checkpoint")]
     }
-    fn external_inputs(&self, params: &Params) -> Vec<PathBuf> {
-        let dir = PathBuf::from(params.str("path"));
+    fn external_inputs(&self, p: &HfModelParams) -> Vec<PathBuf> {
+        let dir = PathBuf::from(&p.path);
         // A directory that cannot be identified (missing, unreadable) is named as itself: the
         // engine hashes it as a marker and the run reports why.
-        match identify(&stamp_root(), &dir, rehash_forced()) {
+        match identify(
+            &stamp_root(),
+            &dir,
+            judgeflow_engine::files::rehash_forced(),
+        ) {
             Ok(identity) => {
                 if !identity.hashed.is_empty() {
                     tracing::info!(dir = %dir.display(), files = ?identity.hashed, "hashed model files");
@@ -92,8 +99,8 @@ impl Operator for HfModelSource {
             Err(_) => vec![dir],
         }
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
-        let dir = PathBuf::from(ctx.params.str("path"));
+    fn run(&self, p: &HfModelParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+        let dir = PathBuf::from(&p.path);
         // The directory's own diagnostic (code, help listing every tensor) under the node's name.
         let found = hf_dir::inspect(&dir).map_err(|cause| {
             miette::Report::new(cause).wrap_err(format!(
@@ -145,10 +152,6 @@ impl Operator for HfModelSource {
         );
         Ok(())
     }
-}
-
-fn rehash_forced() -> bool {
-    std::env::var("JUDGEFLOW_REHASH").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 /// A file's stamp and the hash it was trusted with.

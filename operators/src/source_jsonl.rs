@@ -19,15 +19,13 @@
 
 use std::collections::HashMap;
 
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use crate::frames::frame_error;
+use judgeflow_engine::{Port, RunContext, TypedOperator, operator_params};
 use judgeflow_schemas::PROMPTS;
-use miette::IntoDiagnostic;
 use polars::prelude::*;
 
 use crate::images;
-use crate::source_common::{
-    At, BadRows, Fields, Files, OnError, common_params, jsonl_rows, loose_id,
-};
+use crate::source_common::{At, BadRows, Fields, FileParams, Files, jsonl_rows, loose_id};
 
 /// The JSONL prompt source.
 pub struct JsonlSource;
@@ -44,8 +42,8 @@ struct Row {
 
 fn parse(f: &Fields<'_>, at: At) -> Result<Row, String> {
     let id = f.id("id")?;
-    let image = f.str("image")?.to_string();
-    let prompt = f.str("prompt")?;
+    let image = f.string("image")?.to_string();
+    let prompt = f.string("prompt")?;
     if prompt.trim().is_empty() {
         return Err("`prompt` is empty".into());
     }
@@ -63,7 +61,23 @@ fn parse(f: &Fields<'_>, at: At) -> Result<Row, String> {
     })
 }
 
-impl Operator for JsonlSource {
+operator_params! {
+    /// The JSONL source's parameters.
+    pub struct JsonlParams {
+        /// family member
+        #[allow(dead_code)] // the engine reads it: it selects this operator
+        kind: String [&["jsonl"]],
+        /// JSONL file, one prompt object per line
+        path: String,
+        ..files: FileParams,
+        /// label for the `source` column; "" = the file name without extension
+        source: String = "",
+    }
+}
+
+impl TypedOperator for JsonlSource {
+    type Params = JsonlParams;
+
     fn name(&self) -> &'static str {
         "source"
     }
@@ -84,34 +98,21 @@ impl Operator for JsonlSource {
         "prompts from a JSONL file (id, image, prompt, optional answer/task/open)"
     }
 
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut p = common_params(&["jsonl"], "JSONL file, one prompt object per line");
-        p.push(
-            ParamSpec::new(
-                "source",
-                ParamKind::Str,
-                "label for the `source` column; \"\" = the file name without extension",
-            )
-            .default(""),
-        );
-        p
-    }
-
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &JsonlParams) -> Vec<Port> {
         Vec::new()
     }
 
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &JsonlParams) -> Vec<Port> {
         vec![Port::frame("prompts", &PROMPTS)]
     }
 
-    fn external_inputs(&self, params: &Params) -> Vec<std::path::PathBuf> {
-        crate::source_common::referenced_files(params)
+    fn external_inputs(&self, p: &JsonlParams) -> Vec<std::path::PathBuf> {
+        crate::source_common::referenced_files(&Files::new(&p.path, &p.files))
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
-        let files = Files::from_params(ctx.params);
-        let policy = OnError::from_params(ctx.params);
-        let label = match ctx.params.str("source") {
+    fn run(&self, p: &JsonlParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+        let files = Files::new(&p.path, &p.files);
+        let policy = p.files.on_error;
+        let label = match p.source.as_str() {
             "" => files
                 .path
                 .file_stem()
@@ -185,7 +186,7 @@ impl Operator for JsonlSource {
             "open" => opens,
             "source" => vec![label; n],
         )
-        .into_diagnostic()?;
+        .map_err(frame_error(ctx.node, "building the prompts frame"))?;
         ctx.write_frame("prompts", &mut frame)?;
         Ok(())
     }

@@ -18,15 +18,15 @@
 //! (`safety/bias` for `PAIRS` ids, `safety/toxicity` for other safety rows, `reasoning/math` for
 //! ids starting with `math`, `reasoning/coding` for other reasoning rows, else the category).
 
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use crate::frames::frame_error;
+use judgeflow_engine::{Port, RunContext, TypedOperator, operator_params};
 use judgeflow_schemas::BENCH;
-use miette::IntoDiagnostic;
 use serde_json::{Map, Value as Json};
 
 use crate::images;
 use crate::source_common::{
-    At, BadRows, BenchFrame, Fields, Files, OnError, balanced_labels, common_params, json_type,
-    jsonl_rows, loose_id,
+    At, BadRows, BenchFrame, Fields, FileParams, Files, balanced_labels, json_type, jsonl_rows,
+    loose_id,
 };
 
 /// The Multimodal RewardBench source.
@@ -45,7 +45,7 @@ struct Row {
 
 fn parse(f: &Fields<'_>, at: At) -> Result<Row, String> {
     let id = f.id("ID")?;
-    let text = f.str("Text")?;
+    let text = f.string("Text")?;
     if text.trim().is_empty() {
         // all_data_release.json leaves these empty; 0_download_data.py writes all_data.json.
         return Err(
@@ -53,18 +53,21 @@ fn parse(f: &Fields<'_>, at: At) -> Result<Row, String> {
                 .into(),
         );
     }
-    let image = f.str("Image")?.to_string();
-    let outputs = [f.str("Output1")?.to_string(), f.str("Output2")?.to_string()];
-    let first_better = match f.str("Better")? {
+    let image = f.string("Image")?.to_string();
+    let outputs = [
+        f.string("Output1")?.to_string(),
+        f.string("Output2")?.to_string(),
+    ];
+    let first_better = match f.string("Better")? {
         "Output1" => true,
         "Output2" => false,
         other => return Err(format!("`Better` is `{other}`, not `Output1` or `Output2`")),
     };
-    let category = match f.str("Category") {
+    let category = match f.string("Category") {
         Ok(c) => c.to_string(),
         Err(flat) => match f.0.get("Meta") {
             Some(Json::Object(meta)) => Fields(meta)
-                .str("Category")
+                .string("Category")
                 .map_err(|nested| format!("{flat}, and in `Meta` {nested}"))?
                 .to_string(),
             Some(other) => return Err(format!("{flat}, and `Meta` is {}", json_type(other))),
@@ -130,7 +133,24 @@ fn objects(files: &Files, bad: &mut BadRows) -> miette::Result<Vec<(At, Map<Stri
     Ok(out)
 }
 
-impl Operator for MmRewardBenchSource {
+operator_params! {
+    /// The Multimodal RewardBench source's parameters.
+    pub struct MmRewardBenchParams {
+        /// family member
+        #[allow(dead_code)] // the engine reads it: it selects this operator
+        kind: String [&["mmrewardbench"]],
+        /// the release's data/all_data.json (JSON array) or a JSONL file of the same objects
+        path: String,
+        ..files: FileParams,
+        /// randomise A/B order (balanced, seeded); false keeps Output1 as A like the official
+        /// scorer
+        shuffle: bool = false,
+    }
+}
+
+impl TypedOperator for MmRewardBenchSource {
+    type Params = MmRewardBenchParams;
+
     fn name(&self) -> &'static str {
         "source"
     }
@@ -147,36 +167,20 @@ impl Operator for MmRewardBenchSource {
         "Multimodal RewardBench pairs (all_data.json or JSONL), dimension = category"
     }
 
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut p = common_params(
-            &["mmrewardbench"],
-            "the release's data/all_data.json (JSON array) or a JSONL file of the same objects",
-        );
-        p.push(
-            ParamSpec::new(
-                "shuffle",
-                ParamKind::Bool,
-                "randomise A/B order (balanced, seeded); false keeps Output1 as A like the official scorer",
-            )
-            .default(false),
-        );
-        p
-    }
-
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &MmRewardBenchParams) -> Vec<Port> {
         Vec::new()
     }
 
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &MmRewardBenchParams) -> Vec<Port> {
         vec![Port::frame("bench", &BENCH)]
     }
 
-    fn external_inputs(&self, params: &Params) -> Vec<std::path::PathBuf> {
-        crate::source_common::referenced_files(params)
+    fn external_inputs(&self, p: &MmRewardBenchParams) -> Vec<std::path::PathBuf> {
+        crate::source_common::referenced_files(&Files::new(&p.path, &p.files))
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
-        let files = Files::from_params(ctx.params);
-        let policy = OnError::from_params(ctx.params);
+    fn run(&self, p: &MmRewardBenchParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+        let files = Files::new(&p.path, &p.files);
+        let policy = p.files.on_error;
         let mut bad = BadRows::new();
         let mut rows = Vec::new();
         for (at, map) in objects(&files, &mut bad)? {
@@ -200,7 +204,7 @@ impl Operator for MmRewardBenchSource {
         bad.settle(&files, ctx.node, policy, good.len())?;
 
         let n = good.len();
-        let a_better = if ctx.params.bool("shuffle") {
+        let a_better = if p.shuffle {
             balanced_labels(n, ctx.seed)
         } else {
             good.iter().map(|(row, _)| row.first_better).collect()
@@ -224,7 +228,9 @@ impl Operator for MmRewardBenchSource {
                 &split,
             );
         }
-        let mut frame = bench.finish("mmrewardbench").into_diagnostic()?;
+        let mut frame = bench
+            .finish("mmrewardbench")
+            .map_err(frame_error(ctx.node, "building the bench frame"))?;
         ctx.write_frame("bench", &mut frame)?;
         Ok(())
     }

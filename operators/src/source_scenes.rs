@@ -4,11 +4,11 @@
 //! of the node seed and its index with the top bit cleared for training scenes and set for the
 //! benchmark, so no benchmark image can ever be a training image, whatever seeds users pick.
 
-use crate::frames::binary_column;
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use crate::frames::{binary_column, frame_error};
+use judgeflow_engine::{Port, RunContext, TypedOperator, operator_params};
 use judgeflow_schemas::{BENCH, PROMPTS, SCENES, SFT};
 use judgeflow_world::{Color, Dimension, Scene, Shape, WorldConfig};
-use miette::{IntoDiagnostic, miette};
+use miette::miette;
 use polars::prelude::*;
 use rand::seq::SliceRandom;
 
@@ -31,51 +31,32 @@ fn scene_seed(node_seed: u64, index: u64, split: Split) -> u64 {
     }
 }
 
-fn world_params() -> Vec<ParamSpec> {
-    let shapes: Vec<&str> = Shape::ALL.iter().map(|s| s.name()).collect();
-    let colors: Vec<&str> = Color::ALL.iter().map(|c| c.name()).collect();
-    vec![
-        ParamSpec::new("kind", ParamKind::Str, "family member"),
-        ParamSpec::new(
-            "count",
-            ParamKind::Int {
-                min: 1,
-                max: 1_000_000,
-            },
-            "number of scenes to draw",
-        ),
-        ParamSpec::new(
-            "image_size",
-            ParamKind::Int { min: 32, max: 1024 },
-            "side of the square images in pixels",
-        )
-        .default(64),
-        ParamSpec::new(
-            "min_objects",
-            ParamKind::Int { min: 1, max: 12 },
-            "fewest objects per scene",
-        )
-        .default(1),
-        ParamSpec::new(
-            "max_objects",
-            ParamKind::Int { min: 1, max: 12 },
-            "most objects per scene",
-        )
-        .default(4),
-        ParamSpec::new(
-            "noise",
-            ParamKind::Float { min: 0.0, max: 1.0 },
-            "difficulty: background texture and pixel noise",
-        )
-        .default(0.0),
-        ParamSpec::new("shapes", ParamKind::StrList, "shapes that may be drawn").default(shapes),
-        ParamSpec::new("colors", ParamKind::StrList, "colours that may be drawn").default(colors),
-    ]
+operator_params! {
+    /// The world's parameters (both kinds).
+    pub struct WorldParams {
+        /// family member
+        #[allow(dead_code)] // the engine reads it: it selects the operator
+        kind: String,
+        /// number of scenes to draw
+        count: u64 [1..=1_000_000],
+        /// side of the square images in pixels
+        image_size: u32 [32..=1024] = 64,
+        /// fewest objects per scene
+        min_objects: usize [1..=12] = 1,
+        /// most objects per scene
+        max_objects: usize [1..=12] = 4,
+        /// difficulty: background texture and pixel noise
+        noise: f64 [0.0..=1.0] = 0.0,
+        /// shapes that may be drawn
+        shapes: Vec<String> = Shape::ALL.iter().map(|s| s.name()).collect::<Vec<&str>>(),
+        /// colours that may be drawn
+        colors: Vec<String> = Color::ALL.iter().map(|c| c.name()).collect::<Vec<&str>>(),
+    }
 }
 
-fn world_config(p: &Params) -> miette::Result<WorldConfig> {
-    let pick = |name: &str, all: &[&'static str]| -> miette::Result<Vec<usize>> {
-        p.str_list(name)
+fn world_config(p: &WorldParams) -> miette::Result<WorldConfig> {
+    let pick = |name: &str, given: &[String], all: &[&'static str]| -> miette::Result<Vec<usize>> {
+        given
             .iter()
             .map(|s| {
                 all.iter().position(|a| a == s).ok_or_else(|| {
@@ -91,15 +72,15 @@ fn world_config(p: &Params) -> miette::Result<WorldConfig> {
     let shape_names: Vec<&str> = Shape::ALL.iter().map(|s| s.name()).collect();
     let color_names: Vec<&str> = Color::ALL.iter().map(|c| c.name()).collect();
     let cfg = WorldConfig {
-        image_size: p.int("image_size") as u32,
-        min_objects: p.usize("min_objects"),
-        max_objects: p.usize("max_objects"),
-        noise: p.float("noise") as f32,
-        shapes: pick("shapes", &shape_names)?
+        image_size: p.image_size,
+        min_objects: p.min_objects,
+        max_objects: p.max_objects,
+        noise: p.noise as f32,
+        shapes: pick("shapes", &p.shapes, &shape_names)?
             .into_iter()
             .map(|i| Shape::ALL[i])
             .collect(),
-        colors: pick("colors", &color_names)?
+        colors: pick("colors", &p.colors, &color_names)?
             .into_iter()
             .map(|i| Color::ALL[i])
             .collect(),
@@ -115,9 +96,13 @@ fn world_config(p: &Params) -> miette::Result<WorldConfig> {
     Ok(cfg)
 }
 
-fn draw(ctx: &RunContext<'_>, split: Split) -> miette::Result<Vec<(Scene, Vec<u8>)>> {
-    let cfg = world_config(ctx.params)?;
-    let count = ctx.params.int("count") as u64;
+fn draw(
+    ctx: &RunContext<'_>,
+    p: &WorldParams,
+    split: Split,
+) -> miette::Result<Vec<(Scene, Vec<u8>)>> {
+    let cfg = world_config(p)?;
+    let count = p.count;
     let progress = ctx.progress(count, "scenes");
     Ok((0..count)
         .map(|i| {
@@ -143,7 +128,7 @@ fn prompts_frame(
     scenes: &[(Scene, Vec<u8>)],
     prompts: &[Vec<judgeflow_world::Prompt>],
     source: &str,
-) -> miette::Result<DataFrame> {
+) -> polars::prelude::PolarsResult<DataFrame> {
     let (mut p_id, mut p_img, mut p_q, mut p_a, mut p_task, mut p_open) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     for ((scene, png), asked) in scenes.iter().zip(prompts) {
@@ -166,14 +151,25 @@ fn prompts_frame(
         Column::new("open".into(), p_open),
         Column::new("source".into(), vec![source; n]),
     ])
-    .into_diagnostic()
 }
 
 /// Training scenes: the scenes with their graphs, the prompts (open and closed, with gold
 /// answers) and the base model's pretraining corpus.
 pub struct ScenesSource;
 
-impl Operator for ScenesSource {
+operator_params! {
+    /// The training world's parameters.
+    pub struct ScenesParams {
+        ..world: WorldParams,
+        /// judge-format corpus rows per scene whose verdict follows from an independent
+        /// description (the gold answer against another scene's answer): a base judge that
+        /// is weak but not random; 0 adds none
+        judge_examples: f64 [0.0..=16.0] = 0.0,
+    }
+}
+
+impl TypedOperator for ScenesSource {
+    type Params = ScenesParams;
     fn name(&self) -> &'static str {
         "source"
     }
@@ -186,35 +182,18 @@ impl Operator for ScenesSource {
     fn doc(&self) -> &'static str {
         "synthetic scenes with gold scene graphs, prompts with gold answers, and a pretraining corpus"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut p = world_params();
-        p.push(
-            ParamSpec::new(
-                "judge_examples",
-                ParamKind::Float {
-                    min: 0.0,
-                    max: 16.0,
-                },
-                "judge-format corpus rows per scene whose verdict follows from an independent \
-                 description (the gold answer against another scene's answer): a base judge that \
-                 is weak but not random; 0 adds none",
-            )
-            .default(0.0),
-        );
-        p
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &ScenesParams) -> Vec<Port> {
         Vec::new()
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &ScenesParams) -> Vec<Port> {
         vec![
             Port::frame("prompts", &PROMPTS),
             Port::frame("scenes", &SCENES),
             Port::frame("corpus", &SFT),
         ]
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
-        let scenes = draw(ctx, Split::Train)?;
+    fn run(&self, p: &ScenesParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+        let scenes = draw(ctx, &p.world, Split::Train)?;
 
         let mut ids = Vec::new();
         let mut graphs = Vec::new();
@@ -242,12 +221,9 @@ impl Operator for ScenesSource {
         // Judge-format rows last, from their own RNG stream per scene: with `judge_examples = 0`
         // the corpus is exactly what it was before they existed.
         let refs: Vec<&Scene> = scenes.iter().map(|(s, _)| s).collect();
-        let judge = crate::judge_corpus::judge_rows(
-            &refs,
-            &scene_prompts,
-            ctx.params.float("judge_examples"),
-            |i| judgeflow_world::rng(refs[i].seed ^ 0x4a55_4447_4520),
-        );
+        let judge = crate::judge_corpus::judge_rows(&refs, &scene_prompts, p.judge_examples, |i| {
+            judgeflow_world::rng(refs[i].seed ^ 0x4a55_4447_4520)
+        });
         for (k, row) in judge.into_iter().enumerate() {
             c_id.push(format!("{:016x}-j{k}", refs[row.scene].seed));
             c_img.push(scenes[row.scene].1.clone());
@@ -260,15 +236,16 @@ impl Operator for ScenesSource {
             Column::new("scene_graph".into(), graphs),
             Column::new("n_objects".into(), counts),
         ])
-        .into_diagnostic()?;
-        let mut prompts_df = prompts_frame(&scenes, &scene_prompts, "scenes")?;
+        .map_err(frame_error(ctx.node, "building the scenes frame"))?;
+        let mut prompts_df = prompts_frame(&scenes, &scene_prompts, "scenes")
+            .map_err(frame_error(ctx.node, "building the prompts frame"))?;
         let mut corpus_df = DataFrame::new_infer_height(vec![
             Column::new("example_id".into(), c_id),
             binary_column("image", &c_img),
             Column::new("prompt".into(), c_prompt),
             Column::new("response".into(), c_resp),
         ])
-        .into_diagnostic()?;
+        .map_err(frame_error(ctx.node, "building the corpus frame"))?;
         ctx.write_frame("scenes", &mut scenes_df)?;
         ctx.write_frame("prompts", &mut prompts_df)?;
         ctx.write_frame("corpus", &mut corpus_df)?;
@@ -281,7 +258,8 @@ impl Operator for ScenesSource {
 /// exactly balanced, shuffled wishes for which answer is longer.
 pub struct ScenesBenchSource;
 
-impl Operator for ScenesBenchSource {
+impl TypedOperator for ScenesBenchSource {
+    type Params = WorldParams;
     fn name(&self) -> &'static str {
         "source"
     }
@@ -295,13 +273,10 @@ impl Operator for ScenesBenchSource {
     fn doc(&self) -> &'static str {
         "gold preference pairs on held-out synthetic scenes (general / hallucination / reasoning)"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        world_params()
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &WorldParams) -> Vec<Port> {
         Vec::new()
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &WorldParams) -> Vec<Port> {
         vec![
             Port::frame("bench", &BENCH),
             // The training world's prompt families asked about the held-out scenes, with gold
@@ -309,8 +284,8 @@ impl Operator for ScenesBenchSource {
             Port::frame("prompts", &PROMPTS),
         ]
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
-        let scenes = draw(ctx, Split::Bench)?;
+    fn run(&self, p: &WorldParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+        let scenes = draw(ctx, p, Split::Bench)?;
         // Which way each pair's rejected answer should differ in length: exactly half of each
         // dimension's pairs longer, shuffled. Independent coins would leave the text baselines
         // ±0.022 of 0.5 at 500 pairs per dimension (one standard deviation); a balanced share
@@ -367,12 +342,13 @@ impl Operator for ScenesBenchSource {
             Column::new("dimension".into(), dim),
             Column::new("source".into(), vec!["scenes_bench"; n]),
         ])
-        .into_diagnostic()?;
+        .map_err(frame_error(ctx.node, "building the bench frame"))?;
         ctx.write_frame("bench", &mut df)?;
         let asked: Vec<_> = scenes.iter().map(|(scene, _)| prompts_of(scene)).collect();
         ctx.write_frame(
             "prompts",
-            &mut prompts_frame(&scenes, &asked, "scenes_bench")?,
+            &mut prompts_frame(&scenes, &asked, "scenes_bench")
+                .map_err(frame_error(ctx.node, "building the prompts frame"))?,
         )?;
         Ok(())
     }

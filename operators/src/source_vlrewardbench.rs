@@ -29,16 +29,16 @@
 //! Some ids recur with different response pairs (18 in the release); `pair_id` gets `#2`, `#3`.
 //! Output columns beyond BENCH: `subset` (the scorer's dataset name, e.g. `povid`).
 
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use crate::frames::frame_error;
+use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_schemas::BENCH;
-use miette::IntoDiagnostic;
 use polars::prelude::*;
 use serde_json::Value as Json;
 
 use crate::images;
 use crate::source_common::{
-    At, BadRows, BenchFrame, Fields, Files, OnError, SourceError, balanced_labels, common_params,
-    json_type, jsonl_rows, loose_id,
+    At, BadRows, BenchFrame, Fields, FileParams, Files, SourceError, balanced_labels, json_type,
+    jsonl_rows, loose_id,
 };
 
 /// The VL-RewardBench source.
@@ -155,7 +155,7 @@ fn two_responses(items: Vec<Option<String>>) -> Result<[String; 2], String> {
 
 fn from_json(f: &Fields<'_>, at: At) -> Result<(Raw, ImageRef), String> {
     let id = f.id("id")?;
-    let query = f.str("query")?.to_string();
+    let query = f.string("query")?.to_string();
     let responses = two_responses(
         f.array("response")?
             .iter()
@@ -174,7 +174,7 @@ fn from_json(f: &Fields<'_>, at: At) -> Result<(Raw, ImageRef), String> {
     let key = f
         .first_of(&["image_path", "image"])
         .ok_or("neither `image_path` nor `image` is present")?;
-    let image = ImageRef::Path(f.str(key)?.to_string());
+    let image = ImageRef::Path(f.string(key)?.to_string());
     let raw = Raw {
         at,
         id,
@@ -342,7 +342,32 @@ impl ImageColumn {
     }
 }
 
-impl Operator for VlRewardBenchSource {
+choice_enum! {
+    /// The release file's layout.
+    pub enum Layout {
+        Auto = "auto",
+        Parquet = "parquet",
+        Jsonl = "jsonl",
+    }
+}
+
+operator_params! {
+    /// The VL-RewardBench source's parameters.
+    pub struct VlRewardBenchParams {
+        /// family member
+        #[allow(dead_code)] // the engine reads it: it selects this operator
+        kind: String [&["vlrewardbench"]],
+        /// the release file: HF `test-00000-of-00001.parquet` or GitHub `data.jsonl`
+        path: String,
+        ..files: FileParams,
+        /// file layout; `auto` = parquet for a `.parquet` file, else JSONL
+        layout: Layout = Layout::Auto,
+    }
+}
+
+impl TypedOperator for VlRewardBenchSource {
+    type Params = VlRewardBenchParams;
+
     fn name(&self) -> &'static str {
         "source"
     }
@@ -359,40 +384,24 @@ impl Operator for VlRewardBenchSource {
         "VL-RewardBench pairs (HF parquet or GitHub JSONL) in seeded random A/B order"
     }
 
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut p = common_params(
-            &["vlrewardbench"],
-            "the release file: HF `test-00000-of-00001.parquet` or GitHub `data.jsonl`",
-        );
-        p.push(
-            ParamSpec::new(
-                "layout",
-                ParamKind::Choice(&["auto", "parquet", "jsonl"]),
-                "file layout; `auto` = parquet for a `.parquet` file, else JSONL",
-            )
-            .default("auto"),
-        );
-        p
-    }
-
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &VlRewardBenchParams) -> Vec<Port> {
         Vec::new()
     }
 
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &VlRewardBenchParams) -> Vec<Port> {
         vec![Port::frame("bench", &BENCH)]
     }
 
-    fn external_inputs(&self, params: &Params) -> Vec<std::path::PathBuf> {
-        crate::source_common::referenced_files(params)
+    fn external_inputs(&self, p: &VlRewardBenchParams) -> Vec<std::path::PathBuf> {
+        crate::source_common::referenced_files(&Files::new(&p.path, &p.files))
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
-        let files = Files::from_params(ctx.params);
-        let policy = OnError::from_params(ctx.params);
-        let is_parquet = match ctx.params.str("layout") {
-            "parquet" => true,
-            "jsonl" => false,
-            _ => files
+    fn run(&self, p: &VlRewardBenchParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+        let files = Files::new(&p.path, &p.files);
+        let policy = p.files.on_error;
+        let is_parquet = match p.layout {
+            Layout::Parquet => true,
+            Layout::Jsonl => false,
+            Layout::Auto => files
                 .path
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("parquet")),
@@ -458,7 +467,9 @@ impl Operator for VlRewardBenchSource {
                 subset,
             );
         }
-        let mut frame = bench.finish("vlrewardbench").into_diagnostic()?;
+        let mut frame = bench
+            .finish("vlrewardbench")
+            .map_err(frame_error(ctx.node, "building the bench frame"))?;
         ctx.write_frame("bench", &mut frame)?;
         Ok(())
     }

@@ -21,12 +21,12 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_model::chat::sft_example;
 use judgeflow_model::config::MllamaConfig;
 use judgeflow_model::tokenizer::{JudgeTokenizer, train_world_tokenizer};
 use judgeflow_model::train::{LossRecord, TrainBatch, TrainConfig, train};
-use judgeflow_schemas::{LOSS, SFT};
+use judgeflow_schemas::{LOSS, SCENES, SFT};
 use judgeflow_world::{CorruptionKind, WordLists, corrupt_text};
 use miette::miette;
 use polars::prelude::Column;
@@ -39,9 +39,9 @@ use crate::judge_format::{
     self, Verdict, judge_prompt, judge_response, parse_verdict, reasoning_of,
 };
 use crate::model_kit::{
-    DeviceChoice, ImageCache, OnDevice, TrainTask, check_device, device_choice, device_param,
-    gpus_for, load_judge, train_on,
+    DeviceChoice, DeviceParams, ImageCache, TrainTask, check_device, load_judge, train_on,
 };
+use crate::train_lora::LoraParams;
 
 /// Rows are padded to a multiple of this many tokens, so few distinct shapes occur (each new
 /// shape costs a kernel compilation and autotune on GPU backends).
@@ -49,10 +49,85 @@ const PAD_MULTIPLE: usize = 16;
 /// Batches whose rows are sorted by length together (less padding), before shuffling batches.
 const LENGTH_GROUP: usize = 32;
 
+choice_enum! {
+    /// What the data is.
+    pub enum Objective { Pretrain = "pretrain", Judge = "judge" }
+}
+
+choice_enum! {
+    /// The starting weights.
+    pub enum Init { Scratch = "scratch", Base = "base", Previous = "previous" }
+}
+
+choice_enum! {
+    /// The model size for `init = "scratch"`.
+    pub enum Preset { Micro = "micro", Tiny = "tiny" }
+}
+
+choice_enum! {
+    /// The verdicts of judge-format rows in pretraining data.
+    pub enum JudgeVerdicts { AsGiven = "as_given", Random = "random" }
+}
+
+operator_params! {
+    /// The training run's parameters.
+    pub struct TrainParams {
+        /// what the data is
+        objective: Objective,
+        /// starting weights: a fresh `preset`, the `base` input, or the `previous` input
+        init: Init = Init::Scratch,
+        /// model size for init = scratch
+        preset: Preset = Preset::Micro,
+        /// world tokenizer size (init = scratch)
+        vocab_size: usize [264..=65_536] = 512,
+        /// init = scratch: the vision tower's tile side in pixels, a multiple of its 8-px
+        /// patches (0: the preset's, 64); draw the world at the same size, or images are resized
+        image_size: usize [0..=1120] = 0,
+        /// cross-attention gates at init = scratch (mllama: 0; from scratch 0 never learns to
+        /// look)
+        gate_init: f64 [0.0..=1.0] = 0.5,
+        /// pretrain: share of extra judge-format examples (random verdicts)
+        format_fraction: f64 [0.0..=1.0] = 0.25,
+        /// pretrain: `random` redraws the verdict of every judge-format row in the data with a
+        /// fair coin, keeping its reasoning: the control whose base judge writes the format but
+        /// judges at chance
+        judge_verdicts: JudgeVerdicts = JudgeVerdicts::AsGiven,
+        /// judge: equal numbers of A and B verdicts
+        balance_ab: bool = true,
+        /// loss weight of a response's verdict letter against 1 for every other token (the
+        /// verdict is 1 token of ~15-45)
+        verdict_weight: f64 [0.0..=1000.0] = 1.0,
+        /// passes over the data (when steps = 0)
+        epochs: usize [1..=1000] = 1,
+        /// optimizer steps; 0 means `epochs` passes
+        steps: usize [0..=10_000_000] = 0,
+        /// sequences per step
+        batch_size: usize [1..=4096] = 16,
+        /// peak learning rate
+        lr: f64 [0.0..=1.0] = 1e-3,
+        /// linear warmup
+        warmup_steps: usize [0..=1_000_000] = 20,
+        /// cosine floor as a share of the peak
+        min_lr_ratio: f64 [0.0..=1.0] = 0.1,
+        /// AdamW decoupled weight decay
+        weight_decay: f64 [0.0..=1.0] = 0.01,
+        /// global gradient clipping; 0 disables
+        max_grad_norm: f64 [0.0..=1e6] = 1.0,
+        /// longer examples are dropped (and counted)
+        max_seq_len: usize [16..=131_072] = 512,
+        /// pretrain: weight of a per-patch shape classifier's loss on the vision tower (needs
+        /// the `scenes` input; 0: off)
+        patch_probe: f64 [0.0..=1000.0] = 0.0,
+        ..device: DeviceParams,
+        ..lora: LoraParams,
+    }
+}
+
 /// Fine-tunes the judge.
 pub struct Train;
 
-impl Operator for Train {
+impl TypedOperator for Train {
+    type Params = TrainParams;
     fn name(&self) -> &'static str {
         "train"
     }
@@ -63,97 +138,69 @@ impl Operator for Train {
     fn doc(&self) -> &'static str {
         "SFT of the judge: `pretrain` (base model from scratch on the world corpus) or `judge` (on kept judgements)"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut params = vec![
-            ParamSpec::new("objective", ParamKind::Choice(&["pretrain", "judge"]), "what the data is"),
-            ParamSpec::new(
-                "init",
-                ParamKind::Choice(&["scratch", "base", "previous"]),
-                "starting weights: a fresh `preset`, the `base` input, or the `previous` input",
-            )
-            .default("scratch"),
-            ParamSpec::new("preset", ParamKind::Choice(&["micro", "tiny"]), "model size for init = scratch")
-                .default("micro"),
-            ParamSpec::new("vocab_size", ParamKind::Int { min: 264, max: 65_536 }, "world tokenizer size (init = scratch)")
-                .default(512),
-            ParamSpec::new("image_size", ParamKind::Int { min: 0, max: 1120 }, "init = scratch: the vision tower's tile side in pixels, a multiple of its 8-px patches (0: the preset's, 64); draw the world at the same size, or images are resized")
-                .default(0),
-            ParamSpec::new("gate_init", ParamKind::Float { min: 0.0, max: 1.0 }, "cross-attention gates at init = scratch (mllama: 0; from scratch 0 never learns to look)")
-                .default(0.5),
-            ParamSpec::new("format_fraction", ParamKind::Float { min: 0.0, max: 1.0 }, "pretrain: share of extra judge-format examples (random verdicts)")
-                .default(0.25),
-            ParamSpec::new("judge_verdicts", ParamKind::Choice(&["as_given", "random"]), "pretrain: `random` redraws the verdict of every judge-format row in the data with a fair coin, keeping its reasoning: the control whose base judge writes the format but judges at chance")
-                .default("as_given"),
-            ParamSpec::new("balance_ab", ParamKind::Bool, "judge: equal numbers of A and B verdicts").default(true),
-            ParamSpec::new("verdict_weight", ParamKind::Float { min: 0.0, max: 1000.0 }, "loss weight of a response's verdict letter against 1 for every other token (the verdict is 1 token of ~15-45)")
-                .default(1.0),
-            ParamSpec::new("epochs", ParamKind::Int { min: 1, max: 1000 }, "passes over the data (when steps = 0)").default(1),
-            ParamSpec::new("steps", ParamKind::Int { min: 0, max: 10_000_000 }, "optimizer steps; 0 means `epochs` passes").default(0),
-            ParamSpec::new("batch_size", ParamKind::Int { min: 1, max: 4096 }, "sequences per step").default(16),
-            ParamSpec::new("lr", ParamKind::Float { min: 0.0, max: 1.0 }, "peak learning rate").default(1e-3),
-            ParamSpec::new("warmup_steps", ParamKind::Int { min: 0, max: 1_000_000 }, "linear warmup").default(20),
-            ParamSpec::new("min_lr_ratio", ParamKind::Float { min: 0.0, max: 1.0 }, "cosine floor as a share of the peak").default(0.1),
-            ParamSpec::new("weight_decay", ParamKind::Float { min: 0.0, max: 1.0 }, "AdamW decoupled weight decay").default(0.01),
-            ParamSpec::new("max_grad_norm", ParamKind::Float { min: 0.0, max: 1e6 }, "global gradient clipping; 0 disables").default(1.0),
-            ParamSpec::new("max_seq_len", ParamKind::Int { min: 16, max: 131_072 }, "longer examples are dropped (and counted)").default(512),
-            device_param(),
-        ];
-        params.extend(crate::train_lora::params());
-        params
-    }
-    fn inputs(&self, params: &Params) -> Vec<Port> {
-        let init = params.str("init");
+    fn inputs(&self, p: &TrainParams) -> Vec<Port> {
         let base = Port::artifact("base", "checkpoint");
         let previous = Port::artifact("previous", "checkpoint");
         vec![
             Port::frame("data", &SFT),
-            if init == "base" {
+            if p.init == Init::Base {
                 base
             } else {
                 base.optional()
             },
-            if init == "previous" {
+            if p.init == Init::Previous {
                 previous
             } else {
                 previous.optional()
             },
+            if p.patch_probe > 0.0 {
+                Port::frame("scenes", &SCENES)
+            } else {
+                Port::frame("scenes", &SCENES).optional()
+            },
         ]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &TrainParams) -> Vec<Port> {
         vec![
             Port::artifact("model", "checkpoint"),
             Port::frame("loss", &LOSS),
         ]
     }
-    fn gpus(&self, params: &Params) -> u32 {
-        gpus_for(params)
+    fn gpus(&self, p: &TrainParams) -> u32 {
+        p.device.gpus()
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+    fn run(&self, p: &TrainParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("data")?;
         let rows = Rows {
             images: bins(&df, "image")?,
             prompts: texts(&df, "prompt")?,
             responses: texts(&df, "response")?,
         };
-        let init_dir = match ctx.params.str("init") {
-            "base" => Some(ctx.input_dir("base")?.to_path_buf()),
-            "previous" => Some(ctx.input_dir("previous")?.to_path_buf()),
-            _ => None,
+        let scenes = if p.patch_probe > 0.0 {
+            Some(ctx.input_frame("scenes")?)
+        } else {
+            None
+        };
+        let init_dir = match p.init {
+            Init::Base => Some(ctx.input_dir("base")?.to_path_buf()),
+            Init::Previous => Some(ctx.input_dir("previous")?.to_path_buf()),
+            Init::Scratch => None,
         };
         let out_dir = ctx.output_dir("model")?;
-        let choice = device_choice(ctx.params);
+        let place = p.device.on(ctx);
         let job = Job {
             node: ctx.node.to_string(),
-            params: ctx.params.clone(),
+            params: p.clone(),
             seed: ctx.seed,
             rows,
+            scenes,
             init_dir,
             out_dir,
-            choice,
+            choice: place.choice,
             bar: ctx.progress(0, "steps"),
         };
         let node = ctx.node.to_string();
-        let records = train_on(&node, OnDevice::new(choice, &ctx.gpus), job)?;
+        let records = train_on(&node, place, job)?;
         let mut loss = frame(vec![
             Column::new(
                 "step".into(),
@@ -191,9 +238,11 @@ struct Rows {
 /// One training run, generic over the backend through [`TrainTask`].
 struct Job {
     node: String,
-    params: Params,
+    params: TrainParams,
     seed: u64,
     rows: Rows,
+    /// The world's scenes, for the patch probe's labels (`patch_probe > 0`).
+    scenes: Option<polars::prelude::DataFrame>,
     init_dir: Option<std::path::PathBuf>,
     out_dir: std::path::PathBuf,
     choice: DeviceChoice,
@@ -213,7 +262,7 @@ impl TrainTask for Job {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> miette::Result<Self::Output> {
         let p = &self.params;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        let objective = p.str("objective");
+        let objective = p.objective;
         // (image row, prompt, response) triples to train on.
         let mut items: Vec<(usize, String, String)> = (0..self.rows.prompts.len())
             .map(|i| {
@@ -224,14 +273,14 @@ impl TrainTask for Job {
                 )
             })
             .collect();
-        if objective == "judge" && p.bool("balance_ab") {
+        if objective == Objective::Judge && p.balance_ab {
             items = balance_verdicts(items, &mut rng);
         }
-        if objective == "pretrain" {
-            if p.str("judge_verdicts") == "random" {
+        if objective == Objective::Pretrain {
+            if p.judge_verdicts == JudgeVerdicts::Random {
                 randomize_verdicts(&mut items, &mut rng);
             }
-            let extra = format_examples(&self.rows, p.float("format_fraction"), &mut rng);
+            let extra = format_examples(&self.rows, p.format_fraction, &mut rng);
             items.extend(extra);
         }
         if items.is_empty() {
@@ -249,14 +298,14 @@ impl TrainTask for Job {
                 (judge.model, judge.tokenizer)
             }
             None => {
-                let tokenizer = world_tokenizer(&items, p.usize("vocab_size"))?;
+                let tokenizer = world_tokenizer(&items, p.vocab_size)?;
                 let vocab = tokenizer.model_vocab_size();
                 let image = tokenizer.special().image as usize;
-                let mut config = match p.str("preset") {
-                    "tiny" => MllamaConfig::tiny(vocab, image),
-                    _ => MllamaConfig::micro(vocab, image),
+                let mut config = match p.preset {
+                    Preset::Tiny => MllamaConfig::tiny(vocab, image),
+                    Preset::Micro => MllamaConfig::micro(vocab, image),
                 };
-                let side = p.usize("image_size");
+                let side = p.image_size;
                 if side > 0 {
                     config.vision_config.image_size = side;
                 }
@@ -271,15 +320,32 @@ impl TrainTask for Job {
                 B::seed(&device, self.seed);
                 let model = config
                     .init(&device)
-                    .with_cross_attention_gates(p.float("gate_init") as f32);
+                    .with_cross_attention_gates(p.gate_init as f32);
                 (model, tokenizer)
             }
         };
 
-        let model =
-            crate::train_lora::prepare(&self.node, model, p, self.init_dir.as_deref(), self.seed)?;
-        let max_len = p.usize("max_seq_len");
-        let verdict_weight = p.float("verdict_weight") as f32;
+        let model = crate::train_lora::prepare(
+            &self.node,
+            model,
+            &p.lora,
+            self.init_dir.as_deref(),
+            self.seed,
+        )?;
+        // `scenes` is read exactly when `patch_probe > 0`.
+        let (model, probe_labels) = match &self.scenes {
+            Some(scenes) => {
+                let labels =
+                    crate::patch_probe::labels_by_image(&self.node, scenes, model.config())?;
+                (
+                    model.with_patch_probe(crate::patch_probe::CLASSES),
+                    Some(labels),
+                )
+            }
+            _ => (model, None),
+        };
+        let max_len = p.max_seq_len;
+        let verdict_weight = p.verdict_weight as f32;
         let mut examples = Vec::with_capacity(items.len());
         let mut too_long = 0;
         for (image, prompt, response) in &items {
@@ -317,18 +383,15 @@ impl TrainTask for Job {
             ));
         }
 
-        let batch_size = p.usize("batch_size");
-        let batches = make_batches(
-            &model,
-            &tokenizer,
-            &self.rows.images,
-            &examples,
-            batch_size,
-            &mut rng,
-            &device,
-        )?;
-        let steps = match p.usize("steps") {
-            0 => batches.len() * p.usize("epochs"),
+        let batch_size = p.batch_size;
+        let data = TrainData {
+            images: &self.rows.images,
+            examples: &examples,
+            probe_labels: probe_labels.as_ref(),
+        };
+        let batches = make_batches(&model, &tokenizer, &data, batch_size, &mut rng, &device)?;
+        let steps = match p.steps {
+            0 => batches.len() * p.epochs,
             n => n,
         };
         // The step schedule: passes over the batches, each in a fresh order.
@@ -340,12 +403,12 @@ impl TrainTask for Job {
         }
         schedule.truncate(steps);
 
-        let max_grad_norm = p.float("max_grad_norm");
+        let max_grad_norm = p.max_grad_norm;
         let config = TrainConfig {
-            learning_rate: p.float("lr"),
-            min_lr_ratio: p.float("min_lr_ratio"),
-            warmup_steps: p.usize("warmup_steps").min(steps / 2),
-            weight_decay: p.float("weight_decay") as f32,
+            learning_rate: p.lr,
+            min_lr_ratio: p.min_lr_ratio,
+            warmup_steps: p.warmup_steps.min(steps / 2),
+            weight_decay: p.weight_decay as f32,
             max_grad_norm: (max_grad_norm > 0.0).then_some(max_grad_norm),
             // On a GPU, reading the loss every step drains the queue; the values are the same.
             read_every: if self.choice == DeviceChoice::Cuda {
@@ -353,6 +416,7 @@ impl TrainTask for Job {
             } else {
                 1
             },
+            patch_loss_weight: p.patch_probe,
             ..TrainConfig::default()
         };
         self.bar.set_length(steps as u64);
@@ -382,9 +446,9 @@ impl TrainTask for Job {
         check_device::<B>(&self.node, &device)?;
         crate::train_lora::save(
             &self.node,
-            &model.valid(),
+            &model.valid().without_patch_probe(),
             &tokenizer,
-            p,
+            &p.lora,
             self.init_dir.as_deref(),
             &self.out_dir,
         )?;
@@ -499,17 +563,29 @@ fn world_tokenizer(
     })
 }
 
+/// What batches are made of: the examples, the image rows they point into, and the patch
+/// probe's labels by image when the probe is on.
+struct TrainData<'a> {
+    images: &'a [Vec<u8>],
+    examples: &'a [Example],
+    probe_labels: Option<&'a std::collections::HashMap<blake3::Hash, Vec<i64>>>,
+}
+
 /// Batches of `batch_size` examples: rows sorted by length within windows of
 /// [`LENGTH_GROUP`] batches, padded to a multiple of [`PAD_MULTIPLE`].
 fn make_batches<B: AutodiffBackend>(
     model: &judgeflow_model::model::MllamaForConditionalGeneration<B>,
     tokenizer: &JudgeTokenizer,
-    images: &[Vec<u8>],
-    examples: &[Example],
+    data: &TrainData<'_>,
     batch_size: usize,
     rng: &mut ChaCha8Rng,
     device: &B::Device,
 ) -> miette::Result<Vec<TrainBatch<B>>> {
+    let TrainData {
+        images,
+        examples,
+        probe_labels,
+    } = *data;
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.shuffle(rng);
     let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -520,10 +596,13 @@ fn make_batches<B: AutodiffBackend>(
     let mut cache = ImageCache::new(model);
     let pad = tokenizer.pad_id();
     let mut batches = Vec::with_capacity(groups.len());
-    // cubecl 0.10 keeps every uploaded host buffer until its next kernel launch and counts their
-    // bytes in a u32: uploading a whole large training set with no kernel in between passed
-    // 4 GiB and panicked in its device thread ("attempt to add with overflow",
-    // drop_queue/policy.rs, 12,000 scenes at 96 px). A sync every 256 MiB releases them.
+    // cubecl 0.10 keeps every uploaded host buffer in a drop queue and sums their bytes in a u32
+    // that only a kernel launch resets (it flushes the queue once 64 MiB are staged; a sync does
+    // not: `cubecl-cuda` 0.10 `Command::sync` waits on a fence and leaves the queue alone).
+    // Uploading a whole large training set with no kernel in between passed 4 GiB and panicked
+    // in its device thread ("attempt to add with overflow", drop_queue/policy.rs; 12,000 scenes
+    // at 96 px). So every 256 MiB one small kernel runs, and the sync makes it run under
+    // fusion too, which defers kernels until something waits for them.
     let mut uploaded = 0usize;
     for rows in groups {
         let longest = rows
@@ -551,16 +630,27 @@ fn make_batches<B: AutodiffBackend>(
             &|k| format!("training row {}", examples[rows[k]].image),
             device,
         )?;
-        uploaded += bytes.iter().map(|b| b.len()).sum::<usize>() * 4 + seq * rows.len() * 8;
-        batches.push(TrainBatch::from_weighted_sequences(
+        // The f32 pixels and the i64 ids and f32 weights, not the PNG bytes: session 5 counted
+        // the PNGs (~1 KiB against 108 KiB of pixels at 96 px) and still overflowed.
+        uploaded += inputs.pixel_values.shape().num_elements() * 4 + seq * rows.len() * 12;
+        let batch = TrainBatch::from_weighted_sequences(
             model.config(),
             &ids,
             &masks,
             pad,
             Some(inputs),
             device,
-        ));
+        );
+        batches.push(match probe_labels {
+            Some(by_image) => batch.with_patch_labels(
+                &crate::patch_probe::batch_labels(by_image, &bytes, model.config()),
+                device,
+            ),
+            None => batch,
+        });
         if uploaded >= 256 << 20 {
+            let last = batches.last().expect("a batch was just pushed");
+            let _launch = last.loss_mask.clone().sum();
             B::sync(device).map_err(|e| {
                 miette!(
                     code = "judgeflow::model::device",

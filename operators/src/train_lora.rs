@@ -18,7 +18,7 @@
 use std::path::Path;
 
 use burn::prelude::Backend;
-use judgeflow_engine::{ParamKind, ParamSpec, Params};
+use judgeflow_engine::{choice_enum, operator_params};
 use judgeflow_model::checkpoint::{self, ExternalWeight, mtime_ns};
 use judgeflow_model::lora::{self, LoraConfig};
 use judgeflow_model::model::MllamaForConditionalGeneration;
@@ -27,35 +27,25 @@ use miette::miette;
 
 use crate::model_kit::save_judge;
 
-/// The LoRA parameters of `train`.
-pub(crate) fn params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::new(
-            "adapter",
-            ParamKind::Choice(&["none", "lora"]),
-            "`lora`: freeze the starting weights and train low-rank adapters (saved in PEFT's format)",
-        )
-        .default("none"),
-        ParamSpec::new("lora_rank", ParamKind::Int { min: 1, max: 4096 }, "LoRA rank r")
-            .default(16),
-        ParamSpec::new(
-            "lora_alpha",
-            ParamKind::Float { min: 1e-6, max: 1e6 },
-            "LoRA alpha; adapters are scaled by alpha / r",
-        )
-        .default(32.0),
-        ParamSpec::new(
-            "lora_dropout",
-            ParamKind::Float { min: 0.0, max: 0.99 },
-            "dropout on the adapters' input while training",
-        )
-        .default(0.05),
-        ParamSpec::new(
-            "lora_targets",
-            ParamKind::StrList,
-            "PEFT's target_modules: linear layers whose module path ends with one of these",
-        )
-        .default(vec![
+choice_enum! {
+    /// What `train` trains.
+    pub enum Adapter { None = "none", Lora = "lora" }
+}
+
+operator_params! {
+    /// The LoRA parameters of `train`.
+    pub struct LoraParams {
+        /// `lora`: freeze the starting weights and train low-rank adapters (saved in PEFT's
+        /// format)
+        adapter: Adapter = Adapter::None,
+        /// LoRA rank r
+        lora_rank: usize [1..=4096] = 16,
+        /// LoRA alpha; adapters are scaled by alpha / r
+        lora_alpha: f64 [1e-6..=1e6] = 32.0,
+        /// dropout on the adapters' input while training
+        lora_dropout: f64 [0.0..=0.99] = 0.05,
+        /// PEFT's target_modules: linear layers whose module path ends with one of these
+        lora_targets: Vec<String> = vec![
             "q_proj",
             "k_proj",
             "v_proj",
@@ -63,14 +53,10 @@ pub(crate) fn params() -> Vec<ParamSpec> {
             "gate_proj",
             "up_proj",
             "down_proj",
-        ]),
-        ParamSpec::new(
-            "merge",
-            ParamKind::Bool,
-            "adapter = lora: save full weights with the adapters merged instead of the adapter",
-        )
-        .default(false),
-    ]
+        ],
+        /// adapter = lora: save full weights with the adapters merged instead of the adapter
+        merge: bool = false,
+    }
 }
 
 /// The model to train: `model` as loaded when `adapter = "none"`, else with adapters (its own
@@ -78,26 +64,26 @@ pub(crate) fn params() -> Vec<ParamSpec> {
 pub(crate) fn prepare<B: Backend>(
     node: &str,
     model: MllamaForConditionalGeneration<B>,
-    p: &Params,
+    p: &LoraParams,
     init_dir: Option<&Path>,
     seed: u64,
 ) -> miette::Result<MllamaForConditionalGeneration<B>> {
     let has_adapters = model.lora_config().is_some();
-    match (p.str("adapter"), init_dir) {
-        ("none", _) if has_adapters => Err(miette!(
+    match (p.adapter, init_dir) {
+        (Adapter::None, _) if has_adapters => Err(miette!(
             code = "judgeflow::train::lora_checkpoint",
             help = "train it with adapter = \"lora\" (continues its adapters), or save it merged \
                     (merge = true) and start from that",
             "node `{node}`: the starting checkpoint is a LoRA adapter on a frozen base; \
              adapter = \"none\" would train all weights"
         )),
-        ("none", _) => Ok(model),
-        (_, None) => Err(miette!(
+        (Adapter::None, _) => Ok(model),
+        (Adapter::Lora, None) => Err(miette!(
             code = "judgeflow::train::lora_scratch",
             help = "use init = \"base\" or \"previous\" with adapter = \"lora\"",
             "node `{node}`: LoRA adapts pretrained weights; init = \"scratch\" has none"
         )),
-        (_, Some(_)) if has_adapters => {
+        (Adapter::Lora, Some(_)) if has_adapters => {
             let loaded = model.lora_config().expect("checked");
             tracing::info!(
                 node,
@@ -107,12 +93,12 @@ pub(crate) fn prepare<B: Backend>(
             );
             Ok(model)
         }
-        (_, Some(dir)) => {
+        (Adapter::Lora, Some(dir)) => {
             let config = LoraConfig {
-                r: p.usize("lora_rank"),
-                lora_alpha: p.float("lora_alpha"),
-                lora_dropout: p.float("lora_dropout"),
-                target_modules: p.str_list("lora_targets"),
+                r: p.lora_rank,
+                lora_alpha: p.lora_alpha,
+                lora_dropout: p.lora_dropout,
+                target_modules: p.lora_targets.clone(),
                 base_model_name_or_path: Some(absolute(dir).display().to_string()),
             };
             lora::attach(model, &config, seed).map_err(|e| miette!("node `{node}`: {e}"))
@@ -125,14 +111,14 @@ pub(crate) fn save<B: Backend>(
     node: &str,
     model: &MllamaForConditionalGeneration<B>,
     tokenizer: &JudgeTokenizer,
-    p: &Params,
+    p: &LoraParams,
     init_dir: Option<&Path>,
     out_dir: &Path,
 ) -> miette::Result<()> {
     if model.lora_config().is_none() {
         return save_judge(model, tokenizer, out_dir);
     }
-    if p.bool("merge") {
+    if p.merge {
         let merged = lora::merge(model.clone()).map_err(|e| miette!("node `{node}`: {e}"))?;
         return save_judge(&merged, tokenizer, out_dir);
     }

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use judgeflow_engine::{Operator, ParamKind, ParamSpec, Params, Port, RunContext};
+use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_schemas::{PAIRS, SAMPLES, UNPAIRED};
 use rand::SeedableRng;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -25,10 +25,43 @@ use crate::frames::{bins, bools, strs, texts};
 use crate::model_kit::row_seed;
 use crate::pairs::{PairRow, normalize_answer, pairs_frame, unpaired_frame};
 
+choice_enum! {
+    /// Who decides which answer is preferred.
+    pub enum Method {
+        Majority = "majority",
+        Oracle = "oracle",
+    }
+}
+
+choice_enum! {
+    /// Which different answer is rejected.
+    pub enum Rejected {
+        Random = "random",
+        RunnerUp = "runner_up",
+    }
+}
+
+operator_params! {
+    /// The vote's parameters.
+    pub struct VoteParams {
+        /// who decides which answer is preferred
+        method: Method = Method::Majority,
+        /// majority: votes the winning answer needs
+        min_votes: usize [1..=1024] = 2,
+        /// which different answer is rejected: a random one (the paper) or the most frequent
+        rejected: Rejected = Rejected::Random,
+        /// pairs per prompt (distinct rejected answers first)
+        pairs_per_prompt: usize [1..=64] = 1,
+        /// keep at most this many pairs (0: all), a seeded subset
+        max_pairs: usize [0..=100_000_000] = 0,
+    }
+}
+
 /// Majority (or oracle) vote over sampled answers.
 pub struct Vote;
 
-impl Operator for Vote {
+impl TypedOperator for Vote {
+    type Params = VoteParams;
     fn name(&self) -> &'static str {
         "vote"
     }
@@ -39,53 +72,16 @@ impl Operator for Vote {
     fn doc(&self) -> &'static str {
         "closed-ended pairs: majority answer preferred over a different sampled answer (or gold decides: oracle)"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new(
-                "method",
-                ParamKind::Choice(&["majority", "oracle"]),
-                "who decides which answer is preferred",
-            )
-            .default("majority"),
-            ParamSpec::new(
-                "min_votes",
-                ParamKind::Int { min: 1, max: 1024 },
-                "majority: votes the winning answer needs",
-            )
-            .default(2),
-            ParamSpec::new(
-                "rejected",
-                ParamKind::Choice(&["random", "runner_up"]),
-                "which different answer is rejected: a random one (the paper) or the most frequent",
-            )
-            .default("random"),
-            ParamSpec::new(
-                "pairs_per_prompt",
-                ParamKind::Int { min: 1, max: 64 },
-                "pairs per prompt (distinct rejected answers first)",
-            )
-            .default(1),
-            ParamSpec::new(
-                "max_pairs",
-                ParamKind::Int {
-                    min: 0,
-                    max: 100_000_000,
-                },
-                "keep at most this many pairs (0: all), a seeded subset",
-            )
-            .default(0),
-        ]
-    }
-    fn inputs(&self, _: &Params) -> Vec<Port> {
+    fn inputs(&self, _: &VoteParams) -> Vec<Port> {
         vec![Port::frame("samples", &SAMPLES)]
     }
-    fn outputs(&self, _: &Params) -> Vec<Port> {
+    fn outputs(&self, _: &VoteParams) -> Vec<Port> {
         vec![
             Port::frame("pairs", &PAIRS),
             Port::frame("unpaired", &UNPAIRED),
         ]
     }
-    fn run(&self, ctx: &mut RunContext<'_>) -> miette::Result<()> {
+    fn run(&self, p: &VoteParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("samples")?;
         let ids = texts(&df, "prompt_id")?;
         let open = bools(&df, "open")?;
@@ -95,10 +91,10 @@ impl Operator for Vote {
         let tasks = texts(&df, "task")?;
         let sources = texts(&df, "source")?;
         let images = bins(&df, "image")?;
-        let oracle = ctx.params.str("method") == "oracle";
-        let min_votes = ctx.params.usize("min_votes");
-        let per_prompt = ctx.params.usize("pairs_per_prompt");
-        let runner_up = ctx.params.str("rejected") == "runner_up";
+        let oracle = p.method == Method::Oracle;
+        let min_votes = p.min_votes;
+        let per_prompt = p.pairs_per_prompt;
+        let runner_up = p.rejected == Rejected::RunnerUp;
 
         // Rows of each closed prompt, in first-appearance order.
         let mut prompts: Vec<(String, Vec<usize>)> = Vec::new();
@@ -180,7 +176,7 @@ impl Operator for Vote {
                 });
             }
         }
-        let cap = ctx.params.usize("max_pairs");
+        let cap = p.max_pairs;
         if cap > 0 && pairs.len() > cap {
             let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed);
             pairs.shuffle(&mut rng);

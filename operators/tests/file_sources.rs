@@ -13,6 +13,7 @@ use judgeflow_engine::exec::{self, RunOptions};
 use judgeflow_engine::op::{read_parquet, write_parquet};
 use judgeflow_engine::progress::ProgressHub;
 use judgeflow_engine::{Error, cli};
+use judgeflow_schemas::columns;
 use polars::prelude::*;
 use serde_json::json;
 
@@ -92,13 +93,7 @@ fn truncated_png() -> Vec<u8> {
 }
 
 fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
-    df.column(col)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|s| s.map(str::to_string))
-        .collect()
+    columns::optional_strings(df, col).unwrap()
 }
 
 fn strings(df: &DataFrame, col: &str) -> Vec<String> {
@@ -176,25 +171,15 @@ fn jsonl_prompts_keep_good_rows_and_fill_defaults() {
         strings(&df, "task"),
         ["color", "unknown", "unknown", "unknown"]
     );
-    let open: Vec<bool> = df
-        .column("open")
+    let open: Vec<bool> = columns::bools(&df, "open")
         .unwrap()
-        .bool()
-        .unwrap()
-        .iter()
+        .into_iter()
         .map(Option::unwrap)
         .collect();
     // Default: open exactly when there is no answer; p3 says so explicitly despite its answer.
     assert_eq!(open, [false, true, true, true]);
     assert_eq!(strings(&df, "source"), ["prompts"; 4]);
-    let images: Vec<Vec<u8>> = df
-        .column("image")
-        .unwrap()
-        .binary()
-        .unwrap()
-        .iter()
-        .map(|b| b.unwrap().to_vec())
-        .collect();
+    let images = columns::binaries(&df, "image").unwrap();
     // Bytes pass through untouched, JPEG stays JPEG.
     assert_eq!(images, [png(1), jpeg(2), png(3), png(4)]);
 }

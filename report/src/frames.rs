@@ -6,6 +6,7 @@ use std::path::Path;
 use judgeflow_engine::FrameSchema;
 use judgeflow_engine::cli::ReportNode;
 use judgeflow_engine::op::read_parquet;
+use judgeflow_schemas::columns::{bools, floats, ints, optional_strings, strings};
 use miette::{Result, miette};
 use polars::prelude::DataFrame;
 
@@ -148,34 +149,6 @@ fn columns<T>(
     })
 }
 
-fn strings(df: &DataFrame, name: &str) -> polars::prelude::PolarsResult<Vec<String>> {
-    Ok(df
-        .column(name)?
-        .str()?
-        .iter()
-        .map(|s| s.unwrap_or_default().to_string())
-        .collect())
-}
-
-fn floats(df: &DataFrame, name: &str) -> polars::prelude::PolarsResult<Vec<f64>> {
-    // A null float is as unknown as NaN; the charts skip both.
-    Ok(df
-        .column(name)?
-        .f64()?
-        .iter()
-        .map(|x| x.unwrap_or(f64::NAN))
-        .collect())
-}
-
-fn ints(df: &DataFrame, name: &str) -> polars::prelude::PolarsResult<Vec<i64>> {
-    Ok(df
-        .column(name)?
-        .i64()?
-        .iter()
-        .map(|x| x.unwrap_or(0))
-        .collect())
-}
-
 /// The rows of a node's `metrics` frame (an `evaluate` node's, or any operator's that writes
 /// one), in frame order.
 pub fn metrics(node: &ReportNode) -> Result<Option<Vec<MetricRow>>> {
@@ -264,22 +237,6 @@ pub fn loss(node: &ReportNode) -> Result<Option<Vec<LossPoint>>> {
                 .collect(),
         ))
     })
-}
-
-fn bools(df: &DataFrame, name: &str) -> polars::prelude::PolarsResult<Vec<Option<bool>>> {
-    Ok(df.column(name)?.bool()?.iter().collect())
-}
-
-fn optional_strings(
-    df: &DataFrame,
-    name: &str,
-) -> polars::prelude::PolarsResult<Vec<Option<String>>> {
-    Ok(df
-        .column(name)?
-        .str()?
-        .iter()
-        .map(|s| s.map(str::to_string))
-        .collect())
 }
 
 /// One judgement of a `judgements` frame, as far as the report needs it.

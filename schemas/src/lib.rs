@@ -6,6 +6,8 @@
 //! self-contained parquet files, content hashes cover the pixels, and the small images of the
 //! synthetic world cost a few KiB each.
 
+pub mod columns;
+
 use judgeflow_engine::{ColumnType as T, FrameSchema};
 
 /// Drawn scenes with their gold scene graphs.

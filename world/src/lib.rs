@@ -10,6 +10,8 @@
 //! - [`bench_pairs`] yields VL-RewardBench-style gold preference pairs.
 //! - [`corrupt_text`] injects one error into a free-text answer.
 //! - [`contact_sheet`] lays scenes and text out for a human to look at.
+//! - [`patch_shape_labels`] says which shape each image patch shows (a pretraining target for
+//!   the vision tower).
 //!
 //! Data shapes (all serde, lowercase enum names):
 //!
@@ -30,6 +32,7 @@ mod bench;
 mod corpus;
 mod corrupt;
 mod language;
+mod patches;
 mod prompts;
 mod render;
 mod scene;
@@ -42,6 +45,7 @@ pub use bench::{BenchPair, Dimension, bench_pairs, bench_pairs_directed, text_le
 pub use corpus::{CorpusRow, corpus_for};
 pub use corrupt::{Corruption, CorruptionKind, WordLists, applicable_kinds, corrupt_text};
 pub use language::{DESCRIBE_PROMPTS, caption};
+pub use patches::{PATCH_BACKGROUND, patch_shape_labels};
 pub use prompts::{Prompt, TaskType, prompts_for};
 pub use render::{encode_png, render, render_png};
 pub use scene::{

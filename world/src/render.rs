@@ -131,11 +131,41 @@ fn inside_polygon(poly: &[(f32, f32)], px: f32, py: f32) -> bool {
     inside
 }
 
+/// An object's painted region, its outline built once: [`render`] tests every subsample against
+/// it, and so do the patch labels ([`crate::patch_shape_labels`]), so a label never disagrees
+/// with the pixels.
+pub(crate) struct Region {
+    cx: f32,
+    cy: f32,
+    r: f32,
+    /// Polygon vertices relative to the centre; `None` for the circle.
+    poly: Option<Vec<(f32, f32)>>,
+}
+
+impl Region {
+    pub(crate) fn of(object: &Object) -> Self {
+        let r = object.radius as f32;
+        Self {
+            cx: object.x as f32,
+            cy: object.y as f32,
+            r,
+            poly: outline(object.shape, r),
+        }
+    }
+
+    /// Whether the point `(px, py)` (pixels, continuous) lies inside the painted outline.
+    pub(crate) fn contains(&self, px: f32, py: f32) -> bool {
+        let (dx, dy) = (px - self.cx, py - self.cy);
+        match &self.poly {
+            None => dx * dx + dy * dy <= self.r * self.r,
+            Some(poly) => inside_polygon(poly, dx, dy),
+        }
+    }
+}
+
 /// Paints one object with coverage-weighted blending over its bounding box.
 fn paint(img: &mut RgbImage, object: &Object) {
-    let r = object.radius as f32;
-    let (cx, cy) = (object.x as f32, object.y as f32);
-    let poly = outline(object.shape, r);
+    let region = Region::of(object);
     let bbox = object.bbox();
     let fill = object.color.rgb();
     let step = 1.0 / SUPERSAMPLE as f32;
@@ -144,12 +174,10 @@ fn paint(img: &mut RgbImage, object: &Object) {
             let mut hits = 0u32;
             for sy in 0..SUPERSAMPLE {
                 for sx in 0..SUPERSAMPLE {
-                    let dx = px as f32 + (sx as f32 + 0.5) * step - cx;
-                    let dy = py as f32 + (sy as f32 + 0.5) * step - cy;
-                    let hit = match &poly {
-                        None => dx * dx + dy * dy <= r * r,
-                        Some(poly) => inside_polygon(poly, dx, dy),
-                    };
+                    let hit = region.contains(
+                        px as f32 + (sx as f32 + 0.5) * step,
+                        py as f32 + (sy as f32 + 0.5) * step,
+                    );
                     hits += u32::from(hit);
                 }
             }

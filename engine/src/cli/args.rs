@@ -18,6 +18,10 @@ pub struct Cli {
         default_value = ".judgeflow"
     )]
     pub cache: PathBuf,
+    /// Re-hash inputs identified by their file stamps (a model directory's weights) whatever
+    /// their size, mtime and inode say; the same as JUDGEFLOW_REHASH=1.
+    #[arg(long, global = true)]
+    pub rehash: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

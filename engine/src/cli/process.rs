@@ -36,6 +36,9 @@ fn run_main(
     comparer: Option<Comparer>,
 ) -> ExitCode {
     let cli = Cli::parse();
+    if cli.rehash {
+        crate::files::force_rehash();
+    }
     init_tracing();
     let mut out = String::new();
     let result = execute_with_comparer(cli, &registry, reporter, comparer, &mut out);
