@@ -6,7 +6,8 @@
 //! - Every linear layer of the model is a [`LoraLinear`]: a base [`Linear`] and, once adapters
 //!   are attached, a [`LoraAdapter`]. Its output is PEFT's
 //!   `base(x) + scale · B(A(dropout(x)))` with `scale = lora_alpha / r` (`use_rslora = false`);
-//!   without an adapter it is `base(x)`, bit for bit.
+//!   without an adapter it is `base(x)`, bit for bit, computed as one 2-D matmul over the
+//!   flattened rows (`[..., in]` as `[rows, in]`).
 //! - [`attach`] freezes every parameter of the model (no gradient, so an optimizer step leaves the
 //!   base bit-identical and updates the adapters only) and gives an adapter to every linear layer
 //!   whose module path matches `target_modules` by PEFT's rule: the path equals a target or ends
@@ -346,20 +347,34 @@ impl<B: Backend> LoraLinear<B> {
     /// # Shapes
     /// - x: `[..., in]`
     /// - output: `[..., out]`
+    ///
+    /// The leading dimensions are flattened into one row dimension, so every product is one
+    /// 2-D `[rows, in] x [in, out]` matmul. burn's `linear` would broadcast the weight over the
+    /// batch instead: a batched matmul that, at decode time (`[batch, 1, in]`), is `batch`
+    /// vector-matrix products each reading the whole weight (see `notes/gpu.md`, session 7).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let Some(adapter) = &self.adapter else {
-            return self.base.forward(x);
+        let dims = x.dims();
+        let (i, o) = self.features();
+        let rows = dims[..D - 1].iter().product::<usize>();
+        let mut out_dims = dims;
+        out_dims[D - 1] = o;
+        let x = x.reshape([rows, i]);
+        let y = match &self.adapter {
+            None => self.base.forward(x),
+            Some(adapter) => {
+                let y = self.base.forward(x.clone());
+                let dtype = y.dtype();
+                let h = adapter.dropout.forward(x.cast(DType::F32));
+                let delta = linear(
+                    linear(h, adapter.lora_a.val(), None),
+                    adapter.lora_b.val(),
+                    None,
+                )
+                .mul_scalar(adapter.scale);
+                (y.cast(DType::F32) + delta).cast(dtype)
+            }
         };
-        let y = self.base.forward(x.clone());
-        let dtype = y.dtype();
-        let h = adapter.dropout.forward(x.cast(DType::F32));
-        let delta = linear(
-            linear(h, adapter.lora_a.val(), None),
-            adapter.lora_b.val(),
-            None,
-        )
-        .mul_scalar(adapter.scale);
-        (y.cast(DType::F32) + delta).cast(dtype)
+        y.reshape(out_dims)
     }
 
     /// `(in, out)` features.
