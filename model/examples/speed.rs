@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 const USAGE: &str = "usage: speed [--preset micro|tiny|llama_3_2_11b | --config CONFIG.json] [--device cpu|cuda] \
 [--tiles N] [--batches 16,64] [--prompt-len N] [--new-tokens N] [--repeats N] \
 [--placements host,device] [--greedy] [--train-batch N] [--train-seq N] [--train-steps N] \
-[--out FILE] [--write-config FILE] [--kernel-cache DIR]";
+[--out FILE] [--write-config FILE] [--kernel-cache DIR] [--matmul-check]";
 
 struct Args {
     preset: String,
@@ -46,6 +46,10 @@ struct Args {
     repeats: usize,
     placements: Vec<Placement>,
     greedy: bool,
+    /// Before the timings: products of the model's shapes on `--device` against the CPU's f32
+    /// product of the same inputs, one JSON line (`matmul_check`), so that a matmul strategy
+    /// chosen through `JUDGEFLOW_MATMUL*` is checked in the run that times it.
+    matmul_check: bool,
     train_batch: usize,
     train_seq: usize,
     train_steps: usize,
@@ -67,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
         repeats: 3,
         placements: vec![Placement::Host, Placement::Device],
         greedy: false,
+        matmul_check: false,
         train_batch: 64,
         train_seq: 37,
         train_steps: 20,
@@ -78,6 +83,10 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         if flag == "--greedy" {
             a.greedy = true;
+            continue;
+        }
+        if flag == "--matmul-check" {
+            a.matmul_check = true;
             continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value\n{USAGE}"))?;
@@ -147,6 +156,14 @@ fn main() {
     if let Some(dir) = &args.kernel_cache {
         judgeflow_model::backend::use_kernel_cache(dir).expect("--kernel-cache");
     }
+    if args.matmul_check {
+        let check = match args.device.as_str() {
+            #[cfg(feature = "cuda")]
+            "cuda" => matmul_check::<judgeflow_model::backend::CudaBackend>(),
+            _ => matmul_check::<judgeflow_model::backend::CpuBackend>(),
+        };
+        println!("{}", json!({ "matmul_check": check }));
+    }
     let result = match args.device.as_str() {
         "cpu" => run::<judgeflow_model::backend::CpuTrainBackend>(&args, &config),
         #[cfg(feature = "cuda")]
@@ -161,6 +178,67 @@ fn main() {
     if let Some(out) = &args.out {
         std::fs::write(out, format!("{line}\n")).expect("writing --out");
     }
+}
+
+/// Products at the shapes decoding and prefill meet (`[batch, rows, k] x [batch or 1, k, n]`),
+/// each on `B` and on the CPU in f32 from the same (device-rounded) inputs: the largest absolute
+/// difference over the largest absolute reference value. bf16 rounding of the output alone
+/// gives ~4e-3.
+fn matmul_check<B: Backend>() -> Vec<Value> {
+    type Cpu = judgeflow_model::backend::CpuBackend;
+    let device = B::Device::default();
+    let cpu = Default::default();
+    // (lhs batch, rhs batch, rows, k, n, lhs transposed, rhs transposed): decode's flattened
+    // linear, decode attention per head, a text prefill linear, a vision-encoder linear with a
+    // ragged row count, and tiny's training step backward (x-gradient through the transposed
+    // weight, weight-gradient through the transposed activations).
+    let shapes = [
+        (1, 1, 16, 4096, 1024, false, false),
+        (512, 512, 1, 128, 96, false, false),
+        (1, 1, 1024, 4096, 512, false, false),
+        (1, 1, 3202, 1280, 1280, false, false),
+        (1, 1, 2368, 1536, 512, false, true),
+        (1, 1, 512, 2368, 1536, true, false),
+    ];
+    shapes
+        .iter()
+        .map(|&(lb, rb, m, k, n, lt, rt)| {
+            let normal = |shape: [usize; 3], std: f64, transposed: bool| {
+                let d = Distribution::Normal(0.0, std);
+                if transposed {
+                    Tensor::<B, 3>::random([shape[0], shape[2], shape[1]], d, &device)
+                        .swap_dims(1, 2)
+                } else {
+                    Tensor::<B, 3>::random(shape, d, &device)
+                }
+            };
+            let lhs = normal([lb, m, k], 1.0, lt);
+            let rhs = normal([rb, k, n], 0.05, rt);
+            let out = lhs.clone().matmul(rhs.clone()).into_data().convert::<f32>();
+            let to_cpu =
+                |t: Tensor<B, 3>| Tensor::<Cpu, 3>::from_data(t.into_data().convert::<f32>(), &cpu);
+            let reference = to_cpu(lhs).matmul(to_cpu(rhs)).into_data();
+            let (out, reference) = (
+                out.to_vec::<f32>().expect("f32"),
+                reference.to_vec::<f32>().expect("f32"),
+            );
+            let scale = reference.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let diff = out
+                .iter()
+                .zip(&reference)
+                .fold(0f32, |a, (o, r)| a.max((o - r).abs()));
+            let rel = diff / scale.max(f32::MIN_POSITIVE);
+            eprintln!(
+                "matmul check [{lb}, {m}, {k}]{} x [{rb}, {k}, {n}]{}: max rel err {rel:.2e}",
+                if lt { "^T" } else { "" },
+                if rt { "^T" } else { "" }
+            );
+            json!({
+                "lhs": [lb, m, k], "rhs": [rb, k, n], "lhs_transposed": lt, "rhs_transposed": rt,
+                "max_rel_err": rel, "finite": out.iter().all(|v| v.is_finite()),
+            })
+        })
+        .collect()
 }
 
 /// One row per sequence: BOS, `<|image|>`, then random text ids (never a special id).

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# On the GPU machine, in one run: which cubek matmul strategy the 11B shape should use, now
+# that every linear layer is one 2-D product over flattened rows (session 7). For each pair
+# "LARGE:SMALL" (JUDGEFLOW_MATMUL for products over 32 rows, JUDGEFLOW_MATMUL_SMALL_M for the
+# rest; vendor/burn-cubecl/VENDORED.md), the carried `speed` example first checks its products
+# against the CPU's f32 (`--matmul-check`), then times the issue's generate shape: batch 16,
+# one 560 px tile, 64-token prompt, 64 new tokens, T 0.6, top-k 50, top-p 0.9, device
+# sampling. transformers' `generate` on the same config.json runs in the same device run, as
+# the reference. Raw outputs: $OUT/matmul_raw.tar.gz; a table on stdout and in
+# $OUT/matmul_table.txt.
+#
+#   run: bash scripts/device_matmul.sh SECONDS_PER_RUN "auto:auto cyclic_mma:cyclic_mma ..."
+#        (binary carried as .bin/speed.xz; WHAT=tiny times the tiny preset instead, with a
+#        training step, against transformers at the same shapes)
+set -uo pipefail
+limit="${1:-100}"
+pairs="${2:-auto:auto}"
+what="${WHAT:-11b}"
+final="${OUT:-/tmp/out}"
+out=/tmp/matmul_raw
+rm -rf "$out" && mkdir -p "$out" "$final"
+bin="$PWD/.bin/speed"
+[ -x "$bin" ] || { xz -dk .bin/speed.xz && chmod +x "$bin"; }
+kernels=/tmp/judgeflow-kernels
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,memory.used --format=csv | tee "$out/gpu.txt"
+
+if [ "$what" = tiny ]; then
+    shape=(--preset tiny --batches 16,64 --prompt-len 48 --new-tokens 32 --train-batch 64
+        --train-seq 37 --train-steps 30 --write-config "$out/tiny_config.json")
+else
+    cp model/tests/fixtures/llama32_11b_vision_config.json "$out/11b_config.json"
+    shape=(--config "$out/11b_config.json" --tiles 1 --batches 16 --prompt-len 64
+        --new-tokens 64 --train-steps 0)
+fi
+
+for pair in $pairs; do
+    large="${pair%%:*}"; small="${pair##*:}"
+    tag="${what}_${large}_${small}"
+    start=$(date +%s)
+    JUDGEFLOW_MATMUL="$large" JUDGEFLOW_MATMUL_SMALL_M="$small" RUST_BACKTRACE=1 timeout "$limit" \
+        "$bin" "${shape[@]}" --device cuda --placements device --repeats 1 --matmul-check \
+        --kernel-cache "$kernels" --out "$out/$tag.json" > "$out/$tag.stdout" 2> "$out/$tag.log"
+    echo "$tag exit $? in $(( $(date +%s) - start )) s"
+done
+
+if [ "$what" = tiny ]; then
+    for b in 16 64; do
+        timeout 150 python3 scripts/hf_mllama_timing.py --config "$out/tiny_config.json" \
+            --mode "$([ $b = 64 ] && echo both || echo generate)" --batch 64 --seq-len 37 \
+            --steps 30 --warmup 5 --gen-batch $b --prompt-len 48 --new-tokens 32 --tiles 1 \
+            > "$out/tiny_torch_$b.json" 2>> "$out/torch.log"
+        echo "torch tiny batch $b exit: $?"
+    done
+else
+    timeout 200 python3 scripts/hf_mllama_timing.py --config "$out/11b_config.json" \
+        --mode generate --tiles 1 --gen-batch 16 --prompt-len 64 --new-tokens 64 --gen-repeats 1 \
+        > "$out/11b_torch_16.json" 2>> "$out/torch.log"
+    echo "torch 11b exit: $?"
+fi
+
+python3 scripts/matmul_table.py "$out" | tee "$final/matmul_table.txt"
+tar czf "$final/matmul_raw.tar.gz" -C /tmp matmul_raw
