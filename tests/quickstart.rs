@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use judgeflow_schemas::columns;
+use judgeflow_schemas::{FrameRow, JudgementRow, KeptStatsRow, MetricsRow};
 use polars::prelude::*;
 
 fn judgeflow(cache: &Path, args: &[&str]) -> String {
@@ -57,10 +58,6 @@ fn strings(df: &DataFrame, col: &str) -> Vec<String> {
         .into_iter()
         .map(|s| s.unwrap_or_else(|| panic!("a null in `{col}`")))
         .collect()
-}
-
-fn optional_strings(df: &DataFrame, col: &str) -> Vec<Option<String>> {
-    columns::optional_strings(df, col).unwrap()
 }
 
 fn bools(df: &DataFrame, col: &str) -> Vec<Option<bool>> {
@@ -212,37 +209,29 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
     // Judging: 2 samples in each of both orders of every pair; `agrees` is the parsed verdict
     // against the label.
     assert_eq!(judgements.height(), 2 * 2 * pairs.height());
-    let verdicts = optional_strings(&judgements, "verdict");
-    let outputs = strings(&judgements, "output");
-    let preferred = strings(&judgements, "preferred");
-    let agrees = bools(&judgements, "agrees");
-    for i in 0..judgements.height() {
-        if let Some(v) = &verdicts[i] {
+    let judged = JudgementRow::from_frame(&judgements).unwrap();
+    for j in &judged {
+        if let Some(v) = &j.verdict {
             assert!(
-                outputs[i]
+                j.output
                     .to_lowercase()
                     .contains(&format!("overall judgment: answer {}", v.to_lowercase())),
                 "the verdict comes from the output: {:?}",
-                outputs[i]
+                j.output
             );
         }
-        assert_eq!(
-            agrees[i],
-            Some(verdicts[i].as_deref() == Some(preferred[i].as_str()))
-        );
+        assert_eq!(j.agrees, j.verdict.as_deref() == Some(j.preferred.as_str()));
     }
 
     // The filter kept one agreeing judgement per order of every pair judged right at least once
     // in each order (`per_order = 1`).
-    let ids = strings(&judgements, "pair_id");
-    let orders = strings(&judgements, "order");
     let mut right: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
-    for i in 0..ids.len() {
-        *right.entry((&ids[i], &orders[i])).or_default() += usize::from(agrees[i] == Some(true));
+    for j in &judged {
+        *right.entry((&j.pair_id, &j.order)).or_default() += usize::from(j.agrees);
     }
-    let passing: std::collections::BTreeSet<&str> = ids
+    let passing: std::collections::BTreeSet<&str> = judged
         .iter()
-        .map(String::as_str)
+        .map(|j| j.pair_id.as_str())
         .filter(|id| right[&(*id, "AB")] > 0 && right[&(*id, "BA")] > 0)
         .collect();
     assert_eq!(kept.height(), 2 * passing.len());
@@ -257,15 +246,10 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
             );
         }
     }
-    let total = strings(&stats, "source")
-        .iter()
-        .position(|s| s == "total")
-        .unwrap();
-    assert_eq!(ints(&stats, "kept")[total], kept.height() as i64);
-    assert_eq!(
-        ints(&stats, "judgements")[total],
-        judgements.height() as i64
-    );
+    let stats = KeptStatsRow::from_frame(&stats).unwrap();
+    let total = stats.iter().find(|s| s.source == "total").unwrap();
+    assert_eq!(total.kept, kept.height() as i64);
+    assert_eq!(total.judgements, judgements.height() as i64);
     assert!(
         strings(&kept, "response")
             .iter()
@@ -274,9 +258,11 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
     );
 
     // Evaluation numbers are computed from the judgements the model wrote: recompute them.
-    for m in [&metrics, &base_metrics] {
+    let metrics = MetricsRow::from_frame(&metrics).unwrap();
+    for m in [&metrics, &MetricsRow::from_frame(&base_metrics).unwrap()] {
+        let dimensions: Vec<&str> = m.iter().map(|r| r.dimension.as_str()).collect();
         assert_eq!(
-            strings(m, "dimension"),
+            dimensions,
             ["general", "hallucination", "reasoning", "overall", "macro"]
         );
     }
@@ -285,24 +271,21 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
         3 * bench.height(),
         "samples = 3 per item"
     );
-    let dims = strings(&eval_judgements, "kind");
-    let items = strings(&eval_judgements, "pair_id");
-    let v = optional_strings(&eval_judgements, "verdict");
-    let p = strings(&eval_judgements, "preferred");
+    let eval_judged = JudgementRow::from_frame(&eval_judgements).unwrap();
     // Per item: (right, wrong) parsed votes, and its dimension.
     let mut votes: std::collections::BTreeMap<&str, (usize, usize, &str)> = Default::default();
-    for i in 0..items.len() {
-        let e = votes.entry(&items[i]).or_insert((0, 0, &dims[i]));
-        match &v[i] {
-            Some(x) if *x == p[i] => e.0 += 1,
+    for j in &eval_judged {
+        let e = votes.entry(&j.pair_id).or_insert((0, 0, &j.kind));
+        match &j.verdict {
+            Some(x) if *x == j.preferred => e.0 += 1,
             Some(_) => e.1 += 1,
             None => {}
         }
     }
-    let dim_names = strings(&metrics, "dimension");
-    let (n, correct) = (ints(&metrics, "n"), ints(&metrics, "correct"));
-    let (ties, unparseable) = (ints(&metrics, "ties"), ints(&metrics, "unparseable"));
-    for (row, d) in dim_names.iter().enumerate().take(3) {
+    let n: Vec<i64> = metrics.iter().map(|m| m.n).collect();
+    let correct: Vec<i64> = metrics.iter().map(|m| m.correct).collect();
+    for (row, m) in metrics.iter().enumerate().take(3) {
+        let d = &m.dimension;
         let of_dim: Vec<&(usize, usize, &str)> = votes.values().filter(|e| e.2 == d).collect();
         let decided = of_dim
             .iter()
@@ -312,7 +295,7 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
         assert_eq!(n[row], decided as i64, "{d}");
         assert_eq!(correct[row], right as i64, "{d}");
         assert_eq!(
-            ties[row],
+            m.ties,
             of_dim
                 .iter()
                 .filter(|e| e.0 + e.1 > 0 && e.0 == e.1)
@@ -320,20 +303,18 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
             "{d}"
         );
         assert_eq!(
-            unparseable[row],
+            m.unparseable,
             of_dim.iter().filter(|e| e.0 + e.1 == 0).count() as i64,
             "{d}"
         );
     }
-    let acc = floats(&metrics, "accuracy");
+    let acc: Vec<f64> = metrics.iter().map(|m| m.accuracy).collect();
     assert_eq!(n[3], n[..3].iter().sum::<i64>());
     assert!((acc[3] - correct[3] as f64 / n[3] as f64).abs() < 1e-12);
 
     // Every accuracy has its 95% interval: Wilson's, recomputed here, around the accuracy.
-    let (lo, hi) = (
-        floats(&metrics, "accuracy_lo"),
-        floats(&metrics, "accuracy_hi"),
-    );
+    let lo: Vec<f64> = metrics.iter().map(|m| m.accuracy_lo).collect();
+    let hi: Vec<f64> = metrics.iter().map(|m| m.accuracy_hi).collect();
     for row in 0..4 {
         if n[row] == 0 {
             assert!(
@@ -356,12 +337,9 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
     let bench_dims = strings(&bench, "dimension");
     let (a, b) = (strings(&bench, "answer_a"), strings(&bench, "answer_b"));
     let better = strings(&bench, "better");
-    let (shorter, longer) = (
-        floats(&metrics, "shorter_wins"),
-        floats(&metrics, "longer_wins"),
-    );
-    let items = ints(&metrics, "items");
-    for (row, d) in dim_names.iter().enumerate().take(4) {
+    let shorter: Vec<f64> = metrics.iter().map(|m| m.shorter_wins).collect();
+    for m in metrics.iter().take(4) {
+        let d = &m.dimension;
         let of_dim: Vec<usize> = (0..bench.height())
             .filter(|&i| d == "overall" || &bench_dims[i] == d)
             .collect();
@@ -380,25 +358,23 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
                 }
             })
             .sum();
-        assert_eq!(items[row], of_dim.len() as i64, "{d}");
+        assert_eq!(m.items, of_dim.len() as i64, "{d}");
         let want = won / of_dim.len() as f64;
-        assert!((shorter[row] - want).abs() < 1e-12, "{d}");
-        assert!((shorter[row] + longer[row] - 1.0).abs() < 1e-12, "{d}");
+        assert!((m.shorter_wins - want).abs() < 1e-12, "{d}");
+        assert!((m.shorter_wins + m.longer_wins - 1.0).abs() < 1e-12, "{d}");
         assert!(
-            (shorter[row] - 0.5).abs() <= 0.15,
+            (m.shorter_wins - 0.5).abs() <= 0.15,
             "{d}: shorter wins {want:.3}"
         );
     }
-    assert!(strings(&metrics, "image").iter().all(|i| i == "scene"));
+    assert!(metrics.iter().all(|m| m.image == "scene" && !m.blind()));
 
     // The blind judge saw one grey image of the bench's size, and says so; its text baselines
     // are the same items' as the sighted judge's.
-    assert!(
-        strings(&blind_metrics, "image")
-            .iter()
-            .all(|i| i == "blank")
-    );
-    assert_eq!(floats(&blind_metrics, "shorter_wins"), shorter);
+    let blind_metrics = MetricsRow::from_frame(&blind_metrics).unwrap();
+    assert!(blind_metrics.iter().all(MetricsRow::blind));
+    let blind_shorter: Vec<f64> = blind_metrics.iter().map(|m| m.shorter_wins).collect();
+    assert_eq!(blind_shorter, shorter);
     let shown: std::collections::HashSet<Vec<u8>> = blind_judgements
         .column("image")
         .unwrap()

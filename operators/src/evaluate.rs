@@ -21,12 +21,12 @@
 use std::collections::BTreeMap;
 
 use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
-use judgeflow_schemas::{BENCH, JUDGEMENTS, METRICS};
-use polars::prelude::Column;
+use judgeflow_schemas::{BENCH, FrameRow, JUDGEMENTS, METRICS, MetricsRow};
+use miette::IntoDiagnostic;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::frames::{binary_column, bins, frame, strs, texts};
+use crate::frames::{binary_column, bins, frame_error, strs, texts};
 use crate::judge_format::Verdict;
 use crate::judging::{JudgingParams, Shown, judge_items};
 use crate::model_kit::row_seed;
@@ -92,9 +92,12 @@ impl TypedOperator for Evaluate {
         p: &EvaluateParams,
         outputs: &mut BTreeMap<&'static str, polars::prelude::DataFrame>,
     ) -> miette::Result<()> {
-        let judgements = outputs
-            .get("judgements")
-            .ok_or_else(|| miette::miette!("no joined `judgements` to score"))?;
+        let judgements = outputs.get("judgements").ok_or_else(|| {
+            miette::miette!(
+                code = "judgeflow::evaluate::join",
+                "no joined `judgements` to score"
+            )
+        })?;
         let metrics = metrics_frame(&scores_from_judgements(judgements)?, p.image.as_str())?;
         outputs.insert("metrics", metrics);
         Ok(())
@@ -150,7 +153,10 @@ impl TypedOperator for Evaluate {
             let blanks = blank_images(&bins(&df, "image")?, &ids)?;
             let mut df = df;
             df.with_column(binary_column("image", &blanks))
-                .map_err(|e| miette::miette!("cannot replace the image column: {e}"))?;
+                .map_err(frame_error(
+                    ctx.node,
+                    "replacing the image column with blank images",
+                ))?;
             df
         } else {
             df
@@ -202,6 +208,7 @@ fn scores_from_judgements(judgements: &polars::prelude::DataFrame) -> miette::Re
         });
         let preferred = Verdict::from_letter(&preferred[r]).ok_or_else(|| {
             miette::miette!(
+                code = "judgeflow::evaluate::preferred",
                 "judgement {r}: `preferred` is {:?}, not A or B",
                 preferred[r]
             )
@@ -476,62 +483,31 @@ pub(crate) fn score(
 }
 
 fn metrics_frame(scores: &[Score], image: &str) -> miette::Result<polars::prelude::DataFrame> {
-    let floats = |name: &str, f: &dyn Fn(&Score) -> f64| {
-        Column::new(name.into(), scores.iter().map(f).collect::<Vec<_>>())
-    };
-    frame(vec![
-        Column::new(
-            "dimension".into(),
-            scores
-                .iter()
-                .map(|s| s.dimension.clone())
-                .collect::<Vec<_>>(),
-        ),
-        floats("accuracy", &Score::accuracy),
-        floats("accuracy_lo", &|s| s.interval().0),
-        floats("accuracy_hi", &|s| s.interval().1),
-        Column::new(
-            "correct".into(),
-            scores.iter().map(|s| s.correct as i64).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "n".into(),
-            scores.iter().map(|s| s.n as i64).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "ties".into(),
-            scores.iter().map(|s| s.ties as i64).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "unparseable".into(),
-            scores
-                .iter()
-                .map(|s| s.unparseable as i64)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "a_share".into(),
-            scores
-                .iter()
-                .map(|s| {
-                    if s.parsed == 0 {
-                        f64::NAN
-                    } else {
-                        s.said_a as f64 / s.parsed as f64
-                    }
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "items".into(),
-            scores.iter().map(|s| s.items as i64).collect::<Vec<_>>(),
-        ),
-        floats("shorter_wins", &Score::shorter_wins),
-        floats("longer_wins", &|s| 1.0 - s.shorter_wins()),
-        floats("shorter_wins_words", &Score::shorter_wins_by_words),
-        floats("longer_wins_words", &|s| 1.0 - s.shorter_wins_by_words()),
-        Column::new("image".into(), vec![image; scores.len()]),
-    ])
+    let rows = scores
+        .iter()
+        .map(|s| MetricsRow {
+            dimension: s.dimension.clone(),
+            accuracy: s.accuracy(),
+            accuracy_lo: s.interval().0,
+            accuracy_hi: s.interval().1,
+            correct: s.correct as i64,
+            n: s.n as i64,
+            ties: s.ties as i64,
+            unparseable: s.unparseable as i64,
+            a_share: if s.parsed == 0 {
+                f64::NAN
+            } else {
+                s.said_a as f64 / s.parsed as f64
+            },
+            items: s.items as i64,
+            shorter_wins: s.shorter_wins(),
+            longer_wins: 1.0 - s.shorter_wins(),
+            shorter_wins_words: s.shorter_wins_by_words(),
+            longer_wins_words: 1.0 - s.shorter_wins_by_words(),
+            image: image.to_string(),
+        })
+        .collect();
+    MetricsRow::into_frame(rows).into_diagnostic()
 }
 
 #[cfg(test)]

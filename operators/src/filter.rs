@@ -15,10 +15,10 @@
 use std::collections::BTreeMap;
 
 use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
-use judgeflow_schemas::{JUDGEMENTS, KEPT_STATS, SFT};
-use polars::prelude::Column;
+use judgeflow_schemas::{FrameRow, JUDGEMENTS, KEPT_STATS, KeptStatsRow, SFT, SftRow};
+use miette::IntoDiagnostic;
 
-use crate::frames::{binary_column, bins, bools, frame, strs, texts};
+use crate::frames::{bins, bools, strs, texts};
 use crate::judge_format::{Verdict, judge_prompt, judge_response, reasoning_of};
 use crate::model_kit::row_seed;
 
@@ -98,35 +98,19 @@ impl TypedOperator for Filter {
         let a = texts(&df, "answer_a")?;
         let b = texts(&df, "answer_b")?;
         let outputs = texts(&df, "output")?;
-        let mut sft = frame(vec![
-            Column::new(
-                "example_id".into(),
-                kept.iter()
-                    .map(|&i| format!("{}-{}-{i}", pair_ids[i], orders[i]))
-                    .collect::<Vec<_>>(),
-            ),
-            binary_column(
-                "image",
-                &kept.iter().map(|&i| images[i].clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "prompt".into(),
-                kept.iter()
-                    .map(|&i| judge_prompt(&questions[i], &a[i], &b[i]))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "response".into(),
-                kept.iter()
-                    .map(|&i| {
-                        judge_response(
-                            reasoning_of(&outputs[i]),
-                            verdict(i).expect("kept verdicts parse"),
-                        )
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-        ])?;
+        let examples = kept
+            .iter()
+            .map(|&i| SftRow {
+                example_id: format!("{}-{}-{i}", pair_ids[i], orders[i]),
+                image: images[i].clone(),
+                prompt: judge_prompt(&questions[i], &a[i], &b[i]),
+                response: judge_response(
+                    reasoning_of(&outputs[i]),
+                    verdict(i).expect("kept verdicts parse"),
+                ),
+            })
+            .collect();
+        let mut sft = SftRow::into_frame(examples).into_diagnostic()?;
 
         // Stats per (source, kind) and in total.
         #[derive(Default)]
@@ -148,45 +132,22 @@ impl TypedOperator for Filter {
         if counts.is_empty() {
             counts.insert(("total", "total"), Count::default());
         }
-        let rows: Vec<(&(&str, &str), &Count<'_>)> = counts.iter().collect();
-        let mut stats = frame(vec![
-            Column::new(
-                "source".into(),
-                rows.iter().map(|(k, _)| k.0).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "kind".into(),
-                rows.iter().map(|(k, _)| k.1).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "pairs".into(),
-                rows.iter()
-                    .map(|(_, c)| c.pairs.len() as i64)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "judgements".into(),
-                rows.iter()
-                    .map(|(_, c)| c.judgements as i64)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "kept".into(),
-                rows.iter().map(|(_, c)| c.kept as i64).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "kept_fraction".into(),
-                rows.iter()
-                    .map(|(_, c)| {
-                        if c.judgements == 0 {
-                            f64::NAN
-                        } else {
-                            c.kept as f64 / c.judgements as f64
-                        }
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-        ])?;
+        let rows = counts
+            .iter()
+            .map(|(&(source, kind), c)| KeptStatsRow {
+                source: source.to_string(),
+                kind: kind.to_string(),
+                pairs: c.pairs.len() as i64,
+                judgements: c.judgements as i64,
+                kept: c.kept as i64,
+                kept_fraction: if c.judgements == 0 {
+                    f64::NAN
+                } else {
+                    c.kept as f64 / c.judgements as f64
+                },
+            })
+            .collect();
+        let mut stats = KeptStatsRow::into_frame(rows).into_diagnostic()?;
         tracing::info!(
             node = ctx.node,
             judgements = df.height(),

@@ -1,5 +1,7 @@
 //! Column access for operators: owned vectors out of a frame (`judgeflow_schemas::columns`,
-//! with a diagnostic naming the column when it is missing or mistyped), and columns back in.
+//! with a diagnostic naming the column when it is missing or mistyped), and the binary column
+//! that replaces a frame's images. Frames are written from typed rows (`judgeflow_schemas`'
+//! `frame_row!` structs), not column by column.
 
 use judgeflow_schemas::columns;
 use miette::{IntoDiagnostic, miette};
@@ -64,11 +66,6 @@ pub(crate) fn frame_error<'a>(
             "node `{node}`: {doing}: {e}"
         )
     }
-}
-
-/// A frame from columns of equal length.
-pub(crate) fn frame(columns: Vec<Column>) -> miette::Result<DataFrame> {
-    DataFrame::new_infer_height(columns).into_diagnostic()
 }
 
 #[cfg(test)]

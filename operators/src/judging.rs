@@ -9,9 +9,11 @@
 
 use burn::prelude::Backend;
 use judgeflow_engine::{NodeProgress, RunContext, operator_params};
-use polars::prelude::{Column, DataFrame};
+use judgeflow_schemas::{FrameRow, JudgementRow};
+use miette::IntoDiagnostic;
+use polars::prelude::DataFrame;
 
-use crate::frames::{binary_column, bins, frame, texts};
+use crate::frames::{bins, texts};
 use crate::judge_format::{LetterTokens, Verdict, judge_prompt, parse_verdict};
 use crate::model_kit::{
     GenerateParams, ImageCache, InferTask, Request, generate_all, infer, load_judge,
@@ -99,8 +101,8 @@ operator_params! {
     }
 }
 
-/// The judgements frame.
-struct JudgementRows<'a> {
+/// The judged pairs' columns, which every judgement row of a pair repeats.
+struct PairColumns<'a> {
     pair_ids: &'a [String],
     images: &'a [Vec<u8>],
     questions: &'a [String],
@@ -108,65 +110,28 @@ struct JudgementRows<'a> {
     sources: &'a [String],
 }
 
-impl JudgementRows<'_> {
+impl PairColumns<'_> {
     fn frame(&self, shown: &[Shown], judged: &[Judgement]) -> miette::Result<DataFrame> {
-        let pick = |v: &[String]| {
-            Column::new(
-                "x".into(),
-                shown.iter().map(|s| v[s.pair].clone()).collect::<Vec<_>>(),
-            )
-        };
-        let named = |c: Column, name: &str| c.with_name(name.into());
-        let images: Vec<Vec<u8>> = shown.iter().map(|s| self.images[s.pair].clone()).collect();
-        frame(vec![
-            named(pick(self.pair_ids), "pair_id"),
-            binary_column("image", &images),
-            named(pick(self.questions), "question"),
-            Column::new(
-                "order".into(),
-                shown.iter().map(|s| s.order).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "answer_a".into(),
-                shown.iter().map(|s| s.answer_a.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "answer_b".into(),
-                shown.iter().map(|s| s.answer_b.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "preferred".into(),
-                shown
-                    .iter()
-                    .map(|s| s.preferred.letter())
-                    .collect::<Vec<_>>(),
-            ),
-            named(pick(self.kinds), "kind"),
-            named(pick(self.sources), "source"),
-            Column::new(
-                "output".into(),
-                judged.iter().map(|j| j.output.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "verdict".into(),
-                judged
-                    .iter()
-                    .map(|j| j.verdict.map(Verdict::letter))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "verdict_prob".into(),
-                judged.iter().map(|j| j.verdict_prob).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "agrees".into(),
-                shown
-                    .iter()
-                    .zip(judged)
-                    .map(|(s, j)| j.verdict == Some(s.preferred))
-                    .collect::<Vec<_>>(),
-            ),
-        ])
+        let rows = shown
+            .iter()
+            .zip(judged)
+            .map(|(s, j)| JudgementRow {
+                pair_id: self.pair_ids[s.pair].clone(),
+                image: self.images[s.pair].clone(),
+                question: self.questions[s.pair].clone(),
+                order: s.order.to_string(),
+                answer_a: s.answer_a.clone(),
+                answer_b: s.answer_b.clone(),
+                preferred: s.preferred.letter().to_string(),
+                kind: self.kinds[s.pair].clone(),
+                source: self.sources[s.pair].clone(),
+                output: j.output.clone(),
+                verdict: j.verdict.map(|v| v.letter().to_string()),
+                verdict_prob: j.verdict_prob,
+                agrees: j.verdict == Some(s.preferred),
+            })
+            .collect();
+        JudgementRow::into_frame(rows).into_diagnostic()
     }
 }
 
@@ -192,7 +157,7 @@ pub(crate) fn judge_items(
         bar: ctx.progress(shown.len() as u64, "judgements"),
     };
     let judged = infer(ctx.node, params.generate.device.on(ctx), run)?;
-    let rows = JudgementRows {
+    let rows = PairColumns {
         pair_ids: &texts(df, "pair_id")?,
         images: &images,
         questions: &questions,

@@ -26,6 +26,7 @@ mod source_mmrewardbench;
 mod source_scenes;
 mod source_vlrewardbench;
 mod train;
+mod train_data;
 mod train_lora;
 mod vote;
 

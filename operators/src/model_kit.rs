@@ -308,10 +308,15 @@ pub(crate) fn save_judge<B: Backend>(
     tokenizer: &JudgeTokenizer,
     dir: &Path,
 ) -> miette::Result<()> {
-    checkpoint::save(model, dir).map_err(|e| miette!("saving the checkpoint: {e}"))?;
+    checkpoint::save(model, dir).map_err(|e| {
+        miette!(
+            code = "judgeflow::model::save",
+            "saving the checkpoint: {e}"
+        )
+    })?;
     tokenizer
         .save(dir.join(TOKENIZER_FILE))
-        .map_err(|e| miette!("saving the tokenizer: {e}"))?;
+        .map_err(|e| miette!(code = "judgeflow::model::save", "saving the tokenizer: {e}"))?;
     Ok(())
 }
 
@@ -410,11 +415,13 @@ pub(crate) fn generate_all<B: Backend>(
     };
     let mut prompts = Vec::with_capacity(requests.len());
     for r in requests {
-        prompts.push(
-            judge
-                .prompt_ids(&r.question)
-                .map_err(|e| miette!("{}: the prompt does not tokenize: {e}", r.label))?,
-        );
+        prompts.push(judge.prompt_ids(&r.question).map_err(|e| {
+            miette!(
+                code = "judgeflow::model::tokenize",
+                "{}: the prompt does not tokenize: {e}",
+                r.label
+            )
+        })?);
     }
     let mut order: Vec<usize> = (0..requests.len()).collect();
     order.sort_by_key(|&i| prompts[i].len());
@@ -434,10 +441,13 @@ pub(crate) fn generate_all<B: Backend>(
             watch,
         );
         for (&i, (g, w)) in chunk.iter().zip(generations) {
-            let text = judge
-                .tokenizer
-                .decode(&g.tokens, true)
-                .map_err(|e| miette!("{}: decoding the reply: {e}", requests[i].label))?;
+            let text = judge.tokenizer.decode(&g.tokens, true).map_err(|e| {
+                miette!(
+                    code = "judgeflow::model::decode",
+                    "{}: decoding the reply: {e}",
+                    requests[i].label
+                )
+            })?;
             replies[i] = Some(Reply {
                 tokens: g.tokens,
                 text,

@@ -1,63 +1,27 @@
 //! Building `pairs` and `unpaired` frames (shared by `corrupt`, `vote` and `concat`), and the
 //! answer normalisation that voting and gold checks use.
 
-use polars::prelude::{Column, DataFrame};
-
-use crate::frames::{binary_column, frame};
-
-/// One synthetic preference pair.
-pub(crate) struct PairRow {
-    pub pair_id: String,
-    pub prompt_id: String,
-    pub image: Vec<u8>,
-    pub question: String,
-    pub chosen: String,
-    pub rejected: String,
-    pub task: String,
-    pub kind: String,
-    pub source: String,
-    pub label_correct: Option<bool>,
-}
+use judgeflow_schemas::FrameRow;
+pub(crate) use judgeflow_schemas::{PairRow, UnpairedRow};
+use miette::IntoDiagnostic;
+use polars::prelude::DataFrame;
 
 /// The `pairs` frame of `rows`.
 pub(crate) fn pairs_frame(rows: Vec<PairRow>) -> miette::Result<DataFrame> {
-    let col = |name: &str, f: &dyn Fn(&PairRow) -> String| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>())
-    };
-    let images: Vec<Vec<u8>> = rows.iter().map(|r| r.image.clone()).collect();
-    frame(vec![
-        col("pair_id", &|r| r.pair_id.clone()),
-        col("prompt_id", &|r| r.prompt_id.clone()),
-        binary_column("image", &images),
-        col("question", &|r| r.question.clone()),
-        col("chosen", &|r| r.chosen.clone()),
-        col("rejected", &|r| r.rejected.clone()),
-        col("task", &|r| r.task.clone()),
-        col("kind", &|r| r.kind.clone()),
-        col("source", &|r| r.source.clone()),
-        Column::new(
-            "label_correct".into(),
-            rows.iter().map(|r| r.label_correct).collect::<Vec<_>>(),
-        ),
-    ])
+    PairRow::into_frame(rows).into_diagnostic()
 }
 
 /// The `unpaired` frame: `(prompt_id, task, reason)` rows.
 pub(crate) fn unpaired_frame(rows: Vec<(String, String, String)>) -> miette::Result<DataFrame> {
-    frame(vec![
-        Column::new(
-            "prompt_id".into(),
-            rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "task".into(),
-            rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "reason".into(),
-            rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
-        ),
-    ])
+    let rows = rows
+        .into_iter()
+        .map(|(prompt_id, task, reason)| UnpairedRow {
+            prompt_id,
+            task,
+            reason,
+        })
+        .collect();
+    UnpairedRow::into_frame(rows).into_diagnostic()
 }
 
 const NUMBER_WORDS: [&str; 13] = [

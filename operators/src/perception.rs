@@ -20,11 +20,11 @@
 use std::collections::BTreeMap;
 
 use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
-use judgeflow_schemas::{PERCEPTION, SAMPLES};
-use polars::prelude::Column;
+use judgeflow_schemas::{FrameRow, PERCEPTION, PerceptionRow, SAMPLES};
+use miette::IntoDiagnostic;
 
 use crate::evaluate::wilson;
-use crate::frames::{bools, frame, strs, texts};
+use crate::frames::{bools, strs, texts};
 use crate::pairs::normalize_answer;
 
 choice_enum! {
@@ -106,44 +106,21 @@ impl TypedOperator for Perception {
                 )
             })
             .collect();
-        let mut out = frame(vec![
-            Column::new(
-                "task".into(),
-                rows.iter().map(|r| r.task.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "form".into(),
-                rows.iter().map(|r| r.form).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "accuracy".into(),
-                rows.iter().map(|r| r.accuracy).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "accuracy_lo".into(),
-                rows.iter().map(|r| r.lo).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "accuracy_hi".into(),
-                rows.iter().map(|r| r.hi).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "correct".into(),
-                rows.iter().map(|r| r.correct as i64).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "n".into(),
-                rows.iter().map(|r| r.n as i64).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "prior".into(),
-                rows.iter().map(|r| r.prior).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "passes".into(),
-                rows.iter().map(|r| r.passes).collect::<Vec<_>>(),
-            ),
-        ])?;
+        let out_rows = rows
+            .iter()
+            .map(|r| PerceptionRow {
+                task: r.task.clone(),
+                form: r.form.to_string(),
+                accuracy: r.accuracy,
+                accuracy_lo: r.lo,
+                accuracy_hi: r.hi,
+                correct: r.correct as i64,
+                n: r.n as i64,
+                prior: r.prior,
+                passes: r.passes,
+            })
+            .collect();
+        let mut out = PerceptionRow::into_frame(out_rows).into_diagnostic()?;
         if !failing.is_empty() {
             let what = format!(
                 "node `{}`: the base model does not perceive well enough (gate: every form ≥ {:.2} and ≥ {:.2} above its prior): {}",

@@ -109,24 +109,41 @@ impl TypedOperator for HfModelSource {
                 dir.display()
             ))
         })?;
-        let identity = identify(&stamp_root(), &dir, false)
-            .map_err(|e| miette!("node `{}`: identifying {}: {e}", ctx.node, dir.display()))?;
+        let identity = identify(&stamp_root(), &dir, false).map_err(|e| {
+            miette!(
+                code = "judgeflow::source::hf_model",
+                "node `{}`: identifying {}: {e}",
+                ctx.node,
+                dir.display()
+            )
+        })?;
         let out = ctx.output_dir("model")?;
         for name in COPIED {
             let from = dir.join(name);
             if from.is_file() {
-                std::fs::copy(&from, out.join(name))
-                    .map_err(|e| miette!("copying {}: {e}", from.display()))?;
+                std::fs::copy(&from, out.join(name)).map_err(|e| {
+                    miette!(
+                        code = "judgeflow::source::hf_model",
+                        "copying {}: {e}",
+                        from.display()
+                    )
+                })?;
             }
         }
-        let absolute =
-            std::fs::canonicalize(&dir).map_err(|e| miette!("resolving {}: {e}", dir.display()))?;
+        let absolute = std::fs::canonicalize(&dir).map_err(|e| {
+            miette!(
+                code = "judgeflow::source::hf_model",
+                "resolving {}: {e}",
+                dir.display()
+            )
+        })?;
         let mut weights = Vec::new();
         for file in &found.weight_files {
             let name = file.file_name().expect("a weight file has a name");
             let stamp = identity.files.get(&name.to_string_lossy().to_string());
             let Some(stamp) = stamp else {
                 return Err(miette!(
+                    code = "judgeflow::source::hf_model",
                     "node `{}`: {} appeared while the checkpoint was being identified; run again",
                     ctx.node,
                     file.display()
@@ -140,8 +157,12 @@ impl TypedOperator for HfModelSource {
             });
         }
         let list = serde_json::to_string_pretty(&weights).expect("plain data");
-        std::fs::write(out.join(checkpoint::EXTERNAL_WEIGHTS_FILE), list)
-            .map_err(|e| miette!("writing the weights list: {e}"))?;
+        std::fs::write(out.join(checkpoint::EXTERNAL_WEIGHTS_FILE), list).map_err(|e| {
+            miette!(
+                code = "judgeflow::source::hf_model",
+                "writing the weights list: {e}"
+            )
+        })?;
         tracing::info!(
             node = ctx.node,
             tensors = found.tensor_count,

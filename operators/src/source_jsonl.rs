@@ -21,8 +21,7 @@ use std::collections::HashMap;
 
 use crate::frames::frame_error;
 use judgeflow_engine::{Port, RunContext, TypedOperator, operator_params};
-use judgeflow_schemas::PROMPTS;
-use polars::prelude::*;
+use judgeflow_schemas::{FrameRow, PROMPTS, PromptRow};
 
 use crate::images;
 use crate::source_common::{At, BadRows, Fields, FileParams, Files, jsonl_rows, loose_id};
@@ -153,40 +152,25 @@ impl TypedOperator for JsonlSource {
             rows.iter().map(|r| files.image_path(&r.image)).collect(),
             |p| images::load(&p),
         );
-        let (mut ids, mut imgs, mut questions, mut answers, mut tasks, mut opens) = (
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        );
+        let mut prompts = Vec::with_capacity(rows.len());
         for (row, image) in rows.into_iter().zip(loaded) {
             match image {
-                Ok(bytes) => {
-                    ids.push(row.id);
-                    imgs.push(bytes);
-                    questions.push(row.prompt);
-                    answers.push(row.answer);
-                    tasks.push(row.task);
-                    opens.push(row.open);
-                }
+                Ok(bytes) => prompts.push(PromptRow {
+                    prompt_id: row.id,
+                    image: bytes,
+                    question: row.prompt,
+                    gold_answer: row.answer,
+                    task: row.task,
+                    open: row.open,
+                    source: label.to_string(),
+                }),
                 Err(why) => bad.push(row.at, Some(&row.id), why),
             }
         }
-        bad.settle(&files, ctx.node, policy, ids.len())?;
+        bad.settle(&files, ctx.node, policy, prompts.len())?;
 
-        let n = ids.len();
-        let mut frame = df!(
-            "prompt_id" => ids,
-            "image" => imgs,
-            "question" => questions,
-            "gold_answer" => answers,
-            "task" => tasks,
-            "open" => opens,
-            "source" => vec![label; n],
-        )
-        .map_err(frame_error(ctx.node, "building the prompts frame"))?;
+        let mut frame = PromptRow::into_frame(prompts)
+            .map_err(frame_error(ctx.node, "building the prompts frame"))?;
         ctx.write_frame("prompts", &mut frame)?;
         Ok(())
     }

@@ -4,9 +4,11 @@
 //! of the node seed and its index with the top bit cleared for training scenes and set for the
 //! benchmark, so no benchmark image can ever be a training image, whatever seeds users pick.
 
-use crate::frames::{binary_column, frame_error};
+use crate::frames::frame_error;
 use judgeflow_engine::{Port, RunContext, TypedOperator, operator_params};
-use judgeflow_schemas::{BENCH, PROMPTS, SCENES, SFT};
+use judgeflow_schemas::{
+    BENCH, BenchRow, FrameRow, PROMPTS, PromptRow, SCENES, SFT, SceneRow, SftRow,
+};
 use judgeflow_world::{Color, Dimension, Scene, Shape, WorldConfig};
 use miette::miette;
 use polars::prelude::*;
@@ -129,28 +131,21 @@ fn prompts_frame(
     prompts: &[Vec<judgeflow_world::Prompt>],
     source: &str,
 ) -> polars::prelude::PolarsResult<DataFrame> {
-    let (mut p_id, mut p_img, mut p_q, mut p_a, mut p_task, mut p_open) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut rows = Vec::new();
     for ((scene, png), asked) in scenes.iter().zip(prompts) {
         for (j, pr) in asked.iter().enumerate() {
-            p_id.push(format!("{:016x}-{j}", scene.seed));
-            p_img.push(png.clone());
-            p_q.push(pr.question.clone());
-            p_a.push(pr.answer.clone());
-            p_task.push(pr.task.name());
-            p_open.push(pr.open);
+            rows.push(PromptRow {
+                prompt_id: format!("{:016x}-{j}", scene.seed),
+                image: png.clone(),
+                question: pr.question.clone(),
+                gold_answer: Some(pr.answer.clone()),
+                task: pr.task.name().to_string(),
+                open: pr.open,
+                source: source.to_string(),
+            });
         }
     }
-    let n = p_id.len();
-    DataFrame::new_infer_height(vec![
-        Column::new("prompt_id".into(), p_id),
-        binary_column("image", &p_img),
-        Column::new("question".into(), p_q),
-        Column::new("gold_answer".into(), p_a),
-        Column::new("task".into(), p_task),
-        Column::new("open".into(), p_open),
-        Column::new("source".into(), vec![source; n]),
-    ])
+    PromptRow::into_frame(rows)
 }
 
 /// Training scenes: the scenes with their graphs, the prompts (open and closed, with gold
@@ -195,27 +190,28 @@ impl TypedOperator for ScenesSource {
     fn run(&self, p: &ScenesParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let scenes = draw(ctx, &p.world, Split::Train)?;
 
-        let mut ids = Vec::new();
-        let mut graphs = Vec::new();
-        let mut counts = Vec::new();
-        let mut images = Vec::new();
-        let (mut c_id, mut c_img, mut c_prompt, mut c_resp) = (vec![], vec![], vec![], vec![]);
+        let mut scene_rows = Vec::with_capacity(scenes.len());
+        let mut corpus = Vec::new();
         let mut scene_prompts = Vec::with_capacity(scenes.len());
         for (scene, png) in &scenes {
-            ids.push(scene.seed);
-            graphs.push(scene.to_json());
-            counts.push(scene.objects.len() as i64);
-            images.push(png.clone());
+            scene_rows.push(SceneRow {
+                scene_id: scene.seed,
+                image: png.clone(),
+                scene_graph: scene.to_json(),
+                n_objects: scene.objects.len() as i64,
+            });
             scene_prompts.push(prompts_of(scene));
             let mut rng = judgeflow_world::rng(scene.seed ^ 0x434f_5250_5553);
             for (j, row) in judgeflow_world::corpus_for(scene, &mut rng)
                 .into_iter()
                 .enumerate()
             {
-                c_id.push(format!("{:016x}-c{j}", scene.seed));
-                c_img.push(png.clone());
-                c_prompt.push(row.question);
-                c_resp.push(row.answer);
+                corpus.push(SftRow {
+                    example_id: format!("{:016x}-c{j}", scene.seed),
+                    image: png.clone(),
+                    prompt: row.question,
+                    response: row.answer,
+                });
             }
         }
         // Judge-format rows last, from their own RNG stream per scene: with `judge_examples = 0`
@@ -225,27 +221,19 @@ impl TypedOperator for ScenesSource {
             judgeflow_world::rng(refs[i].seed ^ 0x4a55_4447_4520)
         });
         for (k, row) in judge.into_iter().enumerate() {
-            c_id.push(format!("{:016x}-j{k}", refs[row.scene].seed));
-            c_img.push(scenes[row.scene].1.clone());
-            c_prompt.push(row.prompt);
-            c_resp.push(row.response);
+            corpus.push(SftRow {
+                example_id: format!("{:016x}-j{k}", refs[row.scene].seed),
+                image: scenes[row.scene].1.clone(),
+                prompt: row.prompt,
+                response: row.response,
+            });
         }
-        let mut scenes_df = DataFrame::new_infer_height(vec![
-            Column::new("scene_id".into(), ids),
-            binary_column("image", &images),
-            Column::new("scene_graph".into(), graphs),
-            Column::new("n_objects".into(), counts),
-        ])
-        .map_err(frame_error(ctx.node, "building the scenes frame"))?;
+        let mut scenes_df = SceneRow::into_frame(scene_rows)
+            .map_err(frame_error(ctx.node, "building the scenes frame"))?;
         let mut prompts_df = prompts_frame(&scenes, &scene_prompts, "scenes")
             .map_err(frame_error(ctx.node, "building the prompts frame"))?;
-        let mut corpus_df = DataFrame::new_infer_height(vec![
-            Column::new("example_id".into(), c_id),
-            binary_column("image", &c_img),
-            Column::new("prompt".into(), c_prompt),
-            Column::new("response".into(), c_resp),
-        ])
-        .map_err(frame_error(ctx.node, "building the corpus frame"))?;
+        let mut corpus_df = SftRow::into_frame(corpus)
+            .map_err(frame_error(ctx.node, "building the corpus frame"))?;
         ctx.write_frame("scenes", &mut scenes_df)?;
         ctx.write_frame("prompts", &mut prompts_df)?;
         ctx.write_frame("corpus", &mut corpus_df)?;
@@ -309,8 +297,7 @@ impl TypedOperator for ScenesBenchSource {
         // Balanced order: half the pairs put the better answer first, shuffled by the node seed.
         let mut chosen_first: Vec<bool> = (0..rows.len()).map(|i| i % 2 == 0).collect();
         chosen_first.shuffle(&mut judgeflow_world::rng(ctx.seed));
-        let mut cols: [Vec<String>; 6] = Default::default();
-        let mut images = Vec::new();
+        let mut bench = Vec::with_capacity(rows.len());
         for (i, ((seed, png, pair), first)) in rows.into_iter().zip(chosen_first).enumerate() {
             let (a, b, better) = if first {
                 (pair.chosen, pair.rejected, "A")
@@ -322,27 +309,19 @@ impl TypedOperator for ScenesBenchSource {
                 Dimension::Hallucination => "hallucination",
                 Dimension::Reasoning => "reasoning",
             };
-            cols[0].push(format!("{seed:016x}-{i}"));
-            cols[1].push(pair.question);
-            cols[2].push(a);
-            cols[3].push(b);
-            cols[4].push(better.to_string());
-            cols[5].push(dimension.to_string());
-            images.push(png.clone());
+            bench.push(BenchRow {
+                pair_id: format!("{seed:016x}-{i}"),
+                image: png.clone(),
+                question: pair.question,
+                answer_a: a,
+                answer_b: b,
+                better: better.to_string(),
+                dimension: dimension.to_string(),
+                source: "scenes_bench".to_string(),
+            });
         }
-        let n = images.len();
-        let [id, q, a, b, better, dim] = cols;
-        let mut df = DataFrame::new_infer_height(vec![
-            Column::new("pair_id".into(), id),
-            binary_column("image", &images),
-            Column::new("question".into(), q),
-            Column::new("answer_a".into(), a),
-            Column::new("answer_b".into(), b),
-            Column::new("better".into(), better),
-            Column::new("dimension".into(), dim),
-            Column::new("source".into(), vec!["scenes_bench"; n]),
-        ])
-        .map_err(frame_error(ctx.node, "building the bench frame"))?;
+        let mut df = BenchRow::into_frame(bench)
+            .map_err(frame_error(ctx.node, "building the bench frame"))?;
         ctx.write_frame("bench", &mut df)?;
         let asked: Vec<_> = scenes.iter().map(|(scene, _)| prompts_of(scene)).collect();
         ctx.write_frame(

@@ -24,30 +24,20 @@ use burn::tensor::backend::AutodiffBackend;
 use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_model::chat::sft_example;
 use judgeflow_model::config::MllamaConfig;
-use judgeflow_model::tokenizer::{JudgeTokenizer, train_world_tokenizer};
-use judgeflow_model::train::{LossRecord, TrainBatch, TrainConfig, train};
-use judgeflow_schemas::{LOSS, SCENES, SFT};
-use judgeflow_world::{CorruptionKind, WordLists, corrupt_text};
-use miette::miette;
-use polars::prelude::Column;
+use judgeflow_model::train::{LossRecord, TrainConfig, train};
+use judgeflow_schemas::{FrameRow, LOSS, LossRow, SCENES, SFT};
+use miette::{IntoDiagnostic, miette};
+use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::frames::{bins, frame, texts};
-use crate::judge_format::{
-    self, Verdict, judge_prompt, judge_response, parse_verdict, reasoning_of,
-};
-use crate::model_kit::{
-    DeviceChoice, DeviceParams, ImageCache, TrainTask, check_device, load_judge, train_on,
+use crate::frames::{bins, texts};
+use crate::model_kit::{DeviceChoice, DeviceParams, TrainTask, check_device, load_judge, train_on};
+use crate::train_data::{
+    Example, Rows, TrainData, balance_verdicts, format_examples, make_batches, randomize_verdicts,
+    verdict_token, world_tokenizer,
 };
 use crate::train_lora::LoraParams;
-
-/// Rows are padded to a multiple of this many tokens, so few distinct shapes occur (each new
-/// shape costs a kernel compilation and autotune on GPU backends).
-const PAD_MULTIPLE: usize = 16;
-/// Batches whose rows are sorted by length together (less padding), before shuffling batches.
-const LENGTH_GROUP: usize = 32;
 
 choice_enum! {
     /// What the data is.
@@ -83,6 +73,9 @@ operator_params! {
         /// init = scratch: the vision tower's tile side in pixels, a multiple of its 8-px
         /// patches (0: the preset's, 64); draw the world at the same size, or images are resized
         image_size: usize [0..=1120] = 0,
+        /// init = scratch: a cross-attention layer every N text layers (the last layer is one);
+        /// 0: the preset's (tiny: 2 of 8, at layers 3 and 7)
+        cross_attention_every: usize [0..=64] = 0,
         /// cross-attention gates at init = scratch (mllama: 0; from scratch 0 never learns to
         /// look)
         gate_init: f64 [0.0..=1.0] = 0.5,
@@ -201,38 +194,20 @@ impl TypedOperator for Train {
         };
         let node = ctx.node.to_string();
         let records = train_on(&node, place, job)?;
-        let mut loss = frame(vec![
-            Column::new(
-                "step".into(),
-                records.iter().map(|r| r.step as i64).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "loss".into(),
-                records.iter().map(|r| r.loss).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "lr".into(),
-                records.iter().map(|r| r.lr).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "tokens".into(),
-                records.iter().map(|r| r.tokens as i64).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "grad_norm".into(),
-                records.iter().map(|r| r.grad_norm).collect::<Vec<_>>(),
-            ),
-        ])?;
+        let rows = records
+            .iter()
+            .map(|r| LossRow {
+                step: r.step as i64,
+                loss: r.loss,
+                lr: r.lr,
+                tokens: r.tokens as i64,
+                grad_norm: r.grad_norm,
+            })
+            .collect();
+        let mut loss = LossRow::into_frame(rows).into_diagnostic()?;
         ctx.write_frame("loss", &mut loss)?;
         Ok(())
     }
-}
-
-/// The SFT frame's columns.
-struct Rows {
-    images: Vec<Vec<u8>>,
-    prompts: Vec<String>,
-    responses: Vec<String>,
 }
 
 /// One training run, generic over the backend through [`TrainTask`].
@@ -247,13 +222,6 @@ struct Job {
     out_dir: std::path::PathBuf,
     choice: DeviceChoice,
     bar: judgeflow_engine::NodeProgress,
-}
-
-/// An example ready to batch: token ids, loss weight per token, index of its image row.
-struct Example {
-    ids: Vec<u32>,
-    weights: Vec<f32>,
-    image: usize,
 }
 
 impl TrainTask for Job {
@@ -309,6 +277,21 @@ impl TrainTask for Job {
                 if side > 0 {
                     config.vision_config.image_size = side;
                 }
+                let every = p.cross_attention_every;
+                if every > 0 {
+                    let layers = config.text_config.num_hidden_layers;
+                    config.text_config.cross_attention_layers =
+                        (0..layers).filter(|i| (i + 1) % every == 0).collect();
+                    if every > layers {
+                        return Err(miette!(
+                            code = "judgeflow::train::cross_attention_every",
+                            help = format!("use at most the preset's {layers} text layers"),
+                            "node `{}`: cross_attention_every = {every} leaves no cross-attention \
+                             layer in {layers} text layers: the model could not see the image",
+                            self.node
+                        ));
+                    }
+                }
                 config.validate().map_err(|e| {
                     miette!(
                         code = "judgeflow::train::image_size",
@@ -349,8 +332,13 @@ impl TrainTask for Job {
         let mut examples = Vec::with_capacity(items.len());
         let mut too_long = 0;
         for (image, prompt, response) in &items {
-            let e = sft_example(&tokenizer, prompt, response)
-                .map_err(|e| miette!("node `{}`: an example does not tokenize: {e}", self.node))?;
+            let e = sft_example(&tokenizer, prompt, response).map_err(|e| {
+                miette!(
+                    code = "judgeflow::train::tokenize",
+                    "node `{}`: an example does not tokenize: {e}",
+                    self.node
+                )
+            })?;
             if e.input_ids.len() > max_len {
                 too_long += 1;
                 continue;
@@ -432,7 +420,7 @@ impl TrainTask for Job {
                 bar.message(format!("loss {:.3}", r.loss));
             }
         })
-        .map_err(|e| miette!("node `{}`: {e}", self.node))?;
+        .map_err(|e| miette!(code = "judgeflow::train::run", "node `{}`: {e}", self.node))?;
         tracing::info!(
             node = %self.node,
             device = ?self.choice,
@@ -453,325 +441,5 @@ impl TrainTask for Job {
             &self.out_dir,
         )?;
         Ok(records)
-    }
-}
-
-/// Drops the surplus of the more frequent verdict letter so both letters are equally common.
-fn balance_verdicts(
-    items: Vec<(usize, String, String)>,
-    rng: &mut ChaCha8Rng,
-) -> Vec<(usize, String, String)> {
-    let (mut a, mut b): (Vec<_>, Vec<_>) = items
-        .into_iter()
-        .filter(|(_, _, r)| parse_verdict(r).is_some())
-        .partition(|(_, _, r)| parse_verdict(r).map(|v| v.0) == Some(Verdict::A));
-    let n = a.len().min(b.len());
-    a.shuffle(rng);
-    b.shuffle(rng);
-    a.truncate(n);
-    b.truncate(n);
-    let mut out: Vec<_> = a.into_iter().chain(b).collect();
-    out.sort_by_key(|(i, _, _)| *i);
-    out
-}
-
-/// Redraws the verdict of every item whose response has one, keeping the reasoning before it.
-fn randomize_verdicts(items: &mut [(usize, String, String)], rng: &mut ChaCha8Rng) {
-    for (_, _, response) in items.iter_mut() {
-        if parse_verdict(response).is_some() {
-            let verdict = if rng.random_bool(0.5) {
-                Verdict::A
-            } else {
-                Verdict::B
-            };
-            *response = judge_response(reasoning_of(response), verdict);
-        }
-    }
-}
-
-/// Judge-format examples over the corpus: the row's answer against a corrupted one (or another
-/// row's answer when no corruption applies), in random order, with a verdict drawn at random.
-fn format_examples(
-    rows: &Rows,
-    fraction: f64,
-    rng: &mut ChaCha8Rng,
-) -> Vec<(usize, String, String)> {
-    let words = WordLists::default();
-    let n = rows.prompts.len();
-    let mut out = Vec::new();
-    if n < 2 {
-        return out;
-    }
-    for i in 0..n {
-        if !rng.random_bool(fraction) {
-            continue;
-        }
-        let gold = &rows.responses[i];
-        let other = match corrupt_text(gold, &words, &CorruptionKind::ALL, rng) {
-            Some(c) => c.text,
-            None => {
-                let j = (i + rng.random_range(1..n)) % n;
-                rows.responses[j].clone()
-            }
-        };
-        if other == *gold {
-            continue;
-        }
-        let (a, b) = if rng.random_bool(0.5) {
-            (gold.as_str(), other.as_str())
-        } else {
-            (other.as_str(), gold.as_str())
-        };
-        let verdict = if rng.random_bool(0.5) {
-            Verdict::A
-        } else {
-            Verdict::B
-        };
-        out.push((
-            i,
-            judge_prompt(&rows.prompts[i], a, b),
-            judge_response(&format!("In the image: {gold}"), verdict),
-        ));
-    }
-    out
-}
-
-/// The index, within `response_ids` (a response's tokens, as `sft_example` encodes them), of the
-/// token that spells the verdict letter of `response` alone; `None` without a verdict line or
-/// when the letter shares a token with neighbouring text.
-fn verdict_token(
-    tokenizer: &JudgeTokenizer,
-    response_ids: &[u32],
-    response: &str,
-) -> Option<usize> {
-    let k = judge_format::verdict_token(tokenizer, response_ids, response)?;
-    let piece = tokenizer.decode(&response_ids[k..=k], true).ok()?;
-    (piece.trim().len() == 1).then_some(k)
-}
-
-/// The world tokenizer, trained on everything the model will read and write.
-fn world_tokenizer(
-    items: &[(usize, String, String)],
-    vocab_size: usize,
-) -> miette::Result<JudgeTokenizer> {
-    let texts = items.iter().flat_map(|(_, p, r)| [p.as_str(), r.as_str()]);
-    train_world_tokenizer(texts, vocab_size).map_err(|e| {
-        miette!(
-            code = "judgeflow::train::tokenizer",
-            "training the world tokenizer: {e}"
-        )
-    })
-}
-
-/// What batches are made of: the examples, the image rows they point into, and the patch
-/// probe's labels by image when the probe is on.
-struct TrainData<'a> {
-    images: &'a [Vec<u8>],
-    examples: &'a [Example],
-    probe_labels: Option<&'a std::collections::HashMap<blake3::Hash, Vec<i64>>>,
-}
-
-/// Batches of `batch_size` examples: rows sorted by length within windows of
-/// [`LENGTH_GROUP`] batches, padded to a multiple of [`PAD_MULTIPLE`].
-fn make_batches<B: AutodiffBackend>(
-    model: &judgeflow_model::model::MllamaForConditionalGeneration<B>,
-    tokenizer: &JudgeTokenizer,
-    data: &TrainData<'_>,
-    batch_size: usize,
-    rng: &mut ChaCha8Rng,
-    device: &B::Device,
-) -> miette::Result<Vec<TrainBatch<B>>> {
-    let TrainData {
-        images,
-        examples,
-        probe_labels,
-    } = *data;
-    let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.shuffle(rng);
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for window in order.chunks_mut(batch_size * LENGTH_GROUP) {
-        window.sort_by_key(|&i| examples[i].ids.len());
-        groups.extend(window.chunks(batch_size).map(<[usize]>::to_vec));
-    }
-    let mut cache = ImageCache::new(model);
-    let pad = tokenizer.pad_id();
-    let mut batches = Vec::with_capacity(groups.len());
-    // cubecl 0.10 keeps every uploaded host buffer in a drop queue and sums their bytes in a u32
-    // that only a kernel launch resets (it flushes the queue once 64 MiB are staged; a sync does
-    // not: `cubecl-cuda` 0.10 `Command::sync` waits on a fence and leaves the queue alone).
-    // Uploading a whole large training set with no kernel in between passed 4 GiB and panicked
-    // in its device thread ("attempt to add with overflow", drop_queue/policy.rs; 12,000 scenes
-    // at 96 px). So every 256 MiB one small kernel runs, and the sync makes it run under
-    // fusion too, which defers kernels until something waits for them.
-    let mut uploaded = 0usize;
-    for rows in groups {
-        let longest = rows
-            .iter()
-            .map(|&i| examples[i].ids.len())
-            .max()
-            .unwrap_or(1);
-        let seq = longest.div_ceil(PAD_MULTIPLE) * PAD_MULTIPLE;
-        let mut ids = Vec::with_capacity(rows.len());
-        let mut masks = Vec::with_capacity(rows.len());
-        for &i in &rows {
-            let mut row = examples[i].ids.clone();
-            let mut mask = examples[i].weights.clone();
-            row.resize(seq, pad);
-            mask.resize(seq, 0.0);
-            ids.push(row);
-            masks.push(mask);
-        }
-        let bytes: Vec<&[u8]> = rows
-            .iter()
-            .map(|&i| images[examples[i].image].as_slice())
-            .collect();
-        let inputs = cache.batch::<B>(
-            &bytes,
-            &|k| format!("training row {}", examples[rows[k]].image),
-            device,
-        )?;
-        // The f32 pixels and the i64 ids and f32 weights, not the PNG bytes: session 5 counted
-        // the PNGs (~1 KiB against 108 KiB of pixels at 96 px) and still overflowed.
-        uploaded += inputs.pixel_values.shape().num_elements() * 4 + seq * rows.len() * 12;
-        let batch = TrainBatch::from_weighted_sequences(
-            model.config(),
-            &ids,
-            &masks,
-            pad,
-            Some(inputs),
-            device,
-        );
-        batches.push(match probe_labels {
-            Some(by_image) => batch.with_patch_labels(
-                &crate::patch_probe::batch_labels(by_image, &bytes, model.config()),
-                device,
-            ),
-            None => batch,
-        });
-        if uploaded >= 256 << 20 {
-            let last = batches.last().expect("a batch was just pushed");
-            let _launch = last.loss_mask.clone().sum();
-            B::sync(device).map_err(|e| {
-                miette!(
-                    code = "judgeflow::model::device",
-                    help = "on a GPU this is usually memory: lower the node's `batch_size`",
-                    "the backend failed while uploading training batches: {e:?}"
-                )
-            })?;
-            uploaded = 0;
-        }
-    }
-    Ok(batches)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn randomized_verdicts_keep_reasoning_and_carry_no_signal() {
-        let mut items: Vec<(usize, String, String)> = (0..400)
-            .map(|i| {
-                (
-                    i,
-                    "p".into(),
-                    judge_response(&format!("In the image: thing {i}."), Verdict::A),
-                )
-            })
-            .collect();
-        items.push((400, "q".into(), "two red circles".into()));
-        randomize_verdicts(&mut items, &mut ChaCha8Rng::seed_from_u64(3));
-        let a = items[..400]
-            .iter()
-            .filter(|(_, _, r)| parse_verdict(r).map(|v| v.0) == Some(Verdict::A))
-            .count();
-        assert!((160..240).contains(&a), "{a} of 400 still A");
-        assert!(
-            items[..400]
-                .iter()
-                .enumerate()
-                .all(|(i, (_, _, r))| reasoning_of(r) == format!("In the image: thing {i}."))
-        );
-        assert_eq!(
-            items[400].2, "two red circles",
-            "rows without a verdict are untouched"
-        );
-    }
-
-    #[test]
-    fn the_verdict_token_spells_the_letter() {
-        let responses = [
-            "In the image: two red circles. Overall Judgment: Answer B is better.",
-            "In the image: a blue square left of a green star. Overall Judgment: Answer A is better.",
-        ];
-        let tokenizer = train_world_tokenizer(responses.iter().copied(), 300).expect("tokenizer");
-        for r in responses {
-            let ids = tokenizer.encode(r).expect("encodes");
-            let at = verdict_token(&tokenizer, &ids, r).expect("found");
-            let letter = tokenizer.decode(&ids[at..=at], true).expect("decodes");
-            assert_eq!(letter.trim(), &r[r.len() - 12..r.len() - 11], "{r}");
-        }
-        assert_eq!(
-            verdict_token(
-                &tokenizer,
-                &tokenizer.encode("no verdict").expect("ok"),
-                "no verdict"
-            ),
-            None
-        );
-    }
-
-    #[test]
-    fn balancing_equalises_letters_and_drops_unparseable() {
-        let mk = |i: usize, v: &str| {
-            (
-                i,
-                "p".to_string(),
-                format!("r Overall Judgment: Answer {v} is better."),
-            )
-        };
-        let items = vec![
-            mk(0, "A"),
-            mk(1, "A"),
-            mk(2, "A"),
-            mk(3, "B"),
-            (4, "p".into(), "no verdict".into()),
-        ];
-        let out = balance_verdicts(items, &mut ChaCha8Rng::seed_from_u64(1));
-        assert_eq!(out.len(), 2);
-        assert_eq!(
-            out.iter()
-                .filter(|(_, _, r)| r.contains("Answer A"))
-                .count(),
-            1
-        );
-        assert!(out.iter().any(|(i, _, _)| *i == 3));
-    }
-
-    #[test]
-    fn format_examples_carry_no_preference() {
-        let rows = Rows {
-            images: vec![vec![]; 400],
-            prompts: (0..400)
-                .map(|i| format!("How many circles are there? {i}"))
-                .collect(),
-            responses: (0..400)
-                .map(|i| format!("There are {} red circles.", ["two", "three"][i % 2]))
-                .collect(),
-        };
-        let ex = format_examples(&rows, 1.0, &mut ChaCha8Rng::seed_from_u64(7));
-        assert!(ex.len() > 350, "{}", ex.len());
-        // How often the verdict names the gold answer's position: about half, i.e. no signal.
-        let gold_wins = ex
-            .iter()
-            .filter(|(i, prompt, response)| {
-                let gold = &rows.responses[*i];
-                let gold_is_a = prompt.contains(&format!("Answer A: {gold}"));
-                let verdict = parse_verdict(response).expect("format examples parse").0;
-                (verdict == Verdict::A) == gold_is_a
-            })
-            .count() as f64
-            / ex.len() as f64;
-        assert!((0.4..0.6).contains(&gold_wins), "{gold_wins}");
     }
 }

@@ -101,7 +101,8 @@ pub(crate) fn prepare<B: Backend>(
                 target_modules: p.lora_targets.clone(),
                 base_model_name_or_path: Some(absolute(dir).display().to_string()),
             };
-            lora::attach(model, &config, seed).map_err(|e| miette!("node `{node}`: {e}"))
+            lora::attach(model, &config, seed)
+                .map_err(|e| miette!(code = "judgeflow::train::lora", "node `{node}`: {e}"))
         }
     }
 }
@@ -119,23 +120,40 @@ pub(crate) fn save<B: Backend>(
         return save_judge(model, tokenizer, out_dir);
     }
     if p.merge {
-        let merged = lora::merge(model.clone()).map_err(|e| miette!("node `{node}`: {e}"))?;
+        let merged = lora::merge(model.clone())
+            .map_err(|e| miette!(code = "judgeflow::train::lora", "node `{node}`: {e}"))?;
         return save_judge(&merged, tokenizer, out_dir);
     }
     let init_dir = init_dir.expect("adapters need starting weights");
-    lora::save_adapter(model, out_dir).map_err(|e| miette!("node `{node}`: {e}"))?;
-    let weights = base_weights(init_dir).map_err(|e| miette!("node `{node}`: {e}"))?;
+    lora::save_adapter(model, out_dir)
+        .map_err(|e| miette!(code = "judgeflow::train::lora", "node `{node}`: {e}"))?;
+    let weights = base_weights(init_dir)
+        .map_err(|e| miette!(code = "judgeflow::train::lora", "node `{node}`: {e}"))?;
     let list = serde_json::to_string_pretty(&weights).expect("plain data");
-    std::fs::write(out_dir.join(checkpoint::EXTERNAL_WEIGHTS_FILE), list)
-        .map_err(|e| miette!("node `{node}`: writing the base weights list: {e}"))?;
+    std::fs::write(out_dir.join(checkpoint::EXTERNAL_WEIGHTS_FILE), list).map_err(|e| {
+        miette!(
+            code = "judgeflow::train::lora",
+            "node `{node}`: writing the base weights list: {e}"
+        )
+    })?;
     std::fs::write(
         out_dir.join(checkpoint::CONFIG_FILE),
         model.config().to_json(),
     )
-    .map_err(|e| miette!("node `{node}`: writing config.json: {e}"))?;
+    .map_err(|e| {
+        miette!(
+            code = "judgeflow::train::lora",
+            "node `{node}`: writing config.json: {e}"
+        )
+    })?;
     tokenizer
         .save(out_dir.join(judgeflow_model::hf_dir::TOKENIZER_FILE))
-        .map_err(|e| miette!("node `{node}`: saving the tokenizer: {e}"))
+        .map_err(|e| {
+            miette!(
+                code = "judgeflow::train::lora",
+                "node `{node}`: saving the tokenizer: {e}"
+            )
+        })
 }
 
 /// The base weight files of the checkpoint in `dir`, as an external-weights list: copied from

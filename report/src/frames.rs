@@ -6,74 +6,12 @@ use std::path::Path;
 use judgeflow_engine::FrameSchema;
 use judgeflow_engine::cli::ReportNode;
 use judgeflow_engine::op::read_parquet;
-use judgeflow_schemas::columns::{bools, floats, ints, optional_strings, strings};
+use judgeflow_schemas::columns::bools;
+use judgeflow_schemas::{FrameRow, JudgementRow, LossRow};
 use miette::{Result, miette};
 use polars::prelude::DataFrame;
 
-/// One row of a `metrics` frame (an `evaluate` node's scores).
-#[derive(Clone, Debug)]
-pub struct MetricRow {
-    /// Benchmark dimension, or `overall` / `macro`.
-    pub dimension: String,
-    /// Share correct among parsed, non-tied items; NaN when `n` is 0.
-    pub accuracy: f64,
-    /// Items judged correctly.
-    pub correct: i64,
-    /// Items scored.
-    pub n: i64,
-    /// Items judged a tie.
-    pub ties: i64,
-    /// Items whose verdict could not be parsed.
-    pub unparseable: i64,
-    /// Share of parsed verdicts that said A (position bias); NaN when none parsed.
-    pub a_share: f64,
-    /// 95% interval of `accuracy` (NaN when unknown).
-    pub accuracy_lo: f64,
-    /// Upper end of the interval.
-    pub accuracy_hi: f64,
-    /// Items the text baselines were computed on (every evaluated item).
-    pub items: i64,
-    /// Share of items where the better answer is the shorter one, by characters (ties 1/2).
-    pub shorter_wins: f64,
-    /// Share of items where the better answer is the longer one, by characters (ties 1/2).
-    pub longer_wins: f64,
-    /// `shorter_wins` by words.
-    pub shorter_wins_words: f64,
-    /// `longer_wins` by words.
-    pub longer_wins_words: f64,
-    /// `scene`, or `blank` when the judge saw a blank image (a blind judge).
-    pub image: String,
-}
-
-impl MetricRow {
-    /// Whether the judge was scored blind (every image replaced by a blank one).
-    pub fn blind(&self) -> bool {
-        self.image == "blank"
-    }
-
-    /// The accuracy's interval, when both ends are known.
-    pub fn interval(&self) -> Option<(f64, f64)> {
-        (self.accuracy_lo.is_finite() && self.accuracy_hi.is_finite())
-            .then_some((self.accuracy_lo, self.accuracy_hi))
-    }
-}
-
-/// One row of a `kept_stats` frame (a `filter` node's statistics).
-#[derive(Clone, Debug)]
-pub struct KeptRow {
-    /// Where the pairs came from, or `total`.
-    pub source: String,
-    /// Kind of pair, or `total`.
-    pub kind: String,
-    /// Pairs seen.
-    pub pairs: i64,
-    /// Judgements seen.
-    pub judgements: i64,
-    /// Judgements kept.
-    pub kept: i64,
-    /// `kept / judgements`.
-    pub kept_fraction: f64,
-}
+pub use judgeflow_schemas::{KeptStatsRow, MetricsRow};
 
 /// One optimizer step of a `loss` frame.
 #[derive(Clone, Copy, Debug)]
@@ -151,75 +89,19 @@ fn columns<T>(
 
 /// The rows of a node's `metrics` frame (an `evaluate` node's, or any operator's that writes
 /// one), in frame order.
-pub fn metrics(node: &ReportNode) -> Result<Option<Vec<MetricRow>>> {
+pub fn metrics(node: &ReportNode) -> Result<Option<Vec<MetricsRow>>> {
     let Some((port, df)) = frame(node, &judgeflow_schemas::METRICS)? else {
         return Ok(None);
     };
-    columns(node, port, || {
-        let dimension = strings(&df, "dimension")?;
-        let accuracy = floats(&df, "accuracy")?;
-        let correct = ints(&df, "correct")?;
-        let n = ints(&df, "n")?;
-        let ties = ints(&df, "ties")?;
-        let unparseable = ints(&df, "unparseable")?;
-        let a_share = floats(&df, "a_share")?;
-        let accuracy_lo = floats(&df, "accuracy_lo")?;
-        let accuracy_hi = floats(&df, "accuracy_hi")?;
-        let items = ints(&df, "items")?;
-        let shorter_wins = floats(&df, "shorter_wins")?;
-        let longer_wins = floats(&df, "longer_wins")?;
-        let shorter_wins_words = floats(&df, "shorter_wins_words")?;
-        let longer_wins_words = floats(&df, "longer_wins_words")?;
-        let image = strings(&df, "image")?;
-        Ok(Some(
-            (0..df.height())
-                .map(|i| MetricRow {
-                    dimension: dimension[i].clone(),
-                    accuracy: accuracy[i],
-                    correct: correct[i],
-                    n: n[i],
-                    ties: ties[i],
-                    unparseable: unparseable[i],
-                    a_share: a_share[i],
-                    accuracy_lo: accuracy_lo[i],
-                    accuracy_hi: accuracy_hi[i],
-                    items: items[i],
-                    shorter_wins: shorter_wins[i],
-                    longer_wins: longer_wins[i],
-                    shorter_wins_words: shorter_wins_words[i],
-                    longer_wins_words: longer_wins_words[i],
-                    image: image[i].clone(),
-                })
-                .collect(),
-        ))
-    })
+    columns(node, port, || Ok(Some(MetricsRow::from_frame(&df)?)))
 }
 
 /// The rows of a node's `kept_stats` frame (a `filter` node's), in frame order.
-pub fn kept(node: &ReportNode) -> Result<Option<Vec<KeptRow>>> {
+pub fn kept(node: &ReportNode) -> Result<Option<Vec<KeptStatsRow>>> {
     let Some((port, df)) = frame(node, &judgeflow_schemas::KEPT_STATS)? else {
         return Ok(None);
     };
-    columns(node, port, || {
-        let source = strings(&df, "source")?;
-        let kind = strings(&df, "kind")?;
-        let pairs = ints(&df, "pairs")?;
-        let judgements = ints(&df, "judgements")?;
-        let kept = ints(&df, "kept")?;
-        let kept_fraction = floats(&df, "kept_fraction")?;
-        Ok(Some(
-            (0..df.height())
-                .map(|i| KeptRow {
-                    source: source[i].clone(),
-                    kind: kind[i].clone(),
-                    pairs: pairs[i],
-                    judgements: judgements[i],
-                    kept: kept[i],
-                    kept_fraction: kept_fraction[i],
-                })
-                .collect(),
-        ))
-    })
+    columns(node, port, || Ok(Some(KeptStatsRow::from_frame(&df)?)))
 }
 
 /// The curve of a node's `loss` frame (a `train` node's).
@@ -228,12 +110,13 @@ pub fn loss(node: &ReportNode) -> Result<Option<Vec<LossPoint>>> {
         return Ok(None);
     };
     columns(node, port, || {
-        let step = ints(&df, "step")?;
-        let loss = floats(&df, "loss")?;
         Ok(Some(
-            step.into_iter()
-                .zip(loss)
-                .map(|(step, loss)| LossPoint { step, loss })
+            LossRow::from_frame(&df)?
+                .into_iter()
+                .map(|r| LossPoint {
+                    step: r.step,
+                    loss: r.loss,
+                })
                 .collect(),
         ))
     })
@@ -264,23 +147,17 @@ pub fn judgements(node: &ReportNode) -> Result<Option<Vec<Judged>>> {
         return Ok(None);
     };
     columns(node, port, || {
-        let pair_id = strings(&df, "pair_id")?;
-        let kind = strings(&df, "kind")?;
-        let answer_a = strings(&df, "answer_a")?;
-        let answer_b = strings(&df, "answer_b")?;
-        let output = strings(&df, "output")?;
-        let verdict = optional_strings(&df, "verdict")?;
-        let agrees = bools(&df, "agrees")?;
         Ok(Some(
-            (0..df.height())
-                .map(|i| Judged {
-                    pair_id: pair_id[i].clone(),
-                    kind: kind[i].clone(),
-                    answer_a: answer_a[i].clone(),
-                    answer_b: answer_b[i].clone(),
-                    output: output[i].clone(),
-                    verdict: verdict[i].clone(),
-                    agrees: agrees[i].unwrap_or(false),
+            JudgementRow::from_frame(&df)?
+                .into_iter()
+                .map(|r| Judged {
+                    pair_id: r.pair_id,
+                    kind: r.kind,
+                    answer_a: r.answer_a,
+                    answer_b: r.answer_b,
+                    output: r.output,
+                    verdict: r.verdict,
+                    agrees: r.agrees,
                 })
                 .collect(),
         ))

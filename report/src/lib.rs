@@ -61,7 +61,7 @@ use miette::{Result, miette};
 use plotters::style::RGBColor;
 
 use charts::{Bars, Line, LineAxes, PALETTE, Reference, Stroke};
-use frames::{KeptRow, LossPoint, MetricRow};
+use frames::{KeptStatsRow, LossPoint, MetricsRow};
 
 /// The rows `evaluate` adds after the dimensions: pooled over items, and mean of dimensions.
 const SUMMARY_ROWS: [&str; 2] = ["overall", "macro"];
@@ -80,8 +80,8 @@ struct Data<'a> {
     nodes: &'a [ReportNode],
     /// Variant labels in plan order (`[""]` without a sweep).
     variants: Vec<String>,
-    evals: Vec<Read<'a, Vec<MetricRow>>>,
-    kept: Vec<Read<'a, Vec<KeptRow>>>,
+    evals: Vec<Read<'a, Vec<MetricsRow>>>,
+    kept: Vec<Read<'a, Vec<KeptStatsRow>>>,
     losses: Vec<Read<'a, Vec<LossPoint>>>,
     /// Aggregates over seeds (empty unless the pipeline sweeps `pipeline.seed`).
     seed_groups: Vec<seeds::Group>,
@@ -173,7 +173,7 @@ fn read<'a>(pipeline: &'a str, nodes: &'a [ReportNode]) -> Result<Data<'a>> {
 
 impl Data<'_> {
     /// The evaluation the figures use per iteration of `variant` (first in plan order).
-    fn evals_of(&self, variant: &str) -> BTreeMap<u32, &[MetricRow]> {
+    fn evals_of(&self, variant: &str) -> BTreeMap<u32, &[MetricsRow]> {
         let mut by_iteration = BTreeMap::new();
         for e in self
             .evals
@@ -186,7 +186,7 @@ impl Data<'_> {
     }
 
     /// The first blind evaluation of `variant` (in plan order), with its iteration.
-    fn blind_of(&self, variant: &str) -> Option<(u32, &[MetricRow])> {
+    fn blind_of(&self, variant: &str) -> Option<(u32, &[MetricsRow])> {
         self.evals
             .iter()
             .find(|e| in_variant(e.node, variant) && is_blind(&e.rows))
@@ -234,26 +234,26 @@ fn in_variant(node: &ReportNode, variant: &str) -> bool {
 }
 
 /// Whether an evaluation scored a blind judge.
-fn is_blind(rows: &[MetricRow]) -> bool {
-    rows.first().is_some_and(MetricRow::blind)
+fn is_blind(rows: &[MetricsRow]) -> bool {
+    rows.first().is_some_and(MetricsRow::blind)
 }
 
-fn row<'r>(rows: &'r [MetricRow], dimension: &str) -> Option<&'r MetricRow> {
+fn row<'r>(rows: &'r [MetricsRow], dimension: &str) -> Option<&'r MetricsRow> {
     rows.iter().find(|r| r.dimension == dimension)
 }
 
-fn accuracy(rows: &[MetricRow], dimension: &str) -> Option<f64> {
+fn accuracy(rows: &[MetricsRow], dimension: &str) -> Option<f64> {
     row(rows, dimension)
         .map(|r| r.accuracy)
         .filter(|a| a.is_finite())
 }
 
-fn interval(rows: &[MetricRow], dimension: &str) -> Option<(f64, f64)> {
-    row(rows, dimension).and_then(MetricRow::interval)
+fn interval(rows: &[MetricsRow], dimension: &str) -> Option<(f64, f64)> {
+    row(rows, dimension).and_then(MetricsRow::interval)
 }
 
 /// Accuracy bars of one evaluation, with its intervals.
-fn accuracy_bars(label: String, rows: &[MetricRow], dims: &[String], color: RGBColor) -> Bars {
+fn accuracy_bars(label: String, rows: &[MetricsRow], dims: &[String], color: RGBColor) -> Bars {
     Bars {
         label,
         values: dims.iter().map(|d| accuracy(rows, d)).collect(),
@@ -265,8 +265,8 @@ fn accuracy_bars(label: String, rows: &[MetricRow], dims: &[String], color: RGBC
 
 /// The two text-only baselines of an evaluation's items, as bars without intervals (they are
 /// exact on the items scored).
-fn baseline_bars(rows: &[MetricRow], dims: &[String]) -> [Bars; 2] {
-    let of = |f: fn(&MetricRow) -> f64| {
+fn baseline_bars(rows: &[MetricsRow], dims: &[String]) -> [Bars; 2] {
+    let of = |f: fn(&MetricsRow) -> f64| {
         dims.iter()
             .map(|d| row(rows, d).map(f).filter(|v| v.is_finite()))
             .collect::<Vec<Option<f64>>>()
@@ -504,7 +504,7 @@ fn variants_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>
     if let Some(base) = base {
         series.push(accuracy_bars("base".into(), base, &dims, PALETTE[7]));
     }
-    let finals: Vec<(usize, &String, u32, &[MetricRow])> = data
+    let finals: Vec<(usize, &String, u32, &[MetricsRow])> = data
         .variants
         .iter()
         .enumerate()

@@ -20,7 +20,7 @@ use judgeflow_engine::cli::ReportNode;
 use judgeflow_engine::plan::split_seed;
 use miette::Result;
 
-use crate::frames::{self, MetricRow};
+use crate::frames::{self, MetricsRow};
 use crate::stats::{self, Paired, Votes};
 
 /// A mean over seeds and its 95% t-interval.
@@ -134,7 +134,7 @@ pub fn groups(nodes: &[ReportNode]) -> Result<Vec<Group>> {
         }
     }
     // Read every evaluation once: (variant label, instance) → node, metrics.
-    let evals: Vec<(&ReportNode, Vec<MetricRow>)> = nodes
+    let evals: Vec<(&ReportNode, Vec<MetricsRow>)> = nodes
         .iter()
         .filter_map(|n| frames::metrics(n).transpose().map(|m| m.map(|m| (n, m))))
         .collect::<Result<_>>()?;
@@ -152,14 +152,14 @@ fn instance(node: &ReportNode) -> String {
     }
 }
 
-fn blind(rows: &[MetricRow]) -> bool {
-    rows.first().is_some_and(MetricRow::blind)
+fn blind(rows: &[MetricsRow]) -> bool {
+    rows.first().is_some_and(MetricsRow::blind)
 }
 
 fn group(
     label: String,
     members: &[(u64, String)],
-    evals: &[(&ReportNode, Vec<MetricRow>)],
+    evals: &[(&ReportNode, Vec<MetricsRow>)],
 ) -> Result<Group> {
     // Instances in order: (iteration, blind, first appearance).
     let mut instances: Vec<(u32, bool, String)> = Vec::new();
@@ -249,7 +249,7 @@ fn group(
     })
 }
 
-type Lookup<'a, 'n> = dyn Fn(&str, &str) -> Option<&'a (&'n ReportNode, Vec<MetricRow>)> + 'a;
+type Lookup<'a, 'n> = dyn Fn(&str, &str) -> Option<&'a (&'n ReportNode, Vec<MetricsRow>)> + 'a;
 
 /// Per-item votes of an evaluation: pair id → (dimension, votes).
 fn item_votes(node: &ReportNode) -> Result<Option<BTreeMap<String, (String, Votes)>>> {

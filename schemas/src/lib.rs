@@ -7,208 +7,265 @@
 //! synthetic world cost a few KiB each.
 
 pub mod columns;
+pub mod rows;
 
-use judgeflow_engine::{ColumnType as T, FrameSchema};
+use judgeflow_engine::FrameSchema;
 
-/// Drawn scenes with their gold scene graphs.
-pub static SCENES: FrameSchema = FrameSchema {
-    name: "scenes",
-    columns: &[
-        ("scene_id", T::U64),
-        ("image", T::Binary),
-        ("scene_graph", T::Str),
-        ("n_objects", T::I64),
-    ],
-    doc: "one drawn scene: PNG bytes and its gold scene graph as JSON",
-};
+#[doc(hidden)]
+pub use judgeflow_engine as __engine;
+#[doc(hidden)]
+pub use polars as __polars;
+pub use rows::FrameRow;
 
-/// Prompts about images, with a gold answer where one is known.
-pub static PROMPTS: FrameSchema = FrameSchema {
-    name: "prompts",
-    columns: &[
-        ("prompt_id", T::Str),
-        ("image", T::Binary),
-        ("question", T::Str),
-        ("gold_answer", T::Str),
-        ("task", T::Str),
-        ("open", T::Bool),
-        ("source", T::Str),
-    ],
-    doc: "one prompt: image, question, gold answer (null when unknown), task type, open/closed",
-};
+frame_row! {
+    /// Drawn scenes with their gold scene graphs.
+    pub struct SceneRow as "scenes" {
+        pub scene_id: u64,
+        pub image: Vec<u8>,
+        pub scene_graph: String,
+        pub n_objects: i64,
+    }
+    doc: "one drawn scene: PNG bytes and its gold scene graph as JSON";
+}
+/// The `scenes` schema ([`SceneRow`]'s).
+pub static SCENES: FrameSchema = SceneRow::SCHEMA;
 
-/// Supervised examples: image + prompt → response (pretraining corpus and judge SFT data).
-pub static SFT: FrameSchema = FrameSchema {
-    name: "sft",
-    columns: &[
-        ("example_id", T::Str),
-        ("image", T::Binary),
-        ("prompt", T::Str),
-        ("response", T::Str),
-    ],
-    doc: "one supervised example; the loss covers the response only",
-};
+frame_row! {
+    /// Prompts about images, with a gold answer where one is known.
+    pub struct PromptRow as "prompts" {
+        pub prompt_id: String,
+        pub image: Vec<u8>,
+        pub question: String,
+        pub gold_answer: Option<String>,
+        pub task: String,
+        pub open: bool,
+        pub source: String,
+    }
+    doc: "one prompt: image, question, gold answer (null when unknown), task type, open/closed";
+}
+/// The `prompts` schema ([`PromptRow`]'s).
+pub static PROMPTS: FrameSchema = PromptRow::SCHEMA;
 
-/// Preference pairs with a known better answer: the gold benchmark and the real benchmarks.
-pub static BENCH: FrameSchema = FrameSchema {
-    name: "bench",
-    columns: &[
-        ("pair_id", T::Str),
-        ("image", T::Binary),
-        ("question", T::Str),
-        ("answer_a", T::Str),
-        ("answer_b", T::Str),
-        ("better", T::Str),
-        ("dimension", T::Str),
-        ("source", T::Str),
-    ],
-    doc: "one preference pair: two answers, which is better (`A`/`B`), benchmark dimension",
-};
+frame_row! {
+    /// Supervised examples: image + prompt → response (pretraining corpus and judge SFT data).
+    pub struct SftRow as "sft" {
+        pub example_id: String,
+        pub image: Vec<u8>,
+        pub prompt: String,
+        pub response: String,
+    }
+    doc: "one supervised example; the loss covers the response only";
+}
+/// The `sft` schema ([`SftRow`]'s).
+pub static SFT: FrameSchema = SftRow::SCHEMA;
 
-/// Answers sampled from a model: the prompt's columns plus one sampled answer per row.
-pub static SAMPLES: FrameSchema = FrameSchema {
-    name: "samples",
-    columns: &[
-        ("prompt_id", T::Str),
-        ("image", T::Binary),
-        ("question", T::Str),
-        ("gold_answer", T::Str),
-        ("task", T::Str),
-        ("open", T::Bool),
-        ("source", T::Str),
-        ("sample_index", T::I64),
-        ("answer", T::Str),
-    ],
-    doc: "one sampled answer to a prompt (n rows per prompt, `sample_index` 0..n)",
-};
+frame_row! {
+    /// Preference pairs with a known better answer: the gold benchmark and the real benchmarks.
+    pub struct BenchRow as "bench" {
+        pub pair_id: String,
+        pub image: Vec<u8>,
+        pub question: String,
+        pub answer_a: String,
+        pub answer_b: String,
+        pub better: String,
+        pub dimension: String,
+        pub source: String,
+    }
+    doc: "one preference pair: two answers, which is better (`A`/`B`), benchmark dimension";
+}
+/// The `bench` schema ([`BenchRow`]'s).
+pub static BENCH: FrameSchema = BenchRow::SCHEMA;
 
-/// Synthetic preference pairs: which answer the method prefers, and how it decided.
-pub static PAIRS: FrameSchema = FrameSchema {
-    name: "pairs",
-    columns: &[
-        ("pair_id", T::Str),
-        ("prompt_id", T::Str),
-        ("image", T::Binary),
-        ("question", T::Str),
-        ("chosen", T::Str),
-        ("rejected", T::Str),
-        ("task", T::Str),
-        ("kind", T::Str),
-        ("source", T::Str),
-        ("label_correct", T::Bool),
-    ],
+frame_row! {
+    /// Answers sampled from a model: the prompt's columns plus one sampled answer per row.
+    pub struct SampleRow as "samples" {
+        pub prompt_id: String,
+        pub image: Vec<u8>,
+        pub question: String,
+        pub gold_answer: Option<String>,
+        pub task: String,
+        pub open: bool,
+        pub source: String,
+        pub sample_index: i64,
+        pub answer: String,
+    }
+    doc: "one sampled answer to a prompt (n rows per prompt, `sample_index` 0..n)";
+}
+/// The `samples` schema ([`SampleRow`]'s).
+pub static SAMPLES: FrameSchema = SampleRow::SCHEMA;
+
+frame_row! {
+    /// Synthetic preference pairs: which answer the method prefers, and how it decided.
+    pub struct PairRow as "pairs" {
+        pub pair_id: String,
+        pub prompt_id: String,
+        pub image: Vec<u8>,
+        pub question: String,
+        pub chosen: String,
+        pub rejected: String,
+        pub task: String,
+        pub kind: String,
+        pub source: String,
+        pub label_correct: Option<bool>,
+    }
     doc: "one synthetic pair: `chosen` is preferred; `kind` is the corruption kind or the vote \
           method; `label_correct` checks the preference against the gold answer where one is \
-          known (null otherwise) and is never used for training",
-};
+          known (null otherwise) and is never used for training";
+}
+/// The `pairs` schema ([`PairRow`]'s).
+pub static PAIRS: FrameSchema = PairRow::SCHEMA;
 
-/// Prompts that yielded no pair, and why (counted, never silently dropped).
-pub static UNPAIRED: FrameSchema = FrameSchema {
-    name: "unpaired",
-    columns: &[("prompt_id", T::Str), ("task", T::Str), ("reason", T::Str)],
-    doc: "one prompt without a synthetic pair: no corruption applies, no majority, ...",
-};
+frame_row! {
+    /// Prompts that yielded no pair, and why (counted, never silently dropped).
+    pub struct UnpairedRow as "unpaired" {
+        pub prompt_id: String,
+        pub task: String,
+        pub reason: String,
+    }
+    doc: "one prompt without a synthetic pair: no corruption applies, no majority, ...";
+}
+/// The `unpaired` schema ([`UnpairedRow`]'s).
+pub static UNPAIRED: FrameSchema = UnpairedRow::SCHEMA;
 
-/// The judge's output on a pair in one presentation order.
-pub static JUDGEMENTS: FrameSchema = FrameSchema {
-    name: "judgements",
-    columns: &[
-        ("pair_id", T::Str),
-        ("image", T::Binary),
-        ("question", T::Str),
-        ("order", T::Str),
-        ("answer_a", T::Str),
-        ("answer_b", T::Str),
-        ("preferred", T::Str),
-        ("kind", T::Str),
-        ("source", T::Str),
-        ("output", T::Str),
-        ("verdict", T::Str),
-        ("verdict_prob", T::F64),
-        ("agrees", T::Bool),
-    ],
+frame_row! {
+    /// The judge's output on a pair in one presentation order.
+    pub struct JudgementRow as "judgements" {
+        pub pair_id: String,
+        pub image: Vec<u8>,
+        pub question: String,
+        pub order: String,
+        pub answer_a: String,
+        pub answer_b: String,
+        pub preferred: String,
+        pub kind: String,
+        pub source: String,
+        pub output: String,
+        pub verdict: Option<String>,
+        pub verdict_prob: Option<f64>,
+        pub agrees: bool,
+    }
     doc: "one judgement: the pair shown as `answer_a`/`answer_b` (`order` AB keeps the pair's \
           order, BA swaps it), the label's position (`preferred`), the judge's whole output, \
-          its parsed verdict (null when unparseable) and that verdict's probability",
-};
+          its parsed verdict (null when unparseable) and that verdict's probability";
+}
+/// The `judgements` schema ([`JudgementRow`]'s).
+pub static JUDGEMENTS: FrameSchema = JudgementRow::SCHEMA;
 
-/// What share of judgements a filter kept, per source and kind.
-pub static KEPT_STATS: FrameSchema = FrameSchema {
-    name: "kept_stats",
-    columns: &[
-        ("source", T::Str),
-        ("kind", T::Str),
-        ("pairs", T::I64),
-        ("judgements", T::I64),
-        ("kept", T::I64),
-        ("kept_fraction", T::F64),
-    ],
-    doc: "per (source, kind), and a `total` row: pairs seen, judgements seen and kept",
-};
+frame_row! {
+    /// What share of judgements a filter kept, per source and kind.
+    pub struct KeptStatsRow as "kept_stats" {
+        /// Where the pairs came from, or `total`.
+        pub source: String,
+        /// Kind of pair, or `total`.
+        pub kind: String,
+        /// Pairs seen.
+        pub pairs: i64,
+        /// Judgements seen.
+        pub judgements: i64,
+        /// Judgements kept.
+        pub kept: i64,
+        /// `kept / judgements`.
+        pub kept_fraction: f64,
+    }
+    doc: "per (source, kind), and a `total` row: pairs seen, judgements seen and kept";
+}
+/// The `kept_stats` schema ([`KeptStatsRow`]'s).
+pub static KEPT_STATS: FrameSchema = KeptStatsRow::SCHEMA;
 
-/// Benchmark scores of a judge.
-pub static METRICS: FrameSchema = FrameSchema {
-    name: "metrics",
-    columns: &[
-        ("dimension", T::Str),
-        ("accuracy", T::F64),
-        ("accuracy_lo", T::F64),
-        ("accuracy_hi", T::F64),
-        ("correct", T::I64),
-        ("n", T::I64),
-        ("ties", T::I64),
-        ("unparseable", T::I64),
-        ("a_share", T::F64),
-        ("items", T::I64),
-        ("shorter_wins", T::F64),
-        ("longer_wins", T::F64),
-        ("shorter_wins_words", T::F64),
-        ("longer_wins_words", T::F64),
-        ("image", T::Str),
-    ],
+frame_row! {
+    /// Benchmark scores of a judge.
+    pub struct MetricsRow as "metrics" {
+        /// Benchmark dimension, or `overall` / `macro`.
+        pub dimension: String,
+        /// Share correct among parsed, non-tied items; NaN when `n` is 0.
+        pub accuracy: f64,
+        /// 95% interval of `accuracy` (NaN when unknown).
+        pub accuracy_lo: f64,
+        /// Upper end of the interval.
+        pub accuracy_hi: f64,
+        /// Items judged correctly.
+        pub correct: i64,
+        /// Items scored.
+        pub n: i64,
+        /// Items judged a tie.
+        pub ties: i64,
+        /// Items whose verdict could not be parsed.
+        pub unparseable: i64,
+        /// Share of parsed verdicts that said A (position bias); NaN when none parsed.
+        pub a_share: f64,
+        /// Items the text baselines were computed on (every evaluated item).
+        pub items: i64,
+        /// Share of items where the better answer is the shorter one, by characters (ties 1/2).
+        pub shorter_wins: f64,
+        /// Share of items where the better answer is the longer one, by characters (ties 1/2).
+        pub longer_wins: f64,
+        /// `shorter_wins` by words.
+        pub shorter_wins_words: f64,
+        /// `longer_wins` by words.
+        pub longer_wins_words: f64,
+        /// `scene`, or `blank` when the judge saw a blank image (a blind judge).
+        pub image: String,
+    }
     doc: "accuracy per benchmark dimension, then `overall` (pooled over items) and `macro` \
           (mean of the dimensions), with its 95% interval (`accuracy_lo`/`_hi`: Wilson; macro: \
           normal, adjusted); ties and unparseable items are excluded from `n` and counted; \
           `a_share` is the share of parsed verdicts that said A (position bias); text-only \
           baselines on the same `items`: the share where the better answer is the shorter / \
           longer one by characters (`*_words`: by words), equal lengths counting 1/2; `image` \
-          is `scene`, or `blank` for a blind judge",
-};
+          is `scene`, or `blank` for a blind judge";
+}
+/// The `metrics` schema ([`MetricsRow`]'s).
+pub static METRICS: FrameSchema = MetricsRow::SCHEMA;
 
-/// How well a model answers closed questions about held-out scenes, per question form.
-pub static PERCEPTION: FrameSchema = FrameSchema {
-    name: "perception",
-    columns: &[
-        ("task", T::Str),
-        ("form", T::Str),
-        ("accuracy", T::F64),
-        ("accuracy_lo", T::F64),
-        ("accuracy_hi", T::F64),
-        ("correct", T::I64),
-        ("n", T::I64),
-        ("prior", T::F64),
-        ("passes", T::Bool),
-    ],
+impl MetricsRow {
+    /// Whether the judge was scored blind (every image replaced by a blank one).
+    pub fn blind(&self) -> bool {
+        self.image == "blank"
+    }
+
+    /// The accuracy's interval, when both ends are known.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        (self.accuracy_lo.is_finite() && self.accuracy_hi.is_finite())
+            .then_some((self.accuracy_lo, self.accuracy_hi))
+    }
+}
+
+frame_row! {
+    /// How well a model answers closed questions about held-out scenes, per question form.
+    pub struct PerceptionRow as "perception" {
+        pub task: String,
+        pub form: String,
+        pub accuracy: f64,
+        pub accuracy_lo: f64,
+        pub accuracy_hi: f64,
+        pub correct: i64,
+        pub n: i64,
+        pub prior: f64,
+        pub passes: bool,
+    }
     doc: "greedy answers to held-out closed questions, per task and answer form (`yes_no` or \
           `word`), then `overall`: accuracy with its 95% Wilson interval, the form's prior (the \
           share of its most common gold answer: what answering without looking scores) and \
-          whether the gate's thresholds hold",
-};
+          whether the gate's thresholds hold";
+}
+/// The `perception` schema ([`PerceptionRow`]'s).
+pub static PERCEPTION: FrameSchema = PerceptionRow::SCHEMA;
 
-/// A training loss curve.
-pub static LOSS: FrameSchema = FrameSchema {
-    name: "loss",
-    columns: &[
-        ("step", T::I64),
-        ("loss", T::F64),
-        ("lr", T::F64),
-        ("tokens", T::I64),
-        ("grad_norm", T::F64),
-    ],
+frame_row! {
+    /// A training loss curve.
+    pub struct LossRow as "loss" {
+        pub step: i64,
+        pub loss: f64,
+        pub lr: f64,
+        pub tokens: i64,
+        pub grad_norm: f64,
+    }
     // No wall time: frames are content, and timings differ between identical runs (the
     // entry's manifest and the log carry them).
-    doc: "one optimizer step: mean response-token loss, learning rate, tokens, gradient norm",
-};
+    doc: "one optimizer step: mean response-token loss, learning rate, tokens, gradient norm";
+}
+/// The `loss` schema ([`LossRow`]'s).
+pub static LOSS: FrameSchema = LossRow::SCHEMA;
 
 /// Every schema, for `judgeflow schemas` and documentation.
 pub static ALL: &[&FrameSchema] = &[
