@@ -14,8 +14,10 @@
 # `r7`: the patch probe (a per-patch shape classifier on the vision tower, `train`'s
 # `patch_probe`), at the grid's 2,500 scenes and at 12,000; and 12,000 scenes without it (r6's
 # run of it overflowed cubecl's upload counter, fixed since).
+# `r8` (session 7): the probe with the relational forms in view: four cross-attention layers of
+# eight instead of two (`cross_attention_every = 2`), longer pretraining (2,400 steps), and both.
 #
-#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7]    (binary: .bin/judgeflow.xz)
+#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7|r8]    (binary: .bin/judgeflow.xz)
 set -uo pipefail
 limit="${1:-480}"
 out="${OUT:-/tmp/out}"
@@ -30,6 +32,12 @@ if [ "$set_name" = r3 ]; then
         [gate1]="--set pretrain.gate_init=1.0"
         [lr3e3]="--set pretrain.lr=3e-3"
         [objects2]="--set world.max_objects=2 --set bench.max_objects=2"
+    )
+elif [ "$set_name" = r8 ]; then
+    levers=(
+        [probe1_xattn2]="--set pretrain.patch_probe=1.0 --set pretrain.cross_attention_every=2"
+        [probe1_steps2400]="--set pretrain.patch_probe=1.0 --set pretrain.steps=2400"
+        [probe1_xattn2_steps2400]="--set pretrain.patch_probe=1.0 --set pretrain.cross_attention_every=2 --set pretrain.steps=2400"
     )
 elif [ "$set_name" = r7 ]; then
     levers=(

@@ -138,3 +138,58 @@ fn retraining_writes_byte_identical_outputs_loss_curve_included() {
     );
     assert_eq!(outputs[0], outputs[1]);
 }
+
+#[test]
+fn cross_attention_every_places_the_layers_and_rejects_a_model_that_could_not_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("tiny.toml");
+    std::fs::write(&pipeline, TINY).unwrap();
+    let p = pipeline.to_str().unwrap();
+    let cache = dir.path().join("cache");
+
+    // micro has 3 text layers, one cross-attention layer at 1: every layer is one now.
+    let out = judgeflow(
+        &cache,
+        &[
+            "run",
+            p,
+            "pretrain",
+            "--set",
+            "pretrain.cross_attention_every=1",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let c = Cache::open(&cache).unwrap();
+    let key = c.last_run("tiny", "pretrain").unwrap();
+    let config =
+        std::fs::read_to_string(c.output_path(&key, "model", false).join("config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        config["text_config"]["cross_attention_layers"],
+        serde_json::json!([0, 1, 2]),
+        "{config}"
+    );
+
+    let out = judgeflow(
+        &cache,
+        &[
+            "run",
+            p,
+            "pretrain",
+            "--set",
+            "pretrain.cross_attention_every=4",
+        ],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "judgeflow::train::cross_attention_every",
+        "cross_attention_every = 4 leaves no cross-attention layer",
+        "could not see the image",
+        "use at most the preset's 3 text layers",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?}:\n{stderr}");
+    }
+}
