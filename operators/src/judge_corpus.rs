@@ -11,17 +11,22 @@
 //! - the worse answer is **another scene's** gold answer to the same question (for captions:
 //!   another scene's caption), so it is wrong about this image in many ways at once: an easy
 //!   negative, unlike the bench's and the corruptions' single-error answers;
+//! - with probability `hard_share` (0 by default), the worse answer is instead the gold answer
+//!   with **one claim corrupted** (an attribute, a count or a spatial relation, by the world's
+//!   corruption rules; another scene's answer when no rule applies): a negative as hard as the
+//!   bench's, which a judge separates only by checking that claim against the image;
 //! - the reasoning is an **independently drawn** caption of the scene ("In the image: ..."),
 //!   never a copy of either answer, and the verdict names the position of the answer that
 //!   agrees with it. A and B are drawn with a fair coin per row.
 //!
 //! Contract: every row's verdict names the gold answer's position; the two answers differ after
 //! normalisation; rows depend only on the scenes, their prompts and `seed` (not on row order
-//! elsewhere).
+//! elsewhere); with `hard_share = 0` no extra random draw is made, so the rows are exactly those
+//! of the version without hard negatives.
 
 use std::collections::BTreeMap;
 
-use judgeflow_world::{Prompt, Scene};
+use judgeflow_world::{CorruptionKind, Prompt, Scene, WordLists, corrupt_text};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -36,16 +41,30 @@ pub(crate) struct JudgeRow {
     pub response: String,
     /// Where the gold answer was shown.
     pub gold_at: Verdict,
+    /// What the worse answer is.
+    pub negative: Negative,
+}
+
+/// Where a row's worse answer comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Negative {
+    /// Another scene's gold answer to the same question: wrong in many ways at once.
+    OtherScene,
+    /// The gold answer with one claim corrupted.
+    Corrupted(CorruptionKind),
 }
 
 /// `per_scene` rows per scene on average (the integer part always, the fraction as a coin),
-/// over `scenes[i]` with its prompts `prompts[i]`; `rng_for(i)` gives scene `i`'s own stream.
+/// over `scenes[i]` with its prompts `prompts[i]`; `rng_for(i)` gives scene `i`'s own stream;
+/// `hard_share` of the rows (a coin per row) get a corrupted gold answer as their negative.
 pub(crate) fn judge_rows<R: Rng>(
     scenes: &[&Scene],
     prompts: &[Vec<Prompt>],
     per_scene: f64,
+    hard_share: f64,
     mut rng_for: impl FnMut(usize) -> R,
 ) -> Vec<JudgeRow> {
+    let words = WordLists::default();
     // Gold answers by question (open prompts share one key: any caption answers any
     // description request), with the scene they belong to.
     // Each entry: (scene, answer, normalised answer).
@@ -76,8 +95,18 @@ pub(crate) fn judge_rows<R: Rng>(
                 .iter()
                 .filter(|(t, _, a)| *t != s && *a != gold)
                 .collect();
-            let Some(&&(_, worse, _)) = others.choose(&mut rng) else {
+            let Some(&&(_, other, _)) = others.choose(&mut rng) else {
                 continue;
+            };
+            // The coin only when hard negatives are asked for: with `hard_share = 0` the stream
+            // is the one rows were drawn from before they existed.
+            let corrupted = (hard_share > 0.0 && rng.random_bool(hard_share))
+                .then(|| corrupt_text(&p.answer, &words, &CorruptionKind::ALL, &mut rng))
+                .flatten()
+                .filter(|c| normalize_answer(&c.text) != gold);
+            let (worse, negative) = match &corrupted {
+                Some(c) => (c.text.as_str(), Negative::Corrupted(c.kind)),
+                None => (other, Negative::OtherScene),
             };
             let gold_at = if rng.random_bool(0.5) {
                 Verdict::A
@@ -94,6 +123,7 @@ pub(crate) fn judge_rows<R: Rng>(
                 prompt: judge_prompt(&p.question, a, b),
                 response: judge_response(&format!("In the image: {description}"), gold_at),
                 gold_at,
+                negative,
             });
         }
     }
@@ -121,7 +151,7 @@ mod tests {
     fn verdicts_name_the_gold_answer_and_positions_are_balanced() {
         let (scenes, prompts) = world(300);
         let refs: Vec<&Scene> = scenes.iter().collect();
-        let rows = judge_rows(&refs, &prompts, 1.0, |i| rng(1000 + i as u64));
+        let rows = judge_rows(&refs, &prompts, 1.0, 0.0, |i| rng(1000 + i as u64));
         assert!(
             rows.len() > 250,
             "most scenes find a cross-scene negative: {}",
@@ -150,7 +180,7 @@ mod tests {
     fn the_reasoning_copies_neither_answer() {
         let (scenes, prompts) = world(200);
         let refs: Vec<&Scene> = scenes.iter().collect();
-        let rows = judge_rows(&refs, &prompts, 2.0, |i| rng(7 + i as u64));
+        let rows = judge_rows(&refs, &prompts, 2.0, 0.0, |i| rng(7 + i as u64));
         let copies = rows
             .iter()
             .filter(|r| {
@@ -172,8 +202,65 @@ mod tests {
     fn same_inputs_same_rows() {
         let (scenes, prompts) = world(40);
         let refs: Vec<&Scene> = scenes.iter().collect();
-        let a = judge_rows(&refs, &prompts, 1.5, |i| rng(i as u64));
-        let b = judge_rows(&refs, &prompts, 1.5, |i| rng(i as u64));
+        let a = judge_rows(&refs, &prompts, 1.5, 0.5, |i| rng(i as u64));
+        let b = judge_rows(&refs, &prompts, 1.5, 0.5, |i| rng(i as u64));
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn hard_negatives_corrupt_one_claim_of_the_gold_answer_and_keep_the_verdict() {
+        let (scenes, prompts) = world(300);
+        let refs: Vec<&Scene> = scenes.iter().collect();
+        let easy = judge_rows(&refs, &prompts, 1.0, 0.0, |i| rng(1000 + i as u64));
+        assert!(easy.iter().all(|r| r.negative == Negative::OtherScene));
+        let hard = judge_rows(&refs, &prompts, 1.0, 1.0, |i| rng(1000 + i as u64));
+        let corrupted: Vec<&JudgeRow> = hard
+            .iter()
+            .filter(|r| matches!(r.negative, Negative::Corrupted(_)))
+            .collect();
+        assert!(
+            corrupted.len() * 2 > hard.len(),
+            "most rows find a rule that applies: {} of {}",
+            corrupted.len(),
+            hard.len()
+        );
+        let mut kinds = std::collections::BTreeSet::new();
+        let mut captions = 0;
+        for r in &corrupted {
+            assert_eq!(
+                parse_verdict(&r.response).map(|v| v.0),
+                Some(r.gold_at),
+                "{r:?}"
+            );
+            let answer = |letter: &str| {
+                r.prompt
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("Answer {letter}: ")))
+                    .expect("both answers shown")
+            };
+            let (gold, worse) = match r.gold_at {
+                Verdict::A => (answer("A"), answer("B")),
+                Verdict::B => (answer("B"), answer("A")),
+            };
+            assert!(prompts[r.scene].iter().any(|p| p.answer == gold), "{r:?}");
+            assert_ne!(normalize_answer(gold), normalize_answer(worse), "{r:?}");
+            // One claim changed: the corrupted answer keeps most of the gold answer's words,
+            // unlike another scene's answer.
+            // (Short answers, "2" against "3", have no other words to keep.)
+            let gold_words: std::collections::BTreeSet<&str> = gold.split(' ').collect();
+            if gold_words.len() >= 4 {
+                let kept = worse.split(' ').filter(|w| gold_words.contains(w)).count();
+                assert!(kept * 2 >= gold.split(' ').count(), "{gold:?} vs {worse:?}");
+                captions += 1;
+            }
+            if let Negative::Corrupted(kind) = r.negative {
+                kinds.insert(format!("{kind:?}"));
+            }
+        }
+        assert!(
+            kinds.len() >= 2,
+            "more than one kind of corruption: {kinds:?}"
+        );
+        assert!(captions > 20, "captions are corrupted too: {captions}");
     }
 }

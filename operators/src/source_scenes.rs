@@ -160,6 +160,10 @@ operator_params! {
         /// description (the gold answer against another scene's answer): a base judge that
         /// is weak but not random; 0 adds none
         judge_examples: f64 [0.0..=16.0] = 0.0,
+        /// share of those rows whose worse answer is the gold answer with one claim corrupted
+        /// (as hard as the bench's pairs) instead of another scene's answer; 0 keeps the rows
+        /// of the version without it
+        judge_hard_share: f64 [0.0..=1.0] = 0.0,
     }
 }
 
@@ -217,9 +221,13 @@ impl TypedOperator for ScenesSource {
         // Judge-format rows last, from their own RNG stream per scene: with `judge_examples = 0`
         // the corpus is exactly what it was before they existed.
         let refs: Vec<&Scene> = scenes.iter().map(|(s, _)| s).collect();
-        let judge = crate::judge_corpus::judge_rows(&refs, &scene_prompts, p.judge_examples, |i| {
-            judgeflow_world::rng(refs[i].seed ^ 0x4a55_4447_4520)
-        });
+        let judge = crate::judge_corpus::judge_rows(
+            &refs,
+            &scene_prompts,
+            p.judge_examples,
+            p.judge_hard_share,
+            |i| judgeflow_world::rng(refs[i].seed ^ 0x4a55_4447_4520),
+        );
         for (k, row) in judge.into_iter().enumerate() {
             corpus.push(SftRow {
                 example_id: format!("{:016x}-j{k}", refs[row.scene].seed),
