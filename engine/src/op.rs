@@ -221,7 +221,8 @@ impl ParamKind {
     }
 }
 
-fn quote_list(items: &[&str]) -> String {
+/// `a`, `b`, `c`: each item in backticks, comma-separated.
+pub(crate) fn quote_list(items: &[&str]) -> String {
     items
         .iter()
         .map(|c| format!("`{c}`"))

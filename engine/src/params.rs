@@ -278,20 +278,12 @@ impl IntoDefault<Vec<String>> for &[&str] {
 
 /// A `choice_enum!` name that is not one of its choices.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("`{given}` is not one of {}", quoted(.choices))]
+#[error("`{given}` is not one of {}", crate::op::quote_list(.choices))]
 pub struct UnknownChoice {
     /// What was given.
     pub given: String,
     /// What is allowed.
     pub choices: &'static [&'static str],
-}
-
-fn quoted(choices: &[&str]) -> String {
-    choices
-        .iter()
-        .map(|c| format!("`{c}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Reads one declared parameter (the code `operator_params!` writes).

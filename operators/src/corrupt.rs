@@ -21,7 +21,7 @@ use crate::frames::{bins, bools, ints, texts};
 use crate::model_kit::{
     GenerateParams, ImageCache, InferTask, Request, generate_all, infer, load_judge, row_seed,
 };
-use crate::pairs::{PairRow, normalize_answer, pairs_frame, unpaired_frame};
+use crate::pairs::{PairRow, UnpairedRow, normalize_answer, pairs_frame, unpaired_frame};
 
 /// Corrupts open-ended answers.
 pub struct Corrupt;
@@ -159,7 +159,11 @@ impl TypedOperator for Corrupt {
                     source: sources[i].clone(),
                     label_correct: None,
                 }),
-                Err(reason) => unpaired.push((ids[i].clone(), tasks[i].clone(), reason)),
+                Err(reason) => unpaired.push(UnpairedRow {
+                    prompt_id: ids[i].clone(),
+                    task: tasks[i].clone(),
+                    reason,
+                }),
             }
         }
         tracing::info!(

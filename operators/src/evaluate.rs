@@ -307,14 +307,8 @@ pub(crate) struct Score {
 
 impl Score {
     pub fn accuracy(&self) -> f64 {
-        self.macro_accuracy.map_or(
-            if self.n == 0 {
-                f64::NAN
-            } else {
-                self.correct as f64 / self.n as f64
-            },
-            |m| m.0,
-        )
+        self.macro_accuracy
+            .map_or_else(|| share(self.correct as f64, self.n), |m| m.0)
     }
 
     /// The accuracy's 95% interval (see the module header).
@@ -336,6 +330,7 @@ impl Score {
     }
 }
 
+/// `won / of`, NaN when there is nothing to share.
 fn share(won: f64, of: usize) -> f64 {
     if of == 0 { f64::NAN } else { won / of as f64 }
 }
@@ -485,26 +480,27 @@ pub(crate) fn score(
 fn metrics_frame(scores: &[Score], image: &str) -> miette::Result<polars::prelude::DataFrame> {
     let rows = scores
         .iter()
-        .map(|s| MetricsRow {
-            dimension: s.dimension.clone(),
-            accuracy: s.accuracy(),
-            accuracy_lo: s.interval().0,
-            accuracy_hi: s.interval().1,
-            correct: s.correct as i64,
-            n: s.n as i64,
-            ties: s.ties as i64,
-            unparseable: s.unparseable as i64,
-            a_share: if s.parsed == 0 {
-                f64::NAN
-            } else {
-                s.said_a as f64 / s.parsed as f64
-            },
-            items: s.items as i64,
-            shorter_wins: s.shorter_wins(),
-            longer_wins: 1.0 - s.shorter_wins(),
-            shorter_wins_words: s.shorter_wins_by_words(),
-            longer_wins_words: 1.0 - s.shorter_wins_by_words(),
-            image: image.to_string(),
+        .map(|s| {
+            let (accuracy_lo, accuracy_hi) = s.interval();
+            let shorter_wins = s.shorter_wins();
+            let shorter_wins_words = s.shorter_wins_by_words();
+            MetricsRow {
+                dimension: s.dimension.clone(),
+                accuracy: s.accuracy(),
+                accuracy_lo,
+                accuracy_hi,
+                correct: s.correct as i64,
+                n: s.n as i64,
+                ties: s.ties as i64,
+                unparseable: s.unparseable as i64,
+                a_share: share(s.said_a as f64, s.parsed),
+                items: s.items as i64,
+                shorter_wins,
+                longer_wins: 1.0 - shorter_wins,
+                shorter_wins_words,
+                longer_wins_words: 1.0 - shorter_wins_words,
+                image: image.to_string(),
+            }
         })
         .collect();
     MetricsRow::into_frame(rows).into_diagnostic()

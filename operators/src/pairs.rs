@@ -11,16 +11,8 @@ pub(crate) fn pairs_frame(rows: Vec<PairRow>) -> miette::Result<DataFrame> {
     PairRow::into_frame(rows).into_diagnostic()
 }
 
-/// The `unpaired` frame: `(prompt_id, task, reason)` rows.
-pub(crate) fn unpaired_frame(rows: Vec<(String, String, String)>) -> miette::Result<DataFrame> {
-    let rows = rows
-        .into_iter()
-        .map(|(prompt_id, task, reason)| UnpairedRow {
-            prompt_id,
-            task,
-            reason,
-        })
-        .collect();
+/// The `unpaired` frame of `rows`.
+pub(crate) fn unpaired_frame(rows: Vec<UnpairedRow>) -> miette::Result<DataFrame> {
     UnpairedRow::into_frame(rows).into_diagnostic()
 }
 

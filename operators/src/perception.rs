@@ -106,21 +106,7 @@ impl TypedOperator for Perception {
                 )
             })
             .collect();
-        let out_rows = rows
-            .iter()
-            .map(|r| PerceptionRow {
-                task: r.task.clone(),
-                form: r.form.to_string(),
-                accuracy: r.accuracy,
-                accuracy_lo: r.lo,
-                accuracy_hi: r.hi,
-                correct: r.correct as i64,
-                n: r.n as i64,
-                prior: r.prior,
-                passes: r.passes,
-            })
-            .collect();
-        let mut out = PerceptionRow::into_frame(out_rows).into_diagnostic()?;
+        let mut out = PerceptionRow::into_frame(rows).into_diagnostic()?;
         if !failing.is_empty() {
             let what = format!(
                 "node `{}`: the base model does not perceive well enough (gate: every form ≥ {:.2} and ≥ {:.2} above its prior): {}",
@@ -156,23 +142,9 @@ struct Gate {
     min_gain: f64,
 }
 
-/// One row of the `perception` frame.
-#[derive(Debug)]
-struct FormScore {
-    task: String,
-    form: &'static str,
-    accuracy: f64,
-    lo: f64,
-    hi: f64,
-    correct: usize,
-    n: usize,
-    prior: f64,
-    passes: bool,
-}
-
 /// Scores per (task, form), sorted by task then form, then `overall` (whose prior is the
 /// item-weighted mean of the forms' priors, and which passes when every form passes).
-fn score(items: &[Item], gate: &Gate) -> Vec<FormScore> {
+fn score(items: &[Item], gate: &Gate) -> Vec<PerceptionRow> {
     let mut groups: BTreeMap<(&str, &'static str), Vec<&Item>> = BTreeMap::new();
     for it in items {
         let form = if it.gold == "yes" || it.gold == "no" {
@@ -196,14 +168,14 @@ fn score(items: &[Item], gate: &Gate) -> Vec<FormScore> {
         let (lo, hi) = wilson(correct, n);
         all_correct += correct;
         prior_mass += prior * n as f64;
-        rows.push(FormScore {
+        rows.push(PerceptionRow {
             task: task.to_string(),
-            form,
+            form: form.to_string(),
             accuracy,
-            lo,
-            hi,
-            correct,
-            n,
+            accuracy_lo: lo,
+            accuracy_hi: hi,
+            correct: correct as i64,
+            n: n as i64,
             prior,
             passes: accuracy >= gate.min_accuracy && accuracy - prior >= gate.min_gain,
         });
@@ -211,14 +183,14 @@ fn score(items: &[Item], gate: &Gate) -> Vec<FormScore> {
     let n = items.len();
     let (lo, hi) = wilson(all_correct, n);
     let passes = rows.iter().all(|r| r.passes);
-    rows.push(FormScore {
+    rows.push(PerceptionRow {
         task: "overall".into(),
-        form: "all",
+        form: "all".into(),
         accuracy: all_correct as f64 / n as f64,
-        lo,
-        hi,
-        correct: all_correct,
-        n,
+        accuracy_lo: lo,
+        accuracy_hi: hi,
+        correct: all_correct as i64,
+        n: n as i64,
         prior: prior_mass / n as f64,
         passes,
     });
@@ -283,6 +255,6 @@ mod tests {
             ("overall", 24, 19)
         );
         assert!(!overall.passes, "one form fails, so the gate fails");
-        assert!(overall.lo < overall.accuracy && overall.accuracy < overall.hi);
+        assert!(overall.accuracy_lo < overall.accuracy && overall.accuracy < overall.accuracy_hi);
     }
 }

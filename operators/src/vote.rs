@@ -23,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{bins, bools, strs, texts};
 use crate::model_kit::row_seed;
-use crate::pairs::{PairRow, normalize_answer, pairs_frame, unpaired_frame};
+use crate::pairs::{PairRow, UnpairedRow, normalize_answer, pairs_frame, unpaired_frame};
 
 choice_enum! {
     /// Who decides which answer is preferred.
@@ -132,7 +132,11 @@ impl TypedOperator for Vote {
             let winner = match decided {
                 Ok(w) => w,
                 Err(reason) => {
-                    unpaired.push((prompt_id.clone(), tasks[first].clone(), reason));
+                    unpaired.push(UnpairedRow {
+                        prompt_id: prompt_id.clone(),
+                        task: tasks[first].clone(),
+                        reason,
+                    });
                     continue;
                 }
             };
@@ -146,11 +150,11 @@ impl TypedOperator for Vote {
                 }
             }
             if others.is_empty() {
-                unpaired.push((
-                    prompt_id.clone(),
-                    tasks[first].clone(),
-                    "every sample gives the same answer".into(),
-                ));
+                unpaired.push(UnpairedRow {
+                    prompt_id: prompt_id.clone(),
+                    task: tasks[first].clone(),
+                    reason: "every sample gives the same answer".into(),
+                });
                 continue;
             }
             let mut distinct: Vec<Vec<usize>> = others.into_values().collect();

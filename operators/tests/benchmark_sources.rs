@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-#[allow(unused_imports)]
+// Named, not only globbed: polars' prelude has a `lit` too.
 use common::lit;
 use common::*;
 use judgeflow_engine::op::write_parquet;

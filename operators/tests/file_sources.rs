@@ -8,8 +8,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-#[allow(unused_imports)]
-use common::lit;
 use common::*;
 use judgeflow_engine::Error;
 use judgeflow_engine::cache::Cache;

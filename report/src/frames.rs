@@ -6,20 +6,45 @@ use std::path::Path;
 use judgeflow_engine::FrameSchema;
 use judgeflow_engine::cli::ReportNode;
 use judgeflow_engine::op::read_parquet;
+use judgeflow_schemas::FrameRow;
 use judgeflow_schemas::columns::bools;
-use judgeflow_schemas::{FrameRow, JudgementRow, LossRow};
 use miette::{Result, miette};
 use polars::prelude::DataFrame;
 
 pub use judgeflow_schemas::{KeptStatsRow, MetricsRow};
 
-/// One optimizer step of a `loss` frame.
-#[derive(Clone, Copy, Debug)]
-pub struct LossPoint {
-    /// Step number.
-    pub step: i64,
-    /// Mean response-token loss.
-    pub loss: f64,
+judgeflow_schemas::frame_row! {
+    /// One optimizer step of a `loss` frame, as far as the report needs it (a narrower view of
+    /// `LossRow`: reading it reads these columns only).
+    pub struct LossPoint as "loss" {
+        /// Step number.
+        pub step: i64,
+        /// Mean response-token loss.
+        pub loss: f64,
+    }
+    doc: "the report's view of a `loss` frame";
+}
+
+judgeflow_schemas::frame_row! {
+    /// One judgement of a `judgements` frame, as far as the report needs it (a narrower view of
+    /// `JudgementRow`: reading it leaves the images and prompts on disk).
+    pub struct Judged as "judgements" {
+        /// The pair (for `evaluate`: the bench item).
+        pub pair_id: String,
+        /// The pair's kind (for `evaluate`: the bench dimension).
+        pub kind: String,
+        /// The answers as shown.
+        pub answer_a: String,
+        /// The second answer as shown.
+        pub answer_b: String,
+        /// The judge's whole output.
+        pub output: String,
+        /// `A`, `B`, or `None` when the output had no verdict line.
+        pub verdict: Option<String>,
+        /// Whether the verdict named the preferred answer (false when unparseable).
+        pub agrees: bool,
+    }
+    doc: "the report's view of a `judgements` frame";
 }
 
 /// The output port of `node` that declares `schema` (the first by port name), if any. Frames
@@ -109,36 +134,7 @@ pub fn loss(node: &ReportNode) -> Result<Option<Vec<LossPoint>>> {
     let Some((port, df)) = frame(node, &judgeflow_schemas::LOSS)? else {
         return Ok(None);
     };
-    columns(node, port, || {
-        Ok(Some(
-            LossRow::from_frame(&df)?
-                .into_iter()
-                .map(|r| LossPoint {
-                    step: r.step,
-                    loss: r.loss,
-                })
-                .collect(),
-        ))
-    })
-}
-
-/// One judgement of a `judgements` frame, as far as the report needs it.
-#[derive(Clone, Debug)]
-pub struct Judged {
-    /// The pair (for `evaluate`: the bench item).
-    pub pair_id: String,
-    /// The pair's kind (for `evaluate`: the bench dimension).
-    pub kind: String,
-    /// The answers as shown.
-    pub answer_a: String,
-    /// The second answer as shown.
-    pub answer_b: String,
-    /// The judge's whole output.
-    pub output: String,
-    /// `A`, `B`, or `None` when the output had no verdict line.
-    pub verdict: Option<String>,
-    /// Whether the verdict named the preferred answer (false when unparseable).
-    pub agrees: bool,
+    columns(node, port, || Ok(Some(LossPoint::from_frame(&df)?)))
 }
 
 /// The rows of a node's `judgements` frame (a `judge` or `evaluate` node's).
@@ -146,22 +142,7 @@ pub fn judgements(node: &ReportNode) -> Result<Option<Vec<Judged>>> {
     let Some((port, df)) = frame(node, &judgeflow_schemas::JUDGEMENTS)? else {
         return Ok(None);
     };
-    columns(node, port, || {
-        Ok(Some(
-            JudgementRow::from_frame(&df)?
-                .into_iter()
-                .map(|r| Judged {
-                    pair_id: r.pair_id,
-                    kind: r.kind,
-                    answer_a: r.answer_a,
-                    answer_b: r.answer_b,
-                    output: r.output,
-                    verdict: r.verdict,
-                    agrees: r.agrees,
-                })
-                .collect(),
-        ))
-    })
+    columns(node, port, || Ok(Some(Judged::from_frame(&df)?)))
 }
 
 /// `label_correct` of a node's `pairs` frame: `(correct, known)`, pairs whose label the gold answer

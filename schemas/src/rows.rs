@@ -31,24 +31,28 @@ pub trait ColumnValue: Sized {
     fn read(df: &DataFrame, name: &str) -> PolarsResult<Vec<Self>>;
 }
 
-impl ColumnValue for String {
-    const TYPE: ColumnType = ColumnType::Str;
-    fn column(name: &str, values: Vec<Self>) -> Column {
-        Column::new(name.into(), values)
-    }
-    fn read(df: &DataFrame, name: &str) -> PolarsResult<Vec<Self>> {
-        columns::strings(df, name)
-    }
+/// `ColumnValue` for a type whose column is built by `Column::new` and read by one of
+/// [`crate::columns`]' readers.
+macro_rules! column_value {
+    ($($ty:ty => $column_type:ident, $reader:path;)*) => {$(
+        impl ColumnValue for $ty {
+            const TYPE: ColumnType = ColumnType::$column_type;
+            fn column(name: &str, values: Vec<Self>) -> Column {
+                Column::new(name.into(), values)
+            }
+            fn read(df: &DataFrame, name: &str) -> PolarsResult<Vec<Self>> {
+                $reader(df, name)
+            }
+        }
+    )*};
 }
 
-impl ColumnValue for Option<String> {
-    const TYPE: ColumnType = ColumnType::Str;
-    fn column(name: &str, values: Vec<Self>) -> Column {
-        Column::new(name.into(), values)
-    }
-    fn read(df: &DataFrame, name: &str) -> PolarsResult<Vec<Self>> {
-        columns::optional_strings(df, name)
-    }
+column_value! {
+    String => Str, columns::strings;
+    Option<String> => Str, columns::optional_strings;
+    Option<bool> => Bool, columns::bools;
+    i64 => I64, columns::ints;
+    f64 => F64, columns::floats;
 }
 
 impl ColumnValue for Vec<u8> {
@@ -75,26 +79,6 @@ impl ColumnValue for bool {
     }
 }
 
-impl ColumnValue for Option<bool> {
-    const TYPE: ColumnType = ColumnType::Bool;
-    fn column(name: &str, values: Vec<Self>) -> Column {
-        Column::new(name.into(), values)
-    }
-    fn read(df: &DataFrame, name: &str) -> PolarsResult<Vec<Self>> {
-        columns::bools(df, name)
-    }
-}
-
-impl ColumnValue for i64 {
-    const TYPE: ColumnType = ColumnType::I64;
-    fn column(name: &str, values: Vec<Self>) -> Column {
-        Column::new(name.into(), values)
-    }
-    fn read(df: &DataFrame, name: &str) -> PolarsResult<Vec<Self>> {
-        columns::ints(df, name)
-    }
-}
-
 impl ColumnValue for u64 {
     const TYPE: ColumnType = ColumnType::U64;
     fn column(name: &str, values: Vec<Self>) -> Column {
@@ -107,16 +91,6 @@ impl ColumnValue for u64 {
             .iter()
             .map(Option::unwrap_or_default)
             .collect())
-    }
-}
-
-impl ColumnValue for f64 {
-    const TYPE: ColumnType = ColumnType::F64;
-    fn column(name: &str, values: Vec<Self>) -> Column {
-        Column::new(name.into(), values)
-    }
-    fn read(df: &DataFrame, name: &str) -> PolarsResult<Vec<Self>> {
-        columns::floats(df, name)
     }
 }
 

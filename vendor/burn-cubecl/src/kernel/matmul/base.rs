@@ -63,19 +63,44 @@ pub fn matmul<R: CubeRuntime>(
 }
 
 /// judgeflow: the matmul strategy for a product whose left operand has `rows` rows (per batch),
-/// from the environment, read once:
+/// from the environment, read and parsed once (this runs on every matmul):
 ///
 /// - `JUDGEFLOW_MATMUL_SMALL_M=NAME` for products with at most `JUDGEFLOW_MATMUL_SMALL_M_ROWS`
 ///   rows (default 32): decoding's `[batch, in] x [in, out]`;
 /// - `JUDGEFLOW_MATMUL=NAME` for the others.
 ///
 /// Unset, or `auto`, is `None`: cubek's `Strategy::Auto` (tiled CMMA, falling back to the unit
-/// matmul), which is what burn 0.21 runs without its `autotune` feature. Names: `unit_min`,
-/// `unit_max`, `double_unit_min`, `double_unit_max` (no tensor cores), `cyclic_cmma`,
-/// `cyclic_mma`, `cyclic_cmma_rows`, `cyclic_mma_rows` (multi-row), `double_cyclic_cmma`,
-/// `double_cyclic_mma`, `ordered_cmma`, `ordered_mma`, and the Hopper TMA loaders `tma_mma`,
-/// `tma_mma_rows`, `specialized_tma_mma`. An unknown name panics on first use.
+/// matmul), which is what burn 0.21 runs without its `autotune` feature. Names: see
+/// [`strategy_named`]; an unknown name panics at the first matmul.
 fn chosen_strategy(rows: usize) -> Option<Strategy> {
+    use std::sync::OnceLock;
+
+    static CHOICE: OnceLock<(usize, Option<Strategy>, Option<Strategy>)> = OnceLock::new();
+    let (small_rows, small, other) = CHOICE.get_or_init(|| {
+        let named = |var: &str| strategy_named(&std::env::var(var).unwrap_or_default());
+        let small_rows = std::env::var("JUDGEFLOW_MATMUL_SMALL_M_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(32);
+        (
+            small_rows,
+            named("JUDGEFLOW_MATMUL_SMALL_M"),
+            named("JUDGEFLOW_MATMUL"),
+        )
+    });
+    if rows <= *small_rows {
+        small.clone()
+    } else {
+        other.clone()
+    }
+}
+
+/// judgeflow: the strategy called `name`: `auto` or empty (`None`), `unit_min`, `unit_max`,
+/// `double_unit_min`, `double_unit_max` (no tensor cores), `cyclic_cmma`, `cyclic_mma`,
+/// `cyclic_cmma_rows`, `cyclic_mma_rows` (multi-row), `double_cyclic_cmma`, `double_cyclic_mma`,
+/// `ordered_cmma`, `ordered_mma`, and the Hopper TMA loaders `tma_mma`, `tma_mma_rows`,
+/// `specialized_tma_mma`; any other name panics.
+fn strategy_named(name: &str) -> Option<Strategy> {
     use cubek::matmul::{
         components::tile::TileMatmulKind::{Cmma, Mma},
         routines::{
@@ -84,18 +109,7 @@ fn chosen_strategy(rows: usize) -> Option<Strategy> {
             simple::SimpleArgs, simple_unit::SimpleUnitSelectionArgs,
         },
     };
-    use std::sync::OnceLock;
 
-    static CHOICE: OnceLock<(usize, String, String)> = OnceLock::new();
-    let (small_rows, small, other) = CHOICE.get_or_init(|| {
-        let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "auto".into());
-        let small_rows = std::env::var("JUDGEFLOW_MATMUL_SMALL_M_ROWS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(32);
-        (small_rows, var("JUDGEFLOW_MATMUL_SMALL_M"), var("JUDGEFLOW_MATMUL"))
-    });
-    let name = if rows <= *small_rows { small } else { other };
     // The variant decides the tile matmul (cubek stamps it into the arguments); the argument
     // is set to agree, as burn's autotune list does.
     let simple = |tile_matmul, multi_rows| {
@@ -139,7 +153,7 @@ fn chosen_strategy(rows: usize) -> Option<Strategy> {
     let double_unit = |tile_size| {
         Strategy::DoubleUnit(BlueprintStrategy::Inferred(DoubleUnitSelectionArgs { tile_size }))
     };
-    Some(match name.as_str() {
+    Some(match name {
         "auto" | "" => return None,
         "unit_min" => unit(TileSizeSelection::MinTileSize),
         "unit_max" => unit(TileSizeSelection::MaxTileSize),
