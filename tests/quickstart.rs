@@ -93,9 +93,9 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let first = judgeflow(&cache, &["run", "pipelines/quickstart.toml"]);
-    assert!(first.contains("17 nodes: 17 ran"), "{first}");
+    assert!(first.contains("18 nodes: 18 ran"), "{first}");
     let again = judgeflow(&cache, &["run", "pipelines/quickstart.toml"]);
-    assert!(again.contains("17 nodes: 0 ran, 17 fresh"), "{again}");
+    assert!(again.contains("18 nodes: 0 ran, 18 fresh"), "{again}");
 
     let frame = |node: &str, port: &str, schema: &judgeflow_engine::FrameSchema| {
         let df = read(&shown_path(&cache, node, port));
@@ -138,7 +138,27 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
         probe.height() as i64,
         "every probe answer is scored"
     );
-    assert_eq!(n[..overall].iter().sum::<i64>(), n[overall]);
+    let closed: i64 = (0..overall)
+        .filter(|&r| tasks[r] != "caption")
+        .map(|r| n[r])
+        .sum();
+    assert_eq!(closed, n[overall]);
+    // The descriptions: one per bench scene, every scene's objects counted once.
+    let describe = frame("describe", "samples", &s::SAMPLES);
+    let bench_scenes = frame("bench", "scenes", &s::SCENES);
+    assert_eq!(describe.height(), bench_scenes.height());
+    let forms = strings(&perception, "form");
+    let objects = (0..overall)
+        .find(|&r| tasks[r] == "caption" && forms[r] == "objects")
+        .expect("a caption/objects row");
+    assert_eq!(
+        n[objects],
+        ints(&bench_scenes, "n_objects").iter().sum::<i64>()
+    );
+    assert!(
+        (0..overall).any(|r| tasks[r] == "caption" && forms[r] == "claims"),
+        "a caption/claims row"
+    );
     let (acc, lo, hi, prior) = (
         floats(&perception, "accuracy"),
         floats(&perception, "accuracy_lo"),

@@ -13,18 +13,27 @@
 //! - **Prior**: the share of the form's most common gold answer among the scored items: what a
 //!   model that never looks at the image can score by answering the same thing every time.
 //! - Answers and gold are compared after [`normalize_answer`]; empty answers count as wrong.
+//! - **Descriptions** (optional `captions` input, a greedy `sample` of the open prompts, with the
+//!   `scenes` their images show): every claim of each description is read and checked against
+//!   the scene graph ([`judgeflow_world::check_caption`]). Two rows: `caption/claims` is the
+//!   share of claims that hold (the "≥ 85% of caption claims true"), `caption/objects`
+//!   the share of the scenes' objects a true claim accounts for (saying little must not pass).
+//!   Their prior is what a model that writes fluent descriptions without looking scores: each
+//!   item's description replaced by the gold description of the next item's scene.
+//! - `overall` is the closed questions' accuracy; it passes when every row passes.
 //! - `gate = "fail"` fails the node when a form misses a threshold (nothing downstream runs);
 //!   `"warn"` (the default) logs it and writes `passes = false`; the frame is written either way
 //!   with `"warn"`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
-use judgeflow_schemas::{FrameRow, PERCEPTION, PerceptionRow, SAMPLES};
-use miette::IntoDiagnostic;
+use judgeflow_schemas::{FrameRow, PERCEPTION, PerceptionRow, SAMPLES, SCENES};
+use judgeflow_world::{CaptionCheck, Scene, check_caption};
+use miette::{IntoDiagnostic, miette};
 
 use crate::evaluate::wilson;
-use crate::frames::{bools, strs, texts};
+use crate::frames::{bins, bools, strs, texts};
 use crate::pairs::normalize_answer;
 
 choice_enum! {
@@ -56,13 +65,18 @@ impl TypedOperator for Perception {
         "perception"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: the optional `captions` and `scenes` inputs.
+        2
     }
     fn doc(&self) -> &'static str {
         "closed-question accuracy per form on held-out scenes, against the form's prior: the base model's perception gate"
     }
     fn inputs(&self, _: &PerceptionParams) -> Vec<Port> {
-        vec![Port::frame("samples", &SAMPLES)]
+        vec![
+            Port::frame("samples", &SAMPLES),
+            Port::frame("captions", &SAMPLES).optional(),
+            Port::frame("scenes", &SCENES).optional(),
+        ]
     }
     fn outputs(&self, _: &PerceptionParams) -> Vec<Port> {
         vec![Port::frame("perception", &PERCEPTION)]
@@ -95,7 +109,12 @@ impl TypedOperator for Perception {
             min_accuracy: p.min_accuracy,
             min_gain: p.min_gain,
         };
-        let rows = score(&items, &gate);
+        let captions = if ctx.has_input("captions") {
+            caption_items(ctx)?
+        } else {
+            Vec::new()
+        };
+        let rows = score(&items, &captions, &gate);
         let failing: Vec<String> = rows
             .iter()
             .filter(|r| !r.passes)
@@ -129,6 +148,126 @@ impl TypedOperator for Perception {
     }
 }
 
+/// The `captions` input's open answers with the scene each describes: the model's description
+/// and, as the blind prior, the next item's gold description, both checked against the scene.
+fn caption_items(ctx: &RunContext<'_>) -> miette::Result<Vec<CaptionItem>> {
+    let node = ctx.node;
+    if !ctx.has_input("scenes") {
+        return Err(miette!(
+            code = "judgeflow::perception::no_scenes",
+            help = "connect the bench source's `scenes` (e.g. `scenes = \"bench.scenes\"`)",
+            "node `{node}`: `captions` are checked against scene graphs, but no `scenes` input is connected"
+        ));
+    }
+    let scenes_df = ctx.input_frame("scenes")?;
+    let mut scenes: HashMap<blake3::Hash, Scene> = HashMap::new();
+    for (i, (image, graph)) in bins(&scenes_df, "image")?
+        .iter()
+        .zip(texts(&scenes_df, "scene_graph")?)
+        .enumerate()
+    {
+        let scene = Scene::from_json(&graph).map_err(|e| {
+            miette!(
+                code = "judgeflow::perception::scene_graph",
+                "node `{node}`: scene {i} of the `scenes` input has no readable scene graph: {e}"
+            )
+        })?;
+        scenes.insert(blake3::hash(image), scene);
+    }
+    let df = ctx.input_frame("captions")?;
+    let open = bools(&df, "open")?;
+    let images = bins(&df, "image")?;
+    let gold = strs(&df, "gold_answer")?;
+    let answers = texts(&df, "answer")?;
+    let ids = texts(&df, "prompt_id")?;
+    let mut found = Vec::new();
+    for i in (0..df.height()).filter(|&i| open[i] == Some(true)) {
+        let scene = scenes.get(&blake3::hash(&images[i])).ok_or_else(|| {
+            miette!(
+                code = "judgeflow::perception::unknown_image",
+                help = "sample the open prompts of the same source whose `scenes` are connected",
+                "node `{node}`: the image of description `{}` is none of the `scenes` input's",
+                ids[i]
+            )
+        })?;
+        found.push((scene, answers[i].as_str(), gold[i].as_deref()));
+    }
+    if found.is_empty() {
+        return Err(miette!(
+            code = "judgeflow::perception::no_captions",
+            help = "sample the open prompts (`prompts = \"open\"`) into `captions`",
+            "node `{node}`: the `captions` input holds no open-ended answer"
+        ));
+    }
+    let n = found.len();
+    Ok((0..n)
+        .map(|i| {
+            let (scene, answer, _) = found[i];
+            // The next item of another scene lends its gold description.
+            let blind = (1..n)
+                .map(|k| found[(i + k) % n])
+                .find(|(other, _, gold)| !std::ptr::eq(*other, scene) && gold.is_some())
+                .and_then(|(_, _, gold)| gold)
+                .unwrap_or("");
+            CaptionItem {
+                model: check_caption(scene, answer),
+                blind: check_caption(scene, blind),
+            }
+        })
+        .collect())
+}
+
+/// One description, checked, and its blind prior.
+struct CaptionItem {
+    model: CaptionCheck,
+    blind: CaptionCheck,
+}
+
+/// The two description rows: claim precision and object coverage, each against its blind prior.
+fn caption_rows(items: &[CaptionItem], gate: &Gate) -> Vec<PerceptionRow> {
+    let claims = |c: &CaptionCheck| (c.true_claims(), c.claims.len());
+    let objects = |c: &CaptionCheck| (c.covered, c.objects);
+    let sum = |f: &dyn Fn(&CaptionCheck) -> (usize, usize), blind: bool| {
+        items.iter().fold((0, 0), |(a, b), it| {
+            let (x, y) = f(if blind { &it.blind } else { &it.model });
+            (a + x, b + y)
+        })
+    };
+    let mut rows = Vec::new();
+    for (form, f) in [
+        (
+            "claims",
+            &claims as &dyn Fn(&CaptionCheck) -> (usize, usize),
+        ),
+        ("objects", &objects),
+    ] {
+        let (correct, n) = sum(f, false);
+        let (prior_correct, prior_n) = sum(f, true);
+        let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let accuracy = share(correct, n);
+        let prior = share(prior_correct, prior_n);
+        let (lo, hi) = if n == 0 {
+            (0.0, 0.0)
+        } else {
+            wilson(correct, n)
+        };
+        rows.push(PerceptionRow {
+            task: "caption".into(),
+            form: form.into(),
+            accuracy,
+            accuracy_lo: lo,
+            accuracy_hi: hi,
+            correct: correct as i64,
+            n: n as i64,
+            prior,
+            passes: n > 0 && accuracy >= gate.min_accuracy && accuracy - prior >= gate.min_gain,
+            min_accuracy: gate.min_accuracy,
+            min_gain: gate.min_gain,
+        });
+    }
+    rows
+}
+
 /// One scored answer.
 struct Item {
     task: String,
@@ -142,9 +281,10 @@ struct Gate {
     min_gain: f64,
 }
 
-/// Scores per (task, form), sorted by task then form, then `overall` (whose prior is the
-/// item-weighted mean of the forms' priors, and which passes when every form passes).
-fn score(items: &[Item], gate: &Gate) -> Vec<PerceptionRow> {
+/// Scores per (task, form), sorted by task then form, then the description rows when there are
+/// descriptions, then `overall` (the closed questions: its prior is the item-weighted mean of
+/// their forms' priors; it passes when every row passes).
+fn score(items: &[Item], captions: &[CaptionItem], gate: &Gate) -> Vec<PerceptionRow> {
     let mut groups: BTreeMap<(&str, &'static str), Vec<&Item>> = BTreeMap::new();
     for it in items {
         let form = if it.gold == "yes" || it.gold == "no" {
@@ -178,7 +318,12 @@ fn score(items: &[Item], gate: &Gate) -> Vec<PerceptionRow> {
             n: n as i64,
             prior,
             passes: accuracy >= gate.min_accuracy && accuracy - prior >= gate.min_gain,
+            min_accuracy: gate.min_accuracy,
+            min_gain: gate.min_gain,
         });
+    }
+    if !captions.is_empty() {
+        rows.extend(caption_rows(captions, gate));
     }
     let n = items.len();
     let (lo, hi) = wilson(all_correct, n);
@@ -193,6 +338,8 @@ fn score(items: &[Item], gate: &Gate) -> Vec<PerceptionRow> {
         n: n as i64,
         prior: prior_mass / n as f64,
         passes,
+        min_accuracy: gate.min_accuracy,
+        min_gain: gate.min_gain,
     });
     rows
 }
@@ -233,7 +380,7 @@ mod tests {
         for g in ["left", "right", "left", "above"] {
             items.push(item("spatial", g, g));
         }
-        let rows = score(&items, &gate);
+        let rows = score(&items, &[], &gate);
         let find = |t: &str, f: &str| {
             rows.iter()
                 .find(|r| r.task == t && r.form == f)
@@ -256,5 +403,76 @@ mod tests {
         );
         assert!(!overall.passes, "one form fails, so the gate fails");
         assert!(overall.accuracy_lo < overall.accuracy && overall.accuracy < overall.accuracy_hi);
+    }
+
+    #[test]
+    fn descriptions_score_their_claims_and_coverage_against_a_blind_prior() {
+        let gate = Gate {
+            min_accuracy: 0.85,
+            min_gain: 0.30,
+        };
+        let config = judgeflow_world::WorldConfig {
+            min_objects: 3,
+            ..Default::default()
+        };
+        let scenes: Vec<Scene> = (0..40)
+            .map(|seed| judgeflow_world::draw_scene(&config, seed))
+            .collect();
+        let gold = |k: usize| judgeflow_world::caption(&scenes[k], &mut judgeflow_world::rng(7));
+        // A faithful describer, with another scene's gold description as the blind prior.
+        let faithful: Vec<CaptionItem> = (0..scenes.len())
+            .map(|i| CaptionItem {
+                model: check_caption(&scenes[i], &gold(i)),
+                blind: check_caption(&scenes[i], &gold((i + 1) % scenes.len())),
+            })
+            .collect();
+        let rows = caption_rows(&faithful, &gate);
+        assert_eq!(rows.len(), 2);
+        for row in &rows {
+            assert_eq!(row.task, "caption");
+            assert_eq!(row.correct, row.n, "{row:?}");
+            assert!(
+                row.prior < 0.55,
+                "another scene's description is mostly false: {row:?}"
+            );
+            assert!(row.passes, "{row:?}");
+        }
+        // A describer that names one object correctly and nothing else: every claim true, most
+        // objects missed, so coverage fails the gate.
+        let terse: Vec<CaptionItem> = faithful
+            .iter()
+            .zip(&scenes)
+            .map(|(it, scene)| {
+                let o = scene.objects[0];
+                let same = scene.count(Some(o.size), Some(o.color), Some(o.shape));
+                let text = format!(
+                    "We can see {} {} {} {}.",
+                    same,
+                    o.size.name(),
+                    o.color.name(),
+                    if same == 1 {
+                        o.shape.name()
+                    } else {
+                        o.shape.plural()
+                    }
+                );
+                CaptionItem {
+                    model: check_caption(scene, &text),
+                    blind: it.blind.clone(),
+                }
+            })
+            .collect();
+        let rows = score(&[item("color", "red", "red")], &terse, &gate);
+        let claims = rows
+            .iter()
+            .find(|r| r.form == "claims")
+            .expect("claims row");
+        let objects = rows
+            .iter()
+            .find(|r| r.form == "objects")
+            .expect("objects row");
+        assert_eq!(claims.correct, claims.n);
+        assert!(objects.accuracy < 0.5 && !objects.passes, "{objects:?}");
+        assert!(!rows.last().expect("overall").passes);
     }
 }

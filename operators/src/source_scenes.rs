@@ -148,6 +148,21 @@ fn prompts_frame(
     PromptRow::into_frame(rows)
 }
 
+/// The `scenes` frame: each scene's PNG and its gold scene graph.
+fn scenes_frame(scenes: &[(Scene, Vec<u8>)]) -> polars::prelude::PolarsResult<DataFrame> {
+    SceneRow::into_frame(
+        scenes
+            .iter()
+            .map(|(scene, png)| SceneRow {
+                scene_id: scene.seed,
+                image: png.clone(),
+                scene_graph: scene.to_json(),
+                n_objects: scene.objects.len() as i64,
+            })
+            .collect(),
+    )
+}
+
 /// Training scenes: the scenes with their graphs, the prompts (open and closed, with gold
 /// answers) and the base model's pretraining corpus.
 pub struct ScenesSource;
@@ -194,16 +209,9 @@ impl TypedOperator for ScenesSource {
     fn run(&self, p: &ScenesParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let scenes = draw(ctx, &p.world, Split::Train)?;
 
-        let mut scene_rows = Vec::with_capacity(scenes.len());
         let mut corpus = Vec::new();
         let mut scene_prompts = Vec::with_capacity(scenes.len());
         for (scene, png) in &scenes {
-            scene_rows.push(SceneRow {
-                scene_id: scene.seed,
-                image: png.clone(),
-                scene_graph: scene.to_json(),
-                n_objects: scene.objects.len() as i64,
-            });
             scene_prompts.push(prompts_of(scene));
             let mut rng = judgeflow_world::rng(scene.seed ^ 0x434f_5250_5553);
             for (j, row) in judgeflow_world::corpus_for(scene, &mut rng)
@@ -236,8 +244,8 @@ impl TypedOperator for ScenesSource {
                 response: row.response,
             });
         }
-        let mut scenes_df = SceneRow::into_frame(scene_rows)
-            .map_err(frame_error(ctx.node, "building the scenes frame"))?;
+        let mut scenes_df =
+            scenes_frame(&scenes).map_err(frame_error(ctx.node, "building the scenes frame"))?;
         let mut prompts_df = prompts_frame(&scenes, &scene_prompts, "scenes")
             .map_err(frame_error(ctx.node, "building the prompts frame"))?;
         let mut corpus_df = SftRow::into_frame(corpus)
@@ -264,7 +272,8 @@ impl TypedOperator for ScenesBenchSource {
     }
     fn version(&self) -> u32 {
         // 2: pairs without a length shortcut (world/src/bench.rs). 3: the `prompts` port.
-        3
+        // 4: the `scenes` port.
+        4
     }
     fn doc(&self) -> &'static str {
         "gold preference pairs on held-out synthetic scenes (general / hallucination / reasoning)"
@@ -278,6 +287,9 @@ impl TypedOperator for ScenesBenchSource {
             // The training world's prompt families asked about the held-out scenes, with gold
             // answers: what a perception probe (greedy `sample` + `perception`) scores.
             Port::frame("prompts", &PROMPTS),
+            // The held-out scenes' gold graphs: what `perception` checks a description's
+            // claims against.
+            Port::frame("scenes", &SCENES),
         ]
     }
     fn run(&self, p: &WorldParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
@@ -336,6 +348,11 @@ impl TypedOperator for ScenesBenchSource {
             "prompts",
             &mut prompts_frame(&scenes, &asked, "scenes_bench")
                 .map_err(frame_error(ctx.node, "building the prompts frame"))?,
+        )?;
+        ctx.write_frame(
+            "scenes",
+            &mut scenes_frame(&scenes)
+                .map_err(frame_error(ctx.node, "building the scenes frame"))?,
         )?;
         Ok(())
     }

@@ -11,7 +11,7 @@ use judgeflow_schemas::columns::bools;
 use miette::{Result, miette};
 use polars::prelude::DataFrame;
 
-pub use judgeflow_schemas::{KeptStatsRow, MetricsRow};
+pub use judgeflow_schemas::{KeptStatsRow, MetricsRow, PerceptionRow};
 
 judgeflow_schemas::frame_row! {
     /// One optimizer step of a `loss` frame, as far as the report needs it (a narrower view of
@@ -127,6 +127,14 @@ pub fn kept(node: &ReportNode) -> Result<Option<Vec<KeptStatsRow>>> {
         return Ok(None);
     };
     columns(node, port, || Ok(Some(KeptStatsRow::from_frame(&df)?)))
+}
+
+/// The rows of a node's `perception` frame (a `perception` node's), in frame order.
+pub fn perception(node: &ReportNode) -> Result<Option<Vec<PerceptionRow>>> {
+    let Some((port, df)) = frame(node, &judgeflow_schemas::PERCEPTION)? else {
+        return Ok(None);
+    };
+    columns(node, port, || Ok(Some(PerceptionRow::from_frame(&df)?)))
 }
 
 /// The curve of a node's `loss` frame (a `train` node's).

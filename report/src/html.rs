@@ -91,6 +91,7 @@ pub fn page(data: &Data, figures: &[(PathBuf, String)]) -> String {
     }
 
     seeds_tables(data, &mut h);
+    perception_table(data, &mut h);
     accuracy_tables(data, &mut h);
     diagnostics_table(data, &mut h);
     kept_table(data, &mut h);
@@ -176,6 +177,55 @@ fn accuracy_tables(data: &Data, h: &mut String) {
         }
         h.push_str("</table>\n");
     }
+}
+
+/// Every `perception` node's rows: accuracy with its interval, the prior, the gain, the gate.
+fn perception_table(data: &Data, h: &mut String) {
+    if data.perception.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h2>Perception (the base model's gate)</h2>\n<p><small>Greedy answers to held-out \
+         closed questions per form, and the claims of the model's descriptions of the same \
+         scenes checked against their scene graphs (<code>caption claims</code>: share of \
+         claims true; <code>caption objects</code>: share of the objects a true claim names). \
+         Accuracy with its 95% Wilson interval; the prior is what answering without looking \
+         scores (a form's most common answer; for descriptions, another scene's gold \
+         description). A row passes when it reaches the gate's accuracy and beats its prior by \
+         the gate's gain.</small></p>\n",
+    );
+    let mut cells = vec![
+        [
+            "node",
+            "row",
+            "accuracy [95% CI]",
+            "n",
+            "prior",
+            "gain",
+            "passes",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for p in &data.perception {
+        for r in &p.rows {
+            cells.push(vec![
+                p.node.name.clone(),
+                crate::perception_label(r),
+                format!(
+                    "{} [{}, {}]",
+                    num(r.accuracy),
+                    num(r.accuracy_lo),
+                    num(r.accuracy_hi)
+                ),
+                r.n.to_string(),
+                num(r.prior),
+                format!("{:+.3}", r.accuracy - r.prior),
+                if r.passes { "yes" } else { "no" }.to_string(),
+            ]);
+        }
+    }
+    cells_table(&cells, h);
 }
 
 fn kept_table(data: &Data, h: &mut String) {

@@ -27,6 +27,11 @@
 //!
 //! Blind evaluations (their metrics' `image` column says `blank`) never stand for an iteration
 //! in the figures: they are drawn as the blind bars only; the tables list them, marked.
+//! - `perception.png` (per variant likewise), when the pipeline has a `perception` node: the
+//!   base model's greedy accuracy per question form and on its descriptions' claims and
+//!   objects, each with its 95% interval, beside what answering without looking scores (the
+//!   form's prior), and the gate's accuracy threshold as a dashed line. The page's table says
+//!   which rows pass the gate.
 //! - `kept_fraction.png`: the share of judgements the filter kept per iteration: the total per
 //!   variant, and without a sweep also per pair source and kind.
 //! - `loss.png`: training loss per step of every `train` node.
@@ -61,7 +66,7 @@ use miette::{Result, miette};
 use plotters::style::RGBColor;
 
 use charts::{Bars, Line, LineAxes, PALETTE, Reference, Stroke};
-use frames::{KeptStatsRow, LossPoint, MetricsRow};
+use frames::{KeptStatsRow, LossPoint, MetricsRow, PerceptionRow};
 
 /// The rows `evaluate` adds after the dimensions: pooled over items, and mean of dimensions.
 const SUMMARY_ROWS: [&str; 2] = ["overall", "macro"];
@@ -83,6 +88,7 @@ struct Data<'a> {
     evals: Vec<Read<'a, Vec<MetricsRow>>>,
     kept: Vec<Read<'a, Vec<KeptStatsRow>>>,
     losses: Vec<Read<'a, Vec<LossPoint>>>,
+    perception: Vec<Read<'a, Vec<PerceptionRow>>>,
     /// Aggregates over seeds (empty unless the pipeline sweeps `pipeline.seed`).
     seed_groups: Vec<seeds::Group>,
     /// Per-iteration diagnostics of every variant.
@@ -110,6 +116,7 @@ pub fn write_report_with_trace(
     seed_figures(&data, out_dir, &mut figures)?;
     accuracy_figures(&data, out_dir, &mut figures)?;
     variants_figure(&data, out_dir, &mut figures)?;
+    perception_figure(&data, out_dir, &mut figures)?;
     kept_figure(&data, out_dir, &mut figures)?;
     loss_figure(&data, out_dir, &mut figures)?;
     if let Some(trace) = trace.filter(|t| !t.is_empty()) {
@@ -139,6 +146,7 @@ fn read<'a>(pipeline: &'a str, nodes: &'a [ReportNode]) -> Result<Data<'a>> {
         evals: Vec::new(),
         kept: Vec::new(),
         losses: Vec::new(),
+        perception: Vec::new(),
         seed_groups: seeds::groups(nodes)?,
         diagnostics: Vec::new(),
     };
@@ -155,6 +163,13 @@ fn read<'a>(pipeline: &'a str, nodes: &'a [ReportNode]) -> Result<Data<'a>> {
         }
         if let Some(rows) = frames::kept(node)? {
             data.kept.push(Read {
+                node,
+                iteration,
+                rows,
+            });
+        }
+        if let Some(rows) = frames::perception(node)? {
+            data.perception.push(Read {
                 node,
                 iteration,
                 rows,
@@ -397,6 +412,85 @@ fn accuracy_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)
         ));
     }
     Ok(())
+}
+
+/// `perception*.png`: the first `perception` node of each variant (in plan order), every row
+/// with its interval beside its prior, and the gate's accuracy threshold.
+fn perception_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) -> Result<()> {
+    for variant in &data.variants {
+        let Some(read) = data
+            .perception
+            .iter()
+            .find(|p| in_variant(p.node, variant) && !p.rows.is_empty())
+        else {
+            continue;
+        };
+        let rows = &read.rows;
+        let groups: Vec<String> = rows.iter().map(|r| perception_short(r, rows)).collect();
+        let series = [
+            Bars {
+                label: "base model (greedy)".into(),
+                values: rows.iter().map(|r| Some(r.accuracy)).collect(),
+                color: PALETTE[0],
+                intervals: rows
+                    .iter()
+                    .map(|r| Some((r.accuracy_lo, r.accuracy_hi)))
+                    .collect(),
+                dots: Vec::new(),
+            },
+            Bars {
+                label: "without looking (prior)".into(),
+                values: rows.iter().map(|r| Some(r.prior)).collect(),
+                color: PALETTE[7],
+                intervals: Vec::new(),
+                dots: Vec::new(),
+            },
+        ];
+        let threshold = rows[0].min_accuracy;
+        let gate = Reference {
+            y: threshold,
+            label: format!(
+                "gate: {threshold:.2}, and {:.2} above the prior",
+                rows[0].min_gain
+            ),
+        };
+        let title = data.titled("Does the base model see? (perception)", variant);
+        let path = out.join(data.file_for("perception", variant));
+        figures.push((
+            charts::bars(&path, &title, "accuracy", &groups, &series, Some(&gate))?,
+            title,
+        ));
+    }
+    Ok(())
+}
+
+/// `colour`, `spatial yes/no`, `caption claims`: a perception row's name on the page.
+fn perception_label(r: &PerceptionRow) -> String {
+    match r.form.as_str() {
+        "word" | "all" => r.task.clone(),
+        "yes_no" => format!("{} yes/no", r.task),
+        form => format!("{} {form}", r.task),
+    }
+}
+
+/// A perception row's name under its bars, short enough for ten groups side by side: the task
+/// (abridged), with "y/n" only where the task has both answer forms; a description row by its
+/// form alone.
+fn perception_short(r: &PerceptionRow, rows: &[PerceptionRow]) -> String {
+    if r.task == "caption" {
+        return r.form.clone();
+    }
+    let task = match r.task.as_str() {
+        "comparison" => "compare",
+        "existence" => "exists",
+        other => other,
+    };
+    let both_forms = rows.iter().filter(|o| o.task == r.task).count() > 1;
+    if both_forms && r.form == "yes_no" {
+        format!("{task} y/n")
+    } else {
+        task.to_string()
+    }
 }
 
 /// `seeds*.png` (one per seed group, suffixed with the group when there are several): per

@@ -115,6 +115,7 @@ fn declared(op: &str) -> BTreeMap<String, &'static FrameSchema> {
         "vote" => &[("pairs", &PAIRS), ("unpaired", &UNPAIRED)],
         "filter" => &[("kept", &SFT), ("stats", &KEPT_STATS)],
         "train" => &[("loss", &LOSS)],
+        "perception" => &[("perception", &judgeflow_schemas::PERCEPTION)],
         _ => &[],
     };
     ports.iter().map(|&(p, s)| (p.to_string(), s)).collect()
@@ -827,4 +828,51 @@ fn a_seed_sweep_is_aggregated_with_intervals_and_diagnostics() {
     assert!(page.contains("Over seeds"), "{page}");
     assert!(page.contains("gain evaluate@1 − eval_base"), "{page}");
     assert!(page.contains("Per-iteration diagnostics"), "{page}");
+}
+
+#[test]
+fn perception_is_drawn_beside_its_prior_and_tabled_with_the_gate() {
+    use judgeflow_schemas::{FrameRow, PerceptionRow};
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let row = |task: &str, form: &str, accuracy: f64, prior: f64| PerceptionRow {
+        task: task.into(),
+        form: form.into(),
+        accuracy,
+        accuracy_lo: accuracy - 0.05,
+        accuracy_hi: accuracy + 0.05,
+        correct: (accuracy * 100.0) as i64,
+        n: 100,
+        prior,
+        passes: accuracy >= 0.85 && accuracy - prior >= 0.3,
+        min_accuracy: 0.85,
+        min_gain: 0.3,
+    };
+    let rows = vec![
+        row("color", "word", 0.97, 0.2),
+        row("existence", "yes_no", 0.51, 0.5),
+        row("caption", "claims", 0.62, 0.1),
+        row("overall", "all", 0.7, 0.35),
+    ];
+    let path = write_frame(d, "perception", PerceptionRow::into_frame(rows).unwrap());
+    let nodes = vec![node(
+        "perception",
+        "perception",
+        None,
+        "perception",
+        &[""],
+        Some(("perception", path)),
+    )];
+    let out = d.join("report");
+    let files = write_report("seeing", &nodes, &out).unwrap();
+    assert_eq!(names(&files), ["perception.png", "index.html"]);
+    assert_chart(&files[0]);
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    for cell in [
+        "<td>existence yes/no</td><td>0.510 [0.460, 0.560]</td><td>100</td><td>0.500</td><td>+0.010</td><td>no</td>",
+        "<td>color</td><td>0.970 [0.920, 1.020]</td><td>100</td><td>0.200</td><td>+0.770</td><td>yes</td>",
+        "<td>caption claims</td>",
+    ] {
+        assert!(html.contains(cell), "{cell} missing from {html}");
+    }
 }

@@ -242,11 +242,15 @@ frame_row! {
         pub n: i64,
         pub prior: f64,
         pub passes: bool,
+        pub min_accuracy: f64,
+        pub min_gain: f64,
     }
     doc: "greedy answers to held-out closed questions, per task and answer form (`yes_no` or \
-          `word`), then `overall`: accuracy with its 95% Wilson interval, the form's prior (the \
-          share of its most common gold answer: what answering without looking scores) and \
-          whether the gate's thresholds hold";
+          `word`), then, with descriptions, `caption` `claims` (share of claims true) and \
+          `objects` (share of objects named by a true claim), then `overall` (the closed \
+          questions): accuracy with its 95% Wilson interval, the prior (what answering without \
+          looking scores: a form's most common gold answer; another scene's gold description), \
+          whether the gate holds, and the gate's thresholds (accuracy, and gain over the prior)";
 }
 /// The `perception` schema ([`PerceptionRow`]'s).
 pub static PERCEPTION: FrameSchema = PerceptionRow::SCHEMA;

@@ -9,6 +9,7 @@
 //! - [`corpus_for`] yields pretraining rows for the base model.
 //! - [`bench_pairs`] yields VL-RewardBench-style gold preference pairs.
 //! - [`corrupt_text`] injects one error into a free-text answer.
+//! - [`check_caption`] reads a description's claims and checks each against the scene graph.
 //! - [`contact_sheet`] lays scenes and text out for a human to look at.
 //! - [`patch_shape_labels`] says which shape each image patch shows (a pretraining target for
 //!   the vision tower).
@@ -29,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod bench;
+mod claims;
 mod corpus;
 mod corrupt;
 mod language;
@@ -42,6 +44,7 @@ use rand::SeedableRng;
 pub use rand_chacha::ChaCha8Rng;
 
 pub use bench::{BenchPair, Dimension, bench_pairs, bench_pairs_directed, text_length};
+pub use claims::{CaptionCheck, Claim, ClaimKind, check_caption};
 pub use corpus::{CorpusRow, corpus_for};
 pub use corrupt::{Corruption, CorruptionKind, WordLists, applicable_kinds, corrupt_text};
 pub use language::{DESCRIBE_PROMPTS, caption};
