@@ -225,47 +225,28 @@ struct CaptionItem {
 
 /// The two description rows: claim precision and object coverage, each against its blind prior.
 fn caption_rows(items: &[CaptionItem], gate: &Gate) -> Vec<PerceptionRow> {
-    let claims = |c: &CaptionCheck| (c.true_claims(), c.claims.len());
-    let objects = |c: &CaptionCheck| (c.covered, c.objects);
-    let sum = |f: &dyn Fn(&CaptionCheck) -> (usize, usize), blind: bool| {
-        items.iter().fold((0, 0), |(a, b), it| {
-            let (x, y) = f(if blind { &it.blind } else { &it.model });
-            (a + x, b + y)
-        })
+    type Count = fn(&CaptionCheck) -> (usize, usize);
+    let claims: Count = |c| (c.true_claims(), c.claims.len());
+    let objects: Count = |c| (c.covered, c.objects);
+    let sum = |f: Count, pick: fn(&CaptionItem) -> &CaptionCheck| {
+        items
+            .iter()
+            .map(|it| f(pick(it)))
+            .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
     };
-    let mut rows = Vec::new();
-    for (form, f) in [
-        (
-            "claims",
-            &claims as &dyn Fn(&CaptionCheck) -> (usize, usize),
-        ),
-        ("objects", &objects),
-    ] {
-        let (correct, n) = sum(f, false);
-        let (prior_correct, prior_n) = sum(f, true);
-        let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-        let accuracy = share(correct, n);
-        let prior = share(prior_correct, prior_n);
-        let (lo, hi) = if n == 0 {
-            (0.0, 0.0)
-        } else {
-            wilson(correct, n)
-        };
-        rows.push(PerceptionRow {
-            task: "caption".into(),
-            form: form.into(),
-            accuracy,
-            accuracy_lo: lo,
-            accuracy_hi: hi,
-            correct: correct as i64,
-            n: n as i64,
-            prior,
-            passes: n > 0 && accuracy >= gate.min_accuracy && accuracy - prior >= gate.min_gain,
-            min_accuracy: gate.min_accuracy,
-            min_gain: gate.min_gain,
-        });
-    }
-    rows
+    [("claims", claims), ("objects", objects)]
+        .into_iter()
+        .map(|(form, f)| {
+            let (correct, n) = sum(f, |it| &it.model);
+            let (prior_correct, prior_n) = sum(f, |it| &it.blind);
+            let prior = if prior_n == 0 {
+                0.0
+            } else {
+                prior_correct as f64 / prior_n as f64
+            };
+            gate.row("caption", form, correct, n, prior)
+        })
+        .collect()
 }
 
 /// One scored answer.
@@ -279,6 +260,31 @@ struct Item {
 struct Gate {
     min_accuracy: f64,
     min_gain: f64,
+}
+
+impl Gate {
+    /// A scored row: `correct` of `n` (no items: accuracy 0, no interval, fails), its
+    /// interval, and whether it clears the thresholds over `prior`.
+    fn row(&self, task: &str, form: &str, correct: usize, n: usize, prior: f64) -> PerceptionRow {
+        let (accuracy, (lo, hi)) = if n == 0 {
+            (0.0, (0.0, 0.0))
+        } else {
+            (correct as f64 / n as f64, wilson(correct, n))
+        };
+        PerceptionRow {
+            task: task.to_string(),
+            form: form.to_string(),
+            accuracy,
+            accuracy_lo: lo,
+            accuracy_hi: hi,
+            correct: correct as i64,
+            n: n as i64,
+            prior,
+            passes: n > 0 && accuracy >= self.min_accuracy && accuracy - prior >= self.min_gain,
+            min_accuracy: self.min_accuracy,
+            min_gain: self.min_gain,
+        }
+    }
 }
 
 /// Scores per (task, form), sorted by task then form, then the description rows when there are
@@ -304,42 +310,18 @@ fn score(items: &[Item], captions: &[CaptionItem], gate: &Gate) -> Vec<Perceptio
             *counts.entry(it.gold.as_str()).or_default() += 1;
         }
         let prior = *counts.values().max().expect("non-empty") as f64 / n as f64;
-        let accuracy = correct as f64 / n as f64;
-        let (lo, hi) = wilson(correct, n);
         all_correct += correct;
         prior_mass += prior * n as f64;
-        rows.push(PerceptionRow {
-            task: task.to_string(),
-            form: form.to_string(),
-            accuracy,
-            accuracy_lo: lo,
-            accuracy_hi: hi,
-            correct: correct as i64,
-            n: n as i64,
-            prior,
-            passes: accuracy >= gate.min_accuracy && accuracy - prior >= gate.min_gain,
-            min_accuracy: gate.min_accuracy,
-            min_gain: gate.min_gain,
-        });
+        rows.push(gate.row(task, form, correct, n, prior));
     }
     if !captions.is_empty() {
         rows.extend(caption_rows(captions, gate));
     }
     let n = items.len();
-    let (lo, hi) = wilson(all_correct, n);
     let passes = rows.iter().all(|r| r.passes);
     rows.push(PerceptionRow {
-        task: "overall".into(),
-        form: "all".into(),
-        accuracy: all_correct as f64 / n as f64,
-        accuracy_lo: lo,
-        accuracy_hi: hi,
-        correct: all_correct as i64,
-        n: n as i64,
-        prior: prior_mass / n as f64,
         passes,
-        min_accuracy: gate.min_accuracy,
-        min_gain: gate.min_gain,
+        ..gate.row("overall", "all", all_correct, n, prior_mass / n as f64)
     });
     rows
 }
