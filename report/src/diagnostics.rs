@@ -11,6 +11,12 @@
 //!   contains answer A or answer B verbatim (case aside), among judgements where at least one
 //!   answer has [`COPY_MIN_WORDS`] words or more (a one-word answer such as "red" appears in
 //!   any reasoning about it);
+//! - `orders_agree`: on pairs judged in both orders, how often the two orders pick the same
+//!   answer (per pair: `p·q + (1 − p)·(1 − q)`, where `p` and `q` are the shares of the parsed
+//!   verdicts of each order that name the preferred answer; then the mean over pairs). A judge
+//!   that reads the answers is near 1; a coin is 0.5; a judge that writes the same letter
+//!   whatever the answers (it does not read them) is near 0, however balanced its A-share is
+//!   over many pairs;
 //! - `kept_fraction`: the `filter` node's share of judgements kept (the `total` row of its
 //!   `kept_stats` frame, whichever node wrote it).
 //!
@@ -48,6 +54,10 @@ pub struct Row {
     /// Judgements where a copy could count (an answer of [`COPY_MIN_WORDS`] words or more).
     pub copy_checked: usize,
     /// See the module docs.
+    pub orders_agree: f64,
+    /// Pairs with a parsed verdict in both orders.
+    pub both_orders: usize,
+    /// See the module docs.
     pub label_precision: f64,
     /// Vote pairs whose label the gold answer could check.
     pub labelled: usize,
@@ -83,6 +93,39 @@ fn copied(reasoning: &str, answer: &str) -> Option<bool> {
     (answer.split_whitespace().count() >= COPY_MIN_WORDS).then(|| reasoning.contains(&answer))
 }
 
+/// `orders_agree` over `judged` and the number of pairs it covers: per pair, the shares of the
+/// parsed verdicts of each order (`AB`, `BA`) that agree with the label.
+fn orders_agree(judged: &[frames::Judged]) -> (f64, usize) {
+    use std::collections::BTreeMap;
+    // Per pair: (agreeing, parsed) for AB, then for BA.
+    let mut by_pair: BTreeMap<&str, [(usize, usize); 2]> = BTreeMap::new();
+    for j in judged.iter().filter(|j| j.verdict.is_some()) {
+        let side = match j.order.as_str() {
+            "AB" => 0,
+            "BA" => 1,
+            _ => continue,
+        };
+        let slot = &mut by_pair.entry(j.pair_id.as_str()).or_default()[side];
+        slot.0 += usize::from(j.agrees);
+        slot.1 += 1;
+    }
+    let consistency: Vec<f64> = by_pair
+        .values()
+        .filter(|[ab, ba]| ab.1 > 0 && ba.1 > 0)
+        .map(|[ab, ba]| {
+            let (p, q) = (ab.0 as f64 / ab.1 as f64, ba.0 as f64 / ba.1 as f64);
+            p * q + (1.0 - p) * (1.0 - q)
+        })
+        .collect();
+    let n = consistency.len();
+    let mean = if n == 0 {
+        f64::NAN
+    } else {
+        consistency.iter().sum::<f64>() / n as f64
+    };
+    (mean, n)
+}
+
 /// The diagnostics rows of every variant and iteration that has a judge, vote or filter result.
 pub fn rows(nodes: &[ReportNode], variants: &[String]) -> Result<Vec<Row>> {
     let in_variant =
@@ -107,6 +150,7 @@ pub fn rows(nodes: &[ReportNode], variants: &[String]) -> Result<Vec<Row>> {
             };
             let (mut parsed, mut agree, mut said_a, mut unparseable, mut copies) = (0, 0, 0, 0, 0);
             let mut any = false;
+            let mut all_judged = Vec::new();
             for n in here.iter().filter(|n| n.op == "judge") {
                 let Some(judged) = frames::judgements(n)? else {
                     continue;
@@ -129,7 +173,9 @@ pub fn rows(nodes: &[ReportNode], variants: &[String]) -> Result<Vec<Row>> {
                         copies += usize::from(a == Some(true) || b == Some(true));
                     }
                 }
+                all_judged.extend(judged);
             }
+            (row.orders_agree, row.both_orders) = orders_agree(&all_judged);
             row.agreement = share(agree, parsed);
             row.a_share = share(said_a, parsed);
             row.unparseable = share(unparseable, row.judgements);
@@ -188,5 +234,52 @@ mod tests {
         assert_eq!(copied(&r, "red"), None, "too short to tell");
         // The verdict line itself is not reasoning.
         assert_eq!(copied(&r, "Answer A is better"), Some(false));
+    }
+
+    fn judged(pair: &str, order: &str, verdict: Option<&str>, agrees: bool) -> frames::Judged {
+        frames::Judged {
+            pair_id: pair.into(),
+            order: order.into(),
+            kind: "k".into(),
+            answer_a: String::new(),
+            answer_b: String::new(),
+            output: String::new(),
+            verdict: verdict.map(String::from),
+            agrees,
+        }
+    }
+
+    #[test]
+    fn a_judge_that_writes_one_letter_whatever_the_answers_never_agrees_with_itself() {
+        // Always "A": it agrees with the label in exactly one of the two orders of each pair.
+        let one_letter: Vec<_> = ["p", "q"]
+            .iter()
+            .flat_map(|p| {
+                [
+                    judged(p, "AB", Some("A"), true),
+                    judged(p, "BA", Some("A"), false),
+                ]
+            })
+            .collect();
+        assert_eq!(orders_agree(&one_letter), (0.0, 2));
+        // Reads the answers: the same (wrong, here) answer in both orders.
+        let reads = [
+            judged("p", "AB", Some("B"), false),
+            judged("p", "BA", Some("A"), false),
+        ];
+        assert_eq!(orders_agree(&reads), (1.0, 1));
+        // Two samples an order, half agreeing in AB and all in BA: 0.5·1 + 0.5·0.
+        let mixed = [
+            judged("p", "AB", Some("A"), true),
+            judged("p", "AB", Some("B"), false),
+            judged("p", "BA", Some("B"), true),
+            judged("p", "BA", None, false),
+            judged("lone", "AB", Some("A"), true),
+        ];
+        assert_eq!(
+            orders_agree(&mixed),
+            (0.5, 1),
+            "unparsed and one-order pairs left out"
+        );
     }
 }

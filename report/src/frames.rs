@@ -31,6 +31,8 @@ judgeflow_schemas::frame_row! {
     pub struct Judged as "judgements" {
         /// The pair (for `evaluate`: the bench item).
         pub pair_id: String,
+        /// `AB`: shown in the pair's order; `BA`: swapped.
+        pub order: String,
         /// The pair's kind (for `evaluate`: the bench dimension).
         pub kind: String,
         /// The answers as shown.

@@ -333,7 +333,9 @@ fn diagnostics_table(data: &Data, h: &mut String) {
         "<h2>Per-iteration diagnostics</h2>\n<p><small>Judge: share of parsed verdicts that \
          agree with the synthetic label, that say A, and share of outputs without a verdict; \
          share of outputs whose reasoning contains answer A or B verbatim (among judgements \
-         with an answer of {} words or more, n in brackets). Vote: share of majority labels the \
+         with an answer of {} words or more, n in brackets); how often the two orders of a pair pick \
+         the same answer (1: the verdict follows the answers; 0.5: a coin; near 0: one letter \
+         whatever the answers). Vote: share of majority labels the \
          gold answer confirms (n: pairs with a gold answer). Filter: share of judgements \
          kept.</small></p>",
         crate::diagnostics::COPY_MIN_WORDS

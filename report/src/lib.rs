@@ -927,6 +927,7 @@ fn diagnostics_table(rows: &[diagnostics::Row], swept: bool) -> Vec<Vec<String>>
             "A-share",
             "unparseable",
             "reasoning copies an answer (n)",
+            "orders agree (pairs)",
             "kept fraction",
         ]
         .map(String::from),
@@ -944,6 +945,7 @@ fn diagnostics_table(rows: &[diagnostics::Row], swept: bool) -> Vec<Vec<String>>
             fixed(r.a_share),
             fixed(r.unparseable),
             format!("{} ({})", fixed(r.copies), r.copy_checked),
+            format!("{} ({})", fixed(r.orders_agree), r.both_orders),
             fixed(r.kept_fraction),
         ]);
         cells.push(row);
@@ -1025,6 +1027,8 @@ fn diagnostics_json(rows: &[diagnostics::Row]) -> serde_json::Value {
                 "unparseable": number_json(r.unparseable),
                 "copies": number_json(r.copies),
                 "copy_checked": r.copy_checked,
+                "orders_agree": number_json(r.orders_agree),
+                "both_orders": r.both_orders,
                 "kept_fraction": number_json(r.kept_fraction),
             })
         })
