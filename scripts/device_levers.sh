@@ -17,7 +17,14 @@
 # `r8` (session 7): the probe with the relational forms in view: four cross-attention layers of
 # eight instead of two (`cross_attention_every = 2`), longer pretraining (2,400 steps), and both.
 #
-#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7|r8]    (binary: .bin/judgeflow.xz)
+# `r9` (session 8): does a `tiny` model that sees also judge? On the CPU, `micro` with one
+# object per scene described its scenes 94-99% truly and still wrote a verdict that ignores the
+# answers (notes/science.md, session 8); `micro` has two self-attention layers, `tiny` six. One
+# object with the probe and four judge rows per scene (half with one corrupted claim), the same
+# at 2,400 steps, and the four-object world with the same corpus. These also run `eval_base`
+# and `eval_base_blind` (the judge with and without the image), not only `perception`.
+#
+#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7|r8|r9]    (binary: .bin/judgeflow.xz)
 set -uo pipefail
 limit="${1:-480}"
 out="${OUT:-/tmp/out}"
@@ -32,6 +39,12 @@ if [ "$set_name" = r3 ]; then
         [gate1]="--set pretrain.gate_init=1.0"
         [lr3e3]="--set pretrain.lr=3e-3"
         [objects2]="--set world.max_objects=2 --set bench.max_objects=2"
+    )
+elif [ "$set_name" = r9 ]; then
+    levers=(
+        [obj1_judge4]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5"
+        [obj1_judge4_steps2400]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set pretrain.steps=2400"
+        [obj4_judge4]="--set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5"
     )
 elif [ "$set_name" = r8 ]; then
     levers=(
@@ -57,16 +70,21 @@ else
         [steps2200]="--set pretrain.steps=2200"
     )
 fi
+# What each lever runs up to, and shows: the judge too from r9 on.
+targets=(perception)
+[ "$set_name" = r9 ] && targets=(perception eval_base eval_base_blind)
 for name in "${!levers[@]}"; do
     (
         # shellcheck disable=SC2086
         JUDGEFLOW_KERNEL_CACHE="/tmp/kernels_$name" RUST_LOG=info,cubecl=warn \
-            timeout "$limit" "$bin" run pipelines/self_train.toml perception ${levers[$name]} \
+            timeout "$limit" "$bin" run pipelines/self_train.toml "${targets[@]}" ${levers[$name]} \
             > "$raw/run_$name.txt" 2> "$raw/run_$name.log"
         echo "$name: exit $? $(tail -2 "$raw/run_$name.txt" | head -1)"
-        # shellcheck disable=SC2086
-        "$bin" show pipelines/self_train.toml perception ${levers[$name]} --rows 20 > "$raw/perception_$name.txt" 2>&1
-        cat "$raw/perception_$name.txt"
+        for node in "${targets[@]}"; do
+            # shellcheck disable=SC2086
+            "$bin" show pipelines/self_train.toml "$node" ${levers[$name]} --rows 20 > "$raw/${node}_$name.txt" 2>&1
+            cat "$raw/${node}_$name.txt"
+        done
     ) &
 done
 wait

@@ -48,7 +48,7 @@ fn every_shipped_pipeline_passes_check() {
 /// the CPU, not after the GPU machine has started.
 #[test]
 fn the_science_grid_variants_of_self_train_pass_check() {
-    let variants: [&[&str]; 17] = [
+    let variants: [&[&str]; 20] = [
         &[],
         &["pretrain.judge_verdicts=random"],
         &["filter.keep=all"],
@@ -72,6 +72,26 @@ fn the_science_grid_variants_of_self_train_pass_check() {
             "pretrain.patch_probe=1.0",
             "pretrain.cross_attention_every=2",
             "pretrain.steps=2400",
+        ],
+        &[
+            "world.max_objects=1",
+            "bench.max_objects=1",
+            "pretrain.patch_probe=1.0",
+            "world.judge_examples=4",
+            "world.judge_hard_share=0.5",
+        ],
+        &[
+            "world.max_objects=1",
+            "bench.max_objects=1",
+            "pretrain.patch_probe=1.0",
+            "world.judge_examples=4",
+            "world.judge_hard_share=0.5",
+            "pretrain.steps=2400",
+        ],
+        &[
+            "pretrain.patch_probe=1.0",
+            "world.judge_examples=4",
+            "world.judge_hard_share=0.5",
         ],
     ];
     let scripts = ["device_science.sh", "device_levers.sh"].map(|s| {
