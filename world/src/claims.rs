@@ -32,6 +32,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::language::NUMBER_WORDS;
+use crate::prompts::CountFilter;
 use crate::scene::{Color, Object, Relation, Scene, Shape, Size};
 
 /// What a claim is about.
@@ -92,27 +94,6 @@ impl CaptionCheck {
     }
 }
 
-/// A noun phrase's attributes; `None` matches anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Phrase {
-    size: Option<Size>,
-    color: Option<Color>,
-    shape: Shape,
-}
-
-impl Phrase {
-    fn matches(&self, o: &Object) -> bool {
-        self.size.is_none_or(|s| s == o.size)
-            && self.color.is_none_or(|c| c == o.color)
-            && o.shape == self.shape
-    }
-}
-
-const NUMBER_WORDS: [&str; 13] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve",
-];
-
 fn quantity(word: &str) -> Option<usize> {
     match word {
         "a" | "an" => Some(1),
@@ -137,32 +118,26 @@ fn shape_word(word: &str) -> Option<Shape> {
         .find(|s| s.name() == word || s.plural() == word)
 }
 
-/// Relation phrases as word sequences, longest first so "to the left of" is not read as less.
-const RELATION_PHRASES: [(&[&str], Relation); 4] = [
-    (&["to", "the", "left", "of"], Relation::LeftOf),
-    (&["to", "the", "right", "of"], Relation::RightOf),
-    (&["above"], Relation::Above),
-    (&["below"], Relation::Below),
-];
-
+/// The first relation phrase ([`Relation::phrase`], "to the left of") in `words`: where it
+/// starts and ends, and the relation.
 fn find_relation(words: &[&str]) -> Option<(usize, usize, Relation)> {
     (0..words.len()).find_map(|i| {
-        RELATION_PHRASES.iter().find_map(|(phrase, rel)| {
-            words[i..]
-                .starts_with(phrase)
-                .then_some((i, i + phrase.len(), *rel))
+        Relation::ALL.into_iter().find_map(|rel| {
+            let end = i + rel.phrase().split(' ').count();
+            (end <= words.len() && words[i..end].iter().copied().eq(rel.phrase().split(' ')))
+                .then_some((i, end, rel))
         })
     })
 }
 
 /// The noun phrase ending at the shape word `words[end]`: the size and colour words right
 /// before it, in any order.
-fn phrase_ending_at(words: &[&str], end: usize) -> Option<Phrase> {
+fn phrase_ending_at(words: &[&str], end: usize) -> Option<CountFilter> {
     let shape = shape_word(words[end])?;
-    let mut phrase = Phrase {
+    let mut phrase = CountFilter {
         size: None,
         color: None,
-        shape,
+        shape: Some(shape),
     };
     for w in words[..end].iter().rev() {
         if let (None, Some(s)) = (phrase.size, size_word(w)) {
@@ -176,7 +151,7 @@ fn phrase_ending_at(words: &[&str], end: usize) -> Option<Phrase> {
     Some(phrase)
 }
 
-fn unique<'a>(scene: &'a Scene, phrase: &Phrase) -> Option<&'a Object> {
+fn unique<'a>(scene: &'a Scene, phrase: &CountFilter) -> Option<&'a Object> {
     let mut found = scene.objects.iter().filter(|o| phrase.matches(o));
     let first = found.next()?;
     found.next().is_none().then_some(first)
@@ -218,7 +193,7 @@ fn total_claim(scene: &Scene, words: &[&str]) -> Option<Claim> {
 struct GroupMention {
     text: String,
     count: usize,
-    phrase: Phrase,
+    phrase: CountFilter,
 }
 
 /// The group mentions of a listing sentence.

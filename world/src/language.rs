@@ -9,7 +9,8 @@ use rand::seq::{IndexedRandom, SliceRandom};
 
 use crate::scene::{Color, Relation, Scene, Shape, Size};
 
-const NUMBER_WORDS: [&str; 13] = [
+/// Number words of the captions, zero to twelve, by value.
+pub(crate) const NUMBER_WORDS: [&str; 13] = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
     "eleven", "twelve",
 ];
