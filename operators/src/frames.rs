@@ -7,6 +7,32 @@ use judgeflow_schemas::columns;
 use miette::{IntoDiagnostic, miette};
 use polars::prelude::{Column, DataFrame, PolarsError, PolarsResult};
 
+/// The scene graphs of a `scenes` frame, in frame order, each with the hash of its image
+/// bytes: the key by which rows that copy a scene's PNG (corpus, prompts, samples) find their
+/// scene. An unreadable graph is a diagnostic with the caller's `code`, naming the node and the
+/// scene's row.
+pub(crate) fn scenes_by_image(
+    node: &str,
+    scenes: &DataFrame,
+    code: &'static str,
+) -> miette::Result<Vec<(blake3::Hash, judgeflow_world::Scene)>> {
+    let graphs = texts(scenes, "scene_graph")?;
+    bins(scenes, "image")?
+        .iter()
+        .zip(&graphs)
+        .enumerate()
+        .map(|(i, (image, graph))| {
+            let scene = judgeflow_world::Scene::from_json(graph).map_err(|e| {
+                miette!(
+                    code = code,
+                    "node `{node}`: scene {i} of the `scenes` input has no readable scene graph: {e}"
+                )
+            })?;
+            Ok((blake3::hash(image), scene))
+        })
+        .collect()
+}
+
 /// Runs a shared column reader, naming the column when the frame lacks it.
 fn read<T>(
     df: &DataFrame,

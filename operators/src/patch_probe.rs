@@ -19,11 +19,11 @@ use std::collections::HashMap;
 
 use judgeflow_model::config::MllamaConfig;
 use judgeflow_model::train::IGNORE_PATCH;
-use judgeflow_world::{Scene, Shape, patch_shape_labels};
+use judgeflow_world::{Shape, patch_shape_labels};
 use miette::miette;
 use polars::prelude::DataFrame;
 
-use crate::frames::{bins, texts};
+use crate::frames::scenes_by_image;
 
 /// Classes of the probe: background and each shape.
 pub(crate) const CLASSES: usize = 1 + Shape::ALL.len();
@@ -40,16 +40,11 @@ pub(crate) fn labels_by_image(
     let tile = vision.image_size as u32;
     let patch = vision.patch_size as u32;
     let tokens = vision.num_patches();
-    let images = bins(scenes, "image")?;
-    let graphs = texts(scenes, "scene_graph")?;
-    let mut out = HashMap::with_capacity(images.len());
-    for (i, (image, graph)) in images.iter().zip(&graphs).enumerate() {
-        let scene = Scene::from_json(graph).map_err(|e| {
-            miette!(
-                code = "judgeflow::train::patch_probe",
-                "node `{node}`: scene {i} of the `scenes` input has no readable scene graph: {e}"
-            )
-        })?;
+    let mut out = HashMap::with_capacity(scenes.height());
+    for (i, (image, scene)) in scenes_by_image(node, scenes, "judgeflow::train::patch_probe")?
+        .into_iter()
+        .enumerate()
+    {
         if scene.width != tile || scene.height != tile {
             return Err(miette!(
                 code = "judgeflow::train::patch_probe",
@@ -61,7 +56,7 @@ pub(crate) fn labels_by_image(
         }
         let mut labels = vec![IGNORE_PATCH; vision.max_num_tiles * tokens];
         labels[1..tokens].copy_from_slice(&patch_shape_labels(&scene, patch));
-        out.insert(blake3::hash(image), labels);
+        out.insert(image, labels);
     }
     Ok(out)
 }
@@ -88,7 +83,7 @@ pub(crate) fn batch_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use judgeflow_world::{WorldConfig, draw_scene, render_png};
+    use judgeflow_world::{Scene, WorldConfig, draw_scene, render_png};
     use polars::prelude::*;
 
     fn scenes_frame(size: u32) -> (DataFrame, Vec<Vec<u8>>) {

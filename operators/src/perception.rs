@@ -33,7 +33,7 @@ use judgeflow_world::{CaptionCheck, Scene, check_caption};
 use miette::{IntoDiagnostic, miette};
 
 use crate::evaluate::wilson;
-use crate::frames::{bins, bools, strs, texts};
+use crate::frames::{bins, bools, scenes_by_image, strs, texts};
 use crate::pairs::normalize_answer;
 
 choice_enum! {
@@ -159,21 +159,13 @@ fn caption_items(ctx: &RunContext<'_>) -> miette::Result<Vec<CaptionItem>> {
             "node `{node}`: `captions` are checked against scene graphs, but no `scenes` input is connected"
         ));
     }
-    let scenes_df = ctx.input_frame("scenes")?;
-    let mut scenes: HashMap<blake3::Hash, Scene> = HashMap::new();
-    for (i, (image, graph)) in bins(&scenes_df, "image")?
-        .iter()
-        .zip(texts(&scenes_df, "scene_graph")?)
-        .enumerate()
-    {
-        let scene = Scene::from_json(&graph).map_err(|e| {
-            miette!(
-                code = "judgeflow::perception::scene_graph",
-                "node `{node}`: scene {i} of the `scenes` input has no readable scene graph: {e}"
-            )
-        })?;
-        scenes.insert(blake3::hash(image), scene);
-    }
+    let scenes: HashMap<blake3::Hash, Scene> = scenes_by_image(
+        node,
+        &ctx.input_frame("scenes")?,
+        "judgeflow::perception::scene_graph",
+    )?
+    .into_iter()
+    .collect();
     let df = ctx.input_frame("captions")?;
     let open = bools(&df, "open")?;
     let images = bins(&df, "image")?;
