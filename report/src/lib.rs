@@ -464,7 +464,7 @@ fn perception_figure(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String
     Ok(())
 }
 
-/// `colour`, `spatial yes/no`, `caption claims`: a perception row's name on the page.
+/// `color`, `spatial yes/no`, `caption claims`: a perception row's name in the page's table.
 fn perception_label(r: &PerceptionRow) -> String {
     match r.form.as_str() {
         "word" | "all" => r.task.clone(),
