@@ -188,7 +188,59 @@ fn cross_attention_every_places_the_layers_and_rejects_a_model_that_could_not_se
         "judgeflow::train::cross_attention_every",
         "cross_attention_every = 4 leaves no cross-attention layer",
         "could not see the image",
-        "use at most the preset's 3 text layers",
+        "use at most the model's 3 text layers",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?}:\n{stderr}");
+    }
+}
+
+#[test]
+fn text_layers_deepens_a_scratch_model_and_rejects_one_that_drops_its_cross_attention() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("tiny.toml");
+    std::fs::write(&pipeline, TINY).unwrap();
+    let p = pipeline.to_str().unwrap();
+    let cache = dir.path().join("cache");
+    let config_of = |sets: &[&str]| {
+        let mut args = vec!["run", p, "pretrain"];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let out = judgeflow(&cache, &args, &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let c = Cache::open(&cache).unwrap();
+        let key = c.last_run("tiny", "pretrain").unwrap();
+        let config =
+            std::fs::read_to_string(c.output_path(&key, "model", false).join("config.json"))
+                .unwrap();
+        let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+        config["text_config"].clone()
+    };
+
+    // micro's cross-attention layer (1) is kept; the layers after it are self-attention.
+    let t = config_of(&["pretrain.text_layers=5"]);
+    assert_eq!(t["num_hidden_layers"], 5, "{t}");
+    assert_eq!(t["cross_attention_layers"], serde_json::json!([1]), "{t}");
+    // With cross_attention_every, they are placed over the new depth.
+    let t = config_of(&["pretrain.text_layers=6", "pretrain.cross_attention_every=3"]);
+    assert_eq!(t["num_hidden_layers"], 6, "{t}");
+    assert_eq!(
+        t["cross_attention_layers"],
+        serde_json::json!([2, 5]),
+        "{t}"
+    );
+
+    let out = judgeflow(
+        &cache,
+        &["run", p, "pretrain", "--set", "pretrain.text_layers=1"],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "judgeflow::train::text_layers",
+        "text_layers = 1 drops the preset's cross-attention layer 1",
+        "use at least 2 text layers",
     ] {
         assert!(stderr.contains(needle), "missing {needle:?}:\n{stderr}");
     }

@@ -18,6 +18,13 @@
 //! - the reasoning is an **independently drawn** caption of the scene ("In the image: ..."),
 //!   never a copy of either answer, and the verdict names the position of the answer that
 //!   agrees with it. A and B are drawn with a fair coin per row.
+//! - with `reasoning = compare`, the reasoning goes on to restate each answer claim by claim,
+//!   each claim marked `(true)` or `(false)` against the scene graph (a closed answer is one
+//!   claim; a description whose claims all hold but that leaves objects out says so). The
+//!   verdict then follows from marks written next to the claims they judge: each decision
+//!   the model learns is one claim against the image and the description just above it, not
+//!   a whole description held against two answers at once. The answers, their positions and
+//!   the description are those of `describe`: the two modes differ in the reasoning only.
 //!
 //! Contract: every row's verdict names the gold answer's position; the two answers differ after
 //! normalisation; rows depend only on the scenes, their prompts and `seed` (not on row order
@@ -26,7 +33,8 @@
 
 use std::collections::BTreeMap;
 
-use judgeflow_world::{CorruptionKind, Prompt, Scene, WordLists, corrupt_text};
+use judgeflow_engine::choice_enum;
+use judgeflow_world::{CorruptionKind, Prompt, Scene, WordLists, check_caption, corrupt_text};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -45,6 +53,11 @@ pub(crate) struct JudgeRow {
     pub negative: Negative,
 }
 
+choice_enum! {
+    /// What a judge-format row's reasoning says before its verdict.
+    pub enum JudgeReasoning { Describe = "describe", Compare = "compare" }
+}
+
 /// Where a row's worse answer comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Negative {
@@ -56,12 +69,14 @@ pub(crate) enum Negative {
 
 /// `per_scene` rows per scene on average (the integer part always, the fraction as a coin),
 /// over `scenes[i]` with its prompts `prompts[i]`; `rng_for(i)` gives scene `i`'s own stream;
-/// `hard_share` of the rows (a coin per row) get a corrupted gold answer as their negative.
+/// `hard_share` of the rows (a coin per row) get a corrupted gold answer as their negative;
+/// `reasoning` picks what the reasoning says (the rows are otherwise the same).
 pub(crate) fn judge_rows<R: Rng>(
     scenes: &[&Scene],
     prompts: &[Vec<Prompt>],
     per_scene: f64,
     hard_share: f64,
+    reasoning: JudgeReasoning,
     mut rng_for: impl FnMut(usize) -> R,
 ) -> Vec<JudgeRow> {
     let words = WordLists::default();
@@ -118,10 +133,17 @@ pub(crate) fn judge_rows<R: Rng>(
                 Verdict::B => (worse, p.answer.as_str()),
             };
             let description = judgeflow_world::caption(scenes[s], &mut rng);
+            let mut text = format!("In the image: {description}");
+            if reasoning == JudgeReasoning::Compare {
+                for (letter, answer) in [("A", a), ("B", b)] {
+                    text.push_str(&format!(" Answer {letter}: "));
+                    text.push_str(&answer_checks(scenes[s], p, answer, &gold));
+                }
+            }
             out.push(JudgeRow {
                 scene: s,
                 prompt: judge_prompt(&p.question, a, b),
-                response: judge_response(&format!("In the image: {description}"), gold_at),
+                response: judge_response(&text, gold_at),
                 gold_at,
                 negative,
             });
@@ -130,10 +152,39 @@ pub(crate) fn judge_rows<R: Rng>(
     out
 }
 
+/// One answer restated claim by claim with each claim's truth: "two red circles (true), one
+/// blue square (false)." A closed answer is one claim, true when it is the gold answer; a
+/// description none of whose sentences reads as a claim is one claim, true when it is the gold
+/// description. An all-true description that leaves objects out says how many.
+fn answer_checks(scene: &Scene, prompt: &Prompt, answer: &str, gold: &str) -> String {
+    let mark = |holds: bool| if holds { "(true)" } else { "(false)" };
+    let whole = |holds: bool| format!("{} {}.", answer.trim_end_matches('.'), mark(holds));
+    if !prompt.open {
+        return whole(normalize_answer(answer) == gold);
+    }
+    let check = check_caption(scene, answer);
+    if check.claims.is_empty() {
+        return whole(normalize_answer(answer) == gold);
+    }
+    let claims: Vec<String> = check
+        .claims
+        .iter()
+        .map(|c| format!("{} {}", c.text, mark(c.holds)))
+        .collect();
+    let mut text = claims.join(", ");
+    let left_out = check.objects.saturating_sub(check.covered);
+    if check.all_true() && left_out > 0 {
+        let objects = if left_out == 1 { "object" } else { "objects" };
+        text.push_str(&format!(", leaves out {left_out} {objects}"));
+    }
+    text.push('.');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge_format::parse_verdict;
+    use crate::judge_format::{parse_verdict, reasoning_of};
     use judgeflow_world::{WorldConfig, draw_scene, prompts_for, rng};
 
     fn world(n: u64) -> (Vec<Scene>, Vec<Vec<Prompt>>) {
@@ -151,7 +202,9 @@ mod tests {
     fn verdicts_name_the_gold_answer_and_positions_are_balanced() {
         let (scenes, prompts) = world(300);
         let refs: Vec<&Scene> = scenes.iter().collect();
-        let rows = judge_rows(&refs, &prompts, 1.0, 0.0, |i| rng(1000 + i as u64));
+        let rows = judge_rows(&refs, &prompts, 1.0, 0.0, JudgeReasoning::Describe, |i| {
+            rng(1000 + i as u64)
+        });
         assert!(
             rows.len() > 250,
             "most scenes find a cross-scene negative: {}",
@@ -180,7 +233,9 @@ mod tests {
     fn the_reasoning_copies_neither_answer() {
         let (scenes, prompts) = world(200);
         let refs: Vec<&Scene> = scenes.iter().collect();
-        let rows = judge_rows(&refs, &prompts, 2.0, 0.0, |i| rng(7 + i as u64));
+        let rows = judge_rows(&refs, &prompts, 2.0, 0.0, JudgeReasoning::Describe, |i| {
+            rng(7 + i as u64)
+        });
         let copies = rows
             .iter()
             .filter(|r| {
@@ -202,8 +257,12 @@ mod tests {
     fn same_inputs_same_rows() {
         let (scenes, prompts) = world(40);
         let refs: Vec<&Scene> = scenes.iter().collect();
-        let a = judge_rows(&refs, &prompts, 1.5, 0.5, |i| rng(i as u64));
-        let b = judge_rows(&refs, &prompts, 1.5, 0.5, |i| rng(i as u64));
+        let a = judge_rows(&refs, &prompts, 1.5, 0.5, JudgeReasoning::Describe, |i| {
+            rng(i as u64)
+        });
+        let b = judge_rows(&refs, &prompts, 1.5, 0.5, JudgeReasoning::Describe, |i| {
+            rng(i as u64)
+        });
         assert_eq!(a, b);
     }
 
@@ -211,9 +270,13 @@ mod tests {
     fn hard_negatives_corrupt_one_claim_of_the_gold_answer_and_keep_the_verdict() {
         let (scenes, prompts) = world(300);
         let refs: Vec<&Scene> = scenes.iter().collect();
-        let easy = judge_rows(&refs, &prompts, 1.0, 0.0, |i| rng(1000 + i as u64));
+        let easy = judge_rows(&refs, &prompts, 1.0, 0.0, JudgeReasoning::Describe, |i| {
+            rng(1000 + i as u64)
+        });
         assert!(easy.iter().all(|r| r.negative == Negative::OtherScene));
-        let hard = judge_rows(&refs, &prompts, 1.0, 1.0, |i| rng(1000 + i as u64));
+        let hard = judge_rows(&refs, &prompts, 1.0, 1.0, JudgeReasoning::Describe, |i| {
+            rng(1000 + i as u64)
+        });
         let corrupted: Vec<&JudgeRow> = hard
             .iter()
             .filter(|r| matches!(r.negative, Negative::Corrupted(_)))
@@ -262,5 +325,60 @@ mod tests {
             "more than one kind of corruption: {kinds:?}"
         );
         assert!(captions > 20, "captions are corrupted too: {captions}");
+    }
+
+    #[test]
+    fn compare_rows_mark_every_claim_and_differ_from_describe_only_in_the_reasoning() {
+        let (scenes, prompts) = world(300);
+        let refs: Vec<&Scene> = scenes.iter().collect();
+        let describe = judge_rows(&refs, &prompts, 2.0, 0.5, JudgeReasoning::Describe, |i| {
+            rng(5 + i as u64)
+        });
+        let compare = judge_rows(&refs, &prompts, 2.0, 0.5, JudgeReasoning::Compare, |i| {
+            rng(5 + i as u64)
+        });
+        assert_eq!(describe.len(), compare.len());
+        let (mut open, mut closed, mut left_out) = (0, 0, 0);
+        for (d, c) in describe.iter().zip(&compare) {
+            assert_eq!(
+                (d.scene, &d.prompt, d.gold_at, d.negative),
+                (c.scene, &c.prompt, c.gold_at, c.negative)
+            );
+            let described = reasoning_of(&d.response);
+            let reasoning = reasoning_of(&c.response);
+            let checks = reasoning
+                .strip_prefix(described)
+                .unwrap_or_else(|| panic!("starts with the description: {c:?}"));
+            assert_eq!(parse_verdict(&c.response).map(|v| v.0), Some(c.gold_at));
+            // The gold answer's restatement holds throughout; the other's has a false claim,
+            // or leaves objects out.
+            let (a, b) = checks
+                .split_once(" Answer B: ")
+                .unwrap_or_else(|| panic!("both answers restated: {checks:?}"));
+            let a = a.strip_prefix(" Answer A: ").expect("A first");
+            let (gold, worse) = match c.gold_at {
+                Verdict::A => (a, b),
+                Verdict::B => (b, a),
+            };
+            assert!(
+                gold.contains("(true)") && !gold.contains("(false)"),
+                "{c:?}"
+            );
+            assert!(!gold.contains("leaves out"), "{c:?}");
+            assert!(
+                worse.contains("(false)") || worse.contains("leaves out"),
+                "{c:?}"
+            );
+            if worse.contains("leaves out") {
+                left_out += 1;
+            }
+            if c.prompt.contains("Describe") || gold.matches("(true)").count() > 1 {
+                open += 1;
+            } else {
+                closed += 1;
+            }
+        }
+        assert!(open > 50 && closed > 50, "open {open}, closed {closed}");
+        assert!(left_out * 10 < compare.len(), "left out {left_out}");
     }
 }

@@ -5,6 +5,7 @@
 //! benchmark, so no benchmark image can ever be a training image, whatever seeds users pick.
 
 use crate::frames::frame_error;
+use crate::judge_corpus::JudgeReasoning;
 use judgeflow_engine::{Port, RunContext, TypedOperator, operator_params};
 use judgeflow_schemas::{
     BENCH, BenchRow, FrameRow, PROMPTS, PromptRow, SCENES, SFT, SceneRow, SftRow,
@@ -179,6 +180,10 @@ operator_params! {
         /// (as hard as the bench's pairs) instead of another scene's answer; 0 keeps the rows
         /// of the version without it
         judge_hard_share: f64 [0.0..=1.0] = 0.0,
+        /// what those rows' reasoning says: `describe` (an independent description of the
+        /// image) or `compare` (the description, then each answer restated claim by claim,
+        /// each claim marked true or false)
+        judge_reasoning: JudgeReasoning = JudgeReasoning::Describe,
     }
 }
 
@@ -234,6 +239,7 @@ impl TypedOperator for ScenesSource {
             &scene_prompts,
             p.judge_examples,
             p.judge_hard_share,
+            p.judge_reasoning,
             |i| judgeflow_world::rng(refs[i].seed ^ 0x4a55_4447_4520),
         );
         for (k, row) in judge.into_iter().enumerate() {

@@ -73,6 +73,11 @@ operator_params! {
         /// init = scratch: the vision tower's tile side in pixels, a multiple of its 8-px
         /// patches (0: the preset's, 64); draw the world at the same size, or images are resized
         image_size: usize [0..=1120] = 0,
+        /// init = scratch: text decoder layers (0: the preset's, micro 3, tiny 8); the preset's
+        /// cross-attention layers are kept unless `cross_attention_every` places them. An mllama
+        /// cross-attention layer replaces a self-attention layer, so depth is what lets a token
+        /// be matched against an earlier one after the image has been read
+        text_layers: usize [0..=64] = 0,
         /// init = scratch: a cross-attention layer every N text layers (the last layer is one);
         /// 0: the preset's (tiny: 2 of 8, at layers 3 and 7)
         cross_attention_every: usize [0..=64] = 0,
@@ -277,7 +282,28 @@ impl TrainTask for Job {
                 if side > 0 {
                     config.vision_config.image_size = side;
                 }
+                if p.text_layers > 0 {
+                    config.text_config.num_hidden_layers = p.text_layers;
+                }
                 let every = p.cross_attention_every;
+                if every == 0 {
+                    let layers = p.text_layers;
+                    let cross = &config.text_config.cross_attention_layers;
+                    if let Some(&last) = cross.iter().max().filter(|&&l| l >= layers && layers > 0)
+                    {
+                        return Err(miette!(
+                            code = "judgeflow::train::text_layers",
+                            help = format!(
+                                "use at least {} text layers, or place the cross-attention \
+                                 layers with `cross_attention_every`",
+                                last + 1
+                            ),
+                            "node `{}`: text_layers = {layers} drops the preset's cross-attention \
+                             layer {last}",
+                            self.node
+                        ));
+                    }
+                }
                 if every > 0 {
                     let layers = config.text_config.num_hidden_layers;
                     config.text_config.cross_attention_layers =
@@ -285,7 +311,7 @@ impl TrainTask for Job {
                     if every > layers {
                         return Err(miette!(
                             code = "judgeflow::train::cross_attention_every",
-                            help = format!("use at most the preset's {layers} text layers"),
+                            help = format!("use at most the model's {layers} text layers"),
                             "node `{}`: cross_attention_every = {every} leaves no cross-attention \
                              layer in {layers} text layers: the model could not see the image",
                             self.node
