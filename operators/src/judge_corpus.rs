@@ -77,79 +77,185 @@ pub(crate) fn judge_rows<R: Rng>(
     per_scene: f64,
     hard_share: f64,
     reasoning: JudgeReasoning,
-    mut rng_for: impl FnMut(usize) -> R,
+    rng_for: impl FnMut(usize) -> R,
 ) -> Vec<JudgeRow> {
-    let words = WordLists::default();
-    // Gold answers by question (open prompts share one key: any caption answers any
-    // description request), with the scene they belong to.
-    // Each entry: (scene, answer, normalised answer).
-    let mut by_question: BTreeMap<&str, Vec<(usize, &str, String)>> = BTreeMap::new();
-    for (s, ps) in prompts.iter().enumerate() {
-        for p in ps {
-            let key = if p.open { "" } else { p.question.as_str() };
-            by_question.entry(key).or_default().push((
-                s,
-                p.answer.as_str(),
-                normalize_answer(&p.answer),
-            ));
+    let pool = AnswerPool::new(prompts);
+    let mut out = Vec::new();
+    pool.each_pair(per_scene, hard_share, rng_for, |s, pair, rng| {
+        let (a, b) = pair.shown();
+        let description = judgeflow_world::caption(scenes[s], rng);
+        let mut text = format!("In the image: {description}");
+        if reasoning == JudgeReasoning::Compare {
+            let gold = normalize_answer(&pair.prompt.answer);
+            for (letter, answer) in [("A", a), ("B", b)] {
+                text.push_str(&format!(" Answer {letter}: "));
+                text.push_str(&answer_checks(scenes[s], pair.prompt, answer, &gold));
+            }
+        }
+        out.push(JudgeRow {
+            scene: s,
+            prompt: judge_prompt(&pair.prompt.question, a, b),
+            response: judge_response(&text, pair.gold_at),
+            gold_at: pair.gold_at,
+            negative: pair.negative,
+        });
+    });
+    out
+}
+
+/// A reading row: which scene it shows, a prompt that lists two answers and asks for one of
+/// them word for word, and that answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QuoteRow {
+    pub scene: usize,
+    pub prompt: String,
+    pub response: String,
+}
+
+/// Reading rows, drawn like [`judge_rows`]' answer pairs (the same question, the same kinds of
+/// worse answer, the same positions) but asking for one answer, named by its letter, word for
+/// word: the answer is in the text, not the image, so the row is learnt only by reading the
+/// prompt back, which a judge must do before it can check an answer and which nothing else in
+/// the corpus rewards (every other answer can be written from the image alone). The letter
+/// asked for is a fair coin, independent of where the gold answer is.
+pub(crate) fn quote_rows<R: Rng>(
+    prompts: &[Vec<Prompt>],
+    per_scene: f64,
+    hard_share: f64,
+    rng_for: impl FnMut(usize) -> R,
+) -> Vec<QuoteRow> {
+    let pool = AnswerPool::new(prompts);
+    let mut out = Vec::new();
+    pool.each_pair(per_scene, hard_share, rng_for, |s, pair, rng| {
+        let (a, b) = pair.shown();
+        let (letter, answer) = if rng.random_bool(0.5) {
+            ("A", a)
+        } else {
+            ("B", b)
+        };
+        out.push(QuoteRow {
+            scene: s,
+            prompt: format!(
+                "Question: {}\nAnswer A: {a}\nAnswer B: {b}\nRepeat answer {letter} word for word.",
+                pair.prompt.question
+            ),
+            response: answer.to_string(),
+        });
+    });
+    out
+}
+
+/// One drawn pair: a scene's prompt, its gold answer against a worse one, and where the gold
+/// answer is shown.
+struct Pair<'a> {
+    prompt: &'a Prompt,
+    worse: String,
+    gold_at: Verdict,
+    negative: Negative,
+}
+
+impl Pair<'_> {
+    /// The answers as shown: (A, B).
+    fn shown(&self) -> (&str, &str) {
+        match self.gold_at {
+            Verdict::A => (self.prompt.answer.as_str(), self.worse.as_str()),
+            Verdict::B => (self.worse.as_str(), self.prompt.answer.as_str()),
         }
     }
-    let mut out = Vec::new();
-    for (s, ps) in prompts.iter().enumerate() {
-        if ps.is_empty() {
-            continue;
+}
+
+/// Every scene's gold answers by question (open prompts share one key: any caption answers
+/// any description request), where worse answers from other scenes are drawn.
+struct AnswerPool<'a> {
+    prompts: &'a [Vec<Prompt>],
+    /// Each entry: (scene, answer, normalised answer).
+    by_question: BTreeMap<&'a str, Vec<(usize, &'a str, String)>>,
+    words: WordLists,
+}
+
+impl<'a> AnswerPool<'a> {
+    fn new(prompts: &'a [Vec<Prompt>]) -> Self {
+        let mut by_question: BTreeMap<&str, Vec<(usize, &str, String)>> = BTreeMap::new();
+        for (s, ps) in prompts.iter().enumerate() {
+            for p in ps {
+                by_question.entry(Self::key(p)).or_default().push((
+                    s,
+                    p.answer.as_str(),
+                    normalize_answer(&p.answer),
+                ));
+            }
         }
-        let mut rng = rng_for(s);
-        let whole = per_scene.floor() as usize;
-        let n = whole + usize::from(rng.random_bool(per_scene - whole as f64));
-        for _ in 0..n {
-            let p = ps.choose(&mut rng).expect("non-empty");
-            let gold = normalize_answer(&p.answer);
-            let key = if p.open { "" } else { p.question.as_str() };
-            let others: Vec<&(usize, &str, String)> = by_question[key]
-                .iter()
-                .filter(|(t, _, a)| *t != s && *a != gold)
-                .collect();
-            let Some(&&(_, other, _)) = others.choose(&mut rng) else {
+        Self {
+            prompts,
+            by_question,
+            words: WordLists::default(),
+        }
+    }
+
+    fn key(p: &Prompt) -> &str {
+        if p.open { "" } else { p.question.as_str() }
+    }
+
+    /// `per_scene` pairs per scene on average (the integer part always, the fraction as a
+    /// coin), each handed to `row` with the scene's own stream for whatever it draws next.
+    fn each_pair<R: Rng>(
+        &self,
+        per_scene: f64,
+        hard_share: f64,
+        mut rng_for: impl FnMut(usize) -> R,
+        mut row: impl FnMut(usize, &Pair<'a>, &mut R),
+    ) {
+        for (s, ps) in self.prompts.iter().enumerate() {
+            if ps.is_empty() {
                 continue;
-            };
-            // The coin only when hard negatives are asked for: with `hard_share = 0` the stream
-            // is the one rows were drawn from before they existed.
-            let corrupted = (hard_share > 0.0 && rng.random_bool(hard_share))
-                .then(|| corrupt_text(&p.answer, &words, &CorruptionKind::ALL, &mut rng))
-                .flatten()
-                .filter(|c| normalize_answer(&c.text) != gold);
-            let (worse, negative) = match &corrupted {
-                Some(c) => (c.text.as_str(), Negative::Corrupted(c.kind)),
-                None => (other, Negative::OtherScene),
-            };
-            let gold_at = if rng.random_bool(0.5) {
-                Verdict::A
-            } else {
-                Verdict::B
-            };
-            let (a, b) = match gold_at {
-                Verdict::A => (p.answer.as_str(), worse),
-                Verdict::B => (worse, p.answer.as_str()),
-            };
-            let description = judgeflow_world::caption(scenes[s], &mut rng);
-            let mut text = format!("In the image: {description}");
-            if reasoning == JudgeReasoning::Compare {
-                for (letter, answer) in [("A", a), ("B", b)] {
-                    text.push_str(&format!(" Answer {letter}: "));
-                    text.push_str(&answer_checks(scenes[s], p, answer, &gold));
+            }
+            let mut rng = rng_for(s);
+            let whole = per_scene.floor() as usize;
+            let n = whole + usize::from(rng.random_bool(per_scene - whole as f64));
+            for _ in 0..n {
+                if let Some(pair) = self.draw(s, ps, hard_share, &mut rng) {
+                    row(s, &pair, &mut rng);
                 }
             }
-            out.push(JudgeRow {
-                scene: s,
-                prompt: judge_prompt(&p.question, a, b),
-                response: judge_response(&text, gold_at),
-                gold_at,
-                negative,
-            });
         }
     }
-    out
+
+    fn draw<R: Rng>(
+        &self,
+        s: usize,
+        ps: &'a [Prompt],
+        hard_share: f64,
+        rng: &mut R,
+    ) -> Option<Pair<'a>> {
+        let p = ps.choose(rng).expect("non-empty");
+        let gold = normalize_answer(&p.answer);
+        let others: Vec<&(usize, &str, String)> = self.by_question[Self::key(p)]
+            .iter()
+            .filter(|(t, _, a)| *t != s && *a != gold)
+            .collect();
+        let &&(_, other, _) = others.choose(rng)?;
+        // The coin only when hard negatives are asked for: with `hard_share = 0` the stream is
+        // the one rows were drawn from before they existed.
+        let corrupted = (hard_share > 0.0 && rng.random_bool(hard_share))
+            .then(|| corrupt_text(&p.answer, &self.words, &CorruptionKind::ALL, rng))
+            .flatten()
+            .filter(|c| normalize_answer(&c.text) != gold);
+        let (worse, negative) = match corrupted {
+            Some(c) => (c.text, Negative::Corrupted(c.kind)),
+            None => (other.to_string(), Negative::OtherScene),
+        };
+        let gold_at = if rng.random_bool(0.5) {
+            Verdict::A
+        } else {
+            Verdict::B
+        };
+        Some(Pair {
+            prompt: p,
+            worse,
+            gold_at,
+            negative,
+        })
+    }
 }
 
 /// One answer restated claim by claim with each claim's truth: "two red circles (true), one
@@ -380,5 +486,53 @@ mod tests {
         }
         assert!(open > 50 && closed > 50, "open {open}, closed {closed}");
         assert!(left_out * 10 < compare.len(), "left out {left_out}");
+    }
+
+    #[test]
+    fn quote_rows_ask_for_one_shown_answer_and_either_letter() {
+        let (scenes, prompts) = world(300);
+        let rows = quote_rows(&prompts, 2.0, 0.5, |i| rng(11 + i as u64));
+        assert!(rows.len() > 500, "{}", rows.len());
+        let (mut a, mut gold) = (0, 0);
+        for r in &rows {
+            let line = |prefix: &str| {
+                r.prompt
+                    .lines()
+                    .find_map(|l| l.strip_prefix(prefix))
+                    .unwrap_or_else(|| panic!("{prefix:?} in {r:?}"))
+            };
+            let asked = if r.prompt.ends_with("Repeat answer A word for word.") {
+                a += 1;
+                line("Answer A: ")
+            } else {
+                assert!(
+                    r.prompt.ends_with("Repeat answer B word for word."),
+                    "{r:?}"
+                );
+                line("Answer B: ")
+            };
+            assert_eq!(r.response, asked, "{r:?}");
+            assert_ne!(
+                normalize_answer(line("Answer A: ")),
+                normalize_answer(line("Answer B: "))
+            );
+            let question = line("Question: ");
+            if prompts[r.scene]
+                .iter()
+                .any(|p| p.question == question && p.answer == r.response)
+            {
+                gold += 1;
+            }
+        }
+        // Either letter, and the gold answer about as often as the worse one: the image does
+        // not tell which to write.
+        let share = |k: usize| k as f64 / rows.len() as f64;
+        assert!((0.42..0.58).contains(&share(a)), "A asked {}", share(a));
+        assert!(
+            (0.42..0.58).contains(&share(gold)),
+            "gold asked {}",
+            share(gold)
+        );
+        let _ = scenes;
     }
 }

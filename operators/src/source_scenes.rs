@@ -184,6 +184,10 @@ operator_params! {
         /// image) or `compare` (the description, then each answer restated claim by claim,
         /// each claim marked true or false)
         judge_reasoning: JudgeReasoning = JudgeReasoning::Describe,
+        /// reading rows per scene: two answers drawn as for the judge rows (same
+        /// `judge_hard_share`), and one of them, named by its letter, asked for word for word;
+        /// the only rows whose answer is in the text rather than the image. 0 adds none
+        quote_examples: f64 [0.0..=16.0] = 0.0,
     }
 }
 
@@ -245,6 +249,22 @@ impl TypedOperator for ScenesSource {
         for (k, row) in judge.into_iter().enumerate() {
             corpus.push(SftRow {
                 example_id: format!("{:016x}-j{k}", refs[row.scene].seed),
+                image: scenes[row.scene].1.clone(),
+                prompt: row.prompt,
+                response: row.response,
+            });
+        }
+        // Reading rows after them, from a stream of their own: with `quote_examples = 0` the
+        // corpus is the one before they existed.
+        let quotes = crate::judge_corpus::quote_rows(
+            &scene_prompts,
+            p.quote_examples,
+            p.judge_hard_share,
+            |i| judgeflow_world::rng(refs[i].seed ^ 0x5155_4f54_4520),
+        );
+        for (k, row) in quotes.into_iter().enumerate() {
+            corpus.push(SftRow {
+                example_id: format!("{:016x}-q{k}", refs[row.scene].seed),
                 image: scenes[row.scene].1.clone(),
                 prompt: row.prompt,
                 response: row.response,
