@@ -24,7 +24,14 @@
 # at 2,400 steps, and the four-object world with the same corpus. These also run `eval_base`
 # and `eval_base_blind` (the judge with and without the image), not only `perception`.
 #
-#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7|r8|r9]    (binary: .bin/judgeflow.xz)
+# `r10` (session 9): on the CPU, neither depth (`micro` at 6 text layers) nor judge reasoning
+# that restates each answer claim by claim (`world.judge_reasoning=compare`), nor reading rows
+# (`world.quote_examples`) made `micro` read the answers: asked to repeat answer A or B word for
+# word, it writes whichever answer is true of the image (notes/science.md, session 9). The same
+# corpus at `tiny`: one object (2,000 and 2,400 steps) and four objects, with longer judge
+# outputs (the claim-by-claim reasoning of four objects is longer than 128 tokens).
+#
+#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7|r8|r9|r10]    (binary: .bin/judgeflow.xz)
 set -uo pipefail
 limit="${1:-480}"
 out="${OUT:-/tmp/out}"
@@ -45,6 +52,12 @@ elif [ "$set_name" = r9 ]; then
         [obj1_judge4]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5"
         [obj1_judge4_steps2400]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set pretrain.steps=2400"
         [obj4_judge4]="--set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5"
+    )
+elif [ "$set_name" = r10 ]; then
+    levers=(
+        [obj1_compare_quote8]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=8"
+        [obj1_compare_quote8_steps2400]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=8 --set pretrain.steps=2400"
+        [obj4_compare_quote8]="--set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=8 --set eval_base.max_tokens=256 --set eval_base_blind.max_tokens=256"
     )
 elif [ "$set_name" = r8 ]; then
     levers=(
@@ -72,7 +85,7 @@ else
 fi
 # What each lever runs up to, and shows: the judge too from r9 on.
 targets=(perception)
-[ "$set_name" = r9 ] && targets=(perception eval_base eval_base_blind)
+case "$set_name" in r9 | r10) targets=(perception eval_base eval_base_blind) ;; esac
 for name in "${!levers[@]}"; do
     (
         # shellcheck disable=SC2086
