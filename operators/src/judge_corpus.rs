@@ -26,10 +26,14 @@
 //!   a whole description held against two answers at once. The answers, their positions and
 //!   the description are those of `describe`: the two modes differ in the reasoning only.
 //!
+//! Reading rows ([`quote_rows`]) draw their answer pairs the same way and ask for one answer by
+//! its letter, word for word: the one skill a judge needs that no other row rewards.
+//!
 //! Contract: every row's verdict names the gold answer's position; the two answers differ after
 //! normalisation; rows depend only on the scenes, their prompts and `seed` (not on row order
 //! elsewhere); with `hard_share = 0` no extra random draw is made, so the rows are exactly those
-//! of the version without hard negatives.
+//! of the version without hard negatives; `reasoning` changes no draw. A reading row's answer is
+//! the shown answer its letter names.
 
 use std::collections::BTreeMap;
 
