@@ -59,6 +59,11 @@ choice_enum! {
     pub enum JudgeVerdicts { AsGiven = "as_given", Random = "random" }
 }
 
+choice_enum! {
+    /// How a step's loss weighs its examples.
+    pub enum LossPer { Token = "token", Example = "example" }
+}
+
 operator_params! {
     /// The training run's parameters.
     pub struct TrainParams {
@@ -95,6 +100,11 @@ operator_params! {
         /// loss weight of a response's verdict letter against 1 for every other token (the
         /// verdict is 1 token of ~15-45)
         verdict_weight: f64 [0.0..=1000.0] = 1.0,
+        /// `token`: the step's loss is the mean over its response tokens, so a one-word answer
+        /// weighs a twentieth of a twenty-token caption; `example`: each example's tokens
+        /// share one example's weight (the mean over examples of each one's mean), so a short
+        /// answer counts as much as a long one
+        loss_per: LossPer = LossPer::Token,
         /// passes over the data (when steps = 0)
         epochs: usize [1..=1000] = 1,
         /// optimizer steps; 0 means `epochs` passes
@@ -369,16 +379,11 @@ impl TrainTask for Job {
                 too_long += 1;
                 continue;
             }
-            let mut weights: Vec<f32> = e
-                .loss_mask
-                .iter()
-                .map(|&m| f32::from(u8::from(m)))
-                .collect();
-            if verdict_weight != 1.0
-                && let Some(at) = verdict_token(&tokenizer, &e.input_ids[e.prompt_len..], response)
-            {
-                weights[e.prompt_len + at] = verdict_weight;
-            }
+            let verdict_at = (verdict_weight != 1.0)
+                .then(|| verdict_token(&tokenizer, &e.input_ids[e.prompt_len..], response))
+                .flatten()
+                .map(|at| e.prompt_len + at);
+            let weights = loss_weights(&e.loss_mask, verdict_at, verdict_weight, p.loss_per);
             examples.push(Example {
                 ids: e.input_ids,
                 weights,
@@ -467,5 +472,49 @@ impl TrainTask for Job {
             &self.out_dir,
         )?;
         Ok(records)
+    }
+}
+
+/// Each token's loss weight: 1 for a response token (0 for the prompt), `verdict_weight` for the
+/// verdict letter at `verdict_at`; with [`LossPer::Example`] the weights are scaled to sum to 1,
+/// so that every example weighs the same in a step whatever its length.
+fn loss_weights(
+    mask: &[bool],
+    verdict_at: Option<usize>,
+    verdict_weight: f32,
+    per: LossPer,
+) -> Vec<f32> {
+    let mut weights: Vec<f32> = mask.iter().map(|&m| f32::from(u8::from(m))).collect();
+    if let Some(at) = verdict_at {
+        weights[at] = verdict_weight;
+    }
+    if per == LossPer::Example {
+        let total: f32 = weights.iter().sum();
+        if total > 0.0 {
+            weights.iter_mut().for_each(|w| *w /= total);
+        }
+    }
+    weights
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_example_weights_sum_to_one_and_keep_the_verdicts_share() {
+        let mask = [false, false, true, true, true, true];
+        let token = loss_weights(&mask, Some(4), 3.0, LossPer::Token);
+        assert_eq!(token, [0.0, 0.0, 1.0, 1.0, 3.0, 1.0]);
+        let example = loss_weights(&mask, Some(4), 3.0, LossPer::Example);
+        assert_eq!(example, [0.0, 0.0, 1.0 / 6.0, 1.0 / 6.0, 0.5, 1.0 / 6.0]);
+        // A one-token answer weighs as much as the four-token response above.
+        let short = loss_weights(&[false, true], None, 1.0, LossPer::Example);
+        assert_eq!(short.iter().sum::<f32>(), example.iter().sum::<f32>());
+        // A row with nothing to predict stays at zero.
+        assert_eq!(
+            loss_weights(&[false, false], None, 1.0, LossPer::Example),
+            [0.0, 0.0]
+        );
     }
 }
