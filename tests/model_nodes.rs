@@ -139,6 +139,23 @@ fn retraining_writes_byte_identical_outputs_loss_curve_included() {
     assert_eq!(outputs[0], outputs[1]);
 }
 
+/// Runs `pretrain` of the pipeline at `pipeline` with `sets` and returns its model's
+/// `text_config`.
+fn pretrained_text_config(cache: &Path, pipeline: &str, sets: &[&str]) -> serde_json::Value {
+    let mut args = vec!["run", pipeline, "pretrain"];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let out = judgeflow(cache, &args, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let c = Cache::open(cache).unwrap();
+    let key = c.last_run("tiny", "pretrain").unwrap();
+    let config =
+        std::fs::read_to_string(c.output_path(&key, "model", false).join("config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    config["text_config"].clone()
+}
+
 #[test]
 fn cross_attention_every_places_the_layers_and_rejects_a_model_that_could_not_see() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,27 +165,11 @@ fn cross_attention_every_places_the_layers_and_rejects_a_model_that_could_not_se
     let cache = dir.path().join("cache");
 
     // micro has 3 text layers, one cross-attention layer at 1: every layer is one now.
-    let out = judgeflow(
-        &cache,
-        &[
-            "run",
-            p,
-            "pretrain",
-            "--set",
-            "pretrain.cross_attention_every=1",
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let c = Cache::open(&cache).unwrap();
-    let key = c.last_run("tiny", "pretrain").unwrap();
-    let config =
-        std::fs::read_to_string(c.output_path(&key, "model", false).join("config.json")).unwrap();
-    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let t = pretrained_text_config(&cache, p, &["pretrain.cross_attention_every=1"]);
     assert_eq!(
-        config["text_config"]["cross_attention_layers"],
+        t["cross_attention_layers"],
         serde_json::json!([0, 1, 2]),
-        "{config}"
+        "{t}"
     );
 
     let out = judgeflow(
@@ -201,21 +202,7 @@ fn text_layers_deepens_a_scratch_model_and_rejects_one_that_drops_its_cross_atte
     std::fs::write(&pipeline, TINY).unwrap();
     let p = pipeline.to_str().unwrap();
     let cache = dir.path().join("cache");
-    let config_of = |sets: &[&str]| {
-        let mut args = vec!["run", p, "pretrain"];
-        for s in sets {
-            args.extend(["--set", s]);
-        }
-        let out = judgeflow(&cache, &args, &[]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let c = Cache::open(&cache).unwrap();
-        let key = c.last_run("tiny", "pretrain").unwrap();
-        let config =
-            std::fs::read_to_string(c.output_path(&key, "model", false).join("config.json"))
-                .unwrap();
-        let config: serde_json::Value = serde_json::from_str(&config).unwrap();
-        config["text_config"].clone()
-    };
+    let config_of = |sets: &[&str]| pretrained_text_config(&cache, p, sets);
 
     // micro's cross-attention layer (1) is kept; the layers after it are self-attention.
     let t = config_of(&["pretrain.text_layers=5"]);

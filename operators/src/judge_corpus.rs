@@ -494,7 +494,7 @@ mod tests {
 
     #[test]
     fn quote_rows_ask_for_one_shown_answer_and_either_letter() {
-        let (scenes, prompts) = world(300);
+        let (_, prompts) = world(300);
         let rows = quote_rows(&prompts, 2.0, 0.5, |i| rng(11 + i as u64));
         assert!(rows.len() > 500, "{}", rows.len());
         let (mut a, mut gold) = (0, 0);
@@ -537,6 +537,5 @@ mod tests {
             "gold asked {}",
             share(gold)
         );
-        let _ = scenes;
     }
 }

@@ -245,15 +245,9 @@ impl TypedOperator for ScenesSource {
             p.judge_hard_share,
             p.judge_reasoning,
             |i| judgeflow_world::rng(refs[i].seed ^ 0x4a55_4447_4520),
-        );
-        for (k, row) in judge.into_iter().enumerate() {
-            corpus.push(SftRow {
-                example_id: format!("{:016x}-j{k}", refs[row.scene].seed),
-                image: scenes[row.scene].1.clone(),
-                prompt: row.prompt,
-                response: row.response,
-            });
-        }
+        )
+        .into_iter()
+        .map(|r| (r.scene, r.prompt, r.response));
         // Reading rows after them, from a stream of their own: with `quote_examples = 0` the
         // corpus is the one before they existed.
         let quotes = crate::judge_corpus::quote_rows(
@@ -261,14 +255,19 @@ impl TypedOperator for ScenesSource {
             p.quote_examples,
             p.judge_hard_share,
             |i| judgeflow_world::rng(refs[i].seed ^ 0x5155_4f54_4520),
-        );
-        for (k, row) in quotes.into_iter().enumerate() {
-            corpus.push(SftRow {
-                example_id: format!("{:016x}-q{k}", refs[row.scene].seed),
-                image: scenes[row.scene].1.clone(),
-                prompt: row.prompt,
-                response: row.response,
-            });
+        )
+        .into_iter()
+        .map(|r| (r.scene, r.prompt, r.response));
+        let tagged: [(&str, Vec<_>); 2] = [("j", judge.collect()), ("q", quotes.collect())];
+        for (tag, rows) in tagged {
+            for (k, (scene, prompt, response)) in rows.into_iter().enumerate() {
+                corpus.push(SftRow {
+                    example_id: format!("{:016x}-{tag}{k}", refs[scene].seed),
+                    image: scenes[scene].1.clone(),
+                    prompt,
+                    response,
+                });
+            }
         }
         let mut scenes_df =
             scenes_frame(&scenes).map_err(frame_error(ctx.node, "building the scenes frame"))?;

@@ -296,10 +296,11 @@ impl TrainTask for Job {
                     config.text_config.num_hidden_layers = p.text_layers;
                 }
                 let every = p.cross_attention_every;
+                let layers = config.text_config.num_hidden_layers;
                 if every == 0 {
-                    let layers = p.text_layers;
-                    let cross = &config.text_config.cross_attention_layers;
-                    if let Some(&last) = cross.iter().max().filter(|&&l| l >= layers && layers > 0)
+                    // Only a `text_layers` below the preset's can leave a layer out.
+                    if let Some(&last) = config.text_config.cross_attention_layers.iter().max()
+                        && last >= layers
                     {
                         return Err(miette!(
                             code = "judgeflow::train::text_layers",
@@ -313,9 +314,7 @@ impl TrainTask for Job {
                             self.node
                         ));
                     }
-                }
-                if every > 0 {
-                    let layers = config.text_config.num_hidden_layers;
+                } else {
                     config.text_config.cross_attention_layers =
                         (0..layers).filter(|i| (i + 1) % every == 0).collect();
                     if every > layers {
