@@ -13,7 +13,7 @@ final="${OUT:-/tmp/out}"
 out=/tmp/hang_raw
 rm -rf "$out" && mkdir -p "$out"
 bin="$PWD/.bin/speed"
-[ -x "$bin" ] || { xz -dk .bin/speed.xz && chmod +x "$bin"; }
+bash scripts/unpack_bin.sh speed || exit 1
 cp model/tests/fixtures/llama32_11b_vision_config.json "$out/11b_config.json"
 which gdb eu-stack perf py-spy > "$out/tools.txt" 2>&1
 placements="${2:-device host}"

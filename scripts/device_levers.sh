@@ -31,14 +31,20 @@
 # corpus at `tiny`: one object (2,000 and 2,400 steps) and four objects, with longer judge
 # outputs (the claim-by-claim reasoning of four objects is longer than 128 tokens).
 #
-#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7|r8|r9|r10]    (binary: .bin/judgeflow.xz)
+# `r11` (session 10): the CPU's best reader (session 9's C7: claim-by-claim reasoning, 16
+# reading rows a scene, every example weighing the same) at `tiny`: one object at 1,500 and
+# 3,000 steps, and four objects; and session 8's J3 corpus alone at `tiny` as the control. Each
+# one-object model also answers the judge probe (`scripts/judge_lab_probe.sh`, on the device's
+# CPU) and the reading probe (`notes/science/session9/quote.toml`).
+#
+#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7|r8|r9|r10|r11]    (binary: .bin/judgeflow.xz)
 set -uo pipefail
 limit="${1:-480}"
 out="${OUT:-/tmp/out}"
 raw=/tmp/levers_raw
 mkdir -p "$raw"
 bin=./.bin/judgeflow
-[ -x "$bin" ] || { xz -dk .bin/judgeflow.xz && chmod +x "$bin"; }
+bash scripts/unpack_bin.sh judgeflow || exit 1
 set_name="${2:-r3}"
 declare -A levers
 if [ "$set_name" = r3 ]; then
@@ -58,6 +64,13 @@ elif [ "$set_name" = r10 ]; then
         [obj1_compare_quote8]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=8"
         [obj1_compare_quote8_steps2400]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=8 --set pretrain.steps=2400"
         [obj4_compare_quote8]="--set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=8 --set eval_base.max_tokens=256 --set eval_base_blind.max_tokens=256"
+    )
+elif [ "$set_name" = r11 ]; then
+    levers=(
+        [obj1_c7]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example"
+        [obj1_c7_steps3000]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example --set pretrain.steps=3000"
+        [obj4_c7]="--set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example --set eval_base.max_tokens=256 --set eval_base_blind.max_tokens=256"
+        [obj1_j3]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5"
     )
 elif [ "$set_name" = r8 ]; then
     levers=(
@@ -85,7 +98,7 @@ else
 fi
 # What each lever runs up to, and shows: the judge too from r9 on.
 targets=(perception)
-case "$set_name" in r9 | r10) targets=(perception eval_base eval_base_blind) ;; esac
+case "$set_name" in r9 | r10 | r11) targets=(perception eval_base eval_base_blind) ;; esac
 for name in "${!levers[@]}"; do
     (
         # shellcheck disable=SC2086
@@ -98,6 +111,18 @@ for name in "${!levers[@]}"; do
             "$bin" show pipelines/self_train.toml "$node" ${levers[$name]} --rows 20 > "$raw/${node}_$name.txt" 2>&1
             cat "$raw/${node}_$name.txt"
         done
+        if [ "$set_name" = r11 ] && [[ "$name" == obj1_* ]]; then
+            # shellcheck disable=SC2086
+            model=$("$bin" show pipelines/self_train.toml pretrain --port model ${levers[$name]} |
+                head -1 | sed 's/^[^:]*: //')
+            model=$(realpath "$model")
+            bash scripts/judge_lab_probe.sh "$model" "$bin" > "$raw/judge_probe_$name.txt" 2>&1
+            mkdir -p "/tmp/quote_$name"
+            sed "s|MODEL_DIR|$model|; s|quote.jsonl|$PWD/notes/science/session9/quote.jsonl|" \
+                notes/science/session9/quote.toml > "/tmp/quote_$name/quote.toml"
+            (cd "/tmp/quote_$name" && "$OLDPWD/$bin" run quote.toml > run.txt 2>&1 &&
+                "$OLDPWD/$bin" show quote.toml say --rows 12) > "$raw/quote_$name.txt" 2>&1
+        fi
     ) &
 done
 wait

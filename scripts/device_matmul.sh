@@ -20,7 +20,7 @@ final="${OUT:-/tmp/out}"
 out=/tmp/matmul_raw
 rm -rf "$out" && mkdir -p "$out" "$final"
 bin="$PWD/.bin/speed"
-[ -x "$bin" ] || { xz -dk .bin/speed.xz && chmod +x "$bin"; }
+bash scripts/unpack_bin.sh speed || exit 1
 kernels=/tmp/judgeflow-kernels
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,memory.used --format=csv | tee "$out/gpu.txt"
 
@@ -52,7 +52,7 @@ if [ "$what" = tiny ]; then
         echo "torch tiny batch $b exit: $?"
     done
 else
-    timeout 200 python3 scripts/hf_mllama_timing.py --config "$out/11b_config.json" \
+    timeout "${TORCH_LIMIT:-200}" python3 scripts/hf_mllama_timing.py --config "$out/11b_config.json" \
         --mode generate --tiles 1 --gen-batch 16 --prompt-len 64 --new-tokens 64 --gen-repeats 1 \
         > "$out/11b_torch_16.json" 2>> "$out/torch.log"
     echo "torch 11b exit: $?"

@@ -13,7 +13,7 @@ shift $(( $# < 2 ? $# : 2 ))
 sets=("$@")
 out="${OUT:-/tmp/out}"
 bin=./.bin/judgeflow
-[ -x "$bin" ] || { xz -dk .bin/judgeflow.xz && chmod +x "$bin"; }
+bash scripts/unpack_bin.sh judgeflow || exit 1
 nvidia-smi --query-gpu=name,clocks.sm,power.draw,temperature.gpu --format=csv,noheader | tee "$out/gpu.txt"
 RUST_LOG=info,cubecl=warn timeout "$limit" "$bin" run "$pipeline" "${sets[@]}" > "$out/run.txt" 2> "$out/run.log"
 echo "run exit: $?"

@@ -19,7 +19,7 @@ out=/tmp/profile_raw
 rm -rf "$out" && mkdir -p "$out"
 repo="$PWD"
 bin="$repo/.bin/speed"
-[ -x "$bin" ] || { xz -dk .bin/speed.xz && chmod +x "$bin"; }
+bash scripts/unpack_bin.sh speed || exit 1
 kernels=/tmp/judgeflow-kernels
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,memory.used --format=csv | tee "$out/gpu.txt"
 

@@ -25,7 +25,7 @@ out="${OUT:-/tmp/out}"
 raw=/tmp/science_raw
 mkdir -p "$raw"
 bin=./.bin/judgeflow
-[ -x "$bin" ] || { xz -dk .bin/judgeflow.xz && chmod +x "$bin"; }
+bash scripts/unpack_bin.sh judgeflow || exit 1
 nvidia-smi --query-gpu=name,clocks.sm,power.draw,temperature.gpu,memory.used --format=csv,noheader | tee "$raw/gpu.txt"
 
 sets_for() {

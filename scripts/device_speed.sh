@@ -16,7 +16,7 @@ out=/tmp/speed_raw
 rm -rf "$out" && mkdir -p "$out"
 repo="$PWD"
 bin=./.bin/speed
-[ -x "$bin" ] || { xz -dk .bin/speed.xz && chmod +x "$bin"; }
+bash scripts/unpack_bin.sh speed || exit 1
 kernels=/tmp/judgeflow-kernels
 # KEEP_KERNELS=1: start from the cache already there (e.g. unpacked from an earlier run).
 [ "${KEEP_KERNELS:-0}" = 1 ] || rm -rf "$kernels"

@@ -26,6 +26,7 @@ use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 use judgeflow_model::config::MllamaConfig;
 use judgeflow_model::generate::{GenerateConfig, Placement, SamplingConfig, generate};
+use judgeflow_model::lora::{self, LoraConfig};
 use judgeflow_model::model::{ImageInputs, MllamaForConditionalGeneration};
 use judgeflow_model::train::{TrainBatch, TrainConfig, train};
 use serde_json::{Value, json};
@@ -33,7 +34,7 @@ use serde_json::{Value, json};
 const USAGE: &str = "usage: speed [--preset micro|tiny|llama_3_2_11b | --config CONFIG.json] [--device cpu|cuda] \
 [--tiles N] [--batches 16,64] [--prompt-len N] [--new-tokens N] [--repeats N] \
 [--placements host,device] [--greedy] [--train-batch N] [--train-seq N] [--train-steps N] \
-[--out FILE] [--write-config FILE] [--kernel-cache DIR] [--matmul-check]";
+[--lora-rank R] [--lora-alpha A] [--out FILE] [--write-config FILE] [--kernel-cache DIR] [--matmul-check]";
 
 struct Args {
     preset: String,
@@ -53,6 +54,11 @@ struct Args {
     train_batch: usize,
     train_seq: usize,
     train_steps: usize,
+    /// Train LoRA adapters of this rank on the text decoder's projections (the base frozen)
+    /// instead of every weight: the only training that fits the 11B shape on one GPU.
+    /// `scripts/device_lora_reference.py step` is PEFT's side of the same step.
+    lora_rank: Option<usize>,
+    lora_alpha: f64,
     out: Option<PathBuf>,
     write_config: Option<PathBuf>,
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
@@ -75,6 +81,8 @@ fn parse_args() -> Result<Args, String> {
         train_batch: 64,
         train_seq: 37,
         train_steps: 20,
+        lora_rank: None,
+        lora_alpha: 32.0,
         out: None,
         write_config: None,
         kernel_cache: None,
@@ -96,6 +104,7 @@ fn parse_args() -> Result<Args, String> {
             "--config" => a.config = Some(value.into()),
             "--device" => a.device = value,
             "--tiles" => a.tiles = num(&value)?,
+            "--batches" if value == "none" => a.batches = vec![],
             "--batches" => {
                 a.batches = value.split(',').map(num).collect::<Result<_, _>>()?;
             }
@@ -115,6 +124,10 @@ fn parse_args() -> Result<Args, String> {
             "--train-batch" => a.train_batch = num(&value)?,
             "--train-seq" => a.train_seq = num(&value)?,
             "--train-steps" => a.train_steps = num(&value)?,
+            "--lora-rank" => a.lora_rank = Some(num(&value)?),
+            "--lora-alpha" => {
+                a.lora_alpha = value.parse().map_err(|e| format!("{flag} {value}: {e}"))?;
+            }
             "--out" => a.out = Some(value.into()),
             "--write-config" => a.write_config = Some(value.into()),
             "--kernel-cache" => a.kernel_cache = Some(value.into()),
@@ -242,6 +255,31 @@ fn matmul_check<B: Backend>() -> Vec<Value> {
 }
 
 /// One row per sequence: BOS, `<|image|>`, then random text ids (never a special id).
+/// LoRA on the text decoder's attention and MLP projections alone, named by full module path
+/// (PEFT's rule: a target equal to the path), as `device_lora_reference.py`'s `language_targets`
+/// picks them in transformers: the vision tower's `q_proj`s stay frozen on both sides. Also
+/// returns the adapters' parameter count.
+fn text_decoder_lora<B: Backend>(
+    model: &mut MllamaForConditionalGeneration<B>,
+    rank: usize,
+    alpha: f64,
+) -> (LoraConfig, usize) {
+    let mut lora = LoraConfig::new(rank, alpha);
+    // `pipelines/llama32_vision.toml`'s dropout, and PEFT's side of the comparison.
+    lora.lora_dropout = 0.05;
+    let names = std::mem::take(&mut lora.target_modules);
+    let mut params = 0;
+    lora::for_each_linear(model, |path, linear| {
+        let last = path.rsplit('.').next().unwrap_or(path);
+        if path.starts_with("model.language_model.") && names.iter().any(|n| n == last) {
+            let (fan_in, fan_out) = linear.features();
+            params += rank * (fan_in + fan_out);
+            lora.target_modules.push(path.to_string());
+        }
+    });
+    (lora, params)
+}
+
 fn prompt_rows(config: &MllamaConfig, batch: usize, len: usize, seed: u64) -> Vec<Vec<u32>> {
     let vocab = config.text_config.vocab_size as u64;
     let image = config.image_token_index as u32;
@@ -390,7 +428,7 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
     }
     // Greedy tokens of the two placements on the same inputs: how often they agree (bf16
     // arithmetic over different shapes can flip a near-tie, after which a row diverges).
-    let agreement = if args.placements.len() == 2 {
+    let agreement = if args.placements.len() == 2 && !args.batches.is_empty() {
         let batch = args.batches[0];
         let prompts = prompt_rows(config, batch, args.prompt_len, 13);
         let images = image_inputs::<B::InnerBackend>(config, batch, args.tiles, &device);
@@ -421,7 +459,14 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
         // Reseeded, so that builds with and without fusion train the same weights on the same
         // batches and their losses can be compared.
         B::seed(&device, 1);
-        let model = config.init::<B>(&device).with_cross_attention_gates(0.5);
+        let mut model = config.init::<B>(&device).with_cross_attention_gates(0.5);
+        let mut trainable = model.num_params();
+        if let Some(rank) = args.lora_rank {
+            let (lora_config, adapter_params) =
+                text_decoder_lora(&mut model, rank, args.lora_alpha);
+            model = lora::attach(model, &lora_config, 0).expect("adapters attach");
+            trainable = adapter_params;
+        }
         let prompts = prompt_rows(config, args.train_batch, args.train_seq, 11);
         let masks: Vec<Vec<bool>> = prompts
             .iter()
@@ -460,6 +505,9 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
         json!({
             "batch": args.train_batch,
             "seq": args.train_seq,
+            "lora_rank": args.lora_rank,
+            "lora_alpha": args.lora_rank.map(|_| args.lora_alpha),
+            "trainable_params": trainable,
             "steps": records.len(),
             "warm_up_two_steps_s": first_s,
             "step_ms": total_s * 1e3 / records.len() as f64,
