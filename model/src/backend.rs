@@ -14,6 +14,53 @@ pub type CudaBackend = burn::backend::Cuda<burn::tensor::bf16, i32>;
 #[cfg(feature = "cuda")]
 pub type CudaTrainBackend = burn::backend::Autodiff<CudaBackend>;
 
+/// Counts bytes uploaded to a device and, every [`UploadGuard::EVERY`] bytes, launches one
+/// tiny kernel and waits for it.
+///
+/// Why: cubecl 0.10 keeps every uploaded host buffer in a drop queue and sums their bytes in a
+/// `u32` that only a kernel launch resets (it flushes the queue once 64 MiB are staged; a sync
+/// alone does not: `cubecl-cuda` 0.10's `Command::sync` waits on a fence and leaves the queue as
+/// it is). Uploading more than 4 GiB with no kernel in between panics in its device thread
+/// ("attempt to add with overflow", `drop_queue/policy.rs`): a large training set did (session
+/// 5), and so did the 21 GB of an 11B checkpoint, whose loading runs no kernel at all (session
+/// 10). The sync makes the kernel run under fusion too, which defers kernels until something
+/// waits for them. On the CPU backend it costs one one-element addition per 256 MiB.
+pub struct UploadGuard {
+    since_launch: usize,
+}
+
+impl UploadGuard {
+    /// Bytes uploaded between two launches: well under the counter's 4 GiB.
+    pub const EVERY: usize = 256 << 20;
+
+    /// A guard that has counted nothing yet.
+    pub fn new() -> Self {
+        Self { since_launch: 0 }
+    }
+
+    /// Counts `bytes` just uploaded to `device`; past [`Self::EVERY`] launches a kernel and
+    /// waits for it. An error is the backend's, as text.
+    pub fn uploaded<B: burn::tensor::backend::Backend>(
+        &mut self,
+        bytes: usize,
+        device: &B::Device,
+    ) -> Result<(), String> {
+        self.since_launch += bytes;
+        if self.since_launch < Self::EVERY {
+            return Ok(());
+        }
+        self.since_launch = 0;
+        let _launch = burn::tensor::Tensor::<B, 1>::ones([1], device).add_scalar(1.0);
+        B::sync(device).map_err(|e| format!("{e:?}"))
+    }
+}
+
+impl Default for UploadGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Keeps compiled GPU kernels in `dir`, so that a later process compiles nothing it compiled
 /// before: cubecl's PTX cache (`dir/cubecl`, its kernels keyed by a stable hash of their source
 /// and launch settings; autotune results in the same place when autotune is on) and the CUDA
@@ -131,4 +178,23 @@ pub fn exit_on_device_thread_panic() {
         );
         std::process::exit(1);
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CpuBackend, UploadGuard};
+
+    #[test]
+    fn the_upload_guard_launches_past_its_threshold_and_starts_counting_again() {
+        let device = Default::default();
+        let mut guard = UploadGuard::new();
+        guard
+            .uploaded::<CpuBackend>(UploadGuard::EVERY - 1, &device)
+            .unwrap();
+        assert_eq!(guard.since_launch, UploadGuard::EVERY - 1);
+        guard.uploaded::<CpuBackend>(1, &device).unwrap();
+        assert_eq!(guard.since_launch, 0);
+        guard.uploaded::<CpuBackend>(10, &device).unwrap();
+        assert_eq!(guard.since_launch, 10);
+    }
 }

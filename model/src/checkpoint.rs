@@ -15,6 +15,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
+use crate::backend::UploadGuard;
 use crate::config::{ConfigError, MllamaConfig};
 use crate::model::MllamaForConditionalGeneration;
 
@@ -69,6 +70,18 @@ pub enum CheckpointError {
         mismatched: Vec<String>,
         /// Tensors in the files that the model has no parameter for.
         unexpected: Vec<String>,
+    },
+    /// The device failed while the weights were uploaded to it.
+    #[error("the device failed while loading the weights: {message}")]
+    #[diagnostic(
+        code(judgeflow_model::checkpoint::device),
+        help(
+            "on a GPU this is usually memory: the model's weights do not fit beside what else runs there"
+        )
+    )]
+    Device {
+        /// What the backend reported.
+        message: String,
     },
     /// An external weight file changed after its content was hashed.
     #[error("{} changed after judgeflow hashed it", path.display())]
@@ -306,6 +319,10 @@ struct Loader<'a, B: Backend> {
     device: B::Device,
     missing: Vec<String>,
     mismatched: Vec<String>,
+    /// See [`UploadGuard`]: an 11B checkpoint is 21 GB of uploads and no kernel.
+    uploads: UploadGuard,
+    /// The first device failure while uploading.
+    device_error: Option<String>,
 }
 
 impl<B: Backend> ModuleMapper<B> for Loader<'_, B> {
@@ -336,7 +353,13 @@ impl<B: Backend> ModuleMapper<B> for Loader<'_, B> {
                 .push(format!("{name}: expected {expected:?}, found {found:?}"));
             return param;
         }
+        let bytes = data.bytes.len();
         let tensor = Tensor::<B, D>::from_data(data, &self.device);
+        if let Err(e) = self.uploads.uploaded::<B>(bytes, &self.device)
+            && self.device_error.is_none()
+        {
+            self.device_error = Some(e);
+        }
         let tensor = if transpose {
             tensor.transpose()
         } else {
@@ -403,8 +426,13 @@ pub fn load_weights<B: Backend>(
         device: device.clone(),
         missing: vec![],
         mismatched: vec![],
+        uploads: UploadGuard::new(),
+        device_error: None,
     };
     let model = model.map(&mut loader);
+    if let Some(message) = loader.device_error {
+        return Err(CheckpointError::Device { message });
+    }
     let (missing, mismatched) = (loader.missing, loader.mismatched);
     let unexpected: Vec<String> = tensors.into_keys().collect();
     if missing.is_empty() && mismatched.is_empty() && unexpected.is_empty() {

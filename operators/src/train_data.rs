@@ -7,6 +7,7 @@
 //! seed; uploads to the device happen only in [`make_batches`].
 
 use burn::tensor::backend::AutodiffBackend;
+use judgeflow_model::backend::UploadGuard;
 use judgeflow_model::tokenizer::{JudgeTokenizer, train_world_tokenizer};
 use judgeflow_model::train::TrainBatch;
 use judgeflow_world::{CorruptionKind, WordLists, corrupt_text};
@@ -180,14 +181,9 @@ pub(crate) fn make_batches<B: AutodiffBackend>(
     let mut cache = ImageCache::new(model);
     let pad = tokenizer.pad_id();
     let mut batches = Vec::with_capacity(groups.len());
-    // cubecl 0.10 keeps every uploaded host buffer in a drop queue and sums their bytes in a u32
-    // that only a kernel launch resets (it flushes the queue once 64 MiB are staged; a sync does
-    // not: `cubecl-cuda` 0.10 `Command::sync` waits on a fence and leaves the queue alone).
-    // Uploading a whole large training set with no kernel in between passed 4 GiB and panicked
-    // in its device thread ("attempt to add with overflow", drop_queue/policy.rs; 12,000 scenes
-    // at 96 px). So every 256 MiB one small kernel runs, and the sync makes it run under
-    // fusion too, which defers kernels until something waits for them.
-    let mut uploaded = 0usize;
+    // Uploading a whole training set runs no kernel: see `UploadGuard` (12,000 scenes at 96 px
+    // panicked in cubecl's device thread without it).
+    let mut uploads = UploadGuard::new();
     for rows in groups {
         let longest = rows
             .iter()
@@ -216,7 +212,7 @@ pub(crate) fn make_batches<B: AutodiffBackend>(
         )?;
         // The f32 pixels and the i64 ids and f32 weights, not the PNG bytes: session 5 counted
         // the PNGs (~1 KiB against 108 KiB of pixels at 96 px) and still overflowed.
-        uploaded += inputs.pixel_values.shape().num_elements() * 4 + seq * rows.len() * 12;
+        let uploaded = inputs.pixel_values.shape().num_elements() * 4 + seq * rows.len() * 12;
         let batch = TrainBatch::from_weighted_sequences(
             model.config(),
             &ids,
@@ -232,18 +228,13 @@ pub(crate) fn make_batches<B: AutodiffBackend>(
             ),
             None => batch,
         });
-        if uploaded >= 256 << 20 {
-            let last = batches.last().expect("a batch was just pushed");
-            let _launch = last.loss_mask.clone().sum();
-            B::sync(device).map_err(|e| {
-                miette!(
-                    code = "judgeflow::model::device",
-                    help = "on a GPU this is usually memory: lower the node's `batch_size`",
-                    "the backend failed while uploading training batches: {e:?}"
-                )
-            })?;
-            uploaded = 0;
-        }
+        uploads.uploaded::<B>(uploaded, device).map_err(|e| {
+            miette!(
+                code = "judgeflow::model::device",
+                help = "on a GPU this is usually memory: lower the node's `batch_size`",
+                "the backend failed while uploading training batches: {e}"
+            )
+        })?;
     }
     Ok(batches)
 }
