@@ -31,11 +31,14 @@
 # corpus at `tiny`: one object (2,000 and 2,400 steps) and four objects, with longer judge
 # outputs (the claim-by-claim reasoning of four objects is longer than 128 tokens).
 #
-# `r11` (session 10): the CPU's best reader (session 9's C7: claim-by-claim reasoning, 16
-# reading rows a scene, every example weighing the same) at `tiny`: one object at 1,500 and
-# 3,000 steps, and four objects; and session 8's J3 corpus alone at `tiny` as the control. Each
-# one-object model also answers the judge probe (`scripts/judge_lab_probe.sh`, on the device's
-# CPU) and the reading probe (`notes/science/session9/quote.toml`).
+# `r11` (session 10): on the CPU, `micro` with session 9's C7 corpus (claim-by-claim reasoning,
+# 16 reading rows a scene, every example weighing the same) restates both answers word for word
+# at 6,000 steps but marks them true or false by position, and eight one-word-apart existence
+# pairs a scene (`world.binding_examples`) lifted existence from its prior (0.515) to 0.847
+# (notes/science.md, session 10). Both at `tiny`: one object at 1,500 and 3,000 steps, the
+# 3,000-step run without the pairs as the control, and four objects. Each one-object model
+# also answers the judge probe (`scripts/judge_lab_probe.sh`, on the device's CPU) and the
+# reading probe (`notes/science/session9/quote.toml`).
 #
 #   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7|r8|r9|r10|r11]    (binary: .bin/judgeflow.xz)
 set -uo pipefail
@@ -67,10 +70,10 @@ elif [ "$set_name" = r10 ]; then
     )
 elif [ "$set_name" = r11 ]; then
     levers=(
-        [obj1_c7]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example"
+        [obj1_c7_bind8]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example --set world.binding_examples=8"
+        [obj1_c7_bind8_steps3000]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example --set world.binding_examples=8 --set pretrain.steps=3000"
         [obj1_c7_steps3000]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example --set pretrain.steps=3000"
-        [obj4_c7]="--set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example --set eval_base.max_tokens=256 --set eval_base_blind.max_tokens=256"
-        [obj1_j3]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5"
+        [obj4_c7_bind8]="--set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example --set world.binding_examples=8 --set eval_base.max_tokens=256 --set eval_base_blind.max_tokens=256"
     )
 elif [ "$set_name" = r8 ]; then
     levers=(

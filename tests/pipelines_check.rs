@@ -48,7 +48,7 @@ fn every_shipped_pipeline_passes_check() {
 /// the CPU, not after the GPU machine has started.
 #[test]
 fn the_science_grid_variants_of_self_train_pass_check() {
-    let variants: [&[&str]; 26] = [
+    let variants: [&[&str]; 27] = [
         &[],
         &["pretrain.judge_verdicts=random"],
         &["filter.keep=all"],
@@ -130,6 +130,19 @@ fn the_science_grid_variants_of_self_train_pass_check() {
             "world.judge_reasoning=compare",
             "world.quote_examples=16",
             "pretrain.loss_per=example",
+            "world.binding_examples=8",
+        ],
+        &[
+            "world.max_objects=1",
+            "bench.max_objects=1",
+            "pretrain.patch_probe=1.0",
+            "world.judge_examples=4",
+            "world.judge_hard_share=0.5",
+            "world.judge_reasoning=compare",
+            "world.quote_examples=16",
+            "pretrain.loss_per=example",
+            "world.binding_examples=8",
+            "pretrain.steps=3000",
         ],
         &[
             "world.max_objects=1",
@@ -149,6 +162,7 @@ fn the_science_grid_variants_of_self_train_pass_check() {
             "world.judge_reasoning=compare",
             "world.quote_examples=16",
             "pretrain.loss_per=example",
+            "world.binding_examples=8",
             "eval_base.max_tokens=256",
             "eval_base_blind.max_tokens=256",
         ],

@@ -149,6 +149,13 @@ pub(crate) fn quote_rows<R: Rng>(
     out
 }
 
+/// How many of a per-scene row count a scene gets: the integer part always, the fraction as a
+/// coin from the scene's own stream.
+pub(crate) fn rows_for_scene<R: Rng>(per_scene: f64, rng: &mut R) -> usize {
+    let whole = per_scene.floor() as usize;
+    whole + usize::from(rng.random_bool(per_scene - whole as f64))
+}
+
 /// One drawn pair: a scene's prompt, its gold answer against a worse one, and where the gold
 /// answer is shown.
 struct Pair<'a> {
@@ -214,8 +221,7 @@ impl<'a> AnswerPool<'a> {
                 continue;
             }
             let mut rng = rng_for(s);
-            let whole = per_scene.floor() as usize;
-            let n = whole + usize::from(rng.random_bool(per_scene - whole as f64));
+            let n = rows_for_scene(per_scene, &mut rng);
             for _ in 0..n {
                 if let Some(pair) = self.draw(s, ps, hard_share, &mut rng) {
                     row(s, &pair, &mut rng);

@@ -188,6 +188,11 @@ operator_params! {
         /// `judge_hard_share`), and one of them, named by its letter, asked for word for word;
         /// the only rows whose answer is in the text rather than the image. 0 adds none
         quote_examples: f64 [0.0..=16.0] = 0.0,
+        /// existence question pairs per scene that differ in one word: a thing the scene has
+        /// ("Is there a red circle ...?" yes) and the same question with its colour or shape
+        /// changed to one it lacks (no); answerable only by reading the word against the
+        /// image. 0 adds none
+        binding_examples: f64 [0.0..=16.0] = 0.0,
     }
 }
 
@@ -258,7 +263,20 @@ impl TypedOperator for ScenesSource {
         )
         .into_iter()
         .map(|r| (r.scene, r.prompt, r.response));
-        let tagged: [(&str, Vec<_>); 2] = [("j", judge.collect()), ("q", quotes.collect())];
+        // Binding pairs last, from a stream of their own: with `binding_examples = 0` the
+        // corpus is the one before they existed.
+        let bindings = refs.iter().enumerate().flat_map(|(i, scene)| {
+            let mut rng = judgeflow_world::rng(scene.seed ^ 0x4249_4e44_4e47);
+            let n = crate::judge_corpus::rows_for_scene(p.binding_examples, &mut rng);
+            judgeflow_world::binding_pairs(scene, n, &mut rng)
+                .into_iter()
+                .map(move |q| (i, q.question, q.answer))
+        });
+        let tagged: [(&str, Vec<_>); 3] = [
+            ("j", judge.collect()),
+            ("q", quotes.collect()),
+            ("b", bindings.collect()),
+        ];
         for (tag, rows) in tagged {
             for (k, (scene, prompt, response)) in rows.into_iter().enumerate() {
                 corpus.push(SftRow {

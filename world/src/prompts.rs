@@ -378,8 +378,13 @@ fn shape_prompt<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Option<Prompt> {
 }
 
 fn existence_question<R: Rng + ?Sized>(thing: &str, rng: &mut R) -> String {
+    existence_phrasing(thing, rng.random_range(0..3))
+}
+
+/// The existence question about `thing` in phrasing `k` (0, 1 or 2).
+fn existence_phrasing(thing: &str, k: i32) -> String {
     let a = article(thing);
-    match rng.random_range(0..3) {
+    match k {
         0 => format!("Is there {a} {thing} in the image?"),
         1 => format!("Does the image contain {a} {thing}?"),
         _ => format!("Can you see {a} {thing} in the picture?"),
@@ -428,6 +433,54 @@ fn existence_prompts<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Vec<Prompt>
         Prompt::closed(TaskType::Existence, existence_question(&absent, rng), "no"),
     ];
     out.shuffle(rng);
+    out
+}
+
+/// `n` existence questions in minimal pairs: one about a thing in the scene ("Is there a red
+/// circle in the image?", "yes") and one with a single word of it changed (its colour or its
+/// shape) to a thing the scene lacks ("... a red square ...", "no"), each pair shuffled. The
+/// pair's two questions differ in one word and ask about the same image, so neither answer can
+/// be told from the image alone: only reading that word against the image gives both. An
+/// object whose every one-word change is present (a scene holding all of them) gives no pair.
+pub fn binding_pairs<R: Rng + ?Sized>(scene: &Scene, n: usize, rng: &mut R) -> Vec<Prompt> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let o = scene
+            .objects
+            .choose(rng)
+            .expect("scenes have at least one object");
+        let mut changes: Vec<(Color, Shape)> = Color::ALL
+            .into_iter()
+            .filter(|&c| c != o.color)
+            .map(|c| (c, o.shape))
+            .chain(
+                Shape::ALL
+                    .into_iter()
+                    .filter(|&s| s != o.shape)
+                    .map(|s| (o.color, s)),
+            )
+            .filter(|&(c, s)| scene.count(None, Some(c), Some(s)) == 0)
+            .collect();
+        // Colour and shape changes equally often, whatever the two lists' lengths.
+        let shape_changes = changes.iter().filter(|(c, _)| *c == o.color).count();
+        if shape_changes > 0 && shape_changes < changes.len() {
+            let want_shape = rng.random_bool(0.5);
+            changes.retain(|(c, _)| (*c == o.color) == want_shape);
+        }
+        let Some(&(c, sh)) = changes.choose(rng) else {
+            continue;
+        };
+        let present = format!("{} {}", o.color.name(), o.shape.name());
+        let absent = format!("{} {}", c.name(), sh.name());
+        // One phrasing for both, so the questions differ in the changed word alone.
+        let k = rng.random_range(0..3);
+        let mut pair = vec![
+            Prompt::closed(TaskType::Existence, existence_phrasing(&present, k), "yes"),
+            Prompt::closed(TaskType::Existence, existence_phrasing(&absent, k), "no"),
+        ];
+        pair.shuffle(rng);
+        out.extend(pair);
+    }
     out
 }
 

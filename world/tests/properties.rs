@@ -6,7 +6,8 @@ mod common;
 use common::{check_caption, claimed_kinds, final_answer, oracle, words};
 use judgeflow_world::{
     BenchPair, Color, Dimension, Scene, Shape, Size, TaskType, WorldConfig, bench_pairs,
-    bench_pairs_directed, corpus_for, draw_scene, prompts_for, render, render_png, rng,
+    bench_pairs_directed, binding_pairs, corpus_for, draw_scene, prompts_for, render, render_png,
+    rng,
 };
 use proptest::prelude::*;
 
@@ -92,6 +93,34 @@ proptest! {
             }
         }
         prop_assert_eq!(yes_no.0, yes_no.1, "existence questions unbalanced");
+    }
+
+    #[test]
+    fn binding_pairs_are_true_and_differ_in_one_word(config in configs(), seed in any::<u64>(), n in 1usize..4) {
+        let scene = draw_scene(&config, seed);
+        let pairs = binding_pairs(&scene, n, &mut rng(seed));
+        prop_assert_eq!(pairs.len() % 2, 0);
+        if config.max_objects == 1 {
+            // One object always leaves some colour or shape absent.
+            prop_assert_eq!(pairs.len(), 2 * n);
+        }
+        for pair in pairs.chunks(2) {
+            let answers: Vec<&str> = pair.iter().map(|p| p.answer.as_str()).collect();
+            prop_assert!(answers == ["yes", "no"] || answers == ["no", "yes"], "{:?}", answers);
+            for p in pair {
+                prop_assert_eq!(p.task, TaskType::Existence);
+                let gold = oracle(&scene, &p.question).map_err(TestCaseError::fail)?;
+                prop_assert_eq!(&gold, &p.answer, "question: {}", p.question);
+            }
+            // Besides the article ("a red circle", "an orange circle").
+            let content = |q: &str| -> Vec<String> {
+                words(q).into_iter().filter(|w| w != "a" && w != "an").collect()
+            };
+            let (a, b) = (content(&pair[0].question), content(&pair[1].question));
+            prop_assert_eq!(a.len(), b.len());
+            let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+            prop_assert_eq!(differ, 1, "{} / {}", &pair[0].question, &pair[1].question);
+        }
     }
 
     #[test]

@@ -1,0 +1,89 @@
+//! The scenes source's corpus levers, through the binary: `binding_examples` adds exactly its
+//! pairs of one-word-apart existence rows after the other rows, and leaves the rest of the
+//! corpus as it was.
+
+use std::path::Path;
+use std::process::Command;
+
+use judgeflow_schemas::columns;
+use polars::prelude::*;
+
+fn pipeline(binding: f64) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "corpus-levers"
+seed = 5
+
+[nodes.world]
+op = "source"
+kind = "scenes"
+count = 6
+image_size = 32
+max_objects = 1
+binding_examples = {binding:?}
+"#
+    )
+}
+
+/// `(example_id, prompt, response)` of the world's corpus.
+fn corpus(dir: &Path, binding: f64) -> Vec<(String, String, String)> {
+    let file = dir.join(format!("binding_{binding}.toml"));
+    std::fs::write(&file, pipeline(binding)).unwrap();
+    let cache = dir.join("cache");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_judgeflow"))
+            .arg("--cache")
+            .arg(&cache)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    run(&["run", file.to_str().unwrap()]);
+    let shown = run(&[
+        "show",
+        file.to_str().unwrap(),
+        "world",
+        "--port",
+        "corpus",
+        "--rows",
+        "0",
+    ]);
+    let path = shown.lines().next().unwrap().split(": ").nth(1).unwrap();
+    let df = ParquetReader::new(std::fs::File::open(path).unwrap())
+        .finish()
+        .unwrap();
+    let col = |name: &str| columns::strings(&df, name).unwrap();
+    let (ids, prompts, responses) = (col("example_id"), col("prompt"), col("response"));
+    ids.into_iter()
+        .zip(prompts)
+        .zip(responses)
+        .map(|((i, p), r)| (i, p, r))
+        .collect()
+}
+
+#[test]
+fn binding_examples_add_their_pairs_and_keep_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let without = corpus(dir.path(), 0.0);
+    let with = corpus(dir.path(), 2.0);
+    let (binding, rest): (Vec<_>, Vec<_>) = with.iter().partition(|(id, _, _)| id.contains("-b"));
+    assert_eq!(rest.into_iter().cloned().collect::<Vec<_>>(), without);
+    // One object a scene always leaves a colour or a shape to change: 2 pairs × 6 scenes.
+    assert_eq!(binding.len(), 24, "{binding:#?}");
+    for pair in binding.chunks(2) {
+        let answers: Vec<&str> = pair.iter().map(|(_, _, r)| r.as_str()).collect();
+        assert!(
+            answers == ["yes", "no"] || answers == ["no", "yes"],
+            "{pair:?}"
+        );
+        assert!(pair.iter().all(|(_, p, _)| p.ends_with('?')), "{pair:?}");
+    }
+}
