@@ -40,19 +40,24 @@ TOKENIZER = ROOT / "model/tests/fixtures/mllama_device/real_vocab"
 PREFIX = "Overall Judgment: Answer"
 
 
-def chain_tokens(tokenizer, text, banned):
-    """Distinct token ids whose concatenation spells `text` up to case (the verdict parser
-    ignores case), any spelling the vocabulary allows, longest pieces first, backtracking when a
-    piece is used up; none of them in `banned`. The tokenizer's BPE was learnt on a small corpus
-    (scripts/fixtures/llama32_tokenizer.py), so most words are several pieces and single letters
-    recur: case variants are what leave enough distinct pieces."""
+def vocab_pieces(tokenizer):
+    """Each ordinary token's text, lower-cased, to its (id, text)s (the verdict parser ignores
+    case)."""
     pieces = {}
     for token, i in tokenizer.get_vocab().items():
-        if i in banned or i >= tokenizer.vocab_size:
-            continue
         s = tokenizer.convert_tokens_to_string([token])
-        if s and "\ufffd" not in s:
-            pieces.setdefault(s.lower(), []).append(i)
+        if i < tokenizer.vocab_size and s and "\ufffd" not in s:
+            pieces.setdefault(s.lower(), []).append((i, s))
+    return pieces
+
+
+def chain_tokens(pieces, text, banned):
+    """Distinct token ids, none in `banned`, whose concatenation spells `text` up to case: any
+    spelling `pieces` (from `vocab_pieces`) allows, longest pieces first and the exact case
+    before others (so " A" is " A", which generation watches for the verdict's probability),
+    backtracking when a piece is used up. The tokenizer's BPE was learnt on a small corpus
+    (scripts/fixtures/llama32_tokenizer.py), so most words are several pieces and single letters
+    recur: case variants are what leave enough distinct pieces."""
     by_len = sorted({len(s) for s in pieces}, reverse=True)
     lower = text.lower()
 
@@ -60,17 +65,17 @@ def chain_tokens(tokenizer, text, banned):
         if at == len(lower):
             return []
         for n in by_len:
-            for i in pieces.get(lower[at:at + n], []) if at + n <= len(lower) else []:
+            exact = text[at:at + n]
+            for i, _ in sorted(pieces.get(lower[at:at + n], []), key=lambda p: p[1] != exact):
                 if i not in used:
                     tail = search(at + n, used | {i})
                     if tail is not None:
                         return [i] + tail
         return None
 
-    ids = search(0, frozenset())
+    ids = search(0, frozenset(banned))
     if ids is None:
         raise RuntimeError(f"no spelling of {text!r} in distinct tokens")
-    assert tokenizer.decode(ids).lower() == lower, (tokenizer.decode(ids), text)
     return ids
 
 
@@ -85,11 +90,13 @@ def make_chain(model, tokenizer):
     eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
     # The reply: the verdict line's prefix, then " A" or " B" at equal logits, then <|eot_id|>
     # (the parser needs nothing after the letter but a non-alphanumeric character or the end).
-    a_id, b_id = (chain_tokens(tokenizer, f" {x}", {start, eot}) for x in "AB")
+    pieces = vocab_pieces(tokenizer)
+    a_id, b_id = (chain_tokens(pieces, f" {x}", {start, eot}) for x in "AB")
     if len(a_id) != 1 or len(b_id) != 1:
         raise RuntimeError(f"' A' / ' B' are not single tokens: {a_id} {b_id}")
     a_id, b_id = a_id[0], b_id[0]
-    first = chain_tokens(tokenizer, PREFIX, {start, eot, a_id, b_id})
+    first = chain_tokens(pieces, PREFIX, {start, eot, a_id, b_id})
+    assert tokenizer.decode(first).lower() == PREFIX.lower(), tokenizer.decode(first)
     lm = model.model.language_model
     with torch.no_grad():
         for layer in lm.layers:
@@ -103,7 +110,7 @@ def make_chain(model, tokenizer):
 
         def unit(i):
             e = embed[i].float()
-            return (e / e.norm()).to(head_w.dtype)
+            return e / e.norm()
 
         # next token <- current token; rows of the LM head point at the current token's
         # embedding (RMS-normed embeddings have norm ~64, so each logit is ~64 against ~7 for
@@ -114,7 +121,7 @@ def make_chain(model, tokenizer):
         for cur, nxt in links:
             targets.setdefault(nxt, []).append(cur)
         for nxt, curs in targets.items():
-            head_w[nxt] = sum(unit(c).float() for c in curs).to(head_w.dtype)
+            head_w[nxt] = sum(unit(c) for c in curs).to(head_w.dtype)
     return {"start": start, "prefix": first, "letters": [a_id, b_id], "eot": eot,
             "reply": tokenizer.decode(first + [a_id])}
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use judgeflow_schemas::columns;
+use judgeflow_schemas::{FrameRow, SftRow};
 use polars::prelude::*;
 
 fn pipeline(binding: f64) -> String {
@@ -60,12 +60,10 @@ fn corpus(dir: &Path, binding: f64) -> Vec<(String, String, String)> {
     let df = ParquetReader::new(std::fs::File::open(path).unwrap())
         .finish()
         .unwrap();
-    let col = |name: &str| columns::strings(&df, name).unwrap();
-    let (ids, prompts, responses) = (col("example_id"), col("prompt"), col("response"));
-    ids.into_iter()
-        .zip(prompts)
-        .zip(responses)
-        .map(|((i, p), r)| (i, p, r))
+    SftRow::from_frame(&df)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.example_id, r.prompt, r.response))
         .collect()
 }
 

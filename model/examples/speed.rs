@@ -254,7 +254,6 @@ fn matmul_check<B: Backend>() -> Vec<Value> {
         .collect()
 }
 
-/// One row per sequence: BOS, `<|image|>`, then random text ids (never a special id).
 /// LoRA on the text decoder's attention and MLP projections alone, named by full module path
 /// (PEFT's rule: a target equal to the path), as `device_lora_reference.py`'s `language_targets`
 /// picks them in transformers: the vision tower's `q_proj`s stay frozen on both sides. Also
@@ -280,6 +279,7 @@ fn text_decoder_lora<B: Backend>(
     (lora, params)
 }
 
+/// One row per sequence: BOS, `<|image|>`, then random text ids (never a special id).
 fn prompt_rows(config: &MllamaConfig, batch: usize, len: usize, seed: u64) -> Vec<Vec<u32>> {
     let vocab = config.text_config.vocab_size as u64;
     let image = config.image_token_index as u32;
