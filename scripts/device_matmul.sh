@@ -5,11 +5,15 @@
 # rest; vendor/burn-cubecl/VENDORED.md), the carried `speed` example first checks its products
 # against the CPU's f32 (`--matmul-check`), then times the issue's generate shape: batch 16,
 # one 560 px tile, 64-token prompt, 64 new tokens, T 0.6, top-k 50, top-p 0.9, device
-# sampling. transformers' `generate` on the same config.json runs in the same device run, as
+# sampling. An optional third field picks the vision encoder's attention kernel
+# ("LARGE:SMALL:ATTENTION", JUDGEFLOW_ATTENTION: materialized (default), flash_unit,
+# flash_accelerated, flash_accelerated_2/_8, fallback; model/src/layers.rs), checked against the
+# CPU and timed beside the materialised one before the generate timings (`attention_check`).
+# transformers' `generate` on the same config.json runs in the same device run, as
 # the reference. Raw outputs: $OUT/matmul_raw.tar.gz; a table on stdout and in
 # $OUT/matmul_table.txt.
 #
-#   run: bash scripts/device_matmul.sh SECONDS_PER_RUN "auto:auto cyclic_mma:cyclic_mma ..."
+#   run: bash scripts/device_matmul.sh SECONDS_PER_RUN "auto:auto cyclic_mma:cyclic_mma_rows:flash_accelerated ..."
 #        (binary carried as .bin/speed.xz; WHAT=tiny times the tiny preset instead, with a
 #        training step, against transformers at the same shapes)
 set -uo pipefail
@@ -34,10 +38,12 @@ else
 fi
 
 for pair in $pairs; do
-    large="${pair%%:*}"; small="${pair##*:}"
-    tag="${what}_${large}_${small}"
+    IFS=: read -r large small attention <<< "$pair"
+    attention="${attention:-materialized}"
+    tag="${what}_${large}_${small}_${attention}"
     start=$(date +%s)
-    JUDGEFLOW_MATMUL="$large" JUDGEFLOW_MATMUL_SMALL_M="$small" RUST_BACKTRACE=1 timeout "$limit" \
+    JUDGEFLOW_MATMUL="$large" JUDGEFLOW_MATMUL_SMALL_M="$small" JUDGEFLOW_ATTENTION="$attention" \
+        RUST_BACKTRACE=1 timeout "$limit" \
         "$bin" "${shape[@]}" --device cuda --placements device --repeats 1 --matmul-check \
         --kernel-cache "$kernels" --out "$out/$tag.json" > "$out/$tag.stdout" 2> "$out/$tag.log"
     echo "$tag exit $? in $(( $(date +%s) - start )) s"

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prints the table of a `scripts/device_matmul.sh` run: per matmul strategy pair (products over
-32 rows : the rest), the speed example's generate figures and its matmul check, beside
+32 rows : the rest) and attention kernel, the speed example's generate figures, its matmul
+check and its attention check (error, and time against the materialised attention), beside
 transformers' figures for the same shape from the same device run.
 
     python3 scripts/matmul_table.py DIR
@@ -37,9 +38,16 @@ def main():
         lines = json_lines(path)
         check = next((l["matmul_check"] for l in lines if "matmul_check" in l), None)
         result = next((l for l in lines if "decode" in l), None)
+        attn = next((l["attention_check"] for l in lines if "attention_check" in l), None)
         worst = max((c["max_rel_err"] for c in check), default=None) if check else None
         finite = all(c["finite"] for c in check) if check else None
         head = f"{tag:<40} | check max rel err {fmt(worst, 4)}{'' if finite in (None, True) else ' NON-FINITE'}"
+        if attn:
+            head += (
+                f" | attention {attn['kernel'] or 'materialized'}: rel err {fmt(attn['max_rel_err'], 4)}"
+                f"{'' if attn['finite'] else ' NON-FINITE'}, {fmt(attn.get('kernel_s', 0) * 1e3)} ms"
+                f" vs materialised {fmt(attn.get('materialized_s', 0) * 1e3)} ms"
+            )
         if not result:
             rows.append(f"{head} | no timing (see {tag}.log)")
             continue

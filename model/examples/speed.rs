@@ -49,7 +49,9 @@ struct Args {
     greedy: bool,
     /// Before the timings: products of the model's shapes on `--device` against the CPU's f32
     /// product of the same inputs, one JSON line (`matmul_check`), so that a matmul strategy
-    /// chosen through `JUDGEFLOW_MATMUL*` is checked in the run that times it.
+    /// chosen through `JUDGEFLOW_MATMUL*` is checked in the run that times it; then the vision
+    /// encoder's attention by `JUDGEFLOW_ATTENTION`'s kernel, checked and timed
+    /// (`attention_check`).
     matmul_check: bool,
     train_batch: usize,
     train_seq: usize,
@@ -176,6 +178,13 @@ fn main() {
             _ => matmul_check::<judgeflow_model::backend::CpuBackend>(),
         };
         println!("{}", json!({ "matmul_check": check }));
+        let check = match args.device.as_str() {
+            #[cfg(feature = "cuda")]
+            "cuda" => attention_check::<judgeflow_model::backend::CudaBackend>(true),
+            // The CPU's timing at the 11B shape takes minutes and says nothing about the GPU.
+            _ => attention_check::<judgeflow_model::backend::CpuBackend>(false),
+        };
+        println!("{}", json!({ "attention_check": check }));
     }
     let result = match args.device.as_str() {
         "cpu" => run::<judgeflow_model::backend::CpuTrainBackend>(&args, &config),
@@ -252,6 +261,111 @@ fn matmul_check<B: Backend>() -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// The vision encoder's attention (16 heads of 80, whole tiles of 1,608 padded patches, the
+/// mask that hides padding from padding) computed by `JUDGEFLOW_ATTENTION`'s kernel on `B`:
+/// checked against the CPU's f32 materialised attention of the same (device-rounded) inputs
+/// on two images of two tiles (one with a padding tile), and, with `timed`, timed against the
+/// materialised attention on `B` at the 11B run's shape (one real tile of four) for two images.
+fn attention_check<B: Backend>(timed: bool) -> Value {
+    use judgeflow_model::layers::{AttentionKernel, attention, attention_every_row_sees};
+    type Cpu = judgeflow_model::backend::CpuBackend;
+    let device = B::Device::default();
+    let cpu = Default::default();
+    let kernel = AttentionKernel::from_env();
+    let (heads, head_dim, padded, real) = (16, 80, 1608, 1601);
+    // `real_tiles[i]` of image i's `tiles` are real; within a tile, patches past `real` pad.
+    let inputs = |real_tiles: &[usize], tiles: usize| {
+        let n = real_tiles.len();
+        let l = tiles * padded;
+        let d = Distribution::Normal(0.0, 1.0);
+        let x = || Tensor::<B, 4>::random([n, l, heads, head_dim], d, &device).swap_dims(1, 2);
+        let pad: Vec<bool> = real_tiles
+            .iter()
+            .flat_map(|&r| (0..l).map(move |i| i / padded >= r || i % padded >= real))
+            .collect();
+        let flags: Vec<bool> = (0..n)
+            .flat_map(|b| {
+                let pad = &pad;
+                (0..l).flat_map(move |i| (0..l).map(move |j| pad[b * l + i] && pad[b * l + j]))
+            })
+            .collect();
+        let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(flags, [n, 1, l, l]), &device);
+        (x(), x(), x(), mask)
+    };
+
+    let (q, k, v, mask) = inputs(&[1, 2], 2);
+    let out = attention_every_row_sees(q.clone(), k.clone(), v.clone(), Some(mask.clone()), kernel)
+        .into_data()
+        .convert::<f32>();
+    let to_cpu =
+        |t: Tensor<B, 4>| Tensor::<Cpu, 4>::from_data(t.into_data().convert::<f32>(), &cpu);
+    let cpu_mask = Tensor::<Cpu, 4, Bool>::from_data(mask.into_data(), &cpu);
+    let reference = attention(to_cpu(q), to_cpu(k), to_cpu(v), Some(cpu_mask)).into_data();
+    let (out, reference) = (
+        out.to_vec::<f32>().expect("f32"),
+        reference.to_vec::<f32>().expect("f32"),
+    );
+    let scale = reference.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let diff = out
+        .iter()
+        .zip(&reference)
+        .fold(0f32, |a, (o, r)| a.max((o - r).abs()));
+    let rel = diff / scale.max(f32::MIN_POSITIVE);
+
+    let check = json!({
+        "kernel": std::env::var(AttentionKernel::VAR).unwrap_or_default(),
+        "route": format!("{kernel:?}"),
+        "check_shape": [2, heads, 2 * padded, head_dim],
+        "max_rel_err": rel,
+        "finite": out.iter().all(|v| v.is_finite()),
+    });
+    eprintln!("attention check ({kernel:?}): max rel err {rel:.2e}");
+    if !timed {
+        return check;
+    }
+    let (q, k, v, mask) = inputs(&[1, 1], 4);
+    let time = |kernel: AttentionKernel| {
+        let run = || {
+            let out = attention_every_row_sees(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                Some(mask.clone()),
+                kernel,
+            );
+            sync::<B>(&device);
+            out
+        };
+        let first = Instant::now();
+        drop(run());
+        let first = first.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for _ in 0..5 {
+            drop(run());
+        }
+        (first, start.elapsed().as_secs_f64() / 5.0)
+    };
+    let (kernel_first, kernel_s) = time(kernel);
+    let (materialized_first, materialized_s) = time(AttentionKernel::Materialized);
+    eprintln!(
+        "attention time, 2 images x 4 tiles: {:.1} ms against materialised {:.1} ms",
+        kernel_s * 1e3,
+        materialized_s * 1e3
+    );
+    let mut check = check;
+    check.as_object_mut().expect("object").extend(
+        json!({
+        "time_shape": [2, heads, 4 * padded, head_dim],
+        "kernel_s": kernel_s, "kernel_first_s": kernel_first,
+        "materialized_s": materialized_s, "materialized_first_s": materialized_first,
+        })
+        .as_object()
+        .expect("object")
+        .clone(),
+    );
+    check
 }
 
 /// LoRA on the text decoder's attention and MLP projections alone, named by full module path

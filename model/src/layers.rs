@@ -111,6 +111,117 @@ fn attention_unsliced<B: Backend>(
     softmax(scores, 3).cast(dtype).matmul(v)
 }
 
+/// Which kernel computes the vision encoder's attention ([`attention_every_row_sees`]).
+///
+/// Chosen by `JUDGEFLOW_ATTENTION`, read once per process, as `JUDGEFLOW_MATMUL*` choose the
+/// matmul (`vendor/burn-cubecl`): a speed knob for device runs, not a pipeline parameter,
+/// because every choice computes the same function up to rounding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionKernel {
+    /// [`attention`]: the f32 score matrix materialised, burn's softmax. Unset, or `materialized`.
+    Materialized,
+    /// The backend's fused attention (`burn::tensor::module::attention`): on CUDA the vendored
+    /// burn-cubecl runs the kernel the same variable names (`flash_unit`, `flash_accelerated`,
+    /// `fallback`), on the CPU burn's unfused fallback. Only outside autodiff: burn 0.21 has no
+    /// backward for the fused kernels, and differentiates its fallback, which would keep the
+    /// bf16 score matrix for the backward pass.
+    Backend,
+}
+
+impl AttentionKernel {
+    /// The variable that chooses.
+    pub const VAR: &'static str = "JUDGEFLOW_ATTENTION";
+
+    /// The kernel `JUDGEFLOW_ATTENTION` names; an unknown name is an error naming the choices.
+    pub fn named(name: &str) -> Result<Self, String> {
+        match name {
+            "" | "materialized" => Ok(Self::Materialized),
+            "flash_unit"
+            | "flash_accelerated"
+            | "flash_accelerated_2"
+            | "flash_accelerated_8"
+            | "fallback" => Ok(Self::Backend),
+            other => Err(format!(
+                "{}={other} is not a kernel: use materialized, flash_unit, flash_accelerated \
+                 (_2, _8: planes) or fallback",
+                Self::VAR
+            )),
+        }
+    }
+
+    /// The process's choice; an unknown name panics at the first vision encoder call, with the
+    /// message of [`Self::named`].
+    pub fn from_env() -> Self {
+        use std::sync::OnceLock;
+        static CHOICE: OnceLock<AttentionKernel> = OnceLock::new();
+        *CHOICE.get_or_init(|| {
+            Self::named(&std::env::var(Self::VAR).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    }
+}
+
+/// [`attention`] for inputs in which every query row sees at least one key, as in the vision
+/// encoder, whose mask hides padding only from padding. Computed by `kernel`: with
+/// [`AttentionKernel::Backend`] on a backend without autodiff, the backend's fused attention.
+///
+/// Why the precondition: burn's attention masks with -inf, so a row that sees no key becomes
+/// zeros (burn's fallback) or NaN (a flash kernel), where [`attention`] gives the uniform average
+/// of its finite [`MASK_VALUE`]. Where every row sees a key, all three are the same softmax.
+///
+/// The fused call goes one batch row at a time: cubek's flash kernels (0.2) address each
+/// `(batch, head)` slice as `index * stride(1)`, which is right only for contiguous heads and
+/// batches, and `q`, `k`, `v` come here as transposed views and the mask expanded over the heads.
+/// With one batch row the head index alone decides the offset, which every layout here gets
+/// right, and the mask stays `[1, 1, q_len, kv_len]` expanded, not copied per head.
+///
+/// # Shapes
+/// - q: `[batch, heads, q_len, head_dim]`
+/// - k, v: `[batch, heads, kv_len, head_dim]` (no grouped K/V)
+/// - mask: `[batch or 1, 1, q_len, kv_len]`, `true` where attention is forbidden; no row all `true`
+/// - output: `[batch, heads, q_len, head_dim]`
+pub fn attention_every_row_sees<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+    kernel: AttentionKernel,
+) -> Tensor<B, 4> {
+    if kernel == AttentionKernel::Materialized || B::ad_enabled(&q.device()) {
+        return attention(q, k, v, mask);
+    }
+    let [b, h, s, d] = q.dims();
+    let t = k.dims()[2];
+    let parts = (0..b)
+        .map(|i| {
+            let row = |x: &Tensor<B, 4>| {
+                let [_, x1, x2, x3] = x.dims();
+                x.clone().slice([i..i + 1, 0..x1, 0..x2, 0..x3])
+            };
+            let mask = mask.as_ref().map(|m| {
+                let j = if m.dims()[0] == 1 { 0 } else { i };
+                m.clone()
+                    .slice([j..j + 1, 0..1, 0..s, 0..t])
+                    .expand([1, h, s, t])
+            });
+            burn::tensor::module::attention(
+                row(&q),
+                row(&k),
+                row(&v),
+                mask,
+                None,
+                Default::default(),
+            )
+        })
+        .collect::<Vec<_>>();
+    debug_assert!(parts.iter().all(|p| p.dims() == [1, h, s, d]));
+    if parts.len() == 1 {
+        parts.into_iter().next().expect("one part")
+    } else {
+        Tensor::cat(parts, 0)
+    }
+}
+
 /// Splits the last dimension into heads.
 ///
 /// # Shapes
@@ -235,5 +346,111 @@ mod tests {
         let whole = attention_unsliced(q.clone(), k.clone(), v.clone(), Some(mask.clone()));
         let sliced = attention_in_slices(q, k, v, Some(mask), 2);
         whole.into_data().assert_eq(&sliced.into_data(), true);
+    }
+
+    /// The vision encoder's mask: padding hidden from padding only, so every row sees a key.
+    fn pad_pad_mask(
+        pads: &[Vec<bool>],
+        device: &burn::backend::ndarray::NdArrayDevice,
+    ) -> Tensor<B, 4, Bool> {
+        let l = pads[0].len();
+        let flags: Vec<bool> = pads
+            .iter()
+            .flat_map(|p| (0..l).flat_map(move |i| (0..l).map(move |j| p[i] && p[j])))
+            .collect();
+        Tensor::from_data(TensorData::new(flags, [pads.len(), 1, l, l]), device)
+    }
+
+    #[test]
+    fn the_backend_kernel_is_materialized_attention_where_every_row_sees_a_key() {
+        let device = Default::default();
+        let normal = |shape: [usize; 4]| {
+            Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device)
+        };
+        // Transposed views, as split_heads hands them over, and a batch of 3 with different
+        // padding per row.
+        let q = normal([3, 5, 4, 8]).swap_dims(1, 2);
+        let k = normal([3, 5, 4, 8]).swap_dims(1, 2);
+        let v = normal([3, 5, 4, 8]).swap_dims(1, 2);
+        let pads = vec![
+            vec![false, false, true, true, true],
+            vec![false, true, false, true, false],
+            vec![false; 5],
+        ];
+        let mask = pad_pad_mask(&pads, &device);
+        let reference = attention(q.clone(), k.clone(), v.clone(), Some(mask.clone()));
+        let unmasked = attention(q.clone(), k.clone(), v.clone(), None);
+        let fused = attention_every_row_sees(q, k, v, Some(mask), AttentionKernel::Backend);
+        assert_eq!(fused.dims(), [3, 4, 5, 8]);
+        let diff = (fused - reference.clone()).abs().max().into_scalar();
+        let scale = reference.clone().abs().max().into_scalar();
+        assert!(diff <= 1e-5 * scale, "max abs diff {diff}, scale {scale}");
+        let moved = (unmasked - reference).abs().max().into_scalar();
+        assert!(moved > 1e-3, "the mask changed nothing ({moved})");
+    }
+
+    #[test]
+    fn one_mask_for_the_batch_is_used_for_every_row() {
+        let device = Default::default();
+        let normal = |shape: [usize; 4]| {
+            Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device)
+        };
+        let (q, k, v) = (
+            normal([2, 3, 6, 4]),
+            normal([2, 3, 6, 4]),
+            normal([2, 3, 6, 4]),
+        );
+        let mask = pad_pad_mask(&[vec![false, false, false, true, true, true]], &device);
+        let reference = attention(q.clone(), k.clone(), v.clone(), Some(mask.clone()));
+        let unmasked = attention(q.clone(), k.clone(), v.clone(), None);
+        let fused = attention_every_row_sees(q, k, v, Some(mask), AttentionKernel::Backend);
+        let diff = (fused - reference.clone()).abs().max().into_scalar();
+        assert!(diff <= 1e-5, "max abs diff {diff}");
+        let moved = (unmasked - reference).abs().max().into_scalar();
+        assert!(moved > 1e-3, "the mask changed nothing ({moved})");
+    }
+
+    #[test]
+    fn kernel_names_are_checked() {
+        assert_eq!(
+            AttentionKernel::named(""),
+            Ok(AttentionKernel::Materialized)
+        );
+        assert_eq!(
+            AttentionKernel::named("materialized"),
+            Ok(AttentionKernel::Materialized)
+        );
+        for name in [
+            "flash_unit",
+            "flash_accelerated",
+            "flash_accelerated_8",
+            "fallback",
+        ] {
+            assert_eq!(AttentionKernel::named(name), Ok(AttentionKernel::Backend));
+        }
+        let err = AttentionKernel::named("flash").unwrap_err();
+        assert!(
+            err.contains("JUDGEFLOW_ATTENTION=flash") && err.contains("flash_unit"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn autodiff_keeps_materialized_attention() {
+        type A = burn::backend::Autodiff<B>;
+        let device = Default::default();
+        let q = Tensor::<A, 4>::random([1, 2, 3, 4], Distribution::Normal(0.0, 1.0), &device)
+            .require_grad();
+        let k = Tensor::<A, 4>::random([1, 2, 3, 4], Distribution::Normal(0.0, 1.0), &device);
+        let v = Tensor::<A, 4>::random([1, 2, 3, 4], Distribution::Normal(0.0, 1.0), &device);
+        let out = attention_every_row_sees(
+            q.clone(),
+            k.clone(),
+            v.clone(),
+            None,
+            AttentionKernel::Backend,
+        );
+        let reference = attention(q, k, v, None);
+        out.into_data().assert_eq(&reference.into_data(), true);
     }
 }

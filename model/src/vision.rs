@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
 use crate::config::MllamaVisionConfig;
-use crate::layers::{attention, merge_heads, split_heads};
+use crate::layers::{AttentionKernel, attention_every_row_sees, merge_heads, split_heads};
 use crate::lora::LoraLinear;
 
 /// Multi-head self-attention without biases (`self_attn`).
@@ -38,15 +38,20 @@ impl<B: Backend> VisionAttention<B> {
         }
     }
 
+    /// The attention kernel is `JUDGEFLOW_ATTENTION`'s ([`AttentionKernel::from_env`]); the
+    /// encoder's mask hides padding from padding only, so every row sees a key, as the fused
+    /// kernels need.
+    ///
     /// # Shapes
     /// - x: `[batch, tokens, hidden]`
-    /// - mask: `[batch, 1, tokens, tokens]`, `true` = forbidden
+    /// - mask: `[batch, 1, tokens, tokens]`, `true` = forbidden, no row all `true`
     /// - output: `[batch, tokens, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
         let q = split_heads(self.q_proj.forward(x.clone()), self.heads);
         let k = split_heads(self.k_proj.forward(x.clone()), self.heads);
         let v = split_heads(self.v_proj.forward(x), self.heads);
-        self.o_proj.forward(merge_heads(attention(q, k, v, mask)))
+        let out = attention_every_row_sees(q, k, v, mask, AttentionKernel::from_env());
+        self.o_proj.forward(merge_heads(out))
     }
 }
 

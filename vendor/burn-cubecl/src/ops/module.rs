@@ -329,16 +329,54 @@ where
             );
         }
 
-        kernel::attention::attention(
-            query,
-            key,
-            value,
-            mask,
-            attn_bias,
+        // judgeflow: the kernel from `JUDGEFLOW_ATTENTION` instead of always the fallback
+        // (burn 0.21's default without `autotune`); a flash kernel that cannot be set up for
+        // the problem falls back, and says so once on stderr.
+        let strategy = kernel::attention::chosen_strategy();
+        if matches!(strategy, kernel::attention::AttentionStrategy::Fallback) {
+            return kernel::attention::attention(
+                query,
+                key,
+                value,
+                mask,
+                attn_bias,
+                options,
+                strategy,
+            )
+            .expect("Kernel to never fail");
+        }
+        match kernel::attention::attention(
+            query.clone(),
+            key.clone(),
+            value.clone(),
+            mask.clone(),
+            attn_bias.clone(),
             options,
-            Default::default(),
-        )
-        .expect("Kernel to never fail")
+            strategy,
+        ) {
+            Ok(out) => out,
+            Err(err) => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    eprintln!(
+                        "judgeflow: JUDGEFLOW_ATTENTION's flash kernel cannot run query {:?}, \
+                         key {:?}: {err:?}; using burn's fallback attention",
+                        query.meta.shape(),
+                        key.meta.shape()
+                    )
+                });
+                kernel::attention::attention(
+                    query,
+                    key,
+                    value,
+                    mask,
+                    attn_bias,
+                    options,
+                    kernel::attention::AttentionStrategy::Fallback,
+                )
+                .expect("Kernel to never fail")
+            }
+        }
     }
 
     fn has_ctc_loss_backward() -> bool {

@@ -43,6 +43,38 @@ impl Default for AttentionStrategy {
     }
 }
 
+/// judgeflow: the attention kernel named by `JUDGEFLOW_ATTENTION`, read and parsed once:
+/// `flash_unit`, `flash_accelerated` (cubek's blackbox-accelerated flash kernel with 4 planes;
+/// `flash_accelerated_2` and `flash_accelerated_8` for 2 and 8), or `fallback`; unset, empty or
+/// `materialized` (judgeflow's own attention, which does not call this crate) is `fallback`,
+/// burn 0.21's choice without `autotune`. Any other name panics.
+pub fn chosen_strategy() -> AttentionStrategy {
+    use std::sync::OnceLock;
+    static CHOICE: OnceLock<(u8, bool)> = OnceLock::new();
+    // (planes, flash): planes 0 is the unit kernel.
+    let (planes, flash) = *CHOICE.get_or_init(|| {
+        match std::env::var("JUDGEFLOW_ATTENTION").unwrap_or_default().as_str() {
+            "" | "materialized" | "fallback" => (0, false),
+            "flash_unit" => (0, true),
+            "flash_accelerated" => (4, true),
+            "flash_accelerated_2" => (2, true),
+            "flash_accelerated_8" => (8, true),
+            other => panic!("judgeflow: unknown attention kernel `{other}` in JUDGEFLOW_ATTENTION"),
+        }
+    });
+    match (planes, flash) {
+        (_, false) => AttentionStrategy::Fallback,
+        (0, true) => AttentionStrategy::FlashUnit,
+        (num_planes, true) => {
+            AttentionStrategy::FlashBlackboxAccelerated(BlackboxAcceleratedStrategy {
+                num_planes,
+                seq_q: 1,
+                seq_kv: 1,
+            })
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 /// Launch an attention kernel with given strategy
 pub fn attention<R: CubeRuntime>(
