@@ -34,8 +34,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::frames::{bins, texts};
 use crate::model_kit::{DeviceChoice, DeviceParams, TrainTask, check_device, load_judge, train_on};
 use crate::train_data::{
-    Example, Rows, TrainData, balance_verdicts, format_examples, make_batches, randomize_verdicts,
-    verdict_token, world_tokenizer,
+    Example, Rows, TrainData, balance_verdicts, format_examples, make_batches, mark_tokens,
+    randomize_verdicts, verdict_token, world_tokenizer,
 };
 use crate::train_lora::LoraParams;
 
@@ -100,6 +100,10 @@ operator_params! {
         /// loss weight of a response's verdict letter against 1 for every other token (the
         /// verdict is 1 token of ~15-45)
         verdict_weight: f64 [0.0..=1000.0] = 1.0,
+        /// loss weight of the word of each claim mark (the `true` of `(true)`, the `false` of
+        /// `(false)`) that a `compare` judge reasoning writes after every restated claim,
+        /// against 1 for every other token: the marks are where the answers are checked
+        mark_weight: f64 [0.0..=1000.0] = 1.0,
         /// `token`: the step's loss is the mean over its response tokens, so a one-word answer
         /// weighs a twentieth of a twenty-token caption; `example`: each example's tokens
         /// share one example's weight (the mean over examples of each one's mean), so a short
@@ -364,6 +368,7 @@ impl TrainTask for Job {
         };
         let max_len = p.max_seq_len;
         let verdict_weight = p.verdict_weight as f32;
+        let mark_weight = p.mark_weight as f32;
         let mut examples = Vec::with_capacity(items.len());
         let mut too_long = 0;
         for (image, prompt, response) in &items {
@@ -382,7 +387,17 @@ impl TrainTask for Job {
                 .then(|| verdict_token(&tokenizer, &e.input_ids[e.prompt_len..], response))
                 .flatten()
                 .map(|at| e.prompt_len + at);
-            let weights = loss_weights(&e.loss_mask, verdict_at, verdict_weight, p.loss_per);
+            let response_ids = &e.input_ids[e.prompt_len..];
+            let marks = if mark_weight != 1.0 {
+                mark_tokens(&tokenizer, response_ids, response)
+            } else {
+                Vec::new()
+            };
+            let weighted = marks
+                .into_iter()
+                .map(|at| (e.prompt_len + at, mark_weight))
+                .chain(verdict_at.map(|at| (at, verdict_weight)));
+            let weights = loss_weights(&e.loss_mask, weighted, p.loss_per);
             examples.push(Example {
                 ids: e.input_ids,
                 weights,
@@ -474,18 +489,18 @@ impl TrainTask for Job {
     }
 }
 
-/// Each token's loss weight: 1 for a response token (0 for the prompt), `verdict_weight` for the
-/// verdict letter at `verdict_at`; with [`LossPer::Example`] the weights are scaled to sum to 1,
-/// so that every example weighs the same in a step whatever its length.
+/// Each token's loss weight: 1 for a response token (0 for the prompt), `weight` for each
+/// `(position, weight)` of `weighted` (the verdict letter, the claim marks); with
+/// [`LossPer::Example`] the weights are scaled to sum to 1, so that every example weighs the
+/// same in a step whatever its length.
 fn loss_weights(
     mask: &[bool],
-    verdict_at: Option<usize>,
-    verdict_weight: f32,
+    weighted: impl IntoIterator<Item = (usize, f32)>,
     per: LossPer,
 ) -> Vec<f32> {
     let mut weights: Vec<f32> = mask.iter().map(|&m| f32::from(u8::from(m))).collect();
-    if let Some(at) = verdict_at {
-        weights[at] = verdict_weight;
+    for (at, weight) in weighted {
+        weights[at] = weight;
     }
     if per == LossPer::Example {
         let total: f32 = weights.iter().sum();
@@ -503,16 +518,19 @@ mod tests {
     #[test]
     fn per_example_weights_sum_to_one_and_keep_the_verdicts_share() {
         let mask = [false, false, true, true, true, true];
-        let token = loss_weights(&mask, Some(4), 3.0, LossPer::Token);
+        let token = loss_weights(&mask, [(4, 3.0)], LossPer::Token);
         assert_eq!(token, [0.0, 0.0, 1.0, 1.0, 3.0, 1.0]);
-        let example = loss_weights(&mask, Some(4), 3.0, LossPer::Example);
+        let example = loss_weights(&mask, [(4, 3.0)], LossPer::Example);
         assert_eq!(example, [0.0, 0.0, 1.0 / 6.0, 1.0 / 6.0, 0.5, 1.0 / 6.0]);
+        // Marks and the verdict together.
+        let both = loss_weights(&mask, [(2, 2.0), (3, 2.0), (4, 3.0)], LossPer::Token);
+        assert_eq!(both, [0.0, 0.0, 2.0, 2.0, 3.0, 1.0]);
         // A one-token answer weighs as much as the four-token response above.
-        let short = loss_weights(&[false, true], None, 1.0, LossPer::Example);
+        let short = loss_weights(&[false, true], [], LossPer::Example);
         assert_eq!(short.iter().sum::<f32>(), example.iter().sum::<f32>());
         // A row with nothing to predict stays at zero.
         assert_eq!(
-            loss_weights(&[false, false], None, 1.0, LossPer::Example),
+            loss_weights(&[false, false], [], LossPer::Example),
             [0.0, 0.0]
         );
     }

@@ -134,6 +134,43 @@ pub(crate) fn verdict_token(
     (piece.trim().len() == 1).then_some(k)
 }
 
+/// The indices, within `response_ids` (a response's tokens, as `sft_example` encodes them), of
+/// the tokens that spell the word of each claim mark of `response`: the `true` of `(true)` and
+/// the `false` of `(false)`, which a `compare` reasoning writes after every restated claim
+/// (`judge_corpus`). Every token that overlaps the word counts; none for a response without
+/// marks.
+pub(crate) fn mark_tokens(
+    tokenizer: &JudgeTokenizer,
+    response_ids: &[u32],
+    response: &str,
+) -> Vec<usize> {
+    let words: Vec<(usize, usize)> = ["(true)", "(false)"]
+        .iter()
+        .flat_map(|mark| {
+            response
+                .match_indices(mark)
+                .map(move |(at, m)| (at + 1, at + m.len() - 1))
+        })
+        .collect();
+    if words.is_empty() {
+        return Vec::new();
+    }
+    // Token k spans the response's bytes [ends[k - 1], ends[k]), as decoding the prefix shows.
+    let mut at = Vec::new();
+    let mut start = 0;
+    for k in 0..response_ids.len() {
+        let Ok(text) = tokenizer.decode(&response_ids[..=k], true) else {
+            break;
+        };
+        let end = text.len();
+        if words.iter().any(|&(s, e)| start < e && end > s) {
+            at.push(k);
+        }
+        start = end;
+    }
+    at
+}
+
 /// The world tokenizer, trained on everything the model will read and write.
 pub(crate) fn world_tokenizer(
     items: &[(usize, String, String)],
@@ -295,6 +332,41 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn mark_tokens_spell_the_marks_words() {
+        let responses = [
+            "In the image: a red circle. Answer A: a red circle (true). Answer B: a blue square \
+             (false). Overall Judgment: Answer A is better.",
+            "In the image: two stars. Answer A: one star (false). Answer B: two stars (true). \
+             Overall Judgment: Answer B is better.",
+        ];
+        let tokenizer = train_world_tokenizer(responses.iter().copied(), 300).expect("tokenizer");
+        for r in responses {
+            let ids = tokenizer.encode(r).expect("encodes");
+            let at = mark_tokens(&tokenizer, &ids, r);
+            let spelled: Vec<String> = at
+                .iter()
+                .map(|&k| tokenizer.decode(&ids[k..=k], true).expect("decodes"))
+                .collect();
+            let joined = spelled.concat();
+            let words: String = r
+                .split(['(', ')'])
+                .skip(1)
+                .step_by(2)
+                .collect::<Vec<_>>()
+                .concat();
+            assert_eq!(
+                joined.replace(['(', ')', ' '], ""),
+                words,
+                "{r}: {spelled:?}"
+            );
+            assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
+        }
+        let plain = "In the image: two red circles. Overall Judgment: Answer B is better.";
+        let ids = tokenizer.encode(plain).expect("encodes");
+        assert!(mark_tokens(&tokenizer, &ids, plain).is_empty());
     }
 
     #[test]
