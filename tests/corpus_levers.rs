@@ -8,7 +8,7 @@ use std::process::Command;
 use judgeflow_schemas::{FrameRow, SftRow};
 use polars::prelude::*;
 
-fn pipeline(binding: f64) -> String {
+fn pipeline(binding: f64, format: &str) -> String {
     format!(
         r#"
 [pipeline]
@@ -22,14 +22,15 @@ count = 6
 image_size = 32
 max_objects = 1
 binding_examples = {binding:?}
+binding_format = "{format}"
 "#
     )
 }
 
 /// `(example_id, prompt, response)` of the world's corpus.
-fn corpus(dir: &Path, binding: f64) -> Vec<(String, String, String)> {
-    let file = dir.join(format!("binding_{binding}.toml"));
-    std::fs::write(&file, pipeline(binding)).unwrap();
+fn corpus(dir: &Path, binding: f64, format: &str) -> Vec<(String, String, String)> {
+    let file = dir.join(format!("binding_{binding}_{format}.toml"));
+    std::fs::write(&file, pipeline(binding, format)).unwrap();
     let cache = dir.join("cache");
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_judgeflow"))
@@ -70,8 +71,8 @@ fn corpus(dir: &Path, binding: f64) -> Vec<(String, String, String)> {
 #[test]
 fn binding_examples_add_their_pairs_and_keep_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let without = corpus(dir.path(), 0.0);
-    let with = corpus(dir.path(), 2.0);
+    let without = corpus(dir.path(), 0.0, "question");
+    let with = corpus(dir.path(), 2.0, "question");
     let (binding, rest): (Vec<_>, Vec<_>) = with.iter().partition(|(id, _, _)| id.contains("-b"));
     assert_eq!(rest.into_iter().cloned().collect::<Vec<_>>(), without);
     // One object a scene always leaves a colour or a shape to change: 2 pairs × 6 scenes.
@@ -83,5 +84,34 @@ fn binding_examples_add_their_pairs_and_keep_the_rest() {
             "{pair:?}"
         );
         assert!(pair.iter().all(|(_, p, _)| p.ends_with('?')), "{pair:?}");
+    }
+}
+
+#[test]
+fn binding_claims_mark_one_claim_a_row_from_the_same_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let questions = corpus(dir.path(), 2.0, "question");
+    let claims = corpus(dir.path(), 2.0, "claim");
+    let binding = |rows: &[(String, String, String)]| {
+        rows.iter()
+            .filter(|(id, _, _)| id.contains("-b"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (q, c) = (binding(&questions), binding(&claims));
+    assert_eq!(c.len(), q.len());
+    // Everything else is as before.
+    let rest = |rows: &[(String, String, String)]| {
+        rows.iter()
+            .filter(|(id, _, _)| !id.contains("-b"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rest(&claims), rest(&questions));
+    for ((_, prompt, response), (_, _, answer)) in c.iter().zip(&q) {
+        let (claim, mark) = response.trim_end_matches('.').rsplit_once(' ').unwrap();
+        assert!(prompt.ends_with(claim), "{prompt} / {response}");
+        let expected = if answer == "yes" { "(true)" } else { "(false)" };
+        assert_eq!(mark, expected, "{prompt} / {response} / {answer}");
     }
 }

@@ -193,7 +193,17 @@ operator_params! {
         /// changed to one it lacks (no); answerable only by reading the word against the
         /// image. 0 adds none
         binding_examples: f64 [0.0..=16.0] = 0.0,
+        /// how those pairs are asked: `question` ("Is there a red square in the image?", yes
+        /// or no) or `claim` (one claim a row, with its object's size, "a large red square",
+        /// restated and marked as a `compare` judge reasoning marks an answer's claims:
+        /// "a large red square (false).")
+        binding_format: BindingFormat = BindingFormat::Question,
     }
+}
+
+judgeflow_engine::choice_enum! {
+    /// How the scenes source asks its binding pairs.
+    pub enum BindingFormat { Question = "question", Claim = "claim" }
 }
 
 impl TypedOperator for ScenesSource {
@@ -268,9 +278,12 @@ impl TypedOperator for ScenesSource {
         let bindings = refs.iter().enumerate().flat_map(|(i, scene)| {
             let mut rng = judgeflow_world::rng(scene.seed ^ 0x4249_4e44_4e47);
             let n = crate::judge_corpus::rows_for_scene(p.binding_examples, &mut rng);
-            judgeflow_world::binding_pairs(scene, n, &mut rng)
-                .into_iter()
-                .map(move |q| (i, q.question, q.answer))
+            match p.binding_format {
+                BindingFormat::Question => judgeflow_world::binding_pairs(scene, n, &mut rng),
+                BindingFormat::Claim => judgeflow_world::binding_claims(scene, n, &mut rng),
+            }
+            .into_iter()
+            .map(move |q| (i, q.question, q.answer))
         });
         let tagged: [(&str, Vec<_>); 3] = [
             ("j", judge.collect()),

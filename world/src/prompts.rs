@@ -444,6 +444,62 @@ fn existence_prompts<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Vec<Prompt>
 /// object whose every one-word change is present (a scene holding all of them) gives no pair.
 pub fn binding_pairs<R: Rng + ?Sized>(scene: &Scene, n: usize, rng: &mut R) -> Vec<Prompt> {
     let mut out = Vec::new();
+    binding_draws(scene, n, rng, |o, (c, sh), k, rng| {
+        let present = format!("{} {}", o.color.name(), o.shape.name());
+        let absent = format!("{} {}", c.name(), sh.name());
+        // One phrasing for both, so the questions differ in the changed word alone.
+        let mut pair = vec![
+            Prompt::closed(TaskType::Existence, existence_phrasing(&present, k), "yes"),
+            Prompt::closed(TaskType::Existence, existence_phrasing(&absent, k), "no"),
+        ];
+        pair.shuffle(rng);
+        out.extend(pair);
+    });
+    out
+}
+
+/// The pairs of [`binding_pairs`] (the same draws from `rng`) as claims to mark, in the form a
+/// `compare` judge reasoning marks an answer's claims: the prompt gives one claim about an
+/// object ("a large red circle", true of the scene, or the same with its colour or shape
+/// changed to one the scene lacks, false), and the answer restates it with its mark:
+/// "a large red square (false)." Every row carries one claim, so a mark follows the claim's
+/// content and nothing else (no position, no other answer).
+pub fn binding_claims<R: Rng + ?Sized>(scene: &Scene, n: usize, rng: &mut R) -> Vec<Prompt> {
+    let mut out = Vec::new();
+    binding_draws(scene, n, rng, |o, (c, sh), k, rng| {
+        let claim = |color: Color, shape: Shape| {
+            let phrase = format!("{} {} {}", o.size.name(), color.name(), shape.name());
+            format!("{} {phrase}", article(&phrase))
+        };
+        let ask = |claim: &str| match k {
+            0 => format!("Is this claim about the image true or false? {claim}"),
+            1 => format!("Check this claim against the image: {claim}"),
+            _ => format!("True or false of the picture: {claim}"),
+        };
+        let mut pair = vec![
+            (claim(o.color, o.shape), "(true)"),
+            (claim(c, sh), "(false)"),
+        ]
+        .into_iter()
+        .map(|(claim, mark)| {
+            Prompt::closed(TaskType::Existence, ask(&claim), format!("{claim} {mark}."))
+        })
+        .collect::<Vec<_>>();
+        pair.shuffle(rng);
+        out.extend(pair);
+    });
+    out
+}
+
+/// The draws behind [`binding_pairs`] and [`binding_claims`]: per pair an object of the scene,
+/// a one-word change of it (colour or shape, equally often) that the scene lacks, and a
+/// phrasing index in 0..3, handed to `emit` with `rng` for its own draws (the shuffle).
+fn binding_draws<R: Rng + ?Sized>(
+    scene: &Scene,
+    n: usize,
+    rng: &mut R,
+    mut emit: impl FnMut(&Object, (Color, Shape), i32, &mut R),
+) {
     for _ in 0..n {
         let o = scene
             .objects
@@ -467,21 +523,12 @@ pub fn binding_pairs<R: Rng + ?Sized>(scene: &Scene, n: usize, rng: &mut R) -> V
             let want_shape = rng.random_bool(0.5);
             changes.retain(|(c, _)| (*c == o.color) == want_shape);
         }
-        let Some(&(c, sh)) = changes.choose(rng) else {
+        let Some(&change) = changes.choose(rng) else {
             continue;
         };
-        let present = format!("{} {}", o.color.name(), o.shape.name());
-        let absent = format!("{} {}", c.name(), sh.name());
-        // One phrasing for both, so the questions differ in the changed word alone.
         let k = rng.random_range(0..3);
-        let mut pair = vec![
-            Prompt::closed(TaskType::Existence, existence_phrasing(&present, k), "yes"),
-            Prompt::closed(TaskType::Existence, existence_phrasing(&absent, k), "no"),
-        ];
-        pair.shuffle(rng);
-        out.extend(pair);
+        emit(o, change, k, rng);
     }
-    out
 }
 
 /// The prompts for one scene: a description request with a gold caption first, then closed

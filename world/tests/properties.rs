@@ -6,8 +6,8 @@ mod common;
 use common::{check_caption, claimed_kinds, final_answer, oracle, words};
 use judgeflow_world::{
     BenchPair, Color, Dimension, Scene, Shape, Size, TaskType, WorldConfig, bench_pairs,
-    bench_pairs_directed, binding_pairs, corpus_for, draw_scene, prompts_for, render, render_png,
-    rng,
+    bench_pairs_directed, binding_claims, binding_pairs, corpus_for, draw_scene, prompts_for,
+    render, render_png, rng,
 };
 use proptest::prelude::*;
 
@@ -120,6 +120,37 @@ proptest! {
             prop_assert_eq!(a.len(), b.len());
             let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count();
             prop_assert_eq!(differ, 1, "{} / {}", &pair[0].question, &pair[1].question);
+        }
+    }
+
+    #[test]
+    fn binding_claims_mark_their_claims_truly_and_draw_as_the_questions(config in configs(), seed in any::<u64>(), n in 1usize..4) {
+        let scene = draw_scene(&config, seed);
+        let claims = binding_claims(&scene, n, &mut rng(seed));
+        let questions = binding_pairs(&scene, n, &mut rng(seed));
+        prop_assert_eq!(claims.len(), questions.len());
+        let find = |word: &str, names: &[&'static str]| names.iter().position(|n| *n == word);
+        let sizes: Vec<&str> = Size::ALL.iter().map(|s| s.name()).collect();
+        let colors: Vec<&str> = Color::ALL.iter().map(|c| c.name()).collect();
+        let shapes: Vec<&str> = Shape::ALL.iter().map(|s| s.name()).collect();
+        for (claim, question) in claims.iter().zip(&questions) {
+            // "a large red square (false)." restating the claim the prompt ends with.
+            let (said, mark) = claim.answer.trim_end_matches('.').rsplit_once(' ').unwrap();
+            prop_assert!(claim.question.ends_with(said), "{} / {}", claim.question, said);
+            let w: Vec<&str> = said.split(' ').collect();
+            prop_assert_eq!(w.len(), 4, "{}", said);
+            let size = Size::ALL[find(w[1], &sizes).unwrap()];
+            let color = Color::ALL[find(w[2], &colors).unwrap()];
+            let shape = Shape::ALL[find(w[3], &shapes).unwrap()];
+            match mark {
+                "(true)" => prop_assert!(scene.count(Some(size), Some(color), Some(shape)) > 0, "{}", said),
+                "(false)" => prop_assert_eq!(scene.count(None, Some(color), Some(shape)), 0, "{}", said),
+                other => prop_assert!(false, "mark {}", other),
+            }
+            // The same draws as the questions: the same thing, the same truth, the same order.
+            let thing = format!("{} {}", w[2], w[3]);
+            prop_assert!(question.question.contains(&format!(" {thing}")), "{} / {}", question.question, thing);
+            prop_assert_eq!(mark == "(true)", question.answer == "yes");
         }
     }
 
