@@ -40,7 +40,14 @@
 # also answers the judge probe (`scripts/judge_lab_probe.sh`, on the device's CPU) and the
 # reading probe (`notes/science/session9/quote.toml`).
 #
-#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7|r8|r9|r10|r11]    (binary: .bin/judgeflow.xz)
+# `r12` (session 11): on the CPU, `micro` at 6,000 steps with C7's corpus and the binding pairs
+# still marks the first answer `(true)` and the second `(false)` whatever they say, and often
+# restates the image instead of the answers (notes/science.md, session 11). Two levers aimed at
+# the marks, at `tiny`, one object, 3,000 steps (r11's `obj1_c7_steps3000` is the control):
+# the marks' words weighed 8 times (`pretrain.mark_weight`), the binding pairs asked as claims
+# to mark (`world.binding_format=claim`), and both.
+#
+#   run: bash scripts/device_levers.sh SECONDS [r3|r5|r6|r7|r8|r9|r10|r11|r12]    (binary: .bin/judgeflow.xz)
 set -uo pipefail
 limit="${1:-480}"
 out="${OUT:-/tmp/out}"
@@ -75,6 +82,13 @@ elif [ "$set_name" = r11 ]; then
         [obj1_c7_steps3000]="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example --set pretrain.steps=3000"
         [obj4_c7_bind8]="--set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example --set world.binding_examples=8 --set eval_base.max_tokens=256 --set eval_base_blind.max_tokens=256"
     )
+elif [ "$set_name" = r12 ]; then
+    c7="--set world.max_objects=1 --set bench.max_objects=1 --set pretrain.patch_probe=1.0 --set world.judge_examples=4 --set world.judge_hard_share=0.5 --set world.judge_reasoning=compare --set world.quote_examples=16 --set pretrain.loss_per=example --set pretrain.steps=3000"
+    levers=(
+        [obj1_c7_mark8_steps3000]="$c7 --set pretrain.mark_weight=8"
+        [obj1_c7_bindclaim8_steps3000]="$c7 --set world.binding_examples=8 --set world.binding_format=claim"
+        [obj1_c7_bindclaim8_mark8_steps3000]="$c7 --set world.binding_examples=8 --set world.binding_format=claim --set pretrain.mark_weight=8"
+    )
 elif [ "$set_name" = r8 ]; then
     levers=(
         [probe1_xattn2]="--set pretrain.patch_probe=1.0 --set pretrain.cross_attention_every=2"
@@ -101,7 +115,7 @@ else
 fi
 # What each lever runs up to, and shows: the judge too from r9 on.
 targets=(perception)
-case "$set_name" in r9 | r10 | r11) targets=(perception eval_base eval_base_blind) ;; esac
+case "$set_name" in r9 | r10 | r11 | r12) targets=(perception eval_base eval_base_blind) ;; esac
 for name in "${!levers[@]}"; do
     (
         # shellcheck disable=SC2086
@@ -114,7 +128,7 @@ for name in "${!levers[@]}"; do
             "$bin" show pipelines/self_train.toml "$node" ${levers[$name]} --rows 20 > "$raw/${node}_$name.txt" 2>&1
             cat "$raw/${node}_$name.txt"
         done
-        if [ "$set_name" = r11 ] && [[ "$name" == obj1_* ]]; then
+        if { [ "$set_name" = r11 ] || [ "$set_name" = r12 ]; } && [[ "$name" == obj1_* ]]; then
             # shellcheck disable=SC2086
             model=$("$bin" show pipelines/self_train.toml pretrain --port model ${levers[$name]} |
                 head -1 | sed 's/^[^:]*: //')

@@ -48,7 +48,7 @@ fn every_shipped_pipeline_passes_check() {
 /// the CPU, not after the GPU machine has started.
 #[test]
 fn the_science_grid_variants_of_self_train_pass_check() {
-    let variants: [&[&str]; 27] = [
+    let variants: [&[&str]; 28] = [
         &[],
         &["pretrain.judge_verdicts=random"],
         &["filter.keep=all"],
@@ -165,6 +165,20 @@ fn the_science_grid_variants_of_self_train_pass_check() {
             "world.binding_examples=8",
             "eval_base.max_tokens=256",
             "eval_base_blind.max_tokens=256",
+        ],
+        &[
+            "world.max_objects=1",
+            "bench.max_objects=1",
+            "pretrain.patch_probe=1.0",
+            "world.judge_examples=4",
+            "world.judge_hard_share=0.5",
+            "world.judge_reasoning=compare",
+            "world.quote_examples=16",
+            "pretrain.loss_per=example",
+            "pretrain.steps=3000",
+            "world.binding_examples=8",
+            "world.binding_format=claim",
+            "pretrain.mark_weight=8",
         ],
     ];
     let scripts = ["device_science.sh", "device_levers.sh"].map(|s| {
