@@ -244,12 +244,7 @@ fn matmul_check<B: Backend>() -> Vec<Value> {
                 out.to_vec::<f32>().expect("f32"),
                 reference.to_vec::<f32>().expect("f32"),
             );
-            let scale = reference.iter().fold(0f32, |a, v| a.max(v.abs()));
-            let diff = out
-                .iter()
-                .zip(&reference)
-                .fold(0f32, |a, (o, r)| a.max((o - r).abs()));
-            let rel = diff / scale.max(f32::MIN_POSITIVE);
+            let rel = max_rel_err(&out, &reference);
             eprintln!(
                 "matmul check [{lb}, {m}, {k}]{} x [{rb}, {k}, {n}]{}: max rel err {rel:.2e}",
                 if lt { "^T" } else { "" },
@@ -261,6 +256,16 @@ fn matmul_check<B: Backend>() -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// The largest absolute difference over the largest absolute reference value.
+fn max_rel_err(out: &[f32], reference: &[f32]) -> f32 {
+    let scale = reference.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let diff = out
+        .iter()
+        .zip(reference)
+        .fold(0f32, |a, (o, r)| a.max((o - r).abs()));
+    diff / scale.max(f32::MIN_POSITIVE)
 }
 
 /// The vision encoder's attention (16 heads of 80, whole tiles of 1,608 padded patches, the
@@ -307,14 +312,9 @@ fn attention_check<B: Backend>(timed: bool) -> Value {
         out.to_vec::<f32>().expect("f32"),
         reference.to_vec::<f32>().expect("f32"),
     );
-    let scale = reference.iter().fold(0f32, |a, v| a.max(v.abs()));
-    let diff = out
-        .iter()
-        .zip(&reference)
-        .fold(0f32, |a, (o, r)| a.max((o - r).abs()));
-    let rel = diff / scale.max(f32::MIN_POSITIVE);
+    let rel = max_rel_err(&out, &reference);
 
-    let check = json!({
+    let mut check = json!({
         "kernel": std::env::var(AttentionKernel::VAR).unwrap_or_default(),
         "route": format!("{kernel:?}"),
         "check_shape": [2, heads, 2 * padded, head_dim],
@@ -354,17 +354,11 @@ fn attention_check<B: Backend>(timed: bool) -> Value {
         kernel_s * 1e3,
         materialized_s * 1e3
     );
-    let mut check = check;
-    check.as_object_mut().expect("object").extend(
-        json!({
-        "time_shape": [2, heads, 4 * padded, head_dim],
-        "kernel_s": kernel_s, "kernel_first_s": kernel_first,
-        "materialized_s": materialized_s, "materialized_first_s": materialized_first,
-        })
-        .as_object()
-        .expect("object")
-        .clone(),
-    );
+    check["time_shape"] = json!([2, heads, 4 * padded, head_dim]);
+    check["kernel_s"] = json!(kernel_s);
+    check["kernel_first_s"] = json!(kernel_first);
+    check["materialized_s"] = json!(materialized_s);
+    check["materialized_first_s"] = json!(materialized_first);
     check
 }
 

@@ -57,9 +57,27 @@ fn attention_in_slices<B: Backend>(
     mask: Option<Tensor<B, 4, Bool>>,
     rows: usize,
 ) -> Tensor<B, 4> {
+    in_batch_slices(q, k, v, mask, rows, attention_unsliced)
+}
+
+/// `attend` over slices of at most `rows` batch rows, concatenated; a mask with one batch row
+/// goes to every slice whole.
+fn in_batch_slices<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+    rows: usize,
+    attend: impl Fn(
+        Tensor<B, 4>,
+        Tensor<B, 4>,
+        Tensor<B, 4>,
+        Option<Tensor<B, 4, Bool>>,
+    ) -> Tensor<B, 4>,
+) -> Tensor<B, 4> {
     let b = q.dims()[0];
     if b <= rows {
-        return attention_unsliced(q, k, v, mask);
+        return attend(q, k, v, mask);
     }
     let slice = |x: &Tensor<B, 4>, start: usize, end: usize| {
         let [_, x1, x2, x3] = x.dims();
@@ -77,7 +95,7 @@ fn attention_in_slices<B: Backend>(
                     m.clone().slice([start..end, 0..m1, 0..m2, 0..m3])
                 }
             });
-            attention_unsliced(
+            attend(
                 slice(&q, start, end),
                 slice(&k, start, end),
                 slice(&v, start, end),
@@ -190,36 +208,12 @@ pub fn attention_every_row_sees<B: Backend>(
     if kernel == AttentionKernel::Materialized || B::ad_enabled(&q.device()) {
         return attention(q, k, v, mask);
     }
-    let [b, h, s, d] = q.dims();
-    let t = k.dims()[2];
-    let parts = (0..b)
-        .map(|i| {
-            let row = |x: &Tensor<B, 4>| {
-                let [_, x1, x2, x3] = x.dims();
-                x.clone().slice([i..i + 1, 0..x1, 0..x2, 0..x3])
-            };
-            let mask = mask.as_ref().map(|m| {
-                let j = if m.dims()[0] == 1 { 0 } else { i };
-                m.clone()
-                    .slice([j..j + 1, 0..1, 0..s, 0..t])
-                    .expand([1, h, s, t])
-            });
-            burn::tensor::module::attention(
-                row(&q),
-                row(&k),
-                row(&v),
-                mask,
-                None,
-                Default::default(),
-            )
-        })
-        .collect::<Vec<_>>();
-    debug_assert!(parts.iter().all(|p| p.dims() == [1, h, s, d]));
-    if parts.len() == 1 {
-        parts.into_iter().next().expect("one part")
-    } else {
-        Tensor::cat(parts, 0)
-    }
+    in_batch_slices(q, k, v, mask, 1, |q, k, v, mask| {
+        let [_, h, s, _] = q.dims();
+        let t = k.dims()[2];
+        let mask = mask.map(|m| m.expand([1, h, s, t]));
+        burn::tensor::module::attention(q, k, v, mask, None, Default::default())
+    })
 }
 
 /// Splits the last dimension into heads.
