@@ -43,143 +43,81 @@ fn every_shipped_pipeline_passes_check() {
     }
 }
 
+/// One `--set` list from its parts, in order.
+fn sets<'a>(parts: &[&[&'a str]]) -> Vec<&'a str> {
+    parts.concat()
+}
+
 /// The science grid (`scripts/device_science.sh`, `scripts/device_levers.sh`) runs
 /// `self_train.toml` with these `--set` lists; a renamed node or parameter must fail here, on
 /// the CPU, not after the GPU machine has started.
 #[test]
 fn the_science_grid_variants_of_self_train_pass_check() {
-    let variants: [&[&str]; 28] = [
-        &[],
-        &["pretrain.judge_verdicts=random"],
-        &["filter.keep=all"],
-        &["judge.orders=random"],
-        &["vote.method=oracle"],
-        &["pipeline.seed=3"],
-        &["pretrain.gate_init=1.0"],
-        &["pretrain.lr=3e-3"],
-        &["world.max_objects=2", "bench.max_objects=2"],
-        &["world.count=12000"],
-        &["world.count=20000"],
-        &["world.max_objects=1", "bench.max_objects=1"],
-        &["pretrain.patch_probe=1.0"],
-        &["pretrain.patch_probe=1.0", "world.count=12000"],
-        &[
+    // What the lever sets build on: one object a scene, session 8's judge corpus (four judge
+    // rows a scene, half hard), and r10's and r11's claim-by-claim corpora with reading rows.
+    let one: &[&str] = &["world.max_objects=1", "bench.max_objects=1"];
+    let judge: &[&str] = &[
+        "pretrain.patch_probe=1.0",
+        "world.judge_examples=4",
+        "world.judge_hard_share=0.5",
+    ];
+    let long: &[&str] = &["eval_base.max_tokens=256", "eval_base_blind.max_tokens=256"];
+    let compare: &[&str] = &["world.judge_reasoning=compare"];
+    let r10 = sets(&[judge, compare, &["world.quote_examples=8"]]);
+    let r11 = sets(&[
+        judge,
+        compare,
+        &["world.quote_examples=16", "pretrain.loss_per=example"],
+    ]);
+    let variants: Vec<Vec<&str>> = vec![
+        vec![],
+        vec!["pretrain.judge_verdicts=random"],
+        vec!["filter.keep=all"],
+        vec!["judge.orders=random"],
+        vec!["vote.method=oracle"],
+        vec!["pipeline.seed=3"],
+        vec!["pretrain.gate_init=1.0"],
+        vec!["pretrain.lr=3e-3"],
+        vec!["world.max_objects=2", "bench.max_objects=2"],
+        vec!["world.count=12000"],
+        vec!["world.count=20000"],
+        one.to_vec(),
+        vec!["pretrain.patch_probe=1.0"],
+        vec!["pretrain.patch_probe=1.0", "world.count=12000"],
+        vec![
             "pretrain.patch_probe=1.0",
             "pretrain.cross_attention_every=2",
         ],
-        &["pretrain.patch_probe=1.0", "pretrain.steps=2400"],
-        &[
+        vec!["pretrain.patch_probe=1.0", "pretrain.steps=2400"],
+        vec![
             "pretrain.patch_probe=1.0",
             "pretrain.cross_attention_every=2",
             "pretrain.steps=2400",
         ],
-        &[
-            "world.max_objects=1",
-            "bench.max_objects=1",
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-        ],
-        &[
-            "world.max_objects=1",
-            "bench.max_objects=1",
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-            "pretrain.steps=2400",
-        ],
-        &[
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-        ],
-        &[
-            "world.max_objects=1",
-            "bench.max_objects=1",
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-            "world.judge_reasoning=compare",
-            "world.quote_examples=8",
-        ],
-        &[
-            "world.max_objects=1",
-            "bench.max_objects=1",
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-            "world.judge_reasoning=compare",
-            "world.quote_examples=8",
-            "pretrain.steps=2400",
-        ],
-        &[
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-            "world.judge_reasoning=compare",
-            "world.quote_examples=8",
-            "eval_base.max_tokens=256",
-            "eval_base_blind.max_tokens=256",
-        ],
-        &[
-            "world.max_objects=1",
-            "bench.max_objects=1",
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-            "world.judge_reasoning=compare",
-            "world.quote_examples=16",
-            "pretrain.loss_per=example",
-            "world.binding_examples=8",
-        ],
-        &[
-            "world.max_objects=1",
-            "bench.max_objects=1",
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-            "world.judge_reasoning=compare",
-            "world.quote_examples=16",
-            "pretrain.loss_per=example",
-            "world.binding_examples=8",
-            "pretrain.steps=3000",
-        ],
-        &[
-            "world.max_objects=1",
-            "bench.max_objects=1",
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-            "world.judge_reasoning=compare",
-            "world.quote_examples=16",
-            "pretrain.loss_per=example",
-            "pretrain.steps=3000",
-        ],
-        &[
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-            "world.judge_reasoning=compare",
-            "world.quote_examples=16",
-            "pretrain.loss_per=example",
-            "world.binding_examples=8",
-            "eval_base.max_tokens=256",
-            "eval_base_blind.max_tokens=256",
-        ],
-        &[
-            "world.max_objects=1",
-            "bench.max_objects=1",
-            "pretrain.patch_probe=1.0",
-            "world.judge_examples=4",
-            "world.judge_hard_share=0.5",
-            "world.judge_reasoning=compare",
-            "world.quote_examples=16",
-            "pretrain.loss_per=example",
-            "pretrain.steps=3000",
-            "world.binding_examples=8",
-            "world.binding_format=claim",
-            "pretrain.mark_weight=8",
-        ],
+        sets(&[one, judge]),
+        sets(&[one, judge, &["pretrain.steps=2400"]]),
+        judge.to_vec(),
+        sets(&[one, &r10]),
+        sets(&[one, &r10, &["pretrain.steps=2400"]]),
+        sets(&[&r10, long]),
+        sets(&[one, &r11, &["world.binding_examples=8"]]),
+        sets(&[
+            one,
+            &r11,
+            &["world.binding_examples=8", "pretrain.steps=3000"],
+        ]),
+        sets(&[one, &r11, &["pretrain.steps=3000"]]),
+        sets(&[&r11, &["world.binding_examples=8"], long]),
+        sets(&[
+            one,
+            &r11,
+            &[
+                "pretrain.steps=3000",
+                "world.binding_examples=8",
+                "world.binding_format=claim",
+                "pretrain.mark_weight=8",
+            ],
+        ]),
     ];
     let scripts = ["device_science.sh", "device_levers.sh"].map(|s| {
         std::fs::read_to_string(
@@ -198,7 +136,7 @@ fn the_science_grid_variants_of_self_train_pass_check() {
         }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_judgeflow"));
         cmd.arg("check").arg("pipelines/self_train.toml");
-        for set in sets {
+        for set in &sets {
             cmd.arg("--set").arg(set);
         }
         let out = cmd
