@@ -8,6 +8,7 @@
 //! confuse it.
 
 use judgeflow_model::tokenizer::JudgeTokenizer;
+use std::ops::Range;
 
 use crate::model_kit::Reply;
 
@@ -144,25 +145,38 @@ impl LetterTokens {
     }
 }
 
+/// Each token's byte span in the text that `tokens` decode to, found by decoding growing
+/// prefixes (byte-level pieces need their neighbours to decode); stops before the first prefix
+/// that does not decode.
+pub(crate) fn token_spans(tokenizer: &JudgeTokenizer, tokens: &[u32]) -> Vec<Range<usize>> {
+    let mut spans = Vec::with_capacity(tokens.len());
+    let mut end = 0;
+    for step in 0..tokens.len() {
+        let Ok(text) = tokenizer.decode(&tokens[..=step], true) else {
+            break;
+        };
+        spans.push(end..text.len());
+        end = text.len();
+    }
+    spans
+}
+
 /// The index, in `tokens` (which decode to `text`), of the token whose text starts the verdict
 /// letter of `text`'s verdict line; `None` without a verdict line, or when the letter begins
-/// inside a token that started before it. Walks the tokens tracking how much text each prefix
-/// decodes to (byte-level pieces need their neighbours to decode).
+/// inside a token that started before it.
 pub(crate) fn verdict_token(
     tokenizer: &JudgeTokenizer,
     tokens: &[u32],
     text: &str,
 ) -> Option<usize> {
+    verdict_token_in(&token_spans(tokenizer, tokens), text)
+}
+
+/// [`verdict_token`] over spans from [`token_spans`].
+pub(crate) fn verdict_token_in(spans: &[Range<usize>], text: &str) -> Option<usize> {
     let (_, letter_at) = parse_verdict(text)?;
-    let mut end = 0;
-    for step in 0..tokens.len() {
-        let start = end;
-        end = tokenizer.decode(&tokens[..=step], true).ok()?.len();
-        if end > letter_at {
-            return (start <= letter_at).then_some(step);
-        }
-    }
-    None
+    let step = spans.iter().position(|s| s.end > letter_at)?;
+    (spans[step].start <= letter_at).then_some(step)
 }
 
 #[cfg(test)]

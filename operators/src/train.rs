@@ -32,6 +32,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::frames::{bins, texts};
+use crate::judge_format::token_spans;
 use crate::model_kit::{DeviceChoice, DeviceParams, TrainTask, check_device, load_judge, train_on};
 use crate::train_data::{
     Example, Rows, TrainData, balance_verdicts, format_examples, make_batches, mark_tokens,
@@ -383,13 +384,19 @@ impl TrainTask for Job {
                 too_long += 1;
                 continue;
             }
+            // Where each response token's text lies, decoded once for both weights.
+            let response_ids = &e.input_ids[e.prompt_len..];
+            let spans = if verdict_weight != 1.0 || mark_weight != 1.0 {
+                token_spans(&tokenizer, response_ids)
+            } else {
+                Vec::new()
+            };
             let verdict_at = (verdict_weight != 1.0)
-                .then(|| verdict_token(&tokenizer, &e.input_ids[e.prompt_len..], response))
+                .then(|| verdict_token(&tokenizer, response_ids, &spans, response))
                 .flatten()
                 .map(|at| e.prompt_len + at);
-            let response_ids = &e.input_ids[e.prompt_len..];
             let marks = if mark_weight != 1.0 {
-                mark_tokens(&tokenizer, response_ids, response)
+                mark_tokens(&spans, response)
             } else {
                 Vec::new()
             };

@@ -15,6 +15,7 @@ use miette::miette;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use std::ops::Range;
 
 use crate::judge_format::{
     self, Verdict, judge_prompt, judge_response, parse_verdict, reasoning_of,
@@ -121,29 +122,27 @@ pub(crate) fn format_examples(
     out
 }
 
-/// The index, within `response_ids` (a response's tokens, as `sft_example` encodes them), of the
-/// token that spells the verdict letter of `response` alone; `None` without a verdict line or
-/// when the letter shares a token with neighbouring text.
+/// The index, within `response_ids` (a response's tokens, as `sft_example` encodes them, with
+/// their `spans` from [`judge_format::token_spans`]), of the token that spells the verdict
+/// letter of `response` alone; `None` without a verdict line or when the letter shares a token
+/// with neighbouring text.
 pub(crate) fn verdict_token(
     tokenizer: &JudgeTokenizer,
     response_ids: &[u32],
+    spans: &[Range<usize>],
     response: &str,
 ) -> Option<usize> {
-    let k = judge_format::verdict_token(tokenizer, response_ids, response)?;
+    let k = judge_format::verdict_token_in(spans, response)?;
     let piece = tokenizer.decode(&response_ids[k..=k], true).ok()?;
     (piece.trim().len() == 1).then_some(k)
 }
 
-/// The indices, within `response_ids` (a response's tokens, as `sft_example` encodes them), of
-/// the tokens that spell the word of each claim mark of `response`: the `true` of `(true)` and
-/// the `false` of `(false)`, which a `compare` reasoning writes after every restated claim
-/// (`judge_corpus`). Every token that overlaps the word counts; none for a response without
-/// marks.
-pub(crate) fn mark_tokens(
-    tokenizer: &JudgeTokenizer,
-    response_ids: &[u32],
-    response: &str,
-) -> Vec<usize> {
+/// The indices, within a response's tokens (given by their `spans` from
+/// [`judge_format::token_spans`]), of the tokens that spell the word of each claim mark of
+/// `response`: the `true` of `(true)` and the `false` of `(false)`, which a `compare` reasoning
+/// writes after every restated claim (`judge_corpus`). Every token that overlaps the word
+/// counts; none for a response without marks.
+pub(crate) fn mark_tokens(spans: &[Range<usize>], response: &str) -> Vec<usize> {
     let words: Vec<(usize, usize)> = ["(true)", "(false)"]
         .iter()
         .flat_map(|mark| {
@@ -152,23 +151,12 @@ pub(crate) fn mark_tokens(
                 .map(move |(at, m)| (at + 1, at + m.len() - 1))
         })
         .collect();
-    if words.is_empty() {
-        return Vec::new();
-    }
-    // Token k spans the response's bytes [ends[k - 1], ends[k]), as decoding the prefix shows.
-    let mut at = Vec::new();
-    let mut start = 0;
-    for k in 0..response_ids.len() {
-        let Ok(text) = tokenizer.decode(&response_ids[..=k], true) else {
-            break;
-        };
-        let end = text.len();
-        if words.iter().any(|&(s, e)| start < e && end > s) {
-            at.push(k);
-        }
-        start = end;
-    }
-    at
+    spans
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| words.iter().any(|&(s, e)| t.start < e && t.end > s))
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// The world tokenizer, trained on everything the model will read and write.
@@ -320,18 +308,14 @@ mod tests {
         let tokenizer = train_world_tokenizer(responses.iter().copied(), 300).expect("tokenizer");
         for r in responses {
             let ids = tokenizer.encode(r).expect("encodes");
-            let at = verdict_token(&tokenizer, &ids, r).expect("found");
+            let spans = judge_format::token_spans(&tokenizer, &ids);
+            let at = verdict_token(&tokenizer, &ids, &spans, r).expect("found");
             let letter = tokenizer.decode(&ids[at..=at], true).expect("decodes");
             assert_eq!(letter.trim(), &r[r.len() - 12..r.len() - 11], "{r}");
         }
-        assert_eq!(
-            verdict_token(
-                &tokenizer,
-                &tokenizer.encode("no verdict").expect("ok"),
-                "no verdict"
-            ),
-            None
-        );
+        let ids = tokenizer.encode("no verdict").expect("ok");
+        let spans = judge_format::token_spans(&tokenizer, &ids);
+        assert_eq!(verdict_token(&tokenizer, &ids, &spans, "no verdict"), None);
     }
 
     #[test]
@@ -345,7 +329,7 @@ mod tests {
         let tokenizer = train_world_tokenizer(responses.iter().copied(), 300).expect("tokenizer");
         for r in responses {
             let ids = tokenizer.encode(r).expect("encodes");
-            let at = mark_tokens(&tokenizer, &ids, r);
+            let at = mark_tokens(&judge_format::token_spans(&tokenizer, &ids), r);
             let spelled: Vec<String> = at
                 .iter()
                 .map(|&k| tokenizer.decode(&ids[k..=k], true).expect("decodes"))
@@ -366,7 +350,7 @@ mod tests {
         }
         let plain = "In the image: two red circles. Overall Judgment: Answer B is better.";
         let ids = tokenizer.encode(plain).expect("encodes");
-        assert!(mark_tokens(&tokenizer, &ids, plain).is_empty());
+        assert!(mark_tokens(&judge_format::token_spans(&tokenizer, &ids), plain).is_empty());
     }
 
     #[test]
