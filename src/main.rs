@@ -52,6 +52,14 @@ struct JudgeArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Make the reasoning begin with this text in the order answer 1 first (answer 1 is A);
+    /// the judge continues from it. Asks what the judge concludes from a given restatement.
+    /// End it at a word boundary, before the verdict line.
+    #[arg(long = "start-1", default_value = "")]
+    start_1: String,
+    /// The same for the order answer 2 first (answer 2 is A).
+    #[arg(long = "start-2", default_value = "")]
+    start_2: String,
 }
 
 fn judge_command() -> ExitCode {
@@ -68,6 +76,7 @@ fn judge_command() -> ExitCode {
         top_p: args.top_p,
         max_tokens: args.max_tokens,
         seed: args.seed,
+        start: [args.start_1, args.start_2],
     };
     match judgeflow_operators::judge_cli::judge_pair(request) {
         Ok(result) => {

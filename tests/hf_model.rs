@@ -259,6 +259,52 @@ fn judge_command_judges_both_orders_deterministically() {
 }
 
 #[test]
+fn judge_command_continues_from_a_forced_start_in_its_order_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_dir(dir);
+    let image = picture(dir);
+    let base = [
+        "judge",
+        "--model",
+        model.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+        "--question",
+        "which shape is red ?",
+        "--answer-1",
+        "the red square",
+        "--answer-2",
+        "the blue circle",
+        "--max-tokens",
+        "4",
+        "--json",
+    ];
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let out = judgeflow(dir, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let free = run(&[]);
+    let start = "the red square";
+    let forced = run(&["--start-1", start]);
+    let (free, forced) = (&free["orders"], &forced["orders"]);
+    // The forced order's reply begins with the start and the judge goes on after it.
+    let output = forced[0]["output"].as_str().unwrap();
+    assert!(output.starts_with(start), "{output}");
+    assert!(
+        output.len() > start.len(),
+        "nothing generated after the start: {output}"
+    );
+    assert_eq!(forced[0]["start"], start);
+    assert!(forced[0]["reasoning"].as_str().unwrap().starts_with(start));
+    // The other order is untouched: same seed, same prompt, no start.
+    assert_eq!(forced[1], free[1]);
+    assert_eq!(free[0]["start"], "");
+}
+
+#[test]
 fn judge_command_refuses_a_broken_model_before_loading_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -39,6 +39,9 @@ pub struct JudgeRequest {
     pub top_p: f32,
     pub max_tokens: usize,
     pub seed: u64,
+    /// The reasoning's forced opening in each order (answer 1 first, answer 2 first); empty for
+    /// none. The judge continues from it: what does it conclude from a given restatement?
+    pub start: [String; 2],
 }
 
 /// The judge's answer in one order.
@@ -46,8 +49,10 @@ pub struct JudgeRequest {
 pub struct OrderResult {
     /// `answer 1 first` or `answer 2 first`.
     pub order: &'static str,
-    /// The whole generated text.
+    /// The whole reply: the forced start, if any, then what the judge generated.
     pub output: String,
+    /// The forced start of the reply (empty when none was given).
+    pub start: String,
     /// The text before the verdict line.
     pub reasoning: String,
     /// `A`, `B`, or `None` when the output has no verdict line.
@@ -83,16 +88,17 @@ impl InferTask for OneShot {
         let letters = LetterTokens::new(&judge.tokenizer);
         let mut cache = ImageCache::new(&judge.model);
         let orders = [
-            ("answer 1 first", &r.answer_1, &r.answer_2),
-            ("answer 2 first", &r.answer_2, &r.answer_1),
+            ("answer 1 first", &r.answer_1, &r.answer_2, &r.start[0]),
+            ("answer 2 first", &r.answer_2, &r.answer_1, &r.start[1]),
         ];
         let requests: Vec<Request<'_>> = orders
             .iter()
-            .map(|(label, a, b)| Request {
+            .map(|(label, a, b, start)| Request {
                 image: &self.image,
                 question: judge_prompt(&r.question, a, b),
                 seed: row_seed(r.seed, &[label]),
                 label: format!("{} ({label})", r.image.display()),
+                start: start.to_string(),
             })
             .collect();
         let sampling = SamplingConfig {
@@ -122,6 +128,7 @@ impl InferTask for OneShot {
             OrderResult {
                 order: orders[i].0,
                 output: reply.text.clone(),
+                start: orders[i].3.clone(),
                 reasoning: reasoning_of(&reply.text).to_string(),
                 verdict: verdict.map(Verdict::letter),
                 preferred_answer,
@@ -174,6 +181,9 @@ pub fn render_text(result: &JudgeResult) -> String {
     let mut out = format!("model: {}\n", result.model);
     for order in &result.orders {
         out.push_str(&format!("\n== {} ==\n", order.order));
+        if !order.start.is_empty() {
+            out.push_str(&format!("forced start: {}\n", order.start.trim()));
+        }
         out.push_str(&format!("reasoning: {}\n", order.reasoning.trim()));
         match (order.verdict, order.preferred_answer) {
             (Some(letter), Some(answer)) => {

@@ -380,6 +380,11 @@ pub(crate) struct Request<'a> {
     pub seed: u64,
     /// Names the row in diagnostics.
     pub label: String,
+    /// Text the reply is made to begin with (empty for none): the model continues from it, and
+    /// the reply's text includes it. Encoded on its own and appended to the prompt, as
+    /// `chat::sft_example` encodes a training response, so a start that ends at a word boundary
+    /// of a training response is tokenized as training saw it.
+    pub start: String,
 }
 
 /// A finished generation: text, and the logits of `watch` tokens at each step.
@@ -415,13 +420,25 @@ pub(crate) fn generate_all<B: Backend>(
     };
     let mut prompts = Vec::with_capacity(requests.len());
     for r in requests {
-        prompts.push(judge.prompt_ids(&r.question).map_err(|e| {
+        let tokenize_error = |e: &dyn std::fmt::Display| {
             miette!(
                 code = "judgeflow::model::tokenize",
                 "{}: the prompt does not tokenize: {e}",
                 r.label
             )
-        })?);
+        };
+        let mut ids = judge
+            .prompt_ids(&r.question)
+            .map_err(|e| tokenize_error(&e))?;
+        if !r.start.is_empty() {
+            ids.extend(
+                judge
+                    .tokenizer
+                    .encode(&r.start)
+                    .map_err(|e| tokenize_error(&e))?,
+            );
+        }
+        prompts.push(ids);
     }
     let mut order: Vec<usize> = (0..requests.len()).collect();
     order.sort_by_key(|&i| prompts[i].len());
@@ -450,7 +467,7 @@ pub(crate) fn generate_all<B: Backend>(
             })?;
             replies[i] = Some(Reply {
                 tokens: g.tokens,
-                text,
+                text: format!("{}{text}", requests[i].start),
                 watched: w,
             });
         }
