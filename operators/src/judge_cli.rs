@@ -119,7 +119,8 @@ impl InferTask for OneShot {
         )?;
         let result = |i: usize| {
             let reply = &replies[i];
-            let verdict = parse_verdict(&reply.text).map(|v| v.0);
+            let text = format!("{}{}", orders[i].3, reply.text);
+            let verdict = parse_verdict(&text).map(|v| v.0);
             // In the swapped order, A is answer 2.
             let preferred_answer = verdict.map(|v| match (v, i) {
                 (Verdict::A, 0) | (Verdict::B, 1) => 1,
@@ -127,9 +128,9 @@ impl InferTask for OneShot {
             });
             OrderResult {
                 order: orders[i].0,
-                output: reply.text.clone(),
+                reasoning: reasoning_of(&text).to_string(),
+                output: text,
                 start: orders[i].3.clone(),
-                reasoning: reasoning_of(&reply.text).to_string(),
                 verdict: verdict.map(Verdict::letter),
                 preferred_answer,
                 verdict_prob: letters.verdict_prob(&judge.tokenizer, reply),

@@ -380,10 +380,10 @@ pub(crate) struct Request<'a> {
     pub seed: u64,
     /// Names the row in diagnostics.
     pub label: String,
-    /// Text the reply is made to begin with (empty for none): the model continues from it, and
-    /// the reply's text includes it. Encoded on its own and appended to the prompt, as
-    /// `chat::sft_example` encodes a training response, so a start that ends at a word boundary
-    /// of a training response is tokenized as training saw it.
+    /// Text the reply is made to begin with (empty for none): the model continues from it; the
+    /// reply's tokens and text are what it generated after the start. Encoded on its own and
+    /// appended to the prompt, as `chat::sft_example` encodes a training response, so a start
+    /// that ends at a word boundary of a training response is tokenized as training saw it.
     pub start: String,
 }
 
@@ -467,7 +467,7 @@ pub(crate) fn generate_all<B: Backend>(
             })?;
             replies[i] = Some(Reply {
                 tokens: g.tokens,
-                text: format!("{}{text}", requests[i].start),
+                text,
                 watched: w,
             });
         }
