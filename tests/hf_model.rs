@@ -198,13 +198,9 @@ fn picture(dir: &Path) -> PathBuf {
     path
 }
 
-#[test]
-fn judge_command_judges_both_orders_deterministically() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let model = model_dir(dir);
-    let image = picture(dir);
-    let args = [
+/// `judgeflow judge`'s arguments for the one pair the judge-command tests ask about.
+fn pair_args<'a>(model: &'a Path, image: &'a Path) -> Vec<&'a str> {
+    vec![
         "judge",
         "--model",
         model.to_str().unwrap(),
@@ -216,14 +212,27 @@ fn judge_command_judges_both_orders_deterministically() {
         "the red square",
         "--answer-2",
         "the blue circle",
-        "--max-tokens",
-        "6",
-        "--temperature",
-        "0.6",
-        "--seed",
-        "7",
-        "--json",
-    ];
+    ]
+}
+
+#[test]
+fn judge_command_judges_both_orders_deterministically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_dir(dir);
+    let image = picture(dir);
+    let args: Vec<&str> = pair_args(&model, &image)
+        .into_iter()
+        .chain([
+            "--max-tokens",
+            "6",
+            "--temperature",
+            "0.6",
+            "--seed",
+            "7",
+            "--json",
+        ])
+        .collect();
     let first = judgeflow(dir, &args);
     assert!(first.status.success(), "{}", text(&first.stderr));
     let result: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
@@ -264,22 +273,10 @@ fn judge_command_continues_from_a_forced_start_in_its_order_only() {
     let dir = tmp.path();
     let model = model_dir(dir);
     let image = picture(dir);
-    let base = [
-        "judge",
-        "--model",
-        model.to_str().unwrap(),
-        "--image",
-        image.to_str().unwrap(),
-        "--question",
-        "which shape is red ?",
-        "--answer-1",
-        "the red square",
-        "--answer-2",
-        "the blue circle",
-        "--max-tokens",
-        "4",
-        "--json",
-    ];
+    let base: Vec<&str> = pair_args(&model, &image)
+        .into_iter()
+        .chain(["--max-tokens", "4", "--json"])
+        .collect();
     let run = |extra: &[&str]| {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
         let out = judgeflow(dir, &args);

@@ -266,7 +266,7 @@ impl InferTask for Rewrite {
                     question: rewrite_prompt(answer, kind),
                     seed: row_seed(self.seed, &[id, "rewrite"]),
                     label: format!("prompt `{id}`"),
-                    start: String::new(),
+                    start: "",
                 }
             })
             .collect();

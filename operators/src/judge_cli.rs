@@ -98,7 +98,7 @@ impl InferTask for OneShot {
                 question: judge_prompt(&r.question, a, b),
                 seed: row_seed(r.seed, &[label]),
                 label: format!("{} ({label})", r.image.display()),
-                start: start.to_string(),
+                start,
             })
             .collect();
         let sampling = SamplingConfig {

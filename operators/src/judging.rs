@@ -63,7 +63,7 @@ impl InferTask for JudgeRun<'_> {
                 question: judge_prompt(&self.questions[s.pair], &s.answer_a, &s.answer_b),
                 seed: s.seed,
                 label: format!("pair row {}", s.pair),
-                start: String::new(),
+                start: "",
             })
             .collect();
         let mut done = 0;

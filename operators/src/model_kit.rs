@@ -384,7 +384,7 @@ pub(crate) struct Request<'a> {
     /// reply's tokens and text are what it generated after the start. Encoded on its own and
     /// appended to the prompt, as `chat::sft_example` encodes a training response, so a start
     /// that ends at a word boundary of a training response is tokenized as training saw it.
-    pub start: String,
+    pub start: &'a str,
 }
 
 /// A finished generation: text, and the logits of `watch` tokens at each step.
@@ -434,7 +434,7 @@ pub(crate) fn generate_all<B: Backend>(
             ids.extend(
                 judge
                     .tokenizer
-                    .encode(&r.start)
+                    .encode(r.start)
                     .map_err(|e| tokenize_error(&e))?,
             );
         }

@@ -203,7 +203,7 @@ impl InferTask for Job {
                     question: questions[i].clone(),
                     seed: row_seed(self.seed, &[&ids[i], &k.to_string()]),
                     label: format!("prompt `{}`", ids[i]),
-                    start: String::new(),
+                    start: "",
                 });
             }
         }
