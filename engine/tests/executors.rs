@@ -391,24 +391,37 @@ fn a_worker_that_cannot_see_the_cache_says_so() {
 }
 
 /// Whether the local Slurm takes jobs; `Err` says why not.
+///
+/// A node that is `completing` (another test's cancelled job still being cleaned up; the
+/// Slurm tests run in parallel on one node) takes jobs: they queue until it is done. Any
+/// other state of an answering controller is polled for up to 30 s before the answer is no,
+/// since a node that slurmd has just registered passes through `unknown` and `down` before
+/// `idle`.
 fn slurm_up() -> Result<(), String> {
-    let out = Command::new("sinfo")
-        .args(["-h", "-o", "%T"])
-        .output()
-        .map_err(|e| format!("no `sinfo` ({e}); run scripts/slurm_local.sh"))?;
-    let states = String::from_utf8_lossy(&out.stdout).to_string();
-    if out.status.success()
-        && states
-            .lines()
-            .any(|s| s.starts_with("idle") || s.starts_with("mixed") || s.starts_with("alloc"))
-    {
-        Ok(())
-    } else {
-        Err(format!(
-            "Slurm is not up (sinfo: {} {}); run scripts/slurm_local.sh",
-            states.trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = Command::new("sinfo")
+            .args(["-h", "-o", "%T"])
+            .output()
+            .map_err(|e| format!("no `sinfo` ({e}); run scripts/slurm_local.sh"))?;
+        let states = String::from_utf8_lossy(&out.stdout).to_string();
+        let takes_jobs = |s: &str| {
+            ["idle", "mixed", "alloc", "completing"]
+                .iter()
+                .any(|up| s.starts_with(up))
+        };
+        if out.status.success() && states.lines().any(takes_jobs) {
+            return Ok(());
+        }
+        // A controller that does not answer is not coming up by itself: no wait.
+        if !out.status.success() || std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "Slurm is not up (sinfo: {} {}); run scripts/slurm_local.sh",
+                states.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
 
