@@ -328,8 +328,9 @@ impl TypedOperator for ScenesBenchSource {
     }
     fn version(&self) -> u32 {
         // 2: pairs without a length shortcut (world/src/bench.rs). 3: the `prompts` port.
-        // 4: the `scenes` port.
-        4
+        // 4: the `scenes` port. 5: no rejected answer claims more objects than the world's
+        // scenes hold (a one-object world's reasoning pairs had "There are 2 diamonds").
+        5
     }
     fn doc(&self) -> &'static str {
         "gold preference pairs on held-out synthetic scenes (general / hallucination / reasoning)"
@@ -366,7 +367,9 @@ impl TypedOperator for ScenesBenchSource {
         for (s, (scene, png)) in scenes.iter().enumerate() {
             let mut rng = judgeflow_world::rng(scene.seed);
             let longer = [wants[0][s], wants[1][s], wants[2][s]];
-            for pair in judgeflow_world::bench_pairs_directed(scene, longer, &mut rng) {
+            for pair in
+                judgeflow_world::bench_pairs_directed(scene, longer, p.max_objects, &mut rng)
+            {
                 rows.push((scene.seed, png, pair));
             }
         }

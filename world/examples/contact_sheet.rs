@@ -25,7 +25,7 @@ fn main() {
             let scene = draw_scene(&config, seed);
             // Preference pairs go to stdout: too long to read in a grid cell.
             if i < 4 {
-                for pair in bench_pairs(&scene, &mut rng(seed)) {
+                for pair in bench_pairs(&scene, config.max_objects, &mut rng(seed)) {
                     println!(
                         "[{:?}/{}] {}\n  chosen:   {}\n  rejected: {}",
                         pair.dimension, pair.error_kind, pair.question, pair.chosen, pair.rejected

@@ -11,7 +11,12 @@
 //!   every dimension, so a judge cannot gain on the bench by reading lengths. Each pair is
 //!   told which direction to go (a fair coin in [`bench_pairs`]; an exactly balanced share per
 //!   dimension from the `scenes_bench` source) and picks an error that goes that way where the
-//!   scene offers both directions (see [`pick_balanced`]).
+//!   scene offers both directions (see [`pick_balanced`]);
+//! - the rejected answer claims no more objects than a scene of its world can hold
+//!   (`max_objects`): a wrong answer that no scene of the world could make true ("There are 2
+//!   circles" where every scene holds one object) is false without a look at the image, and a
+//!   blind judge that has learnt the world's prior finds it (session 12: 0.62 on a one-object
+//!   world's reasoning pairs).
 
 use std::cmp::Ordering;
 
@@ -58,9 +63,14 @@ pub struct BenchPair {
 
 /// Three pairs per scene: one per [`Dimension`], each with a fair coin for whether its rejected
 /// answer should be the longer one.
-pub fn bench_pairs<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Vec<BenchPair> {
+/// `max_objects` is the most objects a scene of the world holds.
+pub fn bench_pairs<R: Rng + ?Sized>(
+    scene: &Scene,
+    max_objects: usize,
+    rng: &mut R,
+) -> Vec<BenchPair> {
     let longer: [bool; 3] = std::array::from_fn(|_| rng.random_bool(0.5));
-    bench_pairs_directed(scene, longer, rng)
+    bench_pairs_directed(scene, longer, max_objects, rng)
 }
 
 /// Three pairs per scene, in [`Dimension`] order; `longer[d]` says whether dimension `d`'s
@@ -70,13 +80,19 @@ pub fn bench_pairs<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Vec<BenchPair
 pub fn bench_pairs_directed<R: Rng + ?Sized>(
     scene: &Scene,
     longer: [bool; 3],
+    max_objects: usize,
     rng: &mut R,
 ) -> Vec<BenchPair> {
+    assert!(
+        scene.objects.len() <= max_objects,
+        "a scene of {} objects in a world of at most {max_objects}",
+        scene.objects.len()
+    );
     let want = longer.map(|l| if l { Ordering::Greater } else { Ordering::Less });
     vec![
-        general_pair(scene, want[0], rng),
-        hallucination_pair(scene, want[1], rng),
-        reasoning_pair(scene, want[2], rng),
+        general_pair(scene, want[0], max_objects, rng),
+        hallucination_pair(scene, want[1], max_objects, rng),
+        reasoning_pair(scene, want[2], max_objects, rng),
     ]
 }
 
@@ -92,6 +108,8 @@ struct Candidate {
     question: String,
     chosen: String,
     rejected: String,
+    /// The fewest objects a scene must hold for the rejected answer's claims to be true of it.
+    claimed_objects: usize,
 }
 
 impl Candidate {
@@ -155,6 +173,13 @@ fn pick_balanced<R: Rng + ?Sized>(
     of_kind.choose(rng).map(|c| (*c).clone())
 }
 
+/// The candidates a scene of at most `max_objects` objects could make true: the others are
+/// wrong by the world's prior alone.
+fn within_world(mut candidates: Vec<Candidate>, max_objects: usize) -> Vec<Candidate> {
+    candidates.retain(|c| c.claimed_objects <= max_objects);
+    candidates
+}
+
 /// Candidates that share one question and one chosen answer.
 fn caption_candidates(
     question: &str,
@@ -168,6 +193,7 @@ fn caption_candidates(
             question: question.to_string(),
             chosen: chosen.to_string(),
             rejected: p.render(),
+            claimed_objects: p.listed_total(),
         })
         .collect()
 }
@@ -182,7 +208,12 @@ fn pair(dimension: Dimension, c: Candidate) -> BenchPair {
     }
 }
 
-fn general_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -> BenchPair {
+fn general_pair<R: Rng + ?Sized>(
+    scene: &Scene,
+    want: Ordering,
+    max_objects: usize,
+    rng: &mut R,
+) -> BenchPair {
     let question = describe_prompt(rng);
     let plan = plan_caption(scene, rng);
     let chosen = plan.render();
@@ -200,7 +231,8 @@ fn general_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -> 
         "spatial",
         spatial_errors(&plan),
     ));
-    let picked = pick_balanced(candidates, want, rng).expect("an attribute error always applies");
+    let picked = pick_balanced(within_world(candidates, max_objects), want, rng)
+        .expect("an attribute error always applies, and keeps the number of objects");
     pair(Dimension::General, picked)
 }
 
@@ -292,7 +324,12 @@ fn spatial_errors(plan: &CaptionPlan) -> impl Iterator<Item = CaptionPlan> + '_ 
 /// contain, differing from the swapped group in both colour and shape (so it is a different
 /// object, not an attribute error). The caption keeps its number of groups, its counts and
 /// its totals: only what is listed changes.
-fn hallucination_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -> BenchPair {
+fn hallucination_pair<R: Rng + ?Sized>(
+    scene: &Scene,
+    want: Ordering,
+    max_objects: usize,
+    rng: &mut R,
+) -> BenchPair {
     let question = describe_prompt(rng);
     let plan = plan_caption(scene, rng);
     let chosen = plan.render();
@@ -311,7 +348,7 @@ fn hallucination_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut 
             })
     });
     let candidates = caption_candidates(&question, &chosen, "hallucination", swaps);
-    let picked = pick_balanced(candidates, want, rng).expect(
+    let picked = pick_balanced(within_world(candidates, max_objects), want, rng).expect(
         "scenes of at most 12 objects leave absent combinations of every other colour and shape",
     );
     pair(Dimension::Hallucination, picked)
@@ -320,7 +357,12 @@ fn hallucination_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut 
 /// A justified answer to a counting, comparison or spatial question, right vs wrong: every
 /// question form the scene supports offers its wrong justifications, and [`pick_balanced`]
 /// chooses among all of them.
-fn reasoning_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -> BenchPair {
+fn reasoning_pair<R: Rng + ?Sized>(
+    scene: &Scene,
+    want: Ordering,
+    max_objects: usize,
+    rng: &mut R,
+) -> BenchPair {
     let count = count_item(scene, rng);
     let mut candidates = count_candidates(scene, &count, rng);
     let comparison = comparison_item(scene, rng);
@@ -328,7 +370,10 @@ fn reasoning_pair<R: Rng + ?Sized>(scene: &Scene, want: Ordering, rng: &mut R) -
     if let Some(item) = spatial_item(scene, rng) {
         candidates.push(spatial_candidate(&item));
     }
-    let picked = pick_balanced(candidates, want, rng).expect("counting questions always apply");
+    // A counting question always has a miscount within the world: one member dropped when the
+    // count is positive, one invented when it is zero.
+    let picked = pick_balanced(within_world(candidates, max_objects), want, rng)
+        .expect("counting questions always apply");
     pair(Dimension::Reasoning, picked)
 }
 
@@ -352,6 +397,7 @@ fn spatial_candidate(item: &SpatialItem) -> Candidate {
             "The {a} is {} the {b}, so the answer is {wrong}.",
             item.truth.opposite().phrase()
         ),
+        claimed_objects: 2,
     }
 }
 
@@ -388,6 +434,12 @@ fn comparison_candidates(scene: &Scene, item: &ComparisonItem) -> Vec<Candidate>
             question: item.question.clone(),
             chosen: say(n1, n2),
             rejected: say(a, b),
+            // A shape and a colour can name the same objects; two shapes or two colours cannot.
+            claimed_objects: if item.first.overlaps(&item.second) {
+                a.max(b)
+            } else {
+                a + b
+            },
         })
         .collect()
 }
@@ -431,16 +483,20 @@ fn count_candidates<R: Rng + ?Sized>(
     let mut more = found.clone();
     more.insert(rng.random_range(0..=found.len()), invented);
     miscounts.push(more);
-    let mut texts: Vec<String> = miscounts.iter().map(|m| justify(&filter, m)).collect();
+    let mut texts: Vec<(String, usize)> = miscounts
+        .iter()
+        .map(|m| (justify(&filter, m), m.len()))
+        .collect();
     texts.sort_unstable();
     texts.dedup();
     texts
         .into_iter()
-        .map(|rejected| Candidate {
+        .map(|(rejected, claimed_objects)| Candidate {
             kind: "count",
             question: item.question.clone(),
             chosen: chosen.clone(),
             rejected,
+            claimed_objects,
         })
         .collect()
 }

@@ -244,6 +244,16 @@ pub(crate) enum Category {
 }
 
 impl Category {
+    /// Whether one object can belong to both categories (a shape and a colour, or one category
+    /// twice); two shapes or two colours name different objects.
+    pub fn overlaps(&self, other: &Category) -> bool {
+        self == other
+            || matches!(
+                (self, other),
+                (Category::Shape(_), Category::Color(_)) | (Category::Color(_), Category::Shape(_))
+            )
+    }
+
     pub fn count(&self, scene: &Scene) -> usize {
         match *self {
             Category::Shape(s) => scene.count(None, None, Some(s)),

@@ -55,7 +55,7 @@ fn bench_captions_agree_with_the_oracle() {
     for config in worlds() {
         for seed in 0..300 {
             let scene = draw_scene(&config, seed);
-            for pair in bench_pairs(&scene, &mut rng(seed)) {
+            for pair in bench_pairs(&scene, config.max_objects, &mut rng(seed)) {
                 if pair.dimension == Dimension::Reasoning {
                     continue;
                 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{check_caption, claimed_kinds, final_answer, oracle, words};
+use common::{check_caption, claimed_kinds, final_answer, number, oracle, words};
 use judgeflow_world::{
     BenchPair, Color, Dimension, Scene, Shape, Size, TaskType, WorldConfig, bench_pairs,
     bench_pairs_directed, binding_claims, binding_pairs, corpus_for, draw_scene, prompts_for,
@@ -169,7 +169,7 @@ proptest! {
     #[test]
     fn bench_rejected_is_false_and_chosen_true(config in configs(), seed in any::<u64>()) {
         let scene = draw_scene(&config, seed);
-        let pairs = bench_pairs(&scene, &mut rng(seed));
+        let pairs = bench_pairs(&scene, config.max_objects, &mut rng(seed));
         prop_assert_eq!(pairs.len(), 3);
         for pair in &pairs {
             prop_assert_ne!(&pair.chosen, &pair.rejected);
@@ -391,7 +391,7 @@ fn every_task_and_error_kind_occurs() {
                 answers.insert(p.answer);
             }
         }
-        for pair in bench_pairs(&scene, &mut rng(seed)) {
+        for pair in bench_pairs(&scene, WorldConfig::default().max_objects, &mut rng(seed)) {
             kinds.insert((pair.dimension, pair.error_kind));
         }
     }
@@ -457,9 +457,9 @@ fn length_does_not_predict_the_better_answer() {
                 let scene = draw_scene(config, seed);
                 if balanced {
                     let longer = [i % 2 == 0, i % 4 < 2, (i / 2) % 2 == 0];
-                    bench_pairs_directed(&scene, longer, &mut rng(seed))
+                    bench_pairs_directed(&scene, longer, config.max_objects, &mut rng(seed))
                 } else {
-                    bench_pairs(&scene, &mut rng(seed))
+                    bench_pairs(&scene, config.max_objects, &mut rng(seed))
                 }
             })
             .collect();
@@ -501,4 +501,85 @@ fn length_does_not_predict_the_better_answer() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The fewest objects a bench answer claims, read from its text: the counted phrases of a
+/// caption; a count's final number; a comparison's two counts, added when they count two
+/// shapes or two colours (different objects) and the larger one when a shape and a colour
+/// (which one object can be); two for a spatial claim.
+fn claimed_objects(pair: &BenchPair) -> usize {
+    match (pair.dimension, pair.error_kind.as_str()) {
+        (Dimension::General | Dimension::Hallucination, _) => {
+            claimed_kinds(&pair.rejected).values().sum()
+        }
+        (Dimension::Reasoning, "count") => {
+            number(final_answer(&pair.rejected)).expect("a count's answer is a number")
+        }
+        (Dimension::Reasoning, "comparison") => {
+            let (claims, _) = pair
+                .rejected
+                .split_once(", so the answer")
+                .expect("a justified answer");
+            let ws = words(claims);
+            let counted: Vec<(usize, bool)> = ws
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i > 1) // "There are" / "There is"
+                .filter_map(|(i, w)| {
+                    let n = number(w)?;
+                    // The category noun comes within the next two words: "2 circles",
+                    // "no red shapes"; `true` for a colour.
+                    let is_color = ws[i + 1..(i + 3).min(ws.len())]
+                        .iter()
+                        .any(|w| common::color(w).is_some());
+                    Some((n, is_color))
+                })
+                .collect();
+            let [(a, a_color), (b, b_color)] = counted[..] else {
+                panic!("two counted categories in {claims:?}: {counted:?}");
+            };
+            if a_color == b_color { a + b } else { a.max(b) }
+        }
+        (Dimension::Reasoning, "spatial") => 2,
+        (_, kind) => panic!("unknown error kind {kind}"),
+    }
+}
+
+#[test]
+fn no_rejected_answer_claims_more_objects_than_the_world_holds() {
+    for max_objects in 1..=3 {
+        let config = WorldConfig {
+            min_objects: 1,
+            max_objects,
+            ..WorldConfig::default()
+        };
+        config.validate().expect("a valid config");
+        let mut kinds = std::collections::HashSet::new();
+        for seed in 0..400u64 {
+            let scene = draw_scene(&config, seed);
+            for pair in bench_pairs(&scene, max_objects, &mut rng(seed)) {
+                let claimed = claimed_objects(&pair);
+                assert!(
+                    claimed <= max_objects,
+                    "world of at most {max_objects}: {claimed} objects claimed by {pair:?}"
+                );
+                kinds.insert((pair.dimension, pair.error_kind.clone()));
+            }
+        }
+        // Every dimension still has pairs, and a one-object world still miscounts.
+        assert!(
+            kinds.contains(&(Dimension::Reasoning, "count".to_string())),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&(Dimension::General, "attribute".to_string())),
+            "{kinds:?}"
+        );
+        if max_objects >= 2 {
+            assert!(
+                kinds.contains(&(Dimension::Reasoning, "comparison".to_string())),
+                "{kinds:?}"
+            );
+        }
+    }
 }
