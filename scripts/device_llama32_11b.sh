@@ -40,6 +40,9 @@ log "data exit $?: $(cat "$raw/data.json")"
 sets=(--set "base.path=$ck" --set "prompts.path=$data/prompts.jsonl"
     --set "vlrewardbench.path=$data/vl_rewardbench/test-00000-of-00001.parquet"
     --set "mmrewardbench.path=$data/all_data.json" --set judge.samples=4)
+# More overrides from the caller, e.g. EXTRA_SETS="--set eval_vl.samples=1" to fit a device call.
+# shellcheck disable=SC2206
+sets+=(${EXTRA_SETS:-})
 targets=(eval_base_vl eval_base_mm eval_vl@1 eval_mm@1)
 "$bin" check pipelines/llama32_vision.toml "${sets[@]}" > "$raw/check.txt" 2>&1
 log "check exit $?: $(tail -1 "$raw/check.txt")"

@@ -9,11 +9,13 @@
 # ("LARGE:SMALL:ATTENTION", JUDGEFLOW_ATTENTION: materialized (default), flash_unit,
 # flash_accelerated, flash_accelerated_2/_8, fallback; model/src/layers.rs), checked against the
 # CPU and timed beside the materialised one before the generate timings (`attention_check`).
+# An optional fourth field names another carried build of the example (".bin/NAME.xz", default
+# `speed`), so that two builds are timed in one device run ("LARGE:SMALL:ATTENTION:NAME").
 # transformers' `generate` on the same config.json runs in the same device run, as
 # the reference. Raw outputs: $OUT/matmul_raw.tar.gz; a table on stdout and in
 # $OUT/matmul_table.txt.
 #
-#   run: bash scripts/device_matmul.sh SECONDS_PER_RUN "auto:auto cyclic_mma:cyclic_mma_rows:flash_accelerated ..."
+#   run: bash scripts/device_matmul.sh SECONDS_PER_RUN "auto:auto cyclic_mma:cyclic_mma_rows:flash_accelerated:speed_gqa ..."
 #        (binary carried as .bin/speed.xz; WHAT=tiny times the tiny preset instead, with a
 #        training step, against transformers at the same shapes)
 set -uo pipefail
@@ -23,8 +25,6 @@ what="${WHAT:-11b}"
 final="${OUT:-/tmp/out}"
 out=/tmp/matmul_raw
 rm -rf "$out" && mkdir -p "$out" "$final"
-bin="$PWD/.bin/speed"
-bash scripts/unpack_bin.sh speed || exit 1
 kernels=/tmp/judgeflow-kernels
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,memory.used --format=csv | tee "$out/gpu.txt"
 
@@ -37,18 +37,7 @@ else
         --new-tokens 64 --train-steps 0)
 fi
 
-for pair in $pairs; do
-    IFS=: read -r large small attention <<< "$pair"
-    attention="${attention:-materialized}"
-    tag="${what}_${large}_${small}_${attention}"
-    start=$(date +%s)
-    JUDGEFLOW_MATMUL="$large" JUDGEFLOW_MATMUL_SMALL_M="$small" JUDGEFLOW_ATTENTION="$attention" \
-        RUST_BACKTRACE=1 timeout "$limit" \
-        "$bin" "${shape[@]}" --device cuda --placements device --repeats 1 --matmul-check \
-        --kernel-cache "$kernels" --out "$out/$tag.json" > "$out/$tag.stdout" 2> "$out/$tag.log"
-    echo "$tag exit $? in $(( $(date +%s) - start )) s"
-done
-
+# The reference first: a call cut short by its time limit still has it.
 if [ "$what" = tiny ]; then
     for b in 16 64; do
         timeout 150 python3 scripts/hf_mllama_timing.py --config "$out/tiny_config.json" \
@@ -63,6 +52,24 @@ else
         > "$out/11b_torch_16.json" 2>> "$out/torch.log"
     echo "torch 11b exit: $?"
 fi
+
+for pair in $pairs; do
+    IFS=: read -r large small attention build <<< "$pair"
+    attention="${attention:-materialized}"
+    build="${build:-speed}"
+    tag="${what}_${large}_${small}_${attention}"
+    [ "$build" = speed ] || tag="${tag}_$build"
+    bash scripts/unpack_bin.sh "$build" || continue
+    bin="$PWD/.bin/$build"
+    start=$(date +%s)
+    JUDGEFLOW_MATMUL="$large" JUDGEFLOW_MATMUL_SMALL_M="$small" JUDGEFLOW_ATTENTION="$attention" \
+        RUST_BACKTRACE=1 timeout "$limit" \
+        "$bin" "${shape[@]}" --device cuda --placements device --repeats 1 --matmul-check \
+        --kernel-cache "$kernels" --out "$out/$tag.json" > "$out/$tag.stdout" 2> "$out/$tag.log"
+    echo "$tag exit $? in $(( $(date +%s) - start )) s"
+    # The table so far, in case the device call ends before the loop does.
+    python3 scripts/matmul_table.py "$out" > "$final/matmul_table.txt" 2>&1
+done
 
 python3 scripts/matmul_table.py "$out" | tee "$final/matmul_table.txt"
 tar czf "$final/matmul_raw.tar.gz" -C /tmp matmul_raw
