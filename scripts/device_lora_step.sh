@@ -45,7 +45,7 @@ timeout "${PEFT_LIMIT:-200}" python3 scripts/device_lora_reference.py step --con
     > "$raw/peft.json" 2> "$raw/peft.log"
 echo "peft lora step exit $? in $(( $(date +%s) - start )) s" | tee -a "$raw/summary.txt"
 pkill -P $p; kill $p
-tail -3 "$raw/burn.log" "$raw/peft.log" | tee -a "$raw/summary.txt"
+tail -n 3 "$raw/burn.log" "$raw/peft.log" | tee -a "$raw/summary.txt"
 python3 - "$raw" "$(peak "$raw/burn_mem.txt")" "$(peak "$raw/peft_mem.txt")" \
     "$(app_peak "$raw/burn_mem.txt" speed)" "$(app_peak "$raw/peft_mem.txt" python)" <<'EOF' | tee -a "$raw/summary.txt"
 import json, sys
