@@ -1,4 +1,8 @@
-import json, sys, math
+"""Accuracy of exported `evaluate` judgements, overall and per dimension, scored as
+`session12/paired.py` scores them (1 agrees with gold, 0 does not, 0.5 no verdict).
+
+    python3 accuracy.py DIR/judgements.jsonl [...]"""
+import json, math, os, sys
 def load(p):
     out={}
     for l in open(p):
@@ -9,4 +13,4 @@ for p in sys.argv[1:]:
     m=sum(xs)/len(xs)
     by={}
     for k,v in d.values(): by.setdefault(k,[]).append(v)
-    print(p.split('/')[0], f"overall {m:.3f}", " ".join(f"{k} {sum(v)/len(v):.3f}" for k,v in sorted(by.items())))
+    print(os.path.basename(os.path.dirname(os.path.abspath(p))), f"overall {m:.3f}", " ".join(f"{k} {sum(v)/len(v):.3f}" for k,v in sorted(by.items())))
