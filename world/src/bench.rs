@@ -121,7 +121,9 @@ impl Candidate {
     }
 }
 
-/// Picks one candidate so that length carries no signal. `want` (a fair coin, or an exactly
+/// Picks one candidate so that length carries no signal, among those a scene of at most
+/// `max_objects` objects could make true (the others are wrong by the world's prior alone).
+/// `want` (a fair coin, or an exactly
 /// balanced share of a bench) says whether this pair's rejected answer should be longer or
 /// shorter than its chosen one. Candidates are sorted into
 /// tiers by how they move the length: longer (or shorter) by characters and by words; by
@@ -133,10 +135,12 @@ impl Candidate {
 /// first, so that kinds with many candidates (attribute changes) do not crowd out the others.
 ///
 fn pick_balanced<R: Rng + ?Sized>(
-    candidates: Vec<Candidate>,
+    mut candidates: Vec<Candidate>,
     want: Ordering,
+    max_objects: usize,
     rng: &mut R,
 ) -> Option<Candidate> {
+    candidates.retain(|c| c.claimed_objects <= max_objects);
     let moved: Vec<(&Candidate, (Ordering, Ordering))> =
         candidates.iter().map(|c| (c, c.direction())).collect();
     let pool = |keep: &dyn Fn(Ordering, Ordering) -> bool| -> Vec<&Candidate> {
@@ -171,13 +175,6 @@ fn pick_balanced<R: Rng + ?Sized>(
     let kind = *kinds.choose(rng)?;
     let of_kind: Vec<&Candidate> = chosen_set.into_iter().filter(|c| c.kind == kind).collect();
     of_kind.choose(rng).map(|c| (*c).clone())
-}
-
-/// The candidates a scene of at most `max_objects` objects could make true: the others are
-/// wrong by the world's prior alone.
-fn within_world(mut candidates: Vec<Candidate>, max_objects: usize) -> Vec<Candidate> {
-    candidates.retain(|c| c.claimed_objects <= max_objects);
-    candidates
 }
 
 /// Candidates that share one question and one chosen answer.
@@ -231,7 +228,7 @@ fn general_pair<R: Rng + ?Sized>(
         "spatial",
         spatial_errors(&plan),
     ));
-    let picked = pick_balanced(within_world(candidates, max_objects), want, rng)
+    let picked = pick_balanced(candidates, want, max_objects, rng)
         .expect("an attribute error always applies, and keeps the number of objects");
     pair(Dimension::General, picked)
 }
@@ -348,7 +345,7 @@ fn hallucination_pair<R: Rng + ?Sized>(
             })
     });
     let candidates = caption_candidates(&question, &chosen, "hallucination", swaps);
-    let picked = pick_balanced(within_world(candidates, max_objects), want, rng).expect(
+    let picked = pick_balanced(candidates, want, max_objects, rng).expect(
         "scenes of at most 12 objects leave absent combinations of every other colour and shape",
     );
     pair(Dimension::Hallucination, picked)
@@ -372,8 +369,8 @@ fn reasoning_pair<R: Rng + ?Sized>(
     }
     // A counting question always has a miscount within the world: one member dropped when the
     // count is positive, one invented when it is zero.
-    let picked = pick_balanced(within_world(candidates, max_objects), want, rng)
-        .expect("counting questions always apply");
+    let picked =
+        pick_balanced(candidates, want, max_objects, rng).expect("counting questions always apply");
     pair(Dimension::Reasoning, picked)
 }
 
