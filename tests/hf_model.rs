@@ -198,9 +198,10 @@ fn picture(dir: &Path) -> PathBuf {
     path
 }
 
-/// `judgeflow judge`'s arguments for the one pair the judge-command tests ask about.
-fn pair_args<'a>(model: &'a Path, image: &'a Path) -> Vec<&'a str> {
-    vec![
+/// `judgeflow judge`'s arguments for the one pair the judge-command tests ask about, then
+/// `extra`.
+fn pair_args<'a>(model: &'a Path, image: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "judge",
         "--model",
         model.to_str().unwrap(),
@@ -212,7 +213,9 @@ fn pair_args<'a>(model: &'a Path, image: &'a Path) -> Vec<&'a str> {
         "the red square",
         "--answer-2",
         "the blue circle",
-    ]
+    ];
+    args.extend(extra);
+    args
 }
 
 #[test]
@@ -221,9 +224,10 @@ fn judge_command_judges_both_orders_deterministically() {
     let dir = tmp.path();
     let model = model_dir(dir);
     let image = picture(dir);
-    let args: Vec<&str> = pair_args(&model, &image)
-        .into_iter()
-        .chain([
+    let args = pair_args(
+        &model,
+        &image,
+        &[
             "--max-tokens",
             "6",
             "--temperature",
@@ -231,8 +235,8 @@ fn judge_command_judges_both_orders_deterministically() {
             "--seed",
             "7",
             "--json",
-        ])
-        .collect();
+        ],
+    );
     let first = judgeflow(dir, &args);
     assert!(first.status.success(), "{}", text(&first.stderr));
     let result: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
@@ -273,10 +277,7 @@ fn judge_command_continues_from_a_forced_start_in_its_order_only() {
     let dir = tmp.path();
     let model = model_dir(dir);
     let image = picture(dir);
-    let base: Vec<&str> = pair_args(&model, &image)
-        .into_iter()
-        .chain(["--max-tokens", "4", "--json"])
-        .collect();
+    let base = pair_args(&model, &image, &["--max-tokens", "4", "--json"]);
     let run = |extra: &[&str]| {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
         let out = judgeflow(dir, &args);

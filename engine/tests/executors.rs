@@ -398,6 +398,7 @@ fn a_worker_that_cannot_see_the_cache_says_so() {
 /// since a node that slurmd has just registered passes through `unknown` and `down` before
 /// `idle`.
 fn slurm_up() -> Result<(), String> {
+    const TAKES_JOBS: [&str; 4] = ["idle", "mixed", "alloc", "completing"];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let out = Command::new("sinfo")
@@ -405,11 +406,7 @@ fn slurm_up() -> Result<(), String> {
             .output()
             .map_err(|e| format!("no `sinfo` ({e}); run scripts/slurm_local.sh"))?;
         let states = String::from_utf8_lossy(&out.stdout).to_string();
-        let takes_jobs = |s: &str| {
-            ["idle", "mixed", "alloc", "completing"]
-                .iter()
-                .any(|up| s.starts_with(up))
-        };
+        let takes_jobs = |s: &str| TAKES_JOBS.iter().any(|up| s.starts_with(up));
         if out.status.success() && states.lines().any(takes_jobs) {
             return Ok(());
         }

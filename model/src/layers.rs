@@ -330,6 +330,11 @@ mod tests {
 
     type B = burn::backend::NdArray<f32>;
 
+    /// A standard normal tensor on the CPU.
+    fn normal(shape: [usize; 4]) -> Tensor<B, 4> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
+    }
+
     /// HF's `repeat_kv`: each of the K/V heads copied `n_rep` times, the reference the grouped
     /// attention must equal.
     fn repeat_kv(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
@@ -343,9 +348,9 @@ mod tests {
     fn grouped_query_attention_is_attention_over_repeated_kv_heads() {
         let device = Default::default();
         // 6 query heads over 2 K/V heads; masks with one row for the batch and one per row.
-        let q = Tensor::<B, 4>::random([3, 6, 4, 8], Distribution::Normal(0.0, 1.0), &device);
-        let k = Tensor::<B, 4>::random([3, 2, 7, 8], Distribution::Normal(0.0, 1.0), &device);
-        let v = Tensor::<B, 4>::random([3, 2, 7, 8], Distribution::Normal(0.0, 1.0), &device);
+        let q = normal([3, 6, 4, 8]);
+        let k = normal([3, 2, 7, 8]);
+        let v = normal([3, 2, 7, 8]);
         let per_row = causal_mask::<B>(
             Some(&[false, false, true, false, false, false, false].repeat(3)),
             3,
@@ -384,9 +389,9 @@ mod tests {
     #[test]
     fn attention_in_batch_slices_is_attention() {
         let device = Default::default();
-        let q = Tensor::<B, 4>::random([5, 4, 3, 8], Distribution::Normal(0.0, 1.0), &device);
-        let k = Tensor::<B, 4>::random([5, 2, 6, 8], Distribution::Normal(0.0, 1.0), &device);
-        let v = Tensor::<B, 4>::random([5, 2, 6, 8], Distribution::Normal(0.0, 1.0), &device);
+        let q = normal([5, 4, 3, 8]);
+        let k = normal([5, 2, 6, 8]);
+        let v = normal([5, 2, 6, 8]);
         let mask = causal_mask::<B>(None, 5, 3, 3, &device);
         let whole = attention_unsliced(q.clone(), k.clone(), v.clone(), Some(mask.clone()));
         let sliced = attention_in_slices(q, k, v, Some(mask), 2);
@@ -409,9 +414,6 @@ mod tests {
     #[test]
     fn the_backend_kernel_is_materialized_attention_where_every_row_sees_a_key() {
         let device = Default::default();
-        let normal = |shape: [usize; 4]| {
-            Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device)
-        };
         // Transposed views, as split_heads hands them over, and a batch of 3 with different
         // padding per row.
         let q = normal([3, 5, 4, 8]).swap_dims(1, 2);
@@ -437,9 +439,6 @@ mod tests {
     #[test]
     fn one_mask_for_the_batch_is_used_for_every_row() {
         let device = Default::default();
-        let normal = |shape: [usize; 4]| {
-            Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device)
-        };
         let (q, k, v) = (
             normal([2, 3, 6, 4]),
             normal([2, 3, 6, 4]),
