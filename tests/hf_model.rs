@@ -365,6 +365,7 @@ inputs = { data = "world.corpus", base = "judge_model" }
 adapter = "lora"
 lora_rank = 2
 lora_alpha = 4.0
+lora_target_regex = "language_model"
 steps = 2
 batch_size = 2
 lr = 1e-2
@@ -445,6 +446,8 @@ fn a_pipeline_trains_lora_adapters_on_a_model_directory_and_continues_them() {
     );
 
     // Two adapter directories (lora1, lora2) in PEFT's format; the merged run is full weights.
+    // lora1's targets are PEFT's string form, and lora2, continuing it, read them back: both
+    // adapt the text decoder alone.
     let configs = find_named(&dir.join("cache"), "adapter_config.json");
     assert_eq!(configs.len(), 2, "{configs:?}");
     let mut adapters = vec![];
@@ -452,6 +455,11 @@ fn a_pipeline_trains_lora_adapters_on_a_model_directory_and_continues_them() {
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
         assert_eq!(json["r"], 2, "{json}");
+        assert_eq!(
+            json["target_modules"],
+            serde_json::json!(judgeflow_model::lora::LANGUAGE_MODEL_TARGETS),
+            "{json}"
+        );
         let weights = std::fs::read(config.with_file_name("adapter_model.safetensors")).unwrap();
         let names: Vec<String> = safetensors::SafeTensors::deserialize(&weights)
             .unwrap()
@@ -463,7 +471,8 @@ fn a_pipeline_trains_lora_adapters_on_a_model_directory_and_continues_them() {
             !names.is_empty()
                 && names
                     .iter()
-                    .all(|n| n.starts_with("base_model.model.") && n.contains(".lora_")),
+                    .all(|n| n.starts_with("base_model.model.model.language_model.")
+                        && n.contains(".lora_")),
             "{names:?}"
         );
         adapters.push(weights);
@@ -478,4 +487,38 @@ fn a_pipeline_trains_lora_adapters_on_a_model_directory_and_continues_them() {
             && !p.starts_with(dir.join("Llama-tiny-Vision"))),
         "no merged checkpoint among {full:?}"
     );
+}
+
+/// A LoRA target expression that does not compile is the node's error, before any weight loads.
+#[test]
+fn a_lora_target_expression_that_does_not_compile_stops_the_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    model_dir(dir);
+    let pipeline = LORA_PIPELINE.replace(
+        "lora_target_regex = \"language_model\"",
+        "lora_target_regex = \"model\\\\.(q_proj\"",
+    );
+    assert_ne!(pipeline, LORA_PIPELINE);
+    std::fs::write(dir.join("byo_lora.toml"), pipeline).unwrap();
+    let run = judgeflow(
+        dir,
+        &[
+            "--cache",
+            "cache",
+            "run",
+            "byo_lora.toml",
+            "lora1",
+            "--jobs",
+            "1",
+        ],
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    // The diagnostic's words, without its line wrapping and box drawing.
+    let words: Vec<&str> = stderr.split_whitespace().filter(|w| *w != "│").collect();
+    let flat = words.join(" ");
+    assert!(flat.contains("node `lora1`"), "{stderr}");
+    assert!(flat.contains("is not a regular expression"), "{stderr}");
+    assert!(flat.contains("unclosed group"), "{stderr}");
 }

@@ -10,10 +10,12 @@
 //!   flattened rows (`[..., in]` as `[rows, in]`).
 //! - [`attach`] freezes every parameter of the model (no gradient, so an optimizer step leaves the
 //!   base bit-identical and updates the adapters only) and gives an adapter to every linear layer
-//!   whose module path matches `target_modules` by PEFT's rule: the path equals a target or ends
-//!   with `"." + target`. Paths are transformers 5's for `MllamaForConditionalGeneration`
-//!   ([`for_each_linear`]), so `q_proj` also adapts the cross-attention layers and the vision
-//!   encoder, exactly as PEFT would. A starts as PEFT's default (kaiming-uniform, bound
+//!   whose module path matches `target_modules` by PEFT's rules ([`TargetModules`]): a list
+//!   matches a path equal to a name or ending with `"." + name`; a regular expression must match
+//!   the whole path (Python's `re.fullmatch`). Paths are transformers 5's for
+//!   `MllamaForConditionalGeneration` ([`for_each_linear`]), so the name `q_proj` also adapts the
+//!   cross-attention layers and the vision encoder, exactly as PEFT would; the expression
+//!   [`LANGUAGE_MODEL_TARGETS`] keeps the vision tower frozen (and out of the backward pass). A starts as PEFT's default (kaiming-uniform, bound
 //!   `1/sqrt(in)`), B at zero: a fresh adapter leaves the outputs unchanged.
 //! - Adapters hold f32 tensors whatever the backend's float type (bf16 on CUDA): the adapter's
 //!   input is cast to f32, and the sum `base(x) + delta` is formed in f32 and cast back to the
@@ -61,8 +63,8 @@ pub struct LoraConfig {
     pub lora_alpha: f64,
     /// Dropout probability on the adapter input while training.
     pub lora_dropout: f64,
-    /// Module names matched by PEFT's rule (see [`LoraConfig::targets`]).
-    pub target_modules: Vec<String>,
+    /// The linear layers that get adapters (see [`LoraConfig::targets`]).
+    pub target_modules: TargetModules,
     /// Written to `adapter_config.json` for PEFT (the base checkpoint's directory or hub id).
     pub base_model_name_or_path: Option<String>,
 }
@@ -74,17 +76,19 @@ impl LoraConfig {
             r,
             lora_alpha,
             lora_dropout: 0.0,
-            target_modules: [
-                "q_proj",
-                "k_proj",
-                "v_proj",
-                "o_proj",
-                "gate_proj",
-                "up_proj",
-                "down_proj",
-            ]
-            .map(String::from)
-            .to_vec(),
+            target_modules: TargetModules::Names(
+                [
+                    "q_proj",
+                    "k_proj",
+                    "v_proj",
+                    "o_proj",
+                    "gate_proj",
+                    "up_proj",
+                    "down_proj",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
             base_model_name_or_path: None,
         }
     }
@@ -94,18 +98,17 @@ impl LoraConfig {
         self.lora_alpha / self.r as f64
     }
 
-    /// PEFT's rule for a list of `target_modules`: the module path equals a target or ends with
-    /// `"." + target`.
+    /// Whether the linear layer at `module_path` gets an adapter, by PEFT's rules (see
+    /// [`TargetModules`]); false for an expression that does not compile (`validate` refuses it).
     pub fn targets(&self, module_path: &str) -> bool {
-        self.target_modules.iter().any(|t| {
-            module_path == t
-                || module_path
-                    .strip_suffix(t.as_str())
-                    .is_some_and(|head| head.ends_with('.'))
-        })
+        self.target_modules
+            .matcher()
+            .is_ok_and(|m| m.matches(module_path))
     }
 
-    fn validate(&self) -> Result<(), LoraError> {
+    /// Checks the settings: a positive rank and alpha, a dropout in [0, 1), targets that are a
+    /// non-empty list or a regular expression that compiles.
+    pub fn validate(&self) -> Result<(), LoraError> {
         let bad = |message: String| Err(LoraError::Config { message });
         if self.r == 0 {
             return bad("r must be at least 1".into());
@@ -122,8 +125,14 @@ impl LoraConfig {
                 self.lora_dropout
             ));
         }
-        if self.target_modules.is_empty() {
-            return bad("target_modules is empty".into());
+        match &self.target_modules {
+            TargetModules::Names(names) if names.is_empty() => {
+                return bad("target_modules is empty".into());
+            }
+            TargetModules::Names(_) => {}
+            TargetModules::Regex(_) => {
+                self.target_modules.matcher()?;
+            }
         }
         Ok(())
     }
@@ -137,7 +146,12 @@ impl LoraConfig {
         } else {
             json!(self.lora_alpha)
         };
-        let targets: BTreeSet<&str> = self.target_modules.iter().map(String::as_str).collect();
+        let targets = match &self.target_modules {
+            TargetModules::Names(names) => {
+                json!(names.iter().map(String::as_str).collect::<BTreeSet<_>>())
+            }
+            TargetModules::Regex(pattern) => json!(pattern),
+        };
         let fields: BTreeMap<&str, Value> = BTreeMap::from([
             ("alpha_pattern", json!({})),
             ("auto_mapping", Value::Null),
@@ -161,7 +175,7 @@ impl LoraConfig {
             ("r", json!(self.r)),
             ("rank_pattern", json!({})),
             ("revision", Value::Null),
-            ("target_modules", json!(targets)),
+            ("target_modules", targets),
             ("task_type", Value::Null),
             ("use_dora", json!(false)),
             ("use_rslora", json!(false)),
@@ -212,17 +226,14 @@ impl LoraConfig {
             )));
         }
         let target_modules = match &v["target_modules"] {
-            serde_json::Value::Array(items) => items
-                .iter()
-                .map(|t| t.as_str().map(String::from))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| bad("target_modules holds a non-string".into()))?,
-            serde_json::Value::String(s) => {
-                return Err(bad(format!(
-                    "target_modules is the regular expression {s:?}; judgeflow reads lists of \
-                     module names"
-                )));
-            }
+            serde_json::Value::Array(items) => TargetModules::Names(
+                items
+                    .iter()
+                    .map(|t| t.as_str().map(String::from))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| bad("target_modules holds a non-string".into()))?,
+            ),
+            serde_json::Value::String(s) => TargetModules::Regex(s.clone()),
             other => return Err(bad(format!("target_modules is {other}"))),
         };
         let config = Self {
@@ -238,6 +249,70 @@ impl LoraConfig {
         };
         config.validate()?;
         Ok(config)
+    }
+}
+
+/// An expression for [`TargetModules::Regex`]: the text decoder's attention and MLP projections
+/// (self- and cross-attention layers), leaving the vision tower and the projector frozen. With
+/// nothing trainable before the decoder, the vision tower's activations are not kept for the
+/// backward pass: at the 11B shape that is the difference between a LoRA step that fits and one
+/// that does not. PEFT reads the same string.
+pub const LANGUAGE_MODEL_TARGETS: &str =
+    r"model\.language_model\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)";
+
+/// Which linear layers get adapters: PEFT's two forms of `target_modules`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetModules {
+    /// A list of names: a module path equal to a name or ending with `"." + name`.
+    Names(Vec<String>),
+    /// A regular expression that must match the whole module path (Python's `re.fullmatch`;
+    /// the `regex` crate's syntax, which agrees with Python's on classes, groups, alternation
+    /// and repetition).
+    Regex(String),
+}
+
+impl TargetModules {
+    fn matcher(&self) -> Result<TargetMatcher<'_>, LoraError> {
+        Ok(match self {
+            TargetModules::Names(names) => TargetMatcher::Names(names),
+            TargetModules::Regex(pattern) => {
+                let bad = |e: regex::Error| LoraError::Config {
+                    message: format!("target_modules {pattern:?} is not a regular expression: {e}"),
+                };
+                // The user's own text first, so that an error points into it, then anchored.
+                regex::Regex::new(pattern).map_err(bad)?;
+                TargetMatcher::Regex(regex::Regex::new(&format!("^(?:{pattern})$")).map_err(bad)?)
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for TargetModules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetModules::Names(names) => write!(f, "{names:?}"),
+            TargetModules::Regex(pattern) => write!(f, "the regular expression {pattern:?}"),
+        }
+    }
+}
+
+/// [`TargetModules`] ready to test paths (the expression compiled once).
+enum TargetMatcher<'a> {
+    Names(&'a [String]),
+    Regex(regex::Regex),
+}
+
+impl TargetMatcher<'_> {
+    fn matches(&self, module_path: &str) -> bool {
+        match self {
+            TargetMatcher::Names(names) => names.iter().any(|t| {
+                module_path == t
+                    || module_path
+                        .strip_suffix(t.as_str())
+                        .is_some_and(|head| head.ends_with('.'))
+            }),
+            TargetMatcher::Regex(re) => re.is_match(module_path),
+        }
     }
 }
 
@@ -262,18 +337,19 @@ pub enum LoraError {
         message: String,
     },
     /// No linear layer matched `target_modules`.
-    #[error("no linear layer of the model matches target_modules {targets:?}")]
+    #[error("no linear layer of the model matches target_modules {targets}")]
     #[diagnostic(
         code(judgeflow_model::lora::no_target),
         help(
             "targets match module paths by their end, as in PEFT: q_proj, k_proj, v_proj, o_proj, \
              gate_proj, up_proj, down_proj, fc1, fc2, multi_modal_projector, lm_head, or a longer \
-             path such as model.language_model.layers.3.self_attn.q_proj"
+             path such as model.language_model.layers.3.self_attn.q_proj; a regular expression \
+             must match a whole path"
         )
     )]
     NoTarget {
         /// The targets given.
-        targets: Vec<String>,
+        targets: TargetModules,
     },
     /// The model already has adapters.
     #[error("the model already has LoRA adapters")]
@@ -475,8 +551,9 @@ pub fn attach<B: Backend>(
     let mut model = model.no_grad();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut matched = 0;
+    let targets = config.target_modules.matcher()?;
     for_each_linear(&mut model, |path, lin| {
-        if !config.targets(path) {
+        if !targets.matches(path) {
             return;
         }
         matched += 1;
@@ -497,8 +574,10 @@ pub fn attach<B: Backend>(
         });
     }
     let mut config = config.clone();
-    config.target_modules.sort();
-    config.target_modules.dedup();
+    if let TargetModules::Names(names) = &mut config.target_modules {
+        names.sort();
+        names.dedup();
+    }
     model.lora = Some(config);
     Ok(model)
 }
@@ -729,7 +808,11 @@ mod tests {
     #[test]
     fn targets_match_module_path_ends_as_in_peft() {
         let config = LoraConfig {
-            target_modules: vec!["q_proj".into(), "mlp.fc1".into(), "lm_head".into()],
+            target_modules: TargetModules::Names(vec![
+                "q_proj".into(),
+                "mlp.fc1".into(),
+                "lm_head".into(),
+            ]),
             ..LoraConfig::new(4, 8.0)
         };
         assert!(config.targets("model.language_model.layers.0.self_attn.q_proj"));
@@ -792,12 +875,42 @@ mod tests {
         let json = config.to_peft_json();
         assert!(json.contains("\"lora_alpha\": 32,"), "{json}");
         assert_eq!(LoraConfig::from_peft_json(&json).unwrap().r, 16);
-        let mut parsed = LoraConfig::from_peft_json(&json).unwrap();
-        parsed.target_modules.sort();
-        let mut expected = config.clone();
-        expected.target_modules.sort();
-        assert_eq!(parsed, expected);
+        let sorted = |mut c: LoraConfig| {
+            if let TargetModules::Names(names) = &mut c.target_modules {
+                names.sort();
+            }
+            c
+        };
+        let parsed = LoraConfig::from_peft_json(&json).unwrap();
+        assert_eq!(sorted(parsed), sorted(config.clone()));
         let dora = json.replace("\"use_dora\": false", "\"use_dora\": true");
         assert!(LoraConfig::from_peft_json(&dora).is_err());
+    }
+
+    #[test]
+    fn a_regular_expression_target_is_written_and_read_as_peft_s_string_form() {
+        let config = LoraConfig {
+            target_modules: TargetModules::Regex(LANGUAGE_MODEL_TARGETS.into()),
+            ..LoraConfig::new(8, 16.0)
+        };
+        let json = config.to_peft_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v["target_modules"],
+            serde_json::json!(LANGUAGE_MODEL_TARGETS)
+        );
+        assert_eq!(LoraConfig::from_peft_json(&json).unwrap(), config);
+        // Python's re.fullmatch: the whole path, not a part of it.
+        assert!(config.targets("model.language_model.layers.7.cross_attn.o_proj"));
+        assert!(config.targets("model.language_model.layers.0.mlp.gate_proj"));
+        assert!(!config.targets("model.vision_model.transformer.layers.0.self_attn.q_proj"));
+        assert!(!config.targets("model.language_model.layers.0.self_attn.q_proj.extra"));
+        assert!(!config.targets("lm_head"));
+        let mut broken = v.clone();
+        broken["target_modules"] = serde_json::json!("(q_proj");
+        let err = LoraConfig::from_peft_json(&broken.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular expression"), "{err}");
     }
 }

@@ -13,7 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use judgeflow_model::backend::{CpuBackend, CpuTrainBackend};
 use judgeflow_model::checkpoint;
 use judgeflow_model::config::MllamaConfig;
-use judgeflow_model::lora::{self, LoraConfig};
+use judgeflow_model::lora::{self, LoraConfig, TargetModules};
 use judgeflow_model::model::{ImageInputs, MllamaForConditionalGeneration};
 use judgeflow_model::train::{LossRecord, TrainBatch, TrainConfig, train};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -44,7 +44,7 @@ const TARGETS: [&str; 11] = [
 fn lora_config(dropout: f64) -> LoraConfig {
     LoraConfig {
         lora_dropout: dropout,
-        target_modules: TARGETS.map(String::from).to_vec(),
+        target_modules: TargetModules::Names(TARGETS.map(String::from).to_vec()),
         base_model_name_or_path: Some("mllama_tiny".into()),
         ..LoraConfig::new(4, 8.0)
     }
@@ -181,7 +181,7 @@ fn a_fresh_adapter_leaves_the_logits_unchanged() {
     assert_eq!(max_abs_diff(&plain, &logits(&adapted)), 0.0);
     // PEFT's rule: `q_proj` adapts the cross-attention and vision projections too.
     let q_only = LoraConfig {
-        target_modules: vec!["q_proj".into()],
+        target_modules: TargetModules::Names(vec!["q_proj".into()]),
         ..LoraConfig::new(2, 2.0)
     };
     let modules = lora::adapted_modules(&lora::attach(base::<B>(), &q_only, 0).unwrap());
@@ -191,13 +191,64 @@ fn a_fresh_adapter_leaves_the_logits_unchanged() {
         modules.contains(&"model.vision_model.global_transformer.layers.0.self_attn.q_proj".into())
     );
     let nothing = LoraConfig {
-        target_modules: vec!["proj".into()],
+        target_modules: TargetModules::Names(vec!["proj".into()]),
         ..LoraConfig::new(2, 2.0)
     };
     assert!(matches!(
         lora::attach(base::<B>(), &nothing, 0),
         Err(lora::LoraError::NoTarget { .. })
     ));
+    // PEFT's string form: the whole path must match, so a bare name matches nothing ...
+    let bare = LoraConfig {
+        target_modules: TargetModules::Regex("q_proj".into()),
+        ..LoraConfig::new(2, 2.0)
+    };
+    assert!(matches!(
+        lora::attach(base::<B>(), &bare, 0),
+        Err(lora::LoraError::NoTarget { .. })
+    ));
+    // ... an expression that does not compile is a configuration error, not a silent no-op ...
+    let broken = LoraConfig {
+        target_modules: TargetModules::Regex("model\\.(q_proj".into()),
+        ..LoraConfig::new(2, 2.0)
+    };
+    assert!(matches!(
+        lora::attach(base::<B>(), &broken, 0),
+        Err(lora::LoraError::Config { .. })
+    ));
+    // ... and the language-model expression adapts every projection of the text decoder (self-
+    // and cross-attention, MLP) and nothing of the vision tower, the projector or the head.
+    let language = LoraConfig {
+        target_modules: TargetModules::Regex(lora::LANGUAGE_MODEL_TARGETS.into()),
+        ..LoraConfig::new(2, 2.0)
+    };
+    let modules = lora::adapted_modules(&lora::attach(base::<B>(), &language, 0).unwrap());
+    let mut expected = Vec::new();
+    let mut everything = base::<B>();
+    lora::for_each_linear(&mut everything, |path, _| {
+        let last = path.rsplit('.').next().unwrap();
+        let projection = [
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        ];
+        if path.starts_with("model.language_model.") && projection.contains(&last) {
+            expected.push(path.to_string());
+        }
+    });
+    assert!(
+        expected.iter().any(|p| p.contains("cross_attn.q_proj")),
+        "{expected:?}"
+    );
+    assert!(
+        expected.iter().any(|p| p.ends_with("mlp.down_proj")),
+        "{expected:?}"
+    );
+    assert_eq!(modules, expected);
 }
 
 #[test]
@@ -382,23 +433,32 @@ fn training_continues_from_a_saved_adapter() {
     );
 }
 
-/// The fixture for PEFT's check: an adapter trained here (rank 4, alpha 8, dropout 0.1, 6 AdamW
-/// steps, seed 0) with the inputs and judgeflow's f32 logits for them.
-fn fixture_dir() -> PathBuf {
-    fixtures().join("lora_tiny")
+/// The fixtures for PEFT's check: adapters trained here (rank 4, alpha 8, dropout 0.1, 6 AdamW
+/// steps, seed 0) with the inputs and judgeflow's f32 logits for them. `lora_tiny` names its
+/// targets as a list (PEFT's suffix rule, 73 modules), `lora_tiny_language` as PEFT's string
+/// form ([`lora::LANGUAGE_MODEL_TARGETS`]: the text decoder's projections only).
+fn fixture_dirs() -> [(PathBuf, LoraConfig); 2] {
+    let language = LoraConfig {
+        target_modules: TargetModules::Regex(lora::LANGUAGE_MODEL_TARGETS.into()),
+        ..lora_config(0.1)
+    };
+    [
+        (fixtures().join("lora_tiny"), lora_config(0.1)),
+        (fixtures().join("lora_tiny_language"), language),
+    ]
 }
 
-fn bless_fixture() {
+fn bless_fixture(dir: &Path, config: &LoraConfig) {
     T::seed(&Default::default(), 0);
-    let model = lora::attach(base::<T>(), &lora_config(0.1), 0).unwrap();
+    let model = lora::attach(base::<T>(), config, 0).unwrap();
     let (model, records) = train_steps(model, 6);
     eprintln!(
-        "lora_tiny: losses {:?}",
+        "{}: losses {:?}",
+        dir.display(),
         records.iter().map(|r| r.loss).collect::<Vec<_>>()
     );
     let model = model.valid();
-    let dir = fixture_dir().join("adapter");
-    lora::save_adapter(&model, &dir).unwrap();
+    lora::save_adapter(&model, dir.join("adapter")).unwrap();
     let x = inputs::<B>();
     let logits = model.forward(
         x.input_ids.clone(),
@@ -431,16 +491,28 @@ fn bless_fixture() {
         )
     });
     let bytes = safetensors::serialize(views, None).unwrap();
-    std::fs::write(fixture_dir().join("inputs.safetensors"), bytes).unwrap();
+    std::fs::write(dir.join("inputs.safetensors"), bytes).unwrap();
 }
 
 #[test]
-fn committed_fixture_reproduces_judgeflow_logits() {
-    if std::env::var_os("JUDGEFLOW_BLESS_LORA_FIXTURE").is_some() {
-        bless_fixture();
+fn committed_fixtures_reproduce_judgeflow_logits() {
+    for (dir, config) in fixture_dirs() {
+        if std::env::var_os("JUDGEFLOW_BLESS_LORA_FIXTURE").is_some() {
+            bless_fixture(&dir, &config);
+        }
+        check_fixture(&dir, &config);
     }
-    let model = lora::load_adapter(base::<B>(), fixture_dir().join("adapter")).unwrap();
-    let bytes = std::fs::read(fixture_dir().join("inputs.safetensors")).unwrap();
+}
+
+fn check_fixture(dir: &Path, config: &LoraConfig) {
+    let model = lora::load_adapter(base::<B>(), dir.join("adapter")).unwrap();
+    // What it loaded is what it was trained with (a list comes back sorted, as PEFT writes it).
+    let mut expected = config.clone();
+    if let TargetModules::Names(names) = &mut expected.target_modules {
+        names.sort();
+    }
+    assert_eq!(model.lora_config(), Some(&expected), "{}", dir.display());
+    let bytes = std::fs::read(dir.join("inputs.safetensors")).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let mut names = file.names();
     names.sort();
@@ -459,8 +531,16 @@ fn committed_fixture_reproduces_judgeflow_logits() {
     let expected: Vec<f32> = expected.into_data().iter::<f32>().collect();
     let ours = logits(&model);
     let diff = max_abs_diff(&ours, &expected);
-    assert!(diff < 1e-5, "judgeflow_logits vs now: {diff}");
+    assert!(
+        diff < 1e-5,
+        "{}: judgeflow_logits vs now: {diff}",
+        dir.display()
+    );
     // The check is meaningful: the adapter moves the logits well past PEFT's 1e-3 tolerance.
     let moved = max_abs_diff(&ours, &logits(&base()));
-    assert!(moved > 0.05, "the adapter moves the logits by only {moved}");
+    assert!(
+        moved > 0.05,
+        "{}: the adapter moves the logits by only {moved}",
+        dir.display()
+    );
 }

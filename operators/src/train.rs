@@ -199,6 +199,12 @@ impl TypedOperator for Train {
             Init::Previous => Some(ctx.input_dir("previous")?.to_path_buf()),
             Init::Scratch => None,
         };
+        // Bad adapter settings fail here, not after minutes of loading weights.
+        if p.lora.adapter == crate::train_lora::Adapter::Lora
+            && let Some(dir) = &init_dir
+        {
+            crate::train_lora::config(ctx.node, &p.lora, dir)?;
+        }
         let out_dir = ctx.output_dir("model")?;
         let place = p.device.on(ctx);
         let job = Job {

@@ -4,10 +4,13 @@
 //! - `adapter = "none"` (the default) trains every weight, as before.
 //! - `adapter = "lora"` freezes the starting weights (`init = "base"` or `"previous"`) and
 //!   trains adapters of rank `lora_rank`, scale `lora_alpha / lora_rank`, dropout
-//!   `lora_dropout`, on the linear layers `lora_targets` names (PEFT's `target_modules`: a module
-//!   whose path ends with a target; `q_proj` also reaches the cross-attention and vision
-//!   projections). When the starting checkpoint is itself a LoRA run's (the previous
-//!   iteration's), its adapters are trained further, with the settings they were made with.
+//!   `lora_dropout`, on the linear layers `lora_targets` names (PEFT's `target_modules` as a
+//!   list: a module whose path ends with a target; `q_proj` also reaches the cross-attention and
+//!   vision projections), or, when `lora_target_regex` is set, on those whose whole path it
+//!   matches (PEFT's string form; `"language_model"` stands for the text decoder's projections,
+//!   [`lora::LANGUAGE_MODEL_TARGETS`]). The settings are checked before the weights load. When
+//!   the starting checkpoint is itself a LoRA run's (the previous iteration's), its adapters are
+//!   trained further, with the settings they were made with.
 //! - The artifact of a LoRA run is, without `merge`, a PEFT adapter directory
 //!   (`adapter_config.json`, `adapter_model.safetensors`) that is also a judgeflow checkpoint:
 //!   the base's `config.json`, the base's weight files by reference
@@ -20,7 +23,7 @@ use std::path::Path;
 use burn::prelude::Backend;
 use judgeflow_engine::{choice_enum, operator_params};
 use judgeflow_model::checkpoint::{self, ExternalWeight, mtime_ns};
-use judgeflow_model::lora::{self, LoraConfig};
+use judgeflow_model::lora::{self, LoraConfig, TargetModules};
 use judgeflow_model::model::MllamaForConditionalGeneration;
 use judgeflow_model::tokenizer::JudgeTokenizer;
 use miette::miette;
@@ -54,9 +57,35 @@ operator_params! {
             "up_proj",
             "down_proj",
         ],
+        /// PEFT's string form of target_modules, replacing `lora_targets` when set: a regular
+        /// expression the whole module path must match; `language_model` is the text decoder's
+        /// attention and MLP projections (the vision tower stays frozen and out of the backward
+        /// pass)
+        lora_target_regex: String = "",
         /// adapter = lora: save full weights with the adapters merged instead of the adapter
         merge: bool = false,
     }
+}
+
+/// The adapters' settings for fresh adapters on the checkpoint in `dir`, checked (a regular
+/// expression that does not compile is an error here, before any weight is read).
+pub(crate) fn config(node: &str, p: &LoraParams, dir: &Path) -> miette::Result<LoraConfig> {
+    let target_modules = match p.lora_target_regex.as_str() {
+        "" => TargetModules::Names(p.lora_targets.clone()),
+        "language_model" => TargetModules::Regex(lora::LANGUAGE_MODEL_TARGETS.to_string()),
+        pattern => TargetModules::Regex(pattern.to_string()),
+    };
+    let config = LoraConfig {
+        r: p.lora_rank,
+        lora_alpha: p.lora_alpha,
+        lora_dropout: p.lora_dropout,
+        target_modules,
+        base_model_name_or_path: Some(absolute(dir).display().to_string()),
+    };
+    config
+        .validate()
+        .map_err(|e| miette!(code = "judgeflow::train::lora", "node `{node}`: {e}"))?;
+    Ok(config)
 }
 
 /// The model to train: `model` as loaded when `adapter = "none"`, else with adapters (its own
@@ -94,13 +123,7 @@ pub(crate) fn prepare<B: Backend>(
             Ok(model)
         }
         (Adapter::Lora, Some(dir)) => {
-            let config = LoraConfig {
-                r: p.lora_rank,
-                lora_alpha: p.lora_alpha,
-                lora_dropout: p.lora_dropout,
-                target_modules: p.lora_targets.clone(),
-                base_model_name_or_path: Some(absolute(dir).display().to_string()),
-            };
+            let config = config(node, p, dir)?;
             lora::attach(model, &config, seed)
                 .map_err(|e| miette!(code = "judgeflow::train::lora", "node `{node}`: {e}"))
         }
