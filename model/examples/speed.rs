@@ -24,6 +24,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
+use judgeflow_model::backend::PoolMemory;
 use judgeflow_model::config::MllamaConfig;
 use judgeflow_model::generate::{GenerateConfig, Placement, SamplingConfig, generate};
 use judgeflow_model::lora::{self, LoraConfig};
@@ -187,9 +188,11 @@ fn main() {
         println!("{}", json!({ "attention_check": check }));
     }
     let result = match args.device.as_str() {
-        "cpu" => run::<judgeflow_model::backend::CpuTrainBackend>(&args, &config),
+        "cpu" => run::<judgeflow_model::backend::CpuTrainBackend>(&args, &config, &|| None),
         #[cfg(feature = "cuda")]
-        "cuda" => run::<judgeflow_model::backend::CudaTrainBackend>(&args, &config),
+        "cuda" => run::<judgeflow_model::backend::CudaTrainBackend>(&args, &config, &|| {
+            judgeflow_model::backend::cuda_memory(&Default::default())
+        }),
         other => {
             eprintln!("device {other} is not available in this build\n{USAGE}");
             std::process::exit(2)
@@ -362,10 +365,11 @@ fn attention_check<B: Backend>(timed: bool) -> Value {
     check
 }
 
-/// LoRA on the text decoder's attention and MLP projections alone, named by full module path
-/// (PEFT's rule: a target equal to the path), as `device_lora_reference.py`'s `language_targets`
-/// picks them in transformers: the vision tower's `q_proj`s stay frozen on both sides. Also
-/// returns the adapters' parameter count.
+/// LoRA on the text decoder's attention and MLP projections alone
+/// ([`lora::LANGUAGE_MODEL_TARGETS`], PEFT's regular-expression form), as
+/// `device_lora_reference.py`'s `language_targets` picks them in transformers and as
+/// `pipelines/llama32_vision.toml` trains: the vision tower's `q_proj`s stay frozen on both
+/// sides. Also returns the adapters' parameter count.
 fn text_decoder_lora<B: Backend>(
     model: &mut MllamaForConditionalGeneration<B>,
     rank: usize,
@@ -374,14 +378,12 @@ fn text_decoder_lora<B: Backend>(
     let mut lora = LoraConfig::new(rank, alpha);
     // `pipelines/llama32_vision.toml`'s dropout, and PEFT's side of the comparison.
     lora.lora_dropout = 0.05;
-    let names = std::mem::take(&mut lora.target_modules);
+    lora.target_modules = lora::TargetModules::Regex(lora::LANGUAGE_MODEL_TARGETS.into());
     let mut params = 0;
     lora::for_each_linear(model, |path, linear| {
-        let last = path.rsplit('.').next().unwrap_or(path);
-        if path.starts_with("model.language_model.") && names.iter().any(|n| n == last) {
+        if lora.targets(path) {
             let (fan_in, fan_out) = linear.features();
             params += rank * (fan_in + fan_out);
-            lora.target_modules.push(path.to_string());
         }
     });
     (lora, params)
@@ -454,8 +456,26 @@ fn sync<B: Backend>(device: &B::Device) {
     B::sync(device).expect("device sync");
 }
 
-fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
+/// `memory` reads the device's memory pool (`None` on the CPU): its figures are recorded after
+/// each stage, so that a run that fits, or not, says what held the memory.
+fn run<B: AutodiffBackend>(
+    args: &Args,
+    config: &MllamaConfig,
+    memory: &dyn Fn() -> Option<PoolMemory>,
+) -> Value {
     let device = B::Device::default();
+    let mut stages = vec![];
+    let mut stage = |name: &str| {
+        if let Some(m) = memory() {
+            let gib = |b: u64| (b as f64 / (1u64 << 30) as f64 * 100.0).round() / 100.0;
+            eprintln!(
+                "memory {name}: {} GiB in use, {} GiB reserved",
+                gib(m.in_use),
+                gib(m.reserved)
+            );
+            stages.push(json!({"stage": name, "in_use_gib": gib(m.in_use), "reserved_gib": gib(m.reserved)}));
+        }
+    };
     B::seed(&device, 0);
     let start = Instant::now();
     let model: MllamaForConditionalGeneration<B::InnerBackend> =
@@ -463,6 +483,7 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
     sync::<B::InnerBackend>(&device);
     let init_s = start.elapsed().as_secs_f64();
     eprintln!("model initialised in {init_s:.1} s");
+    stage("inference model initialised");
     let params = model.num_params();
     let sampling = if args.greedy {
         SamplingConfig::greedy()
@@ -563,6 +584,10 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
     } else {
         Value::Null
     };
+    stage("decoding done");
+    // The training model is a second copy of the weights: the inference one goes first (at the
+    // 11B shape, keeping it cost 21 GB of the LoRA step's memory).
+    drop(model);
     let train_row = if args.train_steps > 0 {
         // Reseeded, so that builds with and without fusion train the same weights on the same
         // batches and their losses can be compared.
@@ -575,6 +600,8 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
             model = lora::attach(model, &lora_config, 0).expect("adapters attach");
             trainable = adapter_params;
         }
+        sync::<B>(&device);
+        stage("training model initialised");
         let prompts = prompt_rows(config, args.train_batch, args.train_seq, 11);
         let masks: Vec<Vec<bool>> = prompts
             .iter()
@@ -607,9 +634,11 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
         let (model, warm_records) =
             train(model, &warm, &train_config, |_| ()).expect("warm-up steps");
         let first_s = t.elapsed().as_secs_f64();
+        stage("two training steps done");
         let t = Instant::now();
         let (_, records) = train(model, &timed, &train_config, |_| ()).expect("timed steps");
         let total_s = t.elapsed().as_secs_f64();
+        stage("timed training steps done");
         json!({
             "batch": args.train_batch,
             "seq": args.train_seq,
@@ -637,5 +666,6 @@ fn run<B: AutodiffBackend>(args: &Args, config: &MllamaConfig) -> Value {
         "decode": decode_rows,
         "greedy_host_vs_device": agreement,
         "train": train_row,
+        "memory": stages,
     })
 }

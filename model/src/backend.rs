@@ -103,6 +103,30 @@ pub fn use_kernel_cache(dir: &std::path::Path) -> std::io::Result<()> {
     result
 }
 
+/// What cubecl's memory pool on a CUDA device holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolMemory {
+    /// Bytes in live allocations (tensors, and buffers a kernel still uses).
+    pub in_use: u64,
+    /// Bytes the pool has taken from the driver: what `nvidia-smi` counts, less the context.
+    /// The pool keeps freed pages for reuse, so this never shrinks on its own.
+    pub reserved: u64,
+}
+
+/// The memory pool's figures for `device` (waits for the device's queue); `None` when the
+/// device thread cannot answer.
+#[cfg(feature = "cuda")]
+pub fn cuda_memory(device: &burn::backend::cuda::CudaDevice) -> Option<PoolMemory> {
+    use cubecl_runtime::runtime::Runtime;
+    let usage = <cubecl_cuda::CudaRuntime as Runtime>::client(device)
+        .memory_usage()
+        .ok()?;
+    Some(PoolMemory {
+        in_use: usage.bytes_in_use,
+        reserved: usage.bytes_reserved,
+    })
+}
+
 /// What is using the GPU now, for [`exit_on_device_thread_panic`]'s message.
 #[cfg(feature = "cuda")]
 static GPU_WORK: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
