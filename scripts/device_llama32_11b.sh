@@ -14,6 +14,7 @@
 # the next with `bash scripts/device_llama32_11b.sh collect`.
 #
 #   run: bash scripts/device_llama32_11b.sh [SECONDS | collect]   (binary: .bin/judgeflow.xz)
+#   env: EXTRA_SETS (more --set overrides), JUDGE=0 (skip step 2's judge)
 set -uo pipefail
 raw="${RAW:-/tmp/llama11b_raw}"
 final="${OUT:-/tmp/out}"
@@ -48,7 +49,8 @@ targets=(eval_base_vl eval_base_mm eval_vl@1 eval_mm@1)
 log "check exit $?: $(tail -1 "$raw/check.txt")"
 
 start=$(date +%s)
-timeout 300 "$bin" judge --model "$ck" --image "$data/images/p1.png" --device cuda \
+# JUDGE=0 skips the one-pair judge (run already; it costs a minute of loading).
+[ "${JUDGE:-1}" = 0 ] || timeout 300 "$bin" judge --model "$ck" --image "$data/images/p1.png" --device cuda \
     --question "What is in this picture?" --answer-1 "Three circles." --answer-2 "A dog." \
     --temperature 0.6 --json > "$raw/judge.json" 2> "$raw/judge.log"
 log "judge exit $? in $(( $(date +%s) - start )) s: $(head -c 1500 "$raw/judge.json")"
