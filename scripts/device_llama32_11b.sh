@@ -26,8 +26,11 @@ collect() {
 if [ "${1:-}" = collect ]; then collect; exit 0; fi
 limit="${1:-900}"
 rm -rf "$raw" && mkdir -p "$raw"
-bin="$PWD/.bin/judgeflow"
 bash scripts/unpack_bin.sh judgeflow || exit 1
+# A copy outside the repository: a later device call that carries `.bin` replaces the folder,
+# and a run left going in the background (session 14) lost its binary before its `show`s.
+cp .bin/judgeflow /tmp/judgeflow_11b || exit 1
+bin=/tmp/judgeflow_11b
 ck=/tmp/llama11b data=/tmp/llama11b_data
 log() { echo "$(date +%T) $*" | tee -a "$raw/summary.txt"; }
 
