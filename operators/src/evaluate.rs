@@ -17,6 +17,11 @@
 //! and the same by words (`*_words`); equal lengths count one half. `image = "blank"` scores a
 //! blind judge: the same checkpoint with every image replaced by a uniform grey one of the same
 //! size, so what it gets right it gets from the text; the `image` column records which.
+//! `image = "other"` is the second blind judge: each item is shown a real picture of another
+//! item (a seeded derangement of the distinct images, so never its own). A grey image is itself
+//! evidence, that nothing is there: a judge that reads it well prefers every answer that
+//! denies an object and scores below 0.5 wherever the better answers claim one. Another
+//! scene's picture looks like the item's images and says nothing about its answers.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +41,7 @@ choice_enum! {
     pub enum ImageMode {
         Scene = "scene",
         Blank = "blank",
+        Other = "other",
     }
 }
 
@@ -46,7 +52,8 @@ operator_params! {
         samples: usize [1..=64] = 10,
         /// score at most this many items (0: all), a seeded subset
         limit: usize [0..=100_000_000] = 0,
-        /// the item's image, or a uniform grey one of the same size (a blind judge)
+        /// the item's image; `blank`: a uniform grey one of the same size; `other`: another
+        /// item's image (both are blind judges)
         image: ImageMode = ImageMode::Scene,
         ..judging: JudgingParams { generate.sampling.temperature = 0.2 },
     }
@@ -149,17 +156,23 @@ impl TypedOperator for Evaluate {
             }
         }
         let image = p.image.as_str();
-        let df = if p.image == ImageMode::Blank {
-            let blanks = blank_images(&bins(&df, "image")?, &ids)?;
-            let mut df = df;
-            df.with_column(binary_column("image", &blanks))
-                .map_err(frame_error(
-                    ctx.node,
-                    "replacing the image column with blank images",
-                ))?;
-            df
-        } else {
-            df
+        let replaced = match p.image {
+            ImageMode::Scene => None,
+            ImageMode::Blank => Some(blank_images(&bins(&df, "image")?, &ids)?),
+            ImageMode::Other => Some(other_images(
+                ctx.node,
+                &bins(&df, "image")?,
+                row_seed(ctx.seed, &["other images"]),
+            )?),
+        };
+        let df = match replaced {
+            Some(images) => {
+                let mut df = df;
+                df.with_column(binary_column("image", &images))
+                    .map_err(frame_error(ctx.node, "replacing the image column"))?;
+                df
+            }
+            None => df,
         };
         let (_, mut judgements) = judge_items(ctx, &p.judging, &df, "dimension", &shown)?;
         // The scores come from the judgements frame alone, so that row shards, whose joined
@@ -265,6 +278,40 @@ fn blank_images(images: &[Vec<u8>], ids: &[String]) -> miette::Result<Vec<Vec<u8
                 .clone())
         })
         .collect()
+}
+
+/// Each image replaced by a different one of the same frame: the distinct images (by their
+/// bytes) in a seeded random cycle, each mapped to the next, so no item keeps its own picture
+/// and items that shared a picture share the replacement.
+fn other_images(node: &str, images: &[Vec<u8>], seed: u64) -> miette::Result<Vec<Vec<u8>>> {
+    use rand::seq::SliceRandom;
+    let mut distinct: Vec<&[u8]> = Vec::new();
+    let mut index: BTreeMap<&[u8], usize> = BTreeMap::new();
+    for image in images {
+        index.entry(image.as_slice()).or_insert_with(|| {
+            distinct.push(image);
+            distinct.len() - 1
+        });
+    }
+    if distinct.len() < 2 {
+        return Err(miette::miette!(
+            code = "judgeflow::evaluate::other_image",
+            help = "use image = \"blank\" for a blind judge on a bench with a single picture",
+            "node `{node}`: image = \"other\" needs at least two different images in the bench, \
+             found {}",
+            distinct.len()
+        ));
+    }
+    let mut cycle: Vec<usize> = (0..distinct.len()).collect();
+    cycle.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let mut next = vec![0; distinct.len()];
+    for (k, &d) in cycle.iter().enumerate() {
+        next[d] = cycle[(k + 1) % cycle.len()];
+    }
+    Ok(images
+        .iter()
+        .map(|image| distinct[next[index[image.as_slice()]]].to_vec())
+        .collect())
 }
 
 /// Two-sided 95% normal quantile.
@@ -509,6 +556,32 @@ fn metrics_frame(scores: &[Score], image: &str) -> miette::Result<polars::prelud
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_images_never_give_an_item_its_own_picture() {
+        // Three items per picture, as the world's bench has (one per dimension).
+        let pictures: Vec<Vec<u8>> = (0..7u8).map(|p| vec![p; 4]).collect();
+        let images: Vec<Vec<u8>> = (0..21).map(|i| pictures[i / 3].clone()).collect();
+        let other = other_images("eval", &images, 9).unwrap();
+        assert_eq!(other.len(), images.len());
+        for (i, (mine, shown)) in images.iter().zip(&other).enumerate() {
+            assert_ne!(mine, shown, "item {i} got its own picture");
+            assert!(pictures.contains(shown));
+            // Items that shared a picture share its replacement.
+            assert_eq!(shown, &other[i / 3 * 3]);
+        }
+        // Every picture is still shown (a permutation of the distinct pictures), and the
+        // permutation is the seed's.
+        let mut seen: Vec<&Vec<u8>> = other.iter().collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), pictures.len());
+        assert_eq!(other, other_images("eval", &images, 9).unwrap());
+        assert_ne!(other, other_images("eval", &images, 10).unwrap());
+        let one = vec![vec![1u8; 4]; 3];
+        let err = other_images("eval", &one, 9).unwrap_err().to_string();
+        assert!(err.contains("at least two different images"), "{err}");
+    }
 
     fn shown(pair: usize, preferred: Verdict) -> Shown {
         Shown {
