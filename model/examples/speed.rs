@@ -473,7 +473,11 @@ fn run<B: AutodiffBackend>(
                 gib(m.in_use),
                 gib(m.reserved)
             );
-            stages.push(json!({"stage": name, "in_use_gib": gib(m.in_use), "reserved_gib": gib(m.reserved)}));
+            stages.push(json!({
+                "stage": name,
+                "in_use_gib": gib(m.in_use),
+                "reserved_gib": gib(m.reserved),
+            }));
         }
     };
     B::seed(&device, 0);

@@ -15,8 +15,9 @@
 //!   the whole path (Python's `re.fullmatch`). Paths are transformers 5's for
 //!   `MllamaForConditionalGeneration` ([`for_each_linear`]), so the name `q_proj` also adapts the
 //!   cross-attention layers and the vision encoder, exactly as PEFT would; the expression
-//!   [`LANGUAGE_MODEL_TARGETS`] keeps the vision tower frozen (and out of the backward pass). A starts as PEFT's default (kaiming-uniform, bound
-//!   `1/sqrt(in)`), B at zero: a fresh adapter leaves the outputs unchanged.
+//!   [`LANGUAGE_MODEL_TARGETS`] keeps the vision tower frozen (and out of the backward pass).
+//!   A starts as PEFT's default (kaiming-uniform, bound `1/sqrt(in)`), B at zero: a fresh
+//!   adapter leaves the outputs unchanged.
 //! - Adapters hold f32 tensors whatever the backend's float type (bf16 on CUDA): the adapter's
 //!   input is cast to f32, and the sum `base(x) + delta` is formed in f32 and cast back to the
 //!   base output's dtype, as PEFT does for a bf16 base with f32 adapters.
