@@ -26,3 +26,11 @@ if [ "$what" = m6 ]; then
     echo "== seed $s: T1.2, 6 vote pairs an iteration, majority minus oracle after 3"; python3 $P $E/m6_oracle_s$s/judgements.jsonl $E/m6_majority_s$s/judgements.jsonl
   done
 fi
+if [ "$what" = attr ]; then
+  for s in 1 2 3; do
+    $B export pipelines/judge_lab_self_train.toml "evaluate@3[filter.keep=agree,seed=$s].judgements" --cache /tmp/lab13/cache_st3 --set base.path=$M3 --set 'corrupt.kinds=["attribute"]' --to $E/attr_main_s$s --format jsonl > /dev/null 2>&1 || echo "export main $s failed"
+    $B export pipelines/judge_lab_self_train.toml "evaluate@3[filter.keep=agree,seed=$s].judgements" --cache /tmp/lab14/cache_ctrl2_st --set base.path=$MC --set 'corrupt.kinds=["attribute"]' --to $E/attr_ctrl_s$s --format jsonl > /dev/null 2>&1 || echo "export ctrl $s failed"
+    echo "== seed $s: attribute corruptions only, B6s3 (main), after 3 minus base"; python3 $P /tmp/lab13/exp3/eval_base_s$s/judgements.jsonl $E/attr_main_s$s/judgements.jsonl
+    echo "== seed $s: attribute corruptions only, random-verdict control, after 3 minus base"; python3 $P $E/ctrl_eval_base_s$s/judgements.jsonl $E/attr_ctrl_s$s/judgements.jsonl
+  done
+fi
