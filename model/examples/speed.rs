@@ -369,24 +369,25 @@ fn attention_check<B: Backend>(timed: bool) -> Value {
 /// ([`lora::LANGUAGE_MODEL_TARGETS`], PEFT's regular-expression form), as
 /// `device_lora_reference.py`'s `language_targets` picks them in transformers and as
 /// `pipelines/llama32_vision.toml` trains: the vision tower's `q_proj`s stay frozen on both
-/// sides. Also returns the adapters' parameter count.
-fn text_decoder_lora<B: Backend>(
-    model: &mut MllamaForConditionalGeneration<B>,
-    rank: usize,
-    alpha: f64,
-) -> (LoraConfig, usize) {
-    let mut lora = LoraConfig::new(rank, alpha);
-    // `pipelines/llama32_vision.toml`'s dropout, and PEFT's side of the comparison.
-    lora.lora_dropout = 0.05;
-    lora.target_modules = lora::TargetModules::Regex(lora::LANGUAGE_MODEL_TARGETS.into());
+/// sides.
+fn text_decoder_lora(rank: usize, alpha: f64) -> LoraConfig {
+    LoraConfig {
+        // `pipelines/llama32_vision.toml`'s dropout, and PEFT's side of the comparison.
+        lora_dropout: 0.05,
+        target_modules: lora::TargetModules::Regex(lora::LANGUAGE_MODEL_TARGETS.into()),
+        ..LoraConfig::new(rank, alpha)
+    }
+}
+
+/// The parameters of the adapters `model` carries.
+fn adapter_params<B: Backend>(model: &mut MllamaForConditionalGeneration<B>) -> usize {
     let mut params = 0;
-    lora::for_each_linear(model, |path, linear| {
-        if lora.targets(path) {
-            let (fan_in, fan_out) = linear.features();
-            params += rank * (fan_in + fan_out);
+    lora::for_each_linear(model, |_, linear| {
+        if let Some(adapter) = &linear.adapter {
+            params += adapter.num_params();
         }
     });
-    (lora, params)
+    params
 }
 
 /// One row per sequence: BOS, `<|image|>`, then random text ids (never a special id).
@@ -599,10 +600,9 @@ fn run<B: AutodiffBackend>(
         let mut model = config.init::<B>(&device).with_cross_attention_gates(0.5);
         let mut trainable = model.num_params();
         if let Some(rank) = args.lora_rank {
-            let (lora_config, adapter_params) =
-                text_decoder_lora(&mut model, rank, args.lora_alpha);
+            let lora_config = text_decoder_lora(rank, args.lora_alpha);
             model = lora::attach(model, &lora_config, 0).expect("adapters attach");
-            trainable = adapter_params;
+            trainable = adapter_params(&mut model);
         }
         sync::<B>(&device);
         stage("training model initialised");

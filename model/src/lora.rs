@@ -71,25 +71,14 @@ pub struct LoraConfig {
 }
 
 impl LoraConfig {
-    /// PEFT's usual choice for a Llama decoder: the attention and MLP projections.
+    /// PEFT's usual choice for a Llama decoder: the attention and MLP projections
+    /// ([`PROJECTIONS`]).
     pub fn new(r: usize, lora_alpha: f64) -> Self {
         Self {
             r,
             lora_alpha,
             lora_dropout: 0.0,
-            target_modules: TargetModules::Names(
-                [
-                    "q_proj",
-                    "k_proj",
-                    "v_proj",
-                    "o_proj",
-                    "gate_proj",
-                    "up_proj",
-                    "down_proj",
-                ]
-                .map(String::from)
-                .to_vec(),
-            ),
+            target_modules: TargetModules::Names(PROJECTIONS.map(String::from).to_vec()),
             base_model_name_or_path: None,
         }
     }
@@ -252,6 +241,18 @@ impl LoraConfig {
         Ok(config)
     }
 }
+
+/// The names of a Llama decoder layer's attention and MLP projections: PEFT's usual
+/// `target_modules` for it, and the names [`LANGUAGE_MODEL_TARGETS`] alternates over.
+pub const PROJECTIONS: [&str; 7] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
 
 /// An expression for [`TargetModules::Regex`]: the text decoder's attention and MLP projections
 /// (self- and cross-attention layers), leaving the vision tower and the projector frozen. With

@@ -41,6 +41,14 @@ const TARGETS: [&str; 11] = [
     "lm_head",
 ];
 
+/// Rank 2, alpha 2, no dropout, on the layers `targets` names.
+fn targeting(targets: TargetModules) -> LoraConfig {
+    LoraConfig {
+        target_modules: targets,
+        ..LoraConfig::new(2, 2.0)
+    }
+}
+
 fn lora_config(dropout: f64) -> LoraConfig {
     LoraConfig {
         lora_dropout: dropout,
@@ -180,63 +188,39 @@ fn a_fresh_adapter_leaves_the_logits_unchanged() {
     assert_eq!(lora::adapted_modules(&adapted).len(), 73);
     assert_eq!(max_abs_diff(&plain, &logits(&adapted)), 0.0);
     // PEFT's rule: `q_proj` adapts the cross-attention and vision projections too.
-    let q_only = LoraConfig {
-        target_modules: TargetModules::Names(vec!["q_proj".into()]),
-        ..LoraConfig::new(2, 2.0)
-    };
+    let q_only = targeting(TargetModules::Names(vec!["q_proj".into()]));
     let modules = lora::adapted_modules(&lora::attach(base::<B>(), &q_only, 0).unwrap());
     assert_eq!(modules.len(), 5 + 6);
     assert!(modules.contains(&"model.language_model.layers.1.cross_attn.q_proj".to_string()));
     assert!(
         modules.contains(&"model.vision_model.global_transformer.layers.0.self_attn.q_proj".into())
     );
-    let nothing = LoraConfig {
-        target_modules: TargetModules::Names(vec!["proj".into()]),
-        ..LoraConfig::new(2, 2.0)
-    };
+    let nothing = targeting(TargetModules::Names(vec!["proj".into()]));
     assert!(matches!(
         lora::attach(base::<B>(), &nothing, 0),
         Err(lora::LoraError::NoTarget { .. })
     ));
     // PEFT's string form: the whole path must match, so a bare name matches nothing ...
-    let bare = LoraConfig {
-        target_modules: TargetModules::Regex("q_proj".into()),
-        ..LoraConfig::new(2, 2.0)
-    };
+    let bare = targeting(TargetModules::Regex("q_proj".into()));
     assert!(matches!(
         lora::attach(base::<B>(), &bare, 0),
         Err(lora::LoraError::NoTarget { .. })
     ));
     // ... an expression that does not compile is a configuration error, not a silent no-op ...
-    let broken = LoraConfig {
-        target_modules: TargetModules::Regex("model\\.(q_proj".into()),
-        ..LoraConfig::new(2, 2.0)
-    };
+    let broken = targeting(TargetModules::Regex("model\\.(q_proj".into()));
     assert!(matches!(
         lora::attach(base::<B>(), &broken, 0),
         Err(lora::LoraError::Config { .. })
     ));
     // ... and the language-model expression adapts every projection of the text decoder (self-
     // and cross-attention, MLP) and nothing of the vision tower, the projector or the head.
-    let language = LoraConfig {
-        target_modules: TargetModules::Regex(lora::LANGUAGE_MODEL_TARGETS.into()),
-        ..LoraConfig::new(2, 2.0)
-    };
+    let language = targeting(TargetModules::Regex(lora::LANGUAGE_MODEL_TARGETS.into()));
     let modules = lora::adapted_modules(&lora::attach(base::<B>(), &language, 0).unwrap());
     let mut expected = Vec::new();
     let mut everything = base::<B>();
     lora::for_each_linear(&mut everything, |path, _| {
         let last = path.rsplit('.').next().unwrap();
-        let projection = [
-            "q_proj",
-            "k_proj",
-            "v_proj",
-            "o_proj",
-            "gate_proj",
-            "up_proj",
-            "down_proj",
-        ];
-        if path.starts_with("model.language_model.") && projection.contains(&last) {
+        if path.starts_with("model.language_model.") && lora::PROJECTIONS.contains(&last) {
             expected.push(path.to_string());
         }
     });

@@ -200,11 +200,7 @@ impl TypedOperator for Train {
             Init::Scratch => None,
         };
         // Bad adapter settings fail here, not after minutes of loading weights.
-        if p.lora.adapter == crate::train_lora::Adapter::Lora
-            && let Some(dir) = &init_dir
-        {
-            crate::train_lora::config(ctx.node, &p.lora, dir)?;
-        }
+        let lora = crate::train_lora::fresh_config(ctx.node, &p.lora, init_dir.as_deref())?;
         let out_dir = ctx.output_dir("model")?;
         let place = p.device.on(ctx);
         let job = Job {
@@ -214,6 +210,7 @@ impl TypedOperator for Train {
             rows,
             scenes,
             init_dir,
+            lora,
             out_dir,
             choice: place.choice,
             bar: ctx.progress(0, "steps"),
@@ -245,6 +242,8 @@ struct Job {
     /// The world's scenes, for the patch probe's labels (`patch_probe > 0`).
     scenes: Option<polars::prelude::DataFrame>,
     init_dir: Option<std::path::PathBuf>,
+    /// Fresh adapters' settings (`adapter = "lora"` on starting weights), checked before loading.
+    lora: Option<judgeflow_model::lora::LoraConfig>,
     out_dir: std::path::PathBuf,
     choice: DeviceChoice,
     bar: judgeflow_engine::NodeProgress,
@@ -357,8 +356,8 @@ impl TrainTask for Job {
         let model = crate::train_lora::prepare(
             &self.node,
             model,
-            &p.lora,
-            self.init_dir.as_deref(),
+            p.lora.adapter,
+            self.lora.as_ref(),
             self.seed,
         )?;
         // `scenes` is read exactly when `patch_probe > 0`.

@@ -48,15 +48,7 @@ operator_params! {
         /// dropout on the adapters' input while training
         lora_dropout: f64 [0.0..=0.99] = 0.05,
         /// PEFT's target_modules: linear layers whose module path ends with one of these
-        lora_targets: Vec<String> = vec![
-            "q_proj",
-            "k_proj",
-            "v_proj",
-            "o_proj",
-            "gate_proj",
-            "up_proj",
-            "down_proj",
-        ],
+        lora_targets: Vec<String> = lora::PROJECTIONS.to_vec(),
         /// PEFT's string form of target_modules, replacing `lora_targets` when set: a regular
         /// expression the whole module path must match; `language_model` is the text decoder's
         /// attention and MLP projections (the vision tower stays frozen and out of the backward
@@ -67,9 +59,17 @@ operator_params! {
     }
 }
 
-/// The adapters' settings for fresh adapters on the checkpoint in `dir`, checked (a regular
-/// expression that does not compile is an error here, before any weight is read).
-pub(crate) fn config(node: &str, p: &LoraParams, dir: &Path) -> miette::Result<LoraConfig> {
+/// The settings of fresh adapters on the starting checkpoint in `init_dir`, checked (a regular
+/// expression that does not compile is an error here, before any weight is read); `None` when
+/// `adapter = "none"` or there are no starting weights.
+pub(crate) fn fresh_config(
+    node: &str,
+    p: &LoraParams,
+    init_dir: Option<&Path>,
+) -> miette::Result<Option<LoraConfig>> {
+    let (Adapter::Lora, Some(dir)) = (p.adapter, init_dir) else {
+        return Ok(None);
+    };
     let target_modules = match p.lora_target_regex.as_str() {
         "" => TargetModules::Names(p.lora_targets.clone()),
         "language_model" => TargetModules::Regex(lora::LANGUAGE_MODEL_TARGETS.to_string()),
@@ -85,20 +85,21 @@ pub(crate) fn config(node: &str, p: &LoraParams, dir: &Path) -> miette::Result<L
     config
         .validate()
         .map_err(|e| miette!(code = "judgeflow::train::lora", "node `{node}`: {e}"))?;
-    Ok(config)
+    Ok(Some(config))
 }
 
 /// The model to train: `model` as loaded when `adapter = "none"`, else with adapters (its own
-/// when it was loaded from a LoRA run's checkpoint, fresh ones from `seed` otherwise).
+/// when it was loaded from a LoRA run's checkpoint, fresh ones from `seed` and `fresh`, the
+/// [`fresh_config`] of the same node, otherwise).
 pub(crate) fn prepare<B: Backend>(
     node: &str,
     model: MllamaForConditionalGeneration<B>,
-    p: &LoraParams,
-    init_dir: Option<&Path>,
+    adapter: Adapter,
+    fresh: Option<&LoraConfig>,
     seed: u64,
 ) -> miette::Result<MllamaForConditionalGeneration<B>> {
     let has_adapters = model.lora_config().is_some();
-    match (p.adapter, init_dir) {
+    match (adapter, fresh) {
         (Adapter::None, _) if has_adapters => Err(miette!(
             code = "judgeflow::train::lora_checkpoint",
             help = "train it with adapter = \"lora\" (continues its adapters), or save it merged \
@@ -122,11 +123,8 @@ pub(crate) fn prepare<B: Backend>(
             );
             Ok(model)
         }
-        (Adapter::Lora, Some(dir)) => {
-            let config = config(node, p, dir)?;
-            lora::attach(model, &config, seed)
-                .map_err(|e| miette!(code = "judgeflow::train::lora", "node `{node}`: {e}"))
-        }
+        (Adapter::Lora, Some(config)) => lora::attach(model, config, seed)
+            .map_err(|e| miette!(code = "judgeflow::train::lora", "node `{node}`: {e}")),
     }
 }
 
