@@ -6,14 +6,16 @@
 #   run: bash scripts/device_pipeline.sh pipelines/self_train.toml [SECONDS [--set node.param=v ...]]
 # The cache (.judgeflow, git-ignored) survives between calls while the machine stays warm, so a
 # run cut short by the time limit resumes where it stopped.
+# BIN_NAME=judgeflow_fusion runs .bin/judgeflow_fusion.xz instead (the build with burn's fusion).
 set -uo pipefail
 pipeline="$1"
 limit="${2:-540}"
 shift $(( $# < 2 ? $# : 2 ))
 sets=("$@")
 out="${OUT:-/tmp/out}"
-bin=./.bin/judgeflow
-bash scripts/unpack_bin.sh judgeflow || exit 1
+bin_name="${BIN_NAME:-judgeflow}"
+bin="./.bin/$bin_name"
+bash scripts/unpack_bin.sh "$bin_name" || exit 1
 nvidia-smi --query-gpu=name,clocks.sm,power.draw,temperature.gpu --format=csv,noheader | tee "$out/gpu.txt"
 RUST_LOG=info,cubecl=warn timeout "$limit" "$bin" run "$pipeline" "${sets[@]}" > "$out/run.txt" 2> "$out/run.log"
 echo "run exit: $?"

@@ -4,13 +4,23 @@
 #   1. `tiny`: decode at batch 16 and 64 with both placements, a training step at 64 x 37;
 #   2. `tiny` again in a fresh process with the kernel cache the first one filled (warm-up);
 #   3. the Llama-3.2-11B-Vision shape (random bf16 weights): generate at batch 16 and 64, one
-#      560 px tile, 64-token prompt, 64 new tokens, T 0.6, top-k 50, top-p 0.9.
+#      560 px tile, 64-token prompt, 64 new tokens, T 0.6, top-k 50, top-p 0.9;
+#   4. (`fusion`, with .bin/speed_fusion.xz carried: the same example built with --features
+#      judgeflow/fusion) `tiny` again with fusion, on the same seeds and batches as 1, and
+#      scripts/fusion_check.py's comparison of the two (losses, greedy tokens).
+# transformers' training step is timed twice: as configured, and with the global gradient norm
+# clipped to 1.0 before AdamW, as judgeflow's step does.
+# The 11B runs use the matmul strategies and the vision encoder's attention kernel that the
+# sessions' measurements chose (notes/gpu.md): JUDGEFLOW_MATMUL, JUDGEFLOW_MATMUL_SMALL_M and
+# JUDGEFLOW_ATTENTION, overridable from the environment. BURN_11B_LIMIT (s) bounds that run.
 # Raw outputs (JSON lines, logs) go to one archive, $OUT/speed_raw.tar.gz; the table is printed
 # last and saved as $OUT/speed_table.txt.
 #
-#   run: bash scripts/device_speed.sh [tiny|11b|all]   (binary carried as .bin/speed.xz)
+#   run: bash scripts/device_speed.sh [tiny|11b|fusion|all] ...   (binary carried as .bin/speed.xz)
+#        several modes in one call (`tiny fusion 11b`) run in that order, whatever order given
 set -uo pipefail
-what="${1:-all}"
+modes="${*:-all}"
+has() { case " $modes " in *" $1 "*|*" all "*) return 0;; *) return 1;; esac; }
 final="${OUT:-/tmp/out}"
 out=/tmp/speed_raw
 rm -rf "$out" && mkdir -p "$out"
@@ -34,9 +44,10 @@ peak() {
     return $rc
 }
 
-if [ "$what" = tiny ] || [ "$what" = all ]; then
-    peak "$out/tiny_burn.log" timeout 240 "$bin" --preset tiny --device cuda --batches 16,64 \
-        --prompt-len 48 --new-tokens 32 --train-batch 64 --train-seq 37 --train-steps 30 \
+tiny_args=(--preset tiny --device cuda --batches 16,64 --prompt-len 48 --new-tokens 32
+    --train-batch 64 --train-seq 37 --train-steps 30)
+if has tiny; then
+    peak "$out/tiny_burn.log" timeout 240 "$bin" "${tiny_args[@]}" \
         --write-config "$out/tiny_config.json" --kernel-cache "$kernels" --out "$out/tiny_burn.json" \
         2>> "$out/tiny_burn.log"
     echo "burn tiny exit: $?"
@@ -52,12 +63,31 @@ if [ "$what" = tiny ] || [ "$what" = all ]; then
             > "$out/tiny_torch_$b.json" 2>> "$out/torch.log"
         echo "torch tiny batch $b exit: $?"
     done
+    timeout 150 python3 scripts/hf_mllama_timing.py --config "$out/tiny_config.json" \
+        --mode train --batch 64 --seq-len 37 --steps 30 --warmup 5 --tiles 1 --clip-grad-norm 1.0 \
+        > "$out/tiny_torch_clip.json" 2>> "$out/torch.log"
+    echo "torch tiny training with clipping exit: $?"
 fi
 
-if [ "$what" = 11b ] || [ "$what" = all ]; then
+if has fusion && { [ -f .bin/speed_fusion.xz ] || [ "$modes" != all ]; }; then
+    bash scripts/unpack_bin.sh speed_fusion || exit 1
+    # Its own kernel cache: fused kernels are other kernels.
+    peak "$out/tiny_fusion.log" timeout 300 ./.bin/speed_fusion "${tiny_args[@]}" \
+        --kernel-cache /tmp/judgeflow-kernels-fusion --out "$out/tiny_fusion.json" \
+        2>> "$out/tiny_fusion.log"
+    echo "burn tiny fused exit: $?"
+    python3 scripts/fusion_check.py "$out/tiny_burn.json" "$out/tiny_fusion.json" \
+        | tee "$out/fusion_check.txt"
+fi
+
+if has 11b; then
+    export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cyclic_mma}"
+    export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-cyclic_mma_rows}"
+    export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-flash_accelerated}"
+    echo "11b: JUDGEFLOW_MATMUL=$JUDGEFLOW_MATMUL JUDGEFLOW_MATMUL_SMALL_M=$JUDGEFLOW_MATMUL_SMALL_M JUDGEFLOW_ATTENTION=$JUDGEFLOW_ATTENTION" | tee "$out/11b_env.txt"
     # The published config (the one behind the issue's reference figures), for both sides.
     cp model/tests/fixtures/llama32_11b_vision_config.json "$out/11b_config.json"
-    peak "$out/11b_burn.log" timeout 240 "$bin" --config "$out/11b_config.json" --device cuda --tiles 1 \
+    peak "$out/11b_burn.log" timeout "${BURN_11B_LIMIT:-420}" "$bin" --config "$out/11b_config.json" --device cuda --tiles 1 \
         --batches 16,64 --placements device --prompt-len 64 --new-tokens 64 --repeats 1 \
         --train-steps 0 --kernel-cache "$kernels" \
         --out "$out/11b_burn.json" 2>> "$out/11b_burn.log"

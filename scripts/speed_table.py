@@ -33,6 +33,15 @@ def fmt(x, unit=""):
     return "-" if x is None else f"{x:,.1f}{unit}"
 
 
+def step_ms(ref):
+    """A transformers training result's step time in ms (older outputs give seconds)."""
+    if not ref:
+        return None
+    if ref.get("step_ms") is not None:
+        return ref["step_ms"]
+    return ref["step_s"] * 1e3 if "step_s" in ref else None
+
+
 def decode_rows(burn, torch_by_batch, label):
     rows = []
     if not burn:
@@ -55,16 +64,20 @@ def main():
     tiny = load(f"{d}/tiny_burn.json")
     tiny_torch = {b: load(f"{d}/tiny_torch_{b}.json") for b in (16, 64)}
     out += decode_rows(tiny, {b: t for b, t in tiny_torch.items() if t}, "tiny")
-    if tiny and tiny.get("train"):
-        t = tiny["train"]
-        ref = (tiny_torch.get(64) or {}).get("train")
-        ref_ms = ref.get("step_ms") if ref else None
-        if ref and ref_ms is None and "step_s" in ref:
-            ref_ms = ref["step_s"] * 1e3
-        out.append(
-            f"tiny train b{t['batch']} x {t['seq']} | burn {fmt(t['step_ms'])} ms/step | torch {fmt(ref_ms)} ms/step "
-            f"| burn time / torch time {fmt(t['step_ms'] / ref_ms if ref_ms else None)}"
-        )
+    ref_ms = step_ms((tiny_torch.get(64) or {}).get("train"))
+    clip_ms = step_ms((load(f"{d}/tiny_torch_clip.json") or {}).get("train"))
+    fused = load(f"{d}/tiny_fusion.json")
+    for label, run in (("tiny", tiny), ("tiny fused", fused)):
+        if run and run.get("train"):
+            t = run["train"]
+            out.append(
+                f"{label} train b{t['batch']} x {t['seq']} | burn {fmt(t['step_ms'])} ms/step "
+                f"| torch {fmt(ref_ms)} ms/step, clipped to norm 1 as burn is {fmt(clip_ms)} "
+                f"| burn time / torch time {fmt(t['step_ms'] / ref_ms if ref_ms else None)}, "
+                f"clipped {fmt(t['step_ms'] / clip_ms if clip_ms else None)}"
+            )
+    if fused:
+        out += decode_rows(fused, {b: t for b, t in tiny_torch.items() if t}, "tiny fused")
     second = load(f"{d}/tiny_burn_second.json")
     if tiny and second:
         for a, b in zip(

@@ -584,8 +584,11 @@ fn run<B: AutodiffBackend>(
             .zip(&dev)
             .filter(|(a, b)| a.tokens.first() == b.tokens.first())
             .count();
+        // The device placement's greedy tokens themselves, so that two builds (fused and
+        // unfused) can be compared row by row (scripts/fusion_check.py).
+        let device_tokens: Vec<&Vec<u32>> = dev.iter().map(|g| &g.tokens).collect();
         json!({"batch": batch, "rows": batch, "rows_identical": rows_equal,
-               "first_token_identical": first_token_equal})
+               "first_token_identical": first_token_equal, "device_tokens": device_tokens})
     } else {
         Value::Null
     };
