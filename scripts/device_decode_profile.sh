@@ -2,8 +2,9 @@
 # On the GPU machine: where one decode step of the Llama-3.2-11B-Vision shape goes, per kernel.
 # Two runs of the carried `speed` (random bf16 weights, batch $BATCH, one 560 px tile, 64-token
 # prompt, sampling T 0.6 / top-k 50 / top-p 0.9) with cubecl's profiling logger on, one with
-# $SHORT new tokens and one with $LONG; scripts/profile_diff.py divides the per-kernel difference
-# by the extra steps. The matmul strategies and vision attention are those device_speed.sh uses.
+# $SHORT new tokens and one with $LONG; scripts/profile_decode.py takes the launches per step
+# from the difference and the times from the longer run's last steps. The matmul strategies and
+# vision attention are those device_speed.sh uses.
 # Prints the table and saves it as $OUT/decode_profile.txt; the raw logs as
 # $OUT/decode_profile_raw.tar.gz.
 #
@@ -18,7 +19,7 @@ rm -rf "$out" && mkdir -p "$out"
 repo="$PWD"
 bash scripts/unpack_bin.sh speed || exit 1
 export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cyclic_mma}"
-export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-cyclic_mma_rows}"
+export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-ordered_mma}"
 export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-flash_accelerated}"
 cp "$repo/model/tests/fixtures/llama32_11b_vision_config.json" "$out/11b_config.json"
 for n in "$short" "$long"; do
@@ -39,6 +40,6 @@ TOML
     echo "new tokens $n: exit $? after $(( $(date +%s) - start )) s"
 done
 calls=2
-python3 "$repo/scripts/profile_diff.py" "$out/n${short}_profile.log" "$out/n${long}_profile.log" \
+python3 "$repo/scripts/profile_decode.py" "$out/n${short}_profile.log" "$out/n${long}_profile.log" \
     "$(( (long - short) * calls ))" | tee "$final/decode_profile.txt"
 tar czf "$final/decode_profile_raw.tar.gz" -C /tmp decode_profile_raw

@@ -12,18 +12,22 @@
 # clipped to 1.0 before AdamW, as judgeflow's step does.
 # The 11B runs use the matmul strategies and the vision encoder's attention kernel that the
 # sessions' measurements chose (notes/gpu.md): JUDGEFLOW_MATMUL, JUDGEFLOW_MATMUL_SMALL_M and
-# JUDGEFLOW_ATTENTION, overridable from the environment. BURN_11B_LIMIT (s) bounds that run.
+# JUDGEFLOW_ATTENTION, overridable from the environment. BURN_11B_LIMIT (s) bounds that run;
+# BATCHES_11B (default "16 64") picks its batch sizes, for both sides.
 # Raw outputs (JSON lines, logs) go to one archive, $OUT/speed_raw.tar.gz; the table is printed
 # last and saved as $OUT/speed_table.txt.
 #
-#   run: bash scripts/device_speed.sh [tiny|11b|fusion|all] ...   (binary carried as .bin/speed.xz)
+#   run: bash scripts/device_speed.sh [tiny|fusion|11b|11b_burn|11b_torch|all] ...   (binary carried as .bin/speed.xz)
 #        several modes in one call (`tiny fusion 11b`) run in that order, whatever order given
 set -uo pipefail
 modes="${*:-all}"
 has() { case " $modes " in *" $1 "*|*" all "*) return 0;; *) return 1;; esac; }
 final="${OUT:-/tmp/out}"
 out=/tmp/speed_raw
-rm -rf "$out" && mkdir -p "$out"
+# KEEP_RAW=1: add to the raw outputs of an earlier call on the same machine (e.g. `11b_burn`,
+# then `11b_torch` in a second call, so that neither passes the 10-minute limit of one call).
+[ "${KEEP_RAW:-0}" = 1 ] || rm -rf "$out"
+mkdir -p "$out"
 repo="$PWD"
 bin=./.bin/speed
 bash scripts/unpack_bin.sh speed || exit 1
@@ -80,25 +84,30 @@ if has fusion && { [ -f .bin/speed_fusion.xz ] || [ "$modes" != all ]; }; then
         | tee "$out/fusion_check.txt"
 fi
 
-if has 11b; then
+if has 11b || has 11b_burn || has 11b_torch; then
+    batches_11b="${BATCHES_11B:-16 64}"
     export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cyclic_mma}"
-    export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-cyclic_mma_rows}"
+    export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-ordered_mma}"
     export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-flash_accelerated}"
     echo "11b: JUDGEFLOW_MATMUL=$JUDGEFLOW_MATMUL JUDGEFLOW_MATMUL_SMALL_M=$JUDGEFLOW_MATMUL_SMALL_M JUDGEFLOW_ATTENTION=$JUDGEFLOW_ATTENTION" | tee "$out/11b_env.txt"
     # The published config (the one behind the issue's reference figures), for both sides.
     cp model/tests/fixtures/llama32_11b_vision_config.json "$out/11b_config.json"
+  if has 11b || has 11b_burn; then
     peak "$out/11b_burn.log" timeout "${BURN_11B_LIMIT:-420}" "$bin" --config "$out/11b_config.json" --device cuda --tiles 1 \
-        --batches 16,64 --placements device --prompt-len 64 --new-tokens 64 --repeats 1 \
+        --batches "$(echo $batches_11b | tr ' ' ',')" --placements device --prompt-len 64 --new-tokens 64 --repeats 1 \
         --train-steps 0 --kernel-cache "$kernels" \
         --out "$out/11b_burn.json" 2>> "$out/11b_burn.log"
     echo "burn 11b exit: $?"
-    for b in 16 64; do
+  fi
+  if has 11b || has 11b_torch; then
+    for b in $batches_11b; do
         peak "$out/11b_torch_$b.log" timeout 200 python3 scripts/hf_mllama_timing.py \
             --config "$out/11b_config.json" --mode generate --tiles 1 --gen-batch $b \
             --prompt-len 64 --new-tokens 64 --gen-repeats 1 \
             > "$out/11b_torch_$b.json" 2>> "$out/11b_torch_$b.log"
         echo "torch 11b batch $b exit: $?"
     done
+  fi
 fi
 
 cd "$repo"

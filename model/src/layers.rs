@@ -226,6 +226,21 @@ pub fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
     x.reshape([b, s, heads, hd / heads]).swap_dims(1, 2)
 }
 
+/// `x` laid out row-major (contiguous), a copy when it is a strided view.
+///
+/// Merging the last two dimensions needs them adjacent in memory, so burn copies a view such as
+/// [`split_heads`]' into a contiguous buffer there; splitting them again is free. Used for the
+/// cross-attention K/V that decoding reads at every step: kept as views, CUDA re-packed the whole
+/// K and V of every cross-attention layer at every step (0.8 + 0.55 ms a layer at the 11B shape,
+/// batch 16, in session 15's profile; notes/gpu.md).
+///
+/// # Shapes
+/// - x, output: `[a, b, c, d]`
+pub fn contiguous<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [a, b, c, d] = x.dims();
+    x.reshape([a, b, c * d]).reshape([a, b, c, d])
+}
+
 /// Inverse of [`split_heads`].
 ///
 /// # Shapes
@@ -342,6 +357,29 @@ mod tests {
         x.unsqueeze_dim::<5>(2)
             .expand([b, kv, n_rep, s, d])
             .reshape([b, kv * n_rep, s, d])
+    }
+
+    #[test]
+    fn contiguous_keeps_a_split_view_s_values_and_attention_s_result() {
+        let x = Tensor::<B, 3>::random(
+            [2, 5, 12],
+            Distribution::Normal(0.0, 1.0),
+            &Default::default(),
+        );
+        let view = split_heads(x, 3);
+        let laid_out = contiguous(view.clone());
+        assert_eq!(laid_out.dims(), [2, 3, 5, 4]);
+        view.clone()
+            .into_data()
+            .assert_eq(&laid_out.clone().into_data(), true);
+        // Decoding attends with the laid-out copy instead of the view: the same result.
+        let q = normal([2, 3, 1, 4]);
+        attention(q.clone(), view.clone(), view, None)
+            .into_data()
+            .assert_eq(
+                &attention(q, laid_out.clone(), laid_out, None).into_data(),
+                true,
+            );
     }
 
     #[test]

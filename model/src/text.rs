@@ -8,7 +8,7 @@ use burn::tensor::activation::silu;
 
 use crate::cache::{KvCache, KvView, LayerKv};
 use crate::config::{MllamaTextConfig, rope_inv_freq};
-use crate::layers::{apply_rope, attention, merge_heads, split_heads};
+use crate::layers::{apply_rope, attention, contiguous, merge_heads, split_heads};
 use crate::lora::LoraLinear;
 
 /// SwiGLU MLP (`mlp`).
@@ -352,10 +352,15 @@ impl<B: Backend> MllamaForCausalLM<B> {
                         (Some(kv), _) => kv,
                         (None, Some(states)) => {
                             let kv = l.cross_attn.project_kv(states.clone());
-                            if let Some(c) = layer_cache {
-                                c.set_cross(kv.0.clone(), kv.1.clone());
+                            match layer_cache {
+                                // Decoding reads them at every step: laid out once, here.
+                                Some(c) => {
+                                    let kv = (contiguous(kv.0), contiguous(kv.1));
+                                    c.set_cross(kv.0.clone(), kv.1.clone());
+                                    kv
+                                }
+                                None => kv,
                             }
-                            kv
                         }
                         (None, None) => continue,
                     };
