@@ -45,7 +45,10 @@ fn judgeflow(cache: &Path, args: &[&str]) -> String {
 
 /// A node's output frame, found through `judgeflow show`'s first line.
 fn frame(cache: &Path, node: &str, port: &str) -> DataFrame {
-    let out = judgeflow(cache, &["show", PIPELINE, node, "--port", port, "--rows", "1"]);
+    let out = judgeflow(
+        cache,
+        &["show", PIPELINE, node, "--port", port, "--rows", "1"],
+    );
     let first = out.lines().next().unwrap();
     let path = first.split_once(": ").unwrap().1.trim();
     ParquetReader::new(std::fs::File::open(path).unwrap())
@@ -70,7 +73,10 @@ fn the_shipped_base_judges_and_two_strict_iterations_report_a_paired_gain() {
     let sighted = overall("eval_base");
     let blind = overall("eval_base_blind");
     assert!(sighted.n >= 50, "{sighted:?}");
-    assert!(sighted.accuracy > 0.55, "the shipped base judges: {sighted:?}");
+    assert!(
+        sighted.accuracy > 0.55,
+        "the shipped base judges: {sighted:?}"
+    );
     assert!(
         sighted.accuracy > blind.accuracy,
         "the image helps: {sighted:?} against {blind:?}"
@@ -90,7 +96,9 @@ fn the_shipped_base_judges_and_two_strict_iterations_report_a_paired_gain() {
     );
     assert!(compare.contains("paired bootstrap"), "{compare}");
     assert!(
-        compare.lines().any(|l| l.starts_with("overall") && l.contains("seed 1: ")),
+        compare
+            .lines()
+            .any(|l| l.starts_with("overall") && l.contains("seed 1: ")),
         "the overall gain has its seed line: {compare}"
     );
 }

@@ -200,11 +200,15 @@ impl Data<'_> {
         by_iteration
     }
 
-    /// The first blind evaluation of `variant` (in plan order), with its iteration.
-    fn blind_of(&self, variant: &str) -> Option<(u32, &[MetricsRow])> {
+    /// The blind evaluation of `variant` that goes with iteration `at`: its own if it has one,
+    /// else the latest before it (a pipeline that scores only the base blind), with its
+    /// iteration. A pipeline that scores every iteration blind would otherwise set the final
+    /// judge's bars beside an earlier judge's blind score.
+    fn blind_of(&self, variant: &str, at: u32) -> Option<(u32, &[MetricsRow])> {
         self.evals
             .iter()
-            .find(|e| in_variant(e.node, variant) && is_blind(&e.rows))
+            .filter(|e| in_variant(e.node, variant) && is_blind(&e.rows) && e.iteration <= at)
+            .max_by_key(|e| e.iteration)
             .map(|e| (e.iteration, e.rows.as_slice()))
     }
 
@@ -391,7 +395,7 @@ fn accuracy_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)
                 PALETTE[0],
             ),
         ];
-        if let Some((it, blind)) = data.blind_of(variant) {
+        if let Some((it, blind)) = data.blind_of(variant, last) {
             let whose = if it == 0 {
                 "base".to_string()
             } else {

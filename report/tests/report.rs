@@ -573,6 +573,73 @@ fn a_blind_evaluation_is_drawn_beside_the_bars_not_as_an_iteration() {
     assert!(html.contains("0.111"));
 }
 
+/// With a blind evaluation at every iteration, "base vs final" sets the final judge's blind score
+/// beside its bars, not an earlier one's: the blind bars of a report holding blind evaluations at
+/// iterations 1 and 2 are those of a report holding only iteration 2's.
+#[test]
+fn the_final_bars_take_the_final_iteration_s_blind_score() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let evals = |blinds: &[(u32, f64)]| {
+        let mut nodes = vec![
+            node(
+                "eval_base",
+                "eval_base",
+                None,
+                "evaluate",
+                &[""],
+                Some(("metrics", metrics(d, "base", 0.5, 0.5))),
+            ),
+            node(
+                "evaluate@1",
+                "evaluate",
+                Some(1),
+                "evaluate",
+                &[""],
+                Some(("metrics", metrics(d, "one", 0.6, 0.6))),
+            ),
+            node(
+                "evaluate@2",
+                "evaluate",
+                Some(2),
+                "evaluate",
+                &[""],
+                Some(("metrics", metrics(d, "two", 0.7, 0.7))),
+            ),
+        ];
+        for &(it, acc) in blinds {
+            let name = format!("evaluate_blind@{it}");
+            nodes.push(node(
+                &name,
+                "evaluate_blind",
+                Some(it),
+                "evaluate",
+                &[""],
+                Some(("metrics", metrics_seen(d, &name, acc, acc, "blank"))),
+            ));
+        }
+        nodes
+    };
+    // The highest row holding a blind (orange) pixel in the left half (the legend, which has an
+    // orange swatch too, sits top right): the first dimension's blind bar's height.
+    let blind_top = |nodes: &[ReportNode], dir: &str| {
+        let files = write_report("blinds", nodes, &d.join(dir)).unwrap();
+        let bars = files
+            .iter()
+            .find(|f| f.ends_with("final_vs_base.png"))
+            .unwrap();
+        let img = image::open(bars).unwrap().to_rgb8();
+        (0..img.height())
+            .find(|&y| (0..img.width() / 2).any(|x| img.get_pixel(x, y).0 == [255, 127, 14]))
+            .expect("blind bars drawn")
+    };
+    let both = blind_top(&evals(&[(1, 0.2), (2, 0.9)]), "both");
+    let last_only = blind_top(&evals(&[(2, 0.9)]), "last");
+    let first_only = blind_top(&evals(&[(1, 0.2)]), "first");
+    assert_eq!(both, last_only, "the final iteration's blind bars");
+    assert!(first_only > both, "iteration 1's blind bars are lower");
+}
+
 /// An `evaluate` node's `judgements`: for each item `(pair_id, dimension, right, wrong)`, that
 /// many parsed samples agreeing / disagreeing with the label, plus one unparseable sample.
 fn eval_judgements(dir: &Path, name: &str, items: &[(&str, &str, usize, usize)]) -> PathBuf {
