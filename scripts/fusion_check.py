@@ -10,18 +10,20 @@ or when either file lacks what is compared.
     python3 scripts/fusion_check.py UNFUSED.json FUSED.json
 """
 
-import json
 import sys
+
+# The last JSON line of a `speed` output, as the speed table reads it (this directory is on the
+# path when a script here runs).
+from speed_table import load as last_json
 
 TOLERANCE = 1e-3
 
 
 def load(path):
-    with open(path) as f:
-        lines = [l for l in f.read().splitlines() if l.strip().startswith("{")]
-    if not lines:
+    result = last_json(path)
+    if result is None:
         raise SystemExit(f"fusion_check: no JSON result in {path}")
-    return json.loads(lines[-1])
+    return result
 
 
 def main():

@@ -16,11 +16,11 @@ mostly the wait; the sum is an upper bound of the kernels' own time.
 """
 
 import collections
-import re
 import sys
 
-UNITS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-LINE = re.compile(r"^\|\s*([0-9.]+)\s*(ns|µs|us|ms|s)\s*\|\s*(.+?)\s*$")
+# cubecl's profiler lines, as scripts/profile_summary.py reads them (this directory is on the path
+# when a script here runs).
+from profile_summary import LINE, UNITS
 
 
 def launches(path):

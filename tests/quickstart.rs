@@ -2,53 +2,13 @@
 //! cache — world, base model, one self-training iteration, evaluation — then its outputs read
 //! back from the parquet files the cache holds and cross-checked against each other.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{judgeflow, shown_frame};
 
 use judgeflow_schemas::columns;
 use judgeflow_schemas::{FrameRow, JudgementRow, KeptStatsRow, MetricsRow};
 use polars::prelude::*;
-
-fn judgeflow(cache: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_judgeflow"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("--cache")
-        .arg(cache)
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "judgeflow {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// The path `judgeflow show` prints for a node's output.
-fn shown_path(cache: &Path, node: &str, port: &str) -> PathBuf {
-    let out = judgeflow(
-        cache,
-        &[
-            "show",
-            "pipelines/quickstart.toml",
-            node,
-            "--port",
-            port,
-            "--rows",
-            "1",
-        ],
-    );
-    let first = out.lines().next().unwrap();
-    PathBuf::from(first.split_once(": ").unwrap().1.trim())
-}
-
-fn read(path: &Path) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(path).unwrap())
-        .finish()
-        .unwrap()
-}
 
 // Column readers: the shared ones (judgeflow_schemas::columns), strict about nulls here, as
 // the quickstart's frames have none where these columns are read.
@@ -98,7 +58,7 @@ fn quickstart_runs_the_method_and_its_frames_agree() {
     assert!(again.contains("18 nodes: 0 ran, 18 fresh"), "{again}");
 
     let frame = |node: &str, port: &str, schema: &judgeflow_engine::FrameSchema| {
-        let df = read(&shown_path(&cache, node, port));
+        let df = shown_frame(&cache, "pipelines/quickstart.toml", node, port, &[]);
         schema
             .check(&df)
             .unwrap_or_else(|e| panic!("{node}.{port} ({}): {e}", schema.name));

@@ -4,8 +4,11 @@
 //! last iteration's gain paired over the same items. At this size the gain itself is noise; the
 //! README's command runs the full size.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
+
+use common::{judgeflow, shown_frame};
 
 use judgeflow_schemas::{FrameRow, KeptStatsRow, MetricsRow};
 use polars::prelude::*;
@@ -25,41 +28,20 @@ const SMALL: [&str; 8] = [
     "sample_closed.limit=10",
 ];
 
-fn judgeflow(cache: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_judgeflow"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("--cache")
-        .arg(cache)
-        .args(args)
-        .args(SMALL)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "judgeflow {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+/// `judgeflow ARGS...` at the small size.
+fn small(cache: &Path, args: &[&str]) -> String {
+    judgeflow(cache, &[args, &SMALL[..]].concat())
 }
 
-/// A node's output frame, found through `judgeflow show`'s first line.
+/// A node's output frame at the small size.
 fn frame(cache: &Path, node: &str, port: &str) -> DataFrame {
-    let out = judgeflow(
-        cache,
-        &["show", PIPELINE, node, "--port", port, "--rows", "1"],
-    );
-    let first = out.lines().next().unwrap();
-    let path = first.split_once(": ").unwrap().1.trim();
-    ParquetReader::new(std::fs::File::open(path).unwrap())
-        .finish()
-        .unwrap()
+    shown_frame(cache, PIPELINE, node, port, &SMALL)
 }
 
 #[test]
 fn the_shipped_base_judges_and_two_strict_iterations_report_a_paired_gain() {
     let cache = tempfile::tempdir().unwrap();
-    let run = judgeflow(cache.path(), &["run", PIPELINE, "--jobs", "2"]);
+    let run = small(cache.path(), &["run", PIPELINE, "--jobs", "2"]);
     assert!(run.contains("evaluate@2"), "{run}");
 
     // The shipped base sees: with the image it beats chance, blind it does not get far from it.
@@ -89,7 +71,7 @@ fn the_shipped_base_judges_and_two_strict_iterations_report_a_paired_gain() {
     assert!(total.kept <= 2 * total.pairs, "{total:?}");
     assert!(total.kept_fraction < 0.5, "{total:?}");
 
-    let compare = judgeflow(cache.path(), &["compare", PIPELINE]);
+    let compare = small(cache.path(), &["compare", PIPELINE]);
     assert!(
         compare.contains("gain evaluate@2 − eval_base"),
         "compare names the gain: {compare}"

@@ -25,21 +25,15 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Every kind of linear layer: text self- and cross-attention, MLPs, vision local and global
-/// layers, the projector and the head.
-const TARGETS: [&str; 11] = [
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-    "fc1",
-    "fc2",
-    "multi_modal_projector",
-    "lm_head",
-];
+/// Every kind of linear layer: text self- and cross-attention, MLPs ([`lora::PROJECTIONS`]),
+/// vision local and global layers, the projector and the head.
+fn all_targets() -> Vec<&'static str> {
+    [
+        &lora::PROJECTIONS[..],
+        &["fc1", "fc2", "multi_modal_projector", "lm_head"],
+    ]
+    .concat()
+}
 
 /// Rank 2, alpha 2, no dropout, on the layers `targets` names.
 fn targeting(targets: TargetModules) -> LoraConfig {
@@ -52,7 +46,7 @@ fn targeting(targets: TargetModules) -> LoraConfig {
 fn lora_config(dropout: f64) -> LoraConfig {
     LoraConfig {
         lora_dropout: dropout,
-        target_modules: TargetModules::Names(TARGETS.map(String::from).to_vec()),
+        target_modules: TargetModules::Names(all_targets().into_iter().map(String::from).collect()),
         base_model_name_or_path: Some("mllama_tiny".into()),
         ..LoraConfig::new(4, 8.0)
     }
@@ -320,7 +314,7 @@ fn saved_adapters_have_peft_names_and_load_back_to_the_same_logits() {
         &std::fs::read_to_string(dir.path().join("adapter_config.json")).unwrap(),
     )
     .unwrap();
-    let mut targets = TARGETS.to_vec();
+    let mut targets = all_targets();
     targets.sort();
     for (key, value) in [
         ("peft_type", serde_json::json!("LORA")),
