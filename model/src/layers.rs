@@ -187,7 +187,7 @@ impl AttentionKernel {
 /// zeros (burn's fallback) or NaN (a flash kernel), where [`attention`] gives the uniform average
 /// of its finite [`MASK_VALUE`]. Where every row sees a key, all three are the same softmax.
 ///
-/// The fused call goes one batch row at a time: cubek's flash kernels (0.2) address each
+/// The fused call pads both lengths to [`FUSED_SEQ_MULTIPLE`] and goes one batch row at a time: cubek's flash kernels (0.2) address each
 /// `(batch, head)` slice as `index * stride(1)`, which is right only for contiguous heads and
 /// batches, and `q`, `k`, `v` come here as transposed views and the mask expanded over the heads.
 /// With one batch row the head index alone decides the offset, which every layout here gets
@@ -209,12 +209,67 @@ pub fn attention_every_row_sees<B: Backend>(
         return attention(q, k, v, mask);
     }
     in_batch_slices(q, k, v, mask, 1, |q, k, v, mask| {
-        let [_, h, s, _] = q.dims();
+        let [_, h, s, d] = q.dims();
         let t = k.dims()[2];
-        let mask = mask.map(|m| m.expand([1, h, s, t]));
-        burn::tensor::module::attention(q, k, v, mask, None, Default::default())
+        let (sp, tp) = (
+            s.next_multiple_of(FUSED_SEQ_MULTIPLE),
+            t.next_multiple_of(FUSED_SEQ_MULTIPLE),
+        );
+        if (sp, tp) == (s, t) {
+            let mask = mask.map(|m| m.expand([1, h, s, t]));
+            return burn::tensor::module::attention(q, k, v, mask, None, Default::default());
+        }
+        // Padded queries are zero rows, cut off again below; padded keys are zeros that every
+        // row is forbidden to see. Every row still sees a real key, so the real rows' softmax
+        // is the unpadded one.
+        let device = q.device();
+        let pad = |x: Tensor<B, 4>, len: usize, to: usize| {
+            if to == len {
+                x
+            } else {
+                Tensor::cat(vec![x, Tensor::zeros([1, h, to - len, d], &device)], 2)
+            }
+        };
+        let flags = |shape: [usize; 4], value: bool| {
+            Tensor::<B, 4, Int>::zeros(shape, &device).equal_elem(if value { 0 } else { 1 })
+        };
+        let mut mask = mask.unwrap_or_else(|| flags([1, 1, s, t], false));
+        if tp > t {
+            mask = Tensor::cat(vec![mask, flags([1, 1, s, tp - t], true)], 3);
+        }
+        if sp > s {
+            let rows = if tp > t {
+                Tensor::cat(
+                    vec![
+                        flags([1, 1, sp - s, t], false),
+                        flags([1, 1, sp - s, tp - t], true),
+                    ],
+                    3,
+                )
+            } else {
+                flags([1, 1, sp - s, t], false)
+            };
+            mask = Tensor::cat(vec![mask, rows], 2);
+        }
+        let out = burn::tensor::module::attention(
+            pad(q, s, sp),
+            pad(k, t, tp),
+            pad(v, t, tp),
+            Some(mask.expand([1, h, sp, tp])),
+            None,
+            Default::default(),
+        );
+        let dv = out.dims()[3];
+        out.slice([0..1, 0..h, 0..s, 0..dv])
     })
 }
+
+/// The sequence lengths [`attention_every_row_sees`] pads to before the backend's fused kernel.
+/// cubek's flash kernels (0.2) refuse a query length that their stage (16 rows a tile times the
+/// planes: 32 to 128) does not divide, and the vision encoder's 1,608 padded patches a tile are
+/// 8 x 201: without padding, four tiles (6,432 tokens) fell back to burn's unfused attention at
+/// every layer (session 15's profile, notes/gpu.md). 128 covers every plane count offered.
+pub const FUSED_SEQ_MULTIPLE: usize = 128;
 
 /// Splits the last dimension into heads.
 ///
@@ -472,6 +527,46 @@ mod tests {
         assert!(diff <= 1e-5 * scale, "max abs diff {diff}, scale {scale}");
         let moved = (unmasked - reference).abs().max().into_scalar();
         assert!(moved > 1e-3, "the mask changed nothing ({moved})");
+    }
+
+    #[test]
+    fn padding_for_the_fused_kernel_changes_no_row() {
+        // Lengths on both sides of a multiple, without a mask and with one, queries and keys of
+        // different lengths: the padded call must return exactly the rows asked for.
+        let device = Default::default();
+        for (s, t) in [(5, 5), (FUSED_SEQ_MULTIPLE, 3), (7, FUSED_SEQ_MULTIPLE + 1)] {
+            let q = normal([1, s, 2, 4]).swap_dims(1, 2);
+            let k = normal([1, t, 2, 4]).swap_dims(1, 2);
+            let v = normal([1, t, 2, 4]).swap_dims(1, 2);
+            let plain = attention(q.clone(), k.clone(), v.clone(), None);
+            let fused = attention_every_row_sees(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                None,
+                AttentionKernel::Backend,
+            );
+            assert_eq!(fused.dims(), [1, 2, s, 4]);
+            let diff = (fused - plain.clone()).abs().max().into_scalar();
+            assert!(diff <= 1e-5, "({s}, {t}) unmasked: max abs diff {diff}");
+            // Forbid the first key to every row but the last.
+            let flags: Vec<bool> = (0..s)
+                .flat_map(|i| (0..t).map(move |j| j == 0 && i + 1 < s))
+                .collect();
+            let mask =
+                Tensor::<B, 4, Bool>::from_data(TensorData::new(flags, [1, 1, s, t]), &device);
+            let reference = attention(q.clone(), k.clone(), v.clone(), Some(mask.clone()));
+            let fused = attention_every_row_sees(q, k, v, Some(mask), AttentionKernel::Backend);
+            let diff = (fused - reference.clone()).abs().max().into_scalar();
+            assert!(diff <= 1e-5, "({s}, {t}) masked: max abs diff {diff}");
+            if t > 1 {
+                let moved = (plain - reference).abs().max().into_scalar();
+                assert!(
+                    moved > 1e-4,
+                    "({s}, {t}): the mask changed nothing ({moved})"
+                );
+            }
+        }
     }
 
     #[test]

@@ -378,12 +378,11 @@ impl<B: Backend> MllamaVisionModel<B> {
         let n = b * m;
         let ids = aspect_ratio_ids.reshape([n]);
 
-        let patches = self
-            .patch_embedding
-            .forward(pixel_values.reshape([n * t, c, hp, wp]));
-        let [_, hidden, gh, gw] = patches.dims();
-        let np = gh * gw;
-        let x = patches.reshape([n * t, hidden, np]).swap_dims(1, 2);
+        let x = patchify(
+            &self.patch_embedding,
+            pixel_values.reshape([n * t, c, hp, wp]),
+        );
+        let [_, np, hidden] = x.dims();
 
         let x = self
             .pre_tile_positional_embedding
@@ -459,5 +458,61 @@ impl<B: Backend> MllamaVisionModel<B> {
         let rows = pad.clone().reshape([n, l, 1]).expand([n, l, l]);
         let cols = pad.reshape([n, 1, l]).expand([n, l, l]);
         rows.bool_and(cols).reshape([n, 1, l, l])
+    }
+}
+
+/// A patch embedding (a convolution whose stride is its kernel, without bias) as one matmul
+/// over the tiles' patches laid out as rows. The same function; burn 0.21's direct
+/// convolution took 296 ms for 64 tiles of 560 px on an H100 (session 15's profile), a matmul
+/// of 0.15 TFLOP.
+///
+/// # Shapes
+/// - tiles: `[tiles, channels, tile_px, tile_px]`
+/// - output: `[tiles, patches, hidden]`, patches row-major over the tile's grid
+fn patchify<B: Backend>(conv: &Conv2d<B>, tiles: Tensor<B, 4>) -> Tensor<B, 3> {
+    let weight = conv.weight.val();
+    let [hidden, c, ph, pw] = weight.dims();
+    let [nt, _, hp, wp] = tiles.dims();
+    let (gh, gw) = (hp / ph, wp / pw);
+    // A convolution without padding drops the pixels past the last whole patch.
+    let tiles = if (gh * ph, gw * pw) == (hp, wp) {
+        tiles
+    } else {
+        tiles.slice([0..nt, 0..c, 0..gh * ph, 0..gw * pw])
+    };
+    tiles
+        .reshape([nt, c, gh, ph, gw, pw])
+        .permute([0, 2, 4, 1, 3, 5])
+        .reshape([nt * gh * gw, c * ph * pw])
+        .matmul(weight.reshape([hidden, c * ph * pw]).transpose())
+        .reshape([nt, gh * gw, hidden])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    type B = burn::backend::NdArray<f32>;
+
+    #[test]
+    fn patchify_is_the_strided_convolution() {
+        let device = Default::default();
+        let conv = Conv2dConfig::new([3, 5], [3, 3])
+            .with_stride([3, 3])
+            .with_bias(false)
+            .init::<B>(&device);
+        // 9 x 9 divides into whole patches; 8 x 7 leaves pixels the convolution drops.
+        for (h, w) in [(9, 9), (8, 7)] {
+            let tiles =
+                Tensor::<B, 4>::random([2, 3, h, w], Distribution::Normal(0.0, 1.0), &device);
+            let reference = conv.forward(tiles.clone());
+            let [_, hidden, gh, gw] = reference.dims();
+            let reference = reference.reshape([2, hidden, gh * gw]).swap_dims(1, 2);
+            let out = patchify(&conv, tiles);
+            assert_eq!(out.dims(), [2, gh * gw, hidden]);
+            let diff = (out - reference).abs().max().into_scalar();
+            assert!(diff <= 1e-5, "({h}, {w}): max abs diff {diff}");
+        }
     }
 }
