@@ -1,4 +1,6 @@
 mod base;
+/// judgeflow: products with few rows.
+pub mod skinny;
 mod tune;
 
 /// Contains utilities for matmul operation
