@@ -216,8 +216,7 @@ pub fn attention_every_row_sees<B: Backend>(
             t.next_multiple_of(FUSED_SEQ_MULTIPLE),
         );
         if (sp, tp) == (s, t) {
-            let mask = mask.map(|m| m.expand([1, h, s, t]));
-            return burn::tensor::module::attention(q, k, v, mask, None, Default::default());
+            return fused_attention(q, k, v, mask.map(|m| m.expand([1, h, s, t])));
         }
         // Padded queries are zero rows, cut off again below; padded keys are zeros that every
         // row is forbidden to see. Every row still sees a real key, so the real rows' softmax
@@ -251,17 +250,35 @@ pub fn attention_every_row_sees<B: Backend>(
             };
             mask = Tensor::cat(vec![mask, rows], 2);
         }
-        let out = burn::tensor::module::attention(
+        let out = fused_attention(
             pad(q, s, sp),
             pad(k, t, tp),
             pad(v, t, tp),
             Some(mask.expand([1, h, sp, tp])),
-            None,
-            Default::default(),
         );
         let dv = out.dims()[3];
         out.slice([0..1, 0..h, 0..s, 0..dv])
     })
+}
+
+/// `burn::tensor::module::attention` with bf16 inputs cast to f16 and the result cast back:
+/// cubek's accelerated flash kernel (0.2) computes its tiles in f16 and refuses a query of
+/// another type ("Query global and tile types must be the same", session 16 on the H100).
+/// f16 keeps more of each value than bf16 and overflows only past 65,504, far above the
+/// vision encoder's normalised queries, keys and values. Other types pass unchanged.
+fn fused_attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+) -> Tensor<B, 4> {
+    let dtype = q.dtype();
+    if dtype != DType::BF16 {
+        return burn::tensor::module::attention(q, k, v, mask, None, Default::default());
+    }
+    let half = |x: Tensor<B, 4>| x.cast(DType::F16);
+    burn::tensor::module::attention(half(q), half(k), half(v), mask, None, Default::default())
+        .cast(dtype)
 }
 
 /// The sequence lengths [`attention_every_row_sees`] pads to before the backend's fused kernel.
