@@ -6,11 +6,13 @@
 # against the CPU's f32 (`--matmul-check`), then times the issue's generate shape: batch 16,
 # one 560 px tile, 64-token prompt, 64 new tokens, T 0.6, top-k 50, top-p 0.9, device
 # sampling. An optional third field picks the vision encoder's attention kernel
-# ("LARGE:SMALL:ATTENTION", JUDGEFLOW_ATTENTION: materialized (default), flash_unit,
-# flash_accelerated, flash_accelerated_2/_8, fallback; model/src/layers.rs), checked against the
+# ("LARGE:SMALL:ATTENTION", JUDGEFLOW_ATTENTION: materialized (default), softmax_rows,
+# fallback, flash_unit, flash_accelerated, flash_accelerated_2/_8; model/src/layers.rs), checked against the
 # CPU and timed beside the materialised one before the generate timings (`attention_check`).
 # An optional fourth field names another carried build of the example (".bin/NAME.xz", default
-# `speed`), so that two builds are timed in one device run ("LARGE:SMALL:ATTENTION:NAME").
+# `speed`), so that two builds are timed in one device run ("LARGE:SMALL:ATTENTION:NAME"); a
+# fifth picks the reduction routine (JUDGEFLOW_REDUCE: unit (default), plane, cube, auto;
+# vendor/burn-cubecl/VENDORED.md), "LARGE:SMALL:ATTENTION:NAME:REDUCE".
 # transformers' `generate` on the same config.json runs in the same device run, as
 # the reference. Raw outputs: $OUT/matmul_raw.tar.gz; a table on stdout and in
 # $OUT/matmul_table.txt.
@@ -54,16 +56,18 @@ else
 fi
 
 for pair in $pairs; do
-    IFS=: read -r large small attention build <<< "$pair"
+    IFS=: read -r large small attention build reduce <<< "$pair"
     attention="${attention:-materialized}"
     build="${build:-speed}"
+    reduce="${reduce:-unit}"
     tag="${what}_${large}_${small}_${attention}"
     [ "$build" = speed ] || tag="${tag}_$build"
+    [ "$reduce" = unit ] || tag="${tag}_reduce_$reduce"
     bash scripts/unpack_bin.sh "$build" || continue
     bin="$PWD/.bin/$build"
     start=$(date +%s)
     JUDGEFLOW_MATMUL="$large" JUDGEFLOW_MATMUL_SMALL_M="$small" JUDGEFLOW_ATTENTION="$attention" \
-        RUST_BACKTRACE=1 timeout "$limit" \
+        JUDGEFLOW_REDUCE="$reduce" RUST_BACKTRACE=1 timeout "$limit" \
         "$bin" "${shape[@]}" --device cuda --placements device --repeats 1 --matmul-check \
         --kernel-cache "$kernels" --out "$out/$tag.json" > "$out/$tag.stdout" 2> "$out/$tag.log"
     echo "$tag exit $? in $(( $(date +%s) - start )) s"

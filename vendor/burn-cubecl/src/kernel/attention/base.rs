@@ -26,6 +26,10 @@ pub enum AttentionStrategy {
     /// Fallback implementation using multiple separate kernels.
     Fallback,
 
+    /// judgeflow: two matmuls around one softmax kernel a row (`rows.rs`); the fallback where
+    /// that does not apply.
+    SoftmaxRows,
+
     /// Automatically benchmark and select the best strategy at runtime.
     #[cfg(feature = "autotune")]
     Autotune,
@@ -45,7 +49,8 @@ impl Default for AttentionStrategy {
 
 /// judgeflow: the attention kernel named by `JUDGEFLOW_ATTENTION`, read and parsed once:
 /// `flash_unit`, `flash_accelerated` (cubek's blackbox-accelerated flash kernel with 4 planes;
-/// `flash_accelerated_2` and `flash_accelerated_8` for 2 and 8), or `fallback`; unset, empty or
+/// `flash_accelerated_2` and `flash_accelerated_8` for 2 and 8), `softmax_rows` (judgeflow's,
+/// `rows.rs`) or `fallback`; unset, empty or
 /// `materialized` (judgeflow's own attention, which does not call this crate) is `fallback`,
 /// burn 0.21's choice without `autotune`. Any other name panics.
 pub fn chosen_strategy() -> AttentionStrategy {
@@ -59,10 +64,12 @@ pub fn chosen_strategy() -> AttentionStrategy {
             "flash_accelerated" => (4, true),
             "flash_accelerated_2" => (2, true),
             "flash_accelerated_8" => (8, true),
+            "softmax_rows" => (255, false),
             other => panic!("judgeflow: unknown attention kernel `{other}` in JUDGEFLOW_ATTENTION"),
         }
     });
     match (planes, flash) {
+        (255, false) => AttentionStrategy::SoftmaxRows,
         (_, false) => AttentionStrategy::Fallback,
         (0, true) => AttentionStrategy::FlashUnit,
         (num_planes, true) => {
@@ -107,9 +114,19 @@ pub fn attention<R: CubeRuntime>(
             options,
             launch::Strategy::Unit(cubek::attention::launch::BlueprintStrategy::Inferred(())),
         ),
-        AttentionStrategy::Fallback => Ok(attention_fallback::<CubeBackend<R, f32, i32, u8>>(
-            query, key, value, mask, attn_bias, options,
-        )),
+        AttentionStrategy::SoftmaxRows
+            if attn_bias.is_none() && super::rows::applies(&query, mask.as_ref(), &options) =>
+        {
+            let mask = mask.expect("checked by `applies`");
+            Ok(super::rows::attention_rows(
+                query, key, value, mask, options,
+            ))
+        }
+        AttentionStrategy::Fallback | AttentionStrategy::SoftmaxRows => {
+            Ok(attention_fallback::<CubeBackend<R, f32, i32, u8>>(
+                query, key, value, mask, attn_bias, options,
+            ))
+        }
         #[cfg(feature = "autotune")]
         AttentionStrategy::Autotune => Ok(attention_autotune(
             query, key, value, mask, attn_bias, options,

@@ -53,13 +53,25 @@ fn skinny_transposed_kernel<F: Float, V: Size>(
         acc[r] = Vector::new(0.0f32);
     }
     let mut i = UNIT_POS_X as usize;
+    let step = CUBE_DIM_X as usize;
+    // Two vectors of the weight a step, loaded before either is used (see the row-major kernel).
+    while i + step < kv {
+        let w0 = Vector::<f32, V>::cast_from(rhs[col * kv + i]);
+        let w1 = Vector::<f32, V>::cast_from(rhs[col * kv + i + step]);
+        #[unroll]
+        for r in 0..rows {
+            acc[r] += Vector::<f32, V>::cast_from(lhs[r * kv + i]) * w0
+                + Vector::<f32, V>::cast_from(lhs[r * kv + i + step]) * w1;
+        }
+        i += 2 * step;
+    }
     while i < kv {
         let w = Vector::<f32, V>::cast_from(rhs[col * kv + i]);
         #[unroll]
         for r in 0..rows {
             acc[r] += Vector::<f32, V>::cast_from(lhs[r * kv + i]) * w;
         }
-        i += CUBE_DIM_X as usize;
+        i += step;
     }
     #[unroll]
     for r in 0..rows {
@@ -120,6 +132,23 @@ fn skinny_row_major_kernel<F: Float, V: Size>(
     }
     if colv < nv {
         let mut c = UNIT_POS_Y as usize;
+        // Four rows of the weight a step, loaded before any is used: one load at a time left
+        // each thread waiting on memory (620 GB/s at the 11B shape, session 16).
+        while c + 3 * planes < span {
+            let w0 = Vector::<f32, V>::cast_from(rhs[(k0 + c) * nv + colv]);
+            let w1 = Vector::<f32, V>::cast_from(rhs[(k0 + c + planes) * nv + colv]);
+            let w2 = Vector::<f32, V>::cast_from(rhs[(k0 + c + 2 * planes) * nv + colv]);
+            let w3 = Vector::<f32, V>::cast_from(rhs[(k0 + c + 3 * planes) * nv + colv]);
+            #[unroll]
+            for r in 0..rows {
+                let xr = r * slice + c;
+                acc[r] += w0 * Vector::new(x[xr])
+                    + w1 * Vector::new(x[xr + planes])
+                    + w2 * Vector::new(x[xr + 2 * planes])
+                    + w3 * Vector::new(x[xr + 3 * planes]);
+            }
+            c += 4 * planes;
+        }
         while c < span {
             let w = Vector::<f32, V>::cast_from(rhs[(k0 + c) * nv + colv]);
             #[unroll]

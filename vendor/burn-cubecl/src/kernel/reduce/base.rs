@@ -181,20 +181,58 @@ pub fn reduce_dim<Run: CubeRuntime>(
     )?;
 
     let result = match strategy {
-        KernelReduceStrategy::Unspecified => cubek::reduce::reduce::<Run>(
-            &client,
-            input.binding(),
-            output.clone().binding(),
-            dim,
-            ReduceStrategy {
+        KernelReduceStrategy::Unspecified => {
+            // judgeflow: the routine from `JUDGEFLOW_REDUCE` (`routine_for`) instead of always
+            // one unit an output; the unit routine where the choice cannot launch.
+            let unit = || ReduceStrategy {
                 routine: RoutineStrategy::Unit(BlueprintStrategy::Inferred(UnitStrategy)),
                 vectorization: VectorizationStrategy {
                     parallel_output_vectorization: false,
                 },
-            },
-            config,
-            dtypes,
-        ),
+            };
+            let shape = input.meta.shape();
+            let reduce_len = shape[dim];
+            let outputs = shape.num_elements() / reduce_len.max(1);
+            match routine_for(reduce_len, outputs, &config) {
+                Some(routine) => {
+                    let chosen = ReduceStrategy {
+                        routine,
+                        vectorization: VectorizationStrategy {
+                            parallel_output_vectorization: false,
+                        },
+                    };
+                    cubek::reduce::reduce::<Run>(
+                        &client,
+                        input.clone().binding(),
+                        output.clone().binding(),
+                        dim,
+                        chosen,
+                        config,
+                        dtypes.clone(),
+                    )
+                    .or_else(|_| {
+                        cubek::reduce::reduce::<Run>(
+                            &client,
+                            input.binding(),
+                            output.clone().binding(),
+                            dim,
+                            unit(),
+                            config,
+                            dtypes,
+                        )
+                    })
+                }
+                None => cubek::reduce::reduce::<Run>(
+                    &client,
+                    input.binding(),
+                    output.clone().binding(),
+                    dim,
+                    unit(),
+                    config,
+                    dtypes,
+                ),
+            }
+        }
         KernelReduceStrategy::Specific(strategy) => cubek::reduce::reduce::<Run>(
             &client,
             input.binding(),
@@ -211,6 +249,49 @@ pub fn reduce_dim<Run: CubeRuntime>(
         }
     };
     result.map(|_| output)
+}
+
+/// judgeflow: the reduction routine for `outputs` reductions of `reduce_len` values each, read
+/// once from `JUDGEFLOW_REDUCE`: unset or `unit` is `None` (one unit an output, burn 0.21's
+/// choice without `autotune`: an 11B decode step spent 17% of its kernel time in RMSNorm's mean,
+/// 92 us for 16 rows of 4,096, session 15); `plane` and `cube` name cubek's routines for every
+/// reduction; `auto` takes a cube an output where there are few outputs and long rows (at most
+/// 8,192 outputs of at least 256), a plane where rows are at least 32 long and outputs at most
+/// 262,144, else the unit routine. Top-k reductions keep the unit routine. Unknown names panic.
+fn routine_for(
+    reduce_len: usize,
+    outputs: usize,
+    config: &ReduceOperationConfig,
+) -> Option<RoutineStrategy> {
+    use cubek::reduce::routines::{cube::CubeStrategy, plane::PlaneStrategy};
+    use std::sync::OnceLock;
+    static CHOICE: OnceLock<u8> = OnceLock::new();
+    let choice = *CHOICE.get_or_init(
+        || match std::env::var("JUDGEFLOW_REDUCE").unwrap_or_default().as_str() {
+            "" | "unit" => 0,
+            "plane" => 1,
+            "cube" => 2,
+            "auto" => 3,
+            other => panic!("judgeflow: unknown reduce routine `{other}` in JUDGEFLOW_REDUCE"),
+        },
+    );
+    if matches!(
+        config,
+        ReduceOperationConfig::ArgTopK(_) | ReduceOperationConfig::TopK(_)
+    ) {
+        return None;
+    }
+    let plane = || {
+        RoutineStrategy::Plane(BlueprintStrategy::Inferred(PlaneStrategy { independent: true }))
+    };
+    let cube = || RoutineStrategy::Cube(BlueprintStrategy::Inferred(CubeStrategy { use_planes: true }));
+    match choice {
+        1 => Some(plane()),
+        2 => Some(cube()),
+        3 if outputs <= 8192 && reduce_len >= 256 => Some(cube()),
+        3 if outputs <= 262_144 && reduce_len >= 32 => Some(plane()),
+        _ => None,
+    }
 }
 
 /// Creates an empty output tensor with the proper shape and decreasing strides to reduce the given `axis` of `input`
