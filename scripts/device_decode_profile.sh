@@ -3,8 +3,8 @@
 # Two runs of the carried `speed` (random bf16 weights, batch $BATCH, one 560 px tile, 64-token
 # prompt, sampling T 0.6 / top-k 50 / top-p 0.9) with cubecl's profiling logger on, one with
 # $SHORT new tokens and one with $LONG; scripts/profile_decode.py takes the launches per step
-# from the difference and the times from the longer run's last steps. The matmul strategies and
-# vision attention are those device_speed.sh uses.
+# from the difference and the times from the longer run's last steps. The matmul strategies,
+# vision attention and reduction routine are those device_speed.sh uses.
 # Prints the table and saves it as $OUT/decode_profile.txt; the raw logs as
 # $OUT/decode_profile_raw.tar.gz.
 #
@@ -19,8 +19,9 @@ rm -rf "$out" && mkdir -p "$out"
 repo="$PWD"
 bash scripts/unpack_bin.sh speed || exit 1
 export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cyclic_mma}"
-export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-ordered_mma}"
-export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-flash_accelerated}"
+export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-skinny}"
+export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-softmax_rows}"
+export JUDGEFLOW_REDUCE="${JUDGEFLOW_REDUCE-auto}"
 cp "$repo/model/tests/fixtures/llama32_11b_vision_config.json" "$out/11b_config.json"
 for n in "$short" "$long"; do
     dir="/tmp/decode_profile_cwd_$n"

@@ -10,9 +10,9 @@
 #      scripts/fusion_check.py's comparison of the two (losses, greedy tokens).
 # transformers' training step is timed twice: as configured, and with the global gradient norm
 # clipped to 1.0 before AdamW, as judgeflow's step does.
-# The 11B runs use the matmul strategies and the vision encoder's attention kernel that the
+# The 11B runs use the matmul strategies, the vision encoder's attention kernel and the reduction routine that the
 # sessions' measurements chose (notes/gpu.md): JUDGEFLOW_MATMUL, JUDGEFLOW_MATMUL_SMALL_M and
-# JUDGEFLOW_ATTENTION, overridable from the environment. BURN_11B_LIMIT (s) bounds that run;
+# JUDGEFLOW_ATTENTION, JUDGEFLOW_REDUCE, overridable from the environment. BURN_11B_LIMIT (s) bounds that run;
 # BATCHES_11B (default "16 64") picks its batch sizes, for both sides.
 # Raw outputs (JSON lines, logs) go to one archive, $OUT/speed_raw.tar.gz; the table is printed
 # last and saved as $OUT/speed_table.txt.
@@ -88,9 +88,10 @@ fi
 if has 11b || has 11b_burn || has 11b_torch; then
     batches_11b="${BATCHES_11B:-16 64}"
     export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cyclic_mma}"
-    export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-ordered_mma}"
-    export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-flash_accelerated}"
-    echo "11b: JUDGEFLOW_MATMUL=$JUDGEFLOW_MATMUL JUDGEFLOW_MATMUL_SMALL_M=$JUDGEFLOW_MATMUL_SMALL_M JUDGEFLOW_ATTENTION=$JUDGEFLOW_ATTENTION" | tee "$out/11b_env.txt"
+    export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-skinny}"
+    export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-softmax_rows}"
+    export JUDGEFLOW_REDUCE="${JUDGEFLOW_REDUCE-auto}"
+    echo "11b: JUDGEFLOW_MATMUL=$JUDGEFLOW_MATMUL JUDGEFLOW_MATMUL_SMALL_M=$JUDGEFLOW_MATMUL_SMALL_M JUDGEFLOW_ATTENTION=$JUDGEFLOW_ATTENTION JUDGEFLOW_REDUCE=$JUDGEFLOW_REDUCE" | tee "$out/11b_env.txt"
     # The published config (the one behind the issue's reference figures), for both sides.
     cp model/tests/fixtures/llama32_11b_vision_config.json "$out/11b_config.json"
     if has 11b || has 11b_burn; then

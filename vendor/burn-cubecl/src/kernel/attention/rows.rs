@@ -16,7 +16,7 @@ use crate::{
         into_contiguous,
         matmul::{MatmulStrategy, matmul},
     },
-    ops::swap_dims,
+    ops::{numeric::empty_device_contiguous_dtype, swap_dims},
     tensor::CubeTensor,
 };
 use burn_backend::ops::AttentionModuleOptions;
@@ -62,31 +62,29 @@ fn cube_sum(value: f32, #[comptime] threads: usize, #[comptime] lanes: usize) ->
     s
 }
 
-/// The score of column `j` of the cube's row, scaled, or [`MASKED`].
+/// Vector `j` of the cube's row, scaled, masked entries [`MASKED`], in f32.
 #[cube]
-fn score<F: Float, M: Int>(
-    scores: &Tensor<F>,
-    mask: &Tensor<M>,
+fn scores_at<F: Float, M: Int, N: Size>(
+    scores: &Tensor<Vector<F, N>>,
+    mask: &Tensor<Vector<M, N>>,
     base: usize,
     mask_base: usize,
-    mask_stride: usize,
     j: usize,
     scale: f32,
-) -> f32 {
-    let mut v = f32::cast_from(scores[base + j]) * scale;
-    if bool::cast_from(mask[mask_base + j * mask_stride]) {
-        v = f32::new(MASKED);
-    }
-    v
+) -> Vector<f32, N> {
+    let v = Vector::<f32, N>::cast_from(scores[base + j]) * Vector::new(scale);
+    let masked = Vector::<bool, N>::cast_from(mask[mask_base + j]);
+    select_many(masked, Vector::new(f32::new(MASKED)), v)
 }
 
 /// `scores[b, h, i, :] = softmax(scale * scores[b, h, i, :] masked by mask[b, h, i, :])`, in
-/// place; one cube a row. `mask` broadcasts over a batch or head dimension of size 1, and may
-/// be expanded (stride 0).
+/// place; one cube a row, `N` entries a load. `scores` is contiguous; `mask` broadcasts over a
+/// batch or head dimension of size 1, may be expanded (stride 0), and has a last stride of 1
+/// when `N` > 1.
 #[cube(launch_unchecked)]
-fn softmax_rows_kernel<F: Float, M: Int>(
-    scores: &mut Tensor<F>,
-    mask: &Tensor<M>,
+fn softmax_rows_kernel<F: Float, M: Int, N: Size>(
+    scores: &mut Tensor<Vector<F, N>>,
+    mask: &Tensor<Vector<M, N>>,
     scale: f32,
     #[comptime] threads: usize,
     #[comptime] lanes: usize,
@@ -94,7 +92,8 @@ fn softmax_rows_kernel<F: Float, M: Int>(
 ) {
     let heads = scores.shape(1);
     let s = scores.shape(2);
-    let t = scores.shape(3);
+    // Vectors a row.
+    let t = scores.shape(3) / N::value();
     let row = CUBE_POS_X as usize;
     let i = row % s;
     let h = (row / s) % heads;
@@ -106,15 +105,17 @@ fn softmax_rows_kernel<F: Float, M: Int>(
     if mask.shape(1) > 1 {
         mask_base += h * mask.stride(1);
     }
-    let mask_stride = mask.stride(3);
+    let mask_base = mask_base / N::value();
     let base = row * t;
 
     let mut max = f32::new(MASKED);
     let mut j = UNIT_POS as usize;
     while j < t {
-        let v = score::<F, M>(scores, mask, base, mask_base, mask_stride, j, scale);
-        if v > max {
-            max = v;
+        let v = scores_at::<F, M, N>(scores, mask, base, mask_base, j, scale);
+        for l in 0..N::value() {
+            if v[l] > max {
+                max = v[l];
+            }
         }
         j += threads;
     }
@@ -123,16 +124,20 @@ fn softmax_rows_kernel<F: Float, M: Int>(
     let mut sum = 0.0f32;
     let mut j = UNIT_POS as usize;
     while j < t {
-        let v = score::<F, M>(scores, mask, base, mask_base, mask_stride, j, scale);
-        sum += (v - max).exp();
+        let e = (scores_at::<F, M, N>(scores, mask, base, mask_base, j, scale) - Vector::new(max))
+            .exp();
+        for l in 0..N::value() {
+            sum += e[l];
+        }
         j += threads;
     }
     let inv = 1.0f32 / cube_sum(sum, threads, lanes);
 
     let mut j = UNIT_POS as usize;
     while j < t {
-        let v = score::<F, M>(scores, mask, base, mask_base, mask_stride, j, scale);
-        scores[base + j] = F::cast_from((v - max).exp() * inv);
+        let e = (scores_at::<F, M, N>(scores, mask, base, mask_base, j, scale) - Vector::new(max))
+            .exp();
+        scores[base + j] = Vector::cast_from(e * Vector::new(inv));
         j += threads;
     }
 }
@@ -151,24 +156,47 @@ pub fn attention_rows<R: CubeRuntime>(
     let dtype = query.dtype;
     let d = query.meta.shape()[3];
     let scale = options.scale.unwrap_or(1.0 / (d as f64).sqrt()) as f32;
+    let [b, h, s, _] = query.meta.shape().dims::<4>();
+    let t = key.meta.shape()[2];
+    // Contiguous, as the softmax kernel reads it: the allocator's default pads rows (an
+    // 11B vision row of 6,432 bf16 scores), and copying a padded score matrix took as long as
+    // the matmul (session 16's profile).
+    let scores = empty_device_contiguous_dtype(
+        query.client.clone(),
+        query.device.clone(),
+        [b, h, s, t].into(),
+        dtype,
+    );
     let scores = matmul(
         query,
         swap_dims(key, 2, 3),
-        None,
+        Some(scores),
         MatmulStrategy::default(),
         dtype,
     )
     .expect("matmul to launch");
     let scores = into_contiguous(scores);
-    let [b, h, s, _] = scores.meta.shape().dims::<4>();
     let rows = b * h * s;
     let client = scores.client.clone();
     let mask_dtype = mask.dtype;
+    // Eight scores a load where the row and the mask's layout allow it.
+    let strides = mask.meta.strides();
+    let shape = mask.meta.shape();
+    let vector = [8usize, 4, 2, 1]
+        .into_iter()
+        .find(|&n| {
+            n == 1
+                || (t % n == 0
+                    && strides[3] == 1
+                    && (0..3).all(|d| shape[d] == 1 || strides[d] % n == 0))
+        })
+        .unwrap_or(1);
     unsafe {
         softmax_rows_kernel::launch_unchecked::<R>(
             &client,
             CubeCount::Static(rows as u32, 1, 1),
             CubeDim::new_1d(THREADS as u32),
+            vector,
             scores.clone().into_tensor_arg(),
             mask.into_tensor_arg(),
             scale,
