@@ -226,7 +226,7 @@ pub fn attention_every_row_sees<B: Backend>(
             t.next_multiple_of(FUSED_SEQ_MULTIPLE),
         );
         if (sp, tp) == (s, t) {
-            return fused_attention(q, k, v, mask.map(|m| m.expand([1, h, s, t])));
+            return flash_attention(q, k, v, mask.map(|m| m.expand([1, h, s, t])));
         }
         // Padded queries are zero rows, cut off again below; padded keys are zeros that every
         // row is forbidden to see. Every row still sees a real key, so the real rows' softmax
@@ -260,7 +260,7 @@ pub fn attention_every_row_sees<B: Backend>(
             };
             mask = Tensor::cat(vec![mask, rows], 2);
         }
-        let out = fused_attention(
+        let out = flash_attention(
             pad(q, s, sp),
             pad(k, t, tp),
             pad(v, t, tp),
@@ -276,7 +276,7 @@ pub fn attention_every_row_sees<B: Backend>(
 /// another type ("Query global and tile types must be the same", session 16 on the H100).
 /// f16 keeps more of each value than bf16 and overflows only past 65,504, far above the
 /// vision encoder's normalised queries, keys and values. Other types pass unchanged.
-fn fused_attention<B: Backend>(
+fn flash_attention<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
@@ -291,7 +291,7 @@ fn fused_attention<B: Backend>(
         .cast(dtype)
 }
 
-/// The sequence lengths [`attention_every_row_sees`] pads to before the backend's fused kernel.
+/// The sequence lengths [`attention_every_row_sees`] pads to before cubek's flash kernels.
 /// cubek's flash kernels (0.2) refuse a query length that their stage (16 rows a tile times the
 /// planes: 32 to 128) does not divide, and the vision encoder's 1,608 padded patches a tile are
 /// 8 x 201: without padding, four tiles (6,432 tokens) fell back to burn's unfused attention at
