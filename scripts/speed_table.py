@@ -53,7 +53,8 @@ def decode_rows(burn, torch_by_batch, label):
         rows.append(
             f"{label} decode b{r['batch']:<3} {r['placement']:<6} | burn {fmt(r['new_tokens_per_s'])} new tok/s "
             f"({fmt(r['decode_ms_per_step'])} ms/step, prefill {fmt(r['prefill_tokens_per_s'])} tok/s, "
-            f"first call {fmt(r['first_call_s'])} s) | torch {fmt(ref_tps)} | burn/torch {fmt(ratio)}"
+            f"first call {fmt(r['first_call_s'])} s) | torch {fmt(ref_tps)} | burn/torch "
+            f"{'-' if ratio is None else f'{ratio:.3f}'}"
         )
     return rows
 
