@@ -83,6 +83,18 @@ fn loss(dir: &Path, name: &str) -> PathBuf {
     write_frame(dir, name, df)
 }
 
+/// An `evaluate` node of the plain variant whose `metrics` frame is at `metrics`.
+fn evaluation(name: &str, template: &str, iteration: Option<u32>, metrics: PathBuf) -> ReportNode {
+    node(
+        name,
+        template,
+        iteration,
+        "evaluate",
+        &[""],
+        Some(("metrics", metrics)),
+    )
+}
+
 fn node(
     name: &str,
     template: &str,
@@ -267,21 +279,17 @@ fn one_variant_one_iteration_and_nan_still_draw() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path();
     let nodes = vec![
-        node(
+        evaluation(
             "evaluate_base",
             "evaluate_base",
             None,
-            "evaluate",
-            &[""],
-            Some(("metrics", metrics(d, "base", 0.5, f64::NAN))),
+            metrics(d, "base", 0.5, f64::NAN),
         ),
-        node(
+        evaluation(
             "evaluate@1",
             "evaluate",
             Some(1),
-            "evaluate",
-            &[""],
-            Some(("metrics", metrics(d, "e1", 0.75, f64::NAN))),
+            metrics(d, "e1", 0.75, f64::NAN),
         ),
         node(
             "filter@1",
@@ -405,14 +413,7 @@ fn a_frame_with_missing_columns_names_the_node_and_file() {
         "wrong",
         df!("dimension" => ["general"], "accuracy" => [0.5]).unwrap(),
     );
-    let nodes = vec![node(
-        "evaluate@1",
-        "evaluate",
-        Some(1),
-        "evaluate",
-        &[""],
-        Some(("metrics", wrong.clone())),
-    )];
+    let nodes = vec![evaluation("evaluate@1", "evaluate", Some(1), wrong.clone())];
     let err = write_report("p", &nodes, &d.join("report")).unwrap_err();
     let text = format!("{err:?}");
     assert!(text.contains("evaluate@1"), "{text}");
@@ -517,29 +518,23 @@ fn a_blind_evaluation_is_drawn_beside_the_bars_not_as_an_iteration() {
     let d = data.path();
     let nodes = vec![
         // Listed first, so that a report that took it for the base would show 0.111.
-        node(
+        evaluation(
             "eval_blind",
             "eval_blind",
             None,
-            "evaluate",
-            &[""],
-            Some(("metrics", metrics_seen(d, "blind", 0.111, 0.5, "blank"))),
+            metrics_seen(d, "blind", 0.111, 0.5, "blank"),
         ),
-        node(
+        evaluation(
             "eval_base",
             "eval_base",
             None,
-            "evaluate",
-            &[""],
-            Some(("metrics", metrics(d, "base", 0.5, 0.25))),
+            metrics(d, "base", 0.5, 0.25),
         ),
-        node(
+        evaluation(
             "evaluate@1",
             "evaluate",
             Some(1),
-            "evaluate",
-            &[""],
-            Some(("metrics", metrics(d, "final", 0.7, 0.5))),
+            metrics(d, "final", 0.7, 0.5),
         ),
     ];
     let out = d.join("report");
@@ -582,40 +577,27 @@ fn the_final_bars_take_the_final_iteration_s_blind_score() {
     let d = data.path();
     let evals = |blinds: &[(u32, f64)]| {
         let mut nodes = vec![
-            node(
-                "eval_base",
-                "eval_base",
-                None,
-                "evaluate",
-                &[""],
-                Some(("metrics", metrics(d, "base", 0.5, 0.5))),
-            ),
-            node(
+            evaluation("eval_base", "eval_base", None, metrics(d, "base", 0.5, 0.5)),
+            evaluation(
                 "evaluate@1",
                 "evaluate",
                 Some(1),
-                "evaluate",
-                &[""],
-                Some(("metrics", metrics(d, "one", 0.6, 0.6))),
+                metrics(d, "one", 0.6, 0.6),
             ),
-            node(
+            evaluation(
                 "evaluate@2",
                 "evaluate",
                 Some(2),
-                "evaluate",
-                &[""],
-                Some(("metrics", metrics(d, "two", 0.7, 0.7))),
+                metrics(d, "two", 0.7, 0.7),
             ),
         ];
         for &(it, acc) in blinds {
             let name = format!("evaluate_blind@{it}");
-            nodes.push(node(
+            nodes.push(evaluation(
                 &name,
                 "evaluate_blind",
                 Some(it),
-                "evaluate",
-                &[""],
-                Some(("metrics", metrics_seen(d, &name, acc, acc, "blank"))),
+                metrics_seen(d, &name, acc, acc, "blank"),
             ));
         }
         nodes
