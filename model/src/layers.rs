@@ -242,24 +242,12 @@ pub fn attention_every_row_sees<B: Backend>(
         let flags = |shape: [usize; 4], value: bool| {
             Tensor::<B, 4, Int>::zeros(shape, &device).equal_elem(if value { 0 } else { 1 })
         };
-        let mut mask = mask.unwrap_or_else(|| flags([1, 1, s, t], false));
-        if tp > t {
-            mask = Tensor::cat(vec![mask, flags([1, 1, s, tp - t], true)], 3);
-        }
-        if sp > s {
-            let rows = if tp > t {
-                Tensor::cat(
-                    vec![
-                        flags([1, 1, sp - s, t], false),
-                        flags([1, 1, sp - s, tp - t], true),
-                    ],
-                    3,
-                )
-            } else {
-                flags([1, 1, sp - s, t], false)
-            };
-            mask = Tensor::cat(vec![mask, rows], 2);
-        }
+        let mask = flags([1, 1, sp, tp], true)
+            .slice_assign([0..1, 0..1, 0..sp, 0..t], flags([1, 1, sp, t], false))
+            .slice_assign(
+                [0..1, 0..1, 0..s, 0..t],
+                mask.unwrap_or_else(|| flags([1, 1, s, t], false)),
+            );
         let out = flash_attention(
             pad(q, s, sp),
             pad(k, t, tp),
