@@ -12,10 +12,7 @@
 
 use crate::{
     CubeRuntime,
-    kernel::{
-        into_contiguous,
-        matmul::{MatmulStrategy, matmul},
-    },
+    kernel::matmul::{MatmulStrategy, matmul},
     ops::{numeric::empty_device_contiguous_dtype, swap_dims},
     tensor::CubeTensor,
 };
@@ -29,37 +26,37 @@ const LANES: usize = 32;
 /// Stands for a masked score: its exponential is 0, and no unmasked score is this low.
 const MASKED: f32 = -1.0e30;
 
+/// The cube's maximum (`max`) or sum of `value`: a plane reduction, then the planes' results
+/// through shared memory.
 #[cube]
-fn cube_max(value: f32, #[comptime] threads: usize, #[comptime] lanes: usize) -> f32 {
+fn cube_reduce(
+    value: f32,
+    #[comptime] max: bool,
+    #[comptime] threads: usize,
+    #[comptime] lanes: usize,
+) -> f32 {
     let mut shared = SharedMemory::<f32>::new(threads / lanes);
-    let plane = plane_max(value);
+    let plane = if max {
+        plane_max(value)
+    } else {
+        plane_sum(value)
+    };
     if UNIT_POS_PLANE == 0 {
         shared[UNIT_POS as usize / lanes] = plane;
     }
     sync_cube();
-    let mut m = shared[0];
+    let mut r = shared[0];
     for p in 1..threads / lanes {
         let v = shared[p];
-        if v > m {
-            m = v;
+        if max {
+            if v > r {
+                r = v;
+            }
+        } else {
+            r += v;
         }
     }
-    m
-}
-
-#[cube]
-fn cube_sum(value: f32, #[comptime] threads: usize, #[comptime] lanes: usize) -> f32 {
-    let mut shared = SharedMemory::<f32>::new(threads / lanes);
-    let plane = plane_sum(value);
-    if UNIT_POS_PLANE == 0 {
-        shared[UNIT_POS as usize / lanes] = plane;
-    }
-    sync_cube();
-    let mut s = shared[0];
-    for p in 1..threads / lanes {
-        s += shared[p];
-    }
-    s
+    r
 }
 
 /// Vector `j` of the cube's row, scaled, masked entries [`MASKED`], in f32.
@@ -119,7 +116,7 @@ fn softmax_rows_kernel<F: Float, M: Int, N: Size>(
         }
         j += threads;
     }
-    let max = cube_max(max, threads, lanes);
+    let max = cube_reduce(max, true, threads, lanes);
 
     let mut sum = 0.0f32;
     let mut j = UNIT_POS as usize;
@@ -131,7 +128,7 @@ fn softmax_rows_kernel<F: Float, M: Int, N: Size>(
         }
         j += threads;
     }
-    let inv = 1.0f32 / cube_sum(sum, threads, lanes);
+    let inv = 1.0f32 / cube_reduce(sum, false, threads, lanes);
 
     let mut j = UNIT_POS as usize;
     while j < t {
@@ -175,7 +172,6 @@ pub fn attention_rows<R: CubeRuntime>(
         dtype,
     )
     .expect("matmul to launch");
-    let scores = into_contiguous(scores);
     let rows = b * h * s;
     let client = scores.client.clone();
     let mask_dtype = mask.dtype;

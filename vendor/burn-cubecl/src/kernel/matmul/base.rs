@@ -47,15 +47,11 @@ pub fn matmul<R: CubeRuntime>(
             // judgeflow: a strategy chosen by shape instead of always `Strategy::Auto`
             // (see `chosen_strategy`); `Auto` stays the fallback when the choice cannot launch.
             let rows = lhs.meta.shape()[lhs.meta.shape().num_dims() - 2];
-            // judgeflow: `JUDGEFLOW_MATMUL_SMALL_M=skinny` runs judgeflow's few-row kernel
-            // (`skinny.rs`) where it takes the product, `ordered_mma` where it does not.
-            if rows <= super::skinny::MAX_ROWS
-                && skinny_chosen()
-                && super::skinny::try_skinny(&lhs, &rhs, &out).is_some()
-            {
+            let (skinny, strategy) = chosen_strategy(rows);
+            if skinny && super::skinny::try_skinny(&lhs, &rhs, &out).is_some() {
                 return Ok(out);
             }
-            match chosen_strategy(rows) {
+            match strategy {
                 Some(strategy) => {
                     if launch_matmul(&strategy, lhs.clone(), rhs.clone(), out.clone()).is_err() {
                         launch_matmul(&Default::default(), lhs, rhs, out.clone())?;
@@ -79,43 +75,40 @@ pub fn matmul<R: CubeRuntime>(
 ///
 /// Unset, or `auto`, is `None`: cubek's `Strategy::Auto` (tiled CMMA, falling back to the unit
 /// matmul), which is what burn 0.21 runs without its `autotune` feature. Names: see
-/// [`strategy_named`]; an unknown name panics at the first matmul.
-fn chosen_strategy(rows: usize) -> Option<Strategy> {
+/// [`strategy_named`]; an unknown name panics at the first matmul. The `bool` says whether
+/// judgeflow's few-row kernel (`skinny.rs`) is to be tried first: `JUDGEFLOW_MATMUL_SMALL_M=skinny`
+/// on a small product; the strategy is then where that kernel refuses the product.
+fn chosen_strategy(rows: usize) -> (bool, Option<Strategy>) {
     use std::sync::OnceLock;
 
-    static CHOICE: OnceLock<(usize, Option<Strategy>, Option<Strategy>)> = OnceLock::new();
-    let (small_rows, small, other) = CHOICE.get_or_init(|| {
-        let named = |var: &str| strategy_named(&std::env::var(var).unwrap_or_default());
-        let small_rows = std::env::var("JUDGEFLOW_MATMUL_SMALL_M_ROWS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(32);
-        (
-            small_rows,
-            named("JUDGEFLOW_MATMUL_SMALL_M"),
-            named("JUDGEFLOW_MATMUL"),
-        )
-    });
-    if rows <= *small_rows {
-        small.clone()
-    } else {
-        other.clone()
+    struct Choice {
+        small_rows: usize,
+        skinny: bool,
+        small: Option<Strategy>,
+        other: Option<Strategy>,
     }
-}
-
-/// judgeflow: whether `JUDGEFLOW_MATMUL_SMALL_M` is `skinny` (read once).
-fn skinny_chosen() -> bool {
-    use std::sync::OnceLock;
-    static SKINNY: OnceLock<bool> = OnceLock::new();
-    *SKINNY.get_or_init(|| {
-        std::env::var("JUDGEFLOW_MATMUL_SMALL_M").is_ok_and(|v| v == "skinny")
-    })
+    static CHOICE: OnceLock<Choice> = OnceLock::new();
+    let choice = CHOICE.get_or_init(|| {
+        let var = |name: &str| std::env::var(name).unwrap_or_default();
+        let small = var("JUDGEFLOW_MATMUL_SMALL_M");
+        Choice {
+            small_rows: var("JUDGEFLOW_MATMUL_SMALL_M_ROWS").parse().unwrap_or(32),
+            skinny: small == "skinny",
+            small: strategy_named(&small),
+            other: strategy_named(&var("JUDGEFLOW_MATMUL")),
+        }
+    });
+    if rows <= choice.small_rows {
+        (choice.skinny, choice.small.clone())
+    } else {
+        (false, choice.other.clone())
+    }
 }
 
 /// judgeflow: the strategy called `name`: `auto` or empty (`None`), `unit_min`, `unit_max`,
 /// `double_unit_min`, `double_unit_max` (no tensor cores), `cyclic_cmma`, `cyclic_mma`,
 /// `cyclic_cmma_rows`, `cyclic_mma_rows` (multi-row), `double_cyclic_cmma`, `double_cyclic_mma`,
-/// `ordered_cmma`, `ordered_mma`, `skinny` (judgeflow's, see `skinny_chosen`), and the Hopper TMA loaders `tma_mma`, `tma_mma_rows`,
+/// `ordered_cmma`, `ordered_mma`, `skinny` (judgeflow's, see `chosen_strategy`), and the Hopper TMA loaders `tma_mma`, `tma_mma_rows`,
 /// `specialized_tma_mma`; any other name panics.
 fn strategy_named(name: &str) -> Option<Strategy> {
     use cubek::matmul::{
@@ -184,7 +177,7 @@ fn strategy_named(name: &str) -> Option<Strategy> {
         "double_cyclic_mma" => double(Mma),
         "ordered_cmma" => ordered(Cmma),
         "ordered_mma" => ordered(Mma),
-        // judgeflow's few-row kernel runs first (`skinny_chosen`); this is where it refuses.
+        // judgeflow's few-row kernel runs first (`chosen_strategy`); this is where it refuses.
         "skinny" => ordered(Mma),
         "tma_mma" => Strategy::SimpleTmaMma(BlueprintStrategy::Inferred(SimpleArgs {
             multi_rows: false,

@@ -22,7 +22,7 @@ use burn_backend::DType;
 use cubecl::prelude::*;
 
 /// The most rows (all left-operand batch dimensions flattened) this kernel takes.
-pub const MAX_ROWS: usize = 32;
+const MAX_ROWS: usize = 32;
 
 /// Lanes of a plane (CUDA's warp).
 const LANES: u32 = 32;

@@ -184,53 +184,29 @@ pub fn reduce_dim<Run: CubeRuntime>(
         KernelReduceStrategy::Unspecified => {
             // judgeflow: the routine from `JUDGEFLOW_REDUCE` (`routine_for`) instead of always
             // one unit an output; the unit routine where the choice cannot launch.
-            let unit = || ReduceStrategy {
-                routine: RoutineStrategy::Unit(BlueprintStrategy::Inferred(UnitStrategy)),
-                vectorization: VectorizationStrategy {
-                    parallel_output_vectorization: false,
-                },
-            };
-            let shape = input.meta.shape();
-            let reduce_len = shape[dim];
-            let outputs = shape.num_elements() / reduce_len.max(1);
-            match routine_for(reduce_len, outputs, &config) {
-                Some(routine) => {
-                    let chosen = ReduceStrategy {
+            let launch = |routine| {
+                cubek::reduce::reduce::<Run>(
+                    &client,
+                    input.clone().binding(),
+                    output.clone().binding(),
+                    dim,
+                    ReduceStrategy {
                         routine,
                         vectorization: VectorizationStrategy {
                             parallel_output_vectorization: false,
                         },
-                    };
-                    cubek::reduce::reduce::<Run>(
-                        &client,
-                        input.clone().binding(),
-                        output.clone().binding(),
-                        dim,
-                        chosen,
-                        config,
-                        dtypes.clone(),
-                    )
-                    .or_else(|_| {
-                        cubek::reduce::reduce::<Run>(
-                            &client,
-                            input.binding(),
-                            output.clone().binding(),
-                            dim,
-                            unit(),
-                            config,
-                            dtypes,
-                        )
-                    })
-                }
-                None => cubek::reduce::reduce::<Run>(
-                    &client,
-                    input.binding(),
-                    output.clone().binding(),
-                    dim,
-                    unit(),
+                    },
                     config,
-                    dtypes,
-                ),
+                    dtypes.clone(),
+                )
+            };
+            let unit = || RoutineStrategy::Unit(BlueprintStrategy::Inferred(UnitStrategy));
+            let shape = input.meta.shape();
+            let reduce_len = shape[dim];
+            let outputs = shape.num_elements() / reduce_len.max(1);
+            match routine_for(reduce_len, outputs, &config) {
+                Some(routine) => launch(routine).or_else(|_| launch(unit())),
+                None => launch(unit()),
             }
         }
         KernelReduceStrategy::Specific(strategy) => cubek::reduce::reduce::<Run>(
