@@ -36,7 +36,7 @@ use crate::judge_format::token_spans;
 use crate::model_kit::{DeviceChoice, DeviceParams, TrainTask, check_device, load_judge, train_on};
 use crate::train_data::{
     Example, Rows, TrainData, balance_verdicts, format_examples, make_batches, mark_tokens,
-    randomize_verdicts, verdict_token, world_tokenizer,
+    randomize_marks, randomize_verdicts, verdict_token, world_tokenizer,
 };
 use crate::train_lora::LoraParams;
 
@@ -57,7 +57,11 @@ choice_enum! {
 
 choice_enum! {
     /// The verdicts of judge-format rows in pretraining data.
-    pub enum JudgeVerdicts { AsGiven = "as_given", Random = "random" }
+    pub enum JudgeVerdicts {
+        AsGiven = "as_given",
+        Random = "random",
+        RandomReasoning = "random_reasoning",
+    }
 }
 
 choice_enum! {
@@ -94,7 +98,9 @@ operator_params! {
         format_fraction: f64 [0.0..=1.0] = 0.25,
         /// pretrain: `random` redraws the verdict of every judge-format row in the data with a
         /// fair coin, keeping its reasoning: the control whose base judge writes the format but
-        /// judges at chance
+        /// judges at chance; `random_reasoning` also redraws every claim mark (`(true)`,
+        /// `(false)`) of the reasoning, each with its own coin: a control whose base neither
+        /// checks claims nor decides, so that any gain self-training makes on it is the labels'
         judge_verdicts: JudgeVerdicts = JudgeVerdicts::AsGiven,
         /// judge: equal numbers of A and B verdicts
         balance_ab: bool = true,
@@ -270,8 +276,13 @@ impl TrainTask for Job {
             items = balance_verdicts(items, &mut rng);
         }
         if objective == Objective::Pretrain {
-            if p.judge_verdicts == JudgeVerdicts::Random {
-                randomize_verdicts(&mut items, &mut rng);
+            match p.judge_verdicts {
+                JudgeVerdicts::AsGiven => {}
+                JudgeVerdicts::Random => randomize_verdicts(&mut items, &mut rng),
+                JudgeVerdicts::RandomReasoning => {
+                    randomize_verdicts(&mut items, &mut rng);
+                    randomize_marks(&mut items, &mut rng);
+                }
             }
             let extra = format_examples(&self.rows, p.format_fraction, &mut rng);
             items.extend(extra);

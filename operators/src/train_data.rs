@@ -75,6 +75,42 @@ pub(crate) fn randomize_verdicts(items: &mut [(usize, String, String)], rng: &mu
     }
 }
 
+/// Redraws every claim mark (`(true)`, `(false)`) in the reasoning of every item whose response
+/// has a verdict, each with its own fair coin: the reasoning still restates the claims but no
+/// longer checks them. Rows without a verdict are untouched.
+pub(crate) fn randomize_marks(items: &mut [(usize, String, String)], rng: &mut ChaCha8Rng) {
+    for (_, _, response) in items.iter_mut() {
+        if parse_verdict(response).is_none() {
+            continue;
+        }
+        let mut out = String::with_capacity(response.len());
+        let mut rest = response.as_str();
+        while let Some(at) = rest.find(['(']) {
+            let after = &rest[at..];
+            let mark = ["(true)", "(false)"]
+                .into_iter()
+                .find(|m| after.starts_with(m));
+            match mark {
+                Some(m) => {
+                    out.push_str(&rest[..at]);
+                    out.push_str(if rng.random_bool(0.5) {
+                        "(true)"
+                    } else {
+                        "(false)"
+                    });
+                    rest = &rest[at + m.len()..];
+                }
+                None => {
+                    out.push_str(&rest[..=at]);
+                    rest = &rest[at + 1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        *response = out;
+    }
+}
+
 /// Judge-format examples over the corpus: the row's answer against a corrupted one (or another
 /// row's answer when no corruption applies), in random order, with a verdict drawn at random.
 pub(crate) fn format_examples(
@@ -268,6 +304,46 @@ pub(crate) fn make_batches<B: AutodiffBackend>(
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn randomized_marks_are_coins_and_leave_the_rest() {
+        let reasoning = "In the image: a red circle. Answer A: a red circle (true). Answer B: a \
+                         blue square (false), two stars (true) (note).";
+        let mut items: Vec<(usize, String, String)> = (0..300)
+            .map(|i| (i, "p".into(), judge_response(reasoning, Verdict::A)))
+            .collect();
+        items.push((300, "q".into(), "a red circle (true)".into()));
+        randomize_marks(&mut items, &mut ChaCha8Rng::seed_from_u64(5));
+        let strip = |r: &str| r.replace("(true)", "(_)").replace("(false)", "(_)");
+        let mut trues = [0usize; 3];
+        for (_, _, r) in &items[..300] {
+            assert_eq!(
+                strip(r),
+                strip(&judge_response(reasoning, Verdict::A)),
+                "{r}"
+            );
+            let marks: Vec<bool> = r
+                .match_indices(['('])
+                .filter_map(|(at, _)| {
+                    let after = &r[at..];
+                    after
+                        .starts_with("(true)")
+                        .then_some(true)
+                        .or(after.starts_with("(false)").then_some(false))
+                })
+                .collect();
+            assert_eq!(marks.len(), 3, "{r}");
+            for (k, m) in marks.iter().enumerate() {
+                trues[k] += *m as usize;
+            }
+        }
+        // Each mark is true about half the time, whatever it was.
+        assert!(trues.iter().all(|t| (110..190).contains(t)), "{trues:?}");
+        assert_eq!(
+            items[300].2, "a red circle (true)",
+            "rows without a verdict are untouched"
+        );
+    }
 
     #[test]
     fn randomized_verdicts_keep_reasoning_and_carry_no_signal() {
