@@ -33,6 +33,8 @@ repo="$PWD"
 bin=./.bin/speed
 bash scripts/unpack_bin.sh speed || exit 1
 kernels=/tmp/judgeflow-kernels
+# libcublas on the loader's path, for JUDGEFLOW_MATMUL*=cublas.
+. scripts/cublas_path.sh
 # KEEP_KERNELS=1: start from the cache already there (e.g. unpacked from an earlier run).
 [ "${KEEP_KERNELS:-0}" = 1 ] || rm -rf "$kernels"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu,memory.used --format=csv | tee "$out/gpu.txt"

@@ -47,8 +47,15 @@ pub fn matmul<R: CubeRuntime>(
             // judgeflow: a strategy chosen by shape instead of always `Strategy::Auto`
             // (see `chosen_strategy`); `Auto` stays the fallback when the choice cannot launch.
             let rows = lhs.meta.shape()[lhs.meta.shape().num_dims() - 2];
-            let (skinny, strategy) = chosen_strategy(rows);
-            if skinny && super::skinny::try_skinny(&lhs, &rhs, &out).is_some() {
+            let (first, strategy) = chosen_strategy(rows);
+            let done = first.iter().any(|kernel| match kernel {
+                OwnKernel::Skinny => super::skinny::try_skinny(&lhs, &rhs, &out).is_some(),
+                #[cfg(feature = "cublas")]
+                OwnKernel::Cublas => super::cublas::try_cublas(&lhs, &rhs, &out).is_some(),
+                #[cfg(not(feature = "cublas"))]
+                OwnKernel::Cublas => false,
+            });
+            if done {
                 return Ok(out);
             }
             match strategy {
@@ -66,49 +73,67 @@ pub fn matmul<R: CubeRuntime>(
     }
 }
 
-/// judgeflow: the matmul strategy for a product whose left operand has `rows` rows (per batch),
-/// from the environment, read and parsed once (this runs on every matmul):
+/// judgeflow: a kernel tried before cubek's strategies (`chosen_strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnKernel {
+    /// judgeflow's few-row kernel (`skinny.rs`).
+    Skinny,
+    /// NVIDIA's cuBLAS (`cublas.rs`, the `cublas` feature; without it, cubek).
+    Cublas,
+}
+
+/// judgeflow: the kernel for a product whose left operand has `rows` rows (per batch), from the
+/// environment, read and parsed once (this runs on every matmul):
 ///
 /// - `JUDGEFLOW_MATMUL_SMALL_M=NAME` for products with at most `JUDGEFLOW_MATMUL_SMALL_M_ROWS`
 ///   rows (default 32): decoding's `[batch, in] x [in, out]`;
 /// - `JUDGEFLOW_MATMUL=NAME` for the others.
 ///
-/// Unset, or `auto`, is `None`: cubek's `Strategy::Auto` (tiled CMMA, falling back to the unit
-/// matmul), which is what burn 0.21 runs without its `autotune` feature. Names: see
-/// [`strategy_named`]; an unknown name panics at the first matmul. The `bool` says whether
-/// judgeflow's few-row kernel (`skinny.rs`) is to be tried first: `JUDGEFLOW_MATMUL_SMALL_M=skinny`
-/// on a small product; the strategy is then where that kernel refuses the product.
-fn chosen_strategy(rows: usize) -> (bool, Option<Strategy>) {
+/// Unset, or `auto`, is `([], None)`: cubek's `Strategy::Auto` (tiled CMMA, falling back to the
+/// unit matmul), which is what burn 0.21 runs without its `autotune` feature. Names: see
+/// [`strategy_named`]; an unknown name panics at the first matmul. The first element lists
+/// judgeflow's kernels to try in order (`skinny`, `cublas`, or `skinny_cublas`: the few-row
+/// kernel, then cuBLAS for what it refuses, such as decoding's per-head attention products);
+/// the strategy is then where they refuse the product (`ordered_mma` after `skinny`, `Auto`
+/// after `cublas`). cuBLAS costs a blocking round trip to cubecl's device thread a product
+/// (`cublas.rs`), which a decode step of ~3,300 launches feels.
+fn chosen_strategy(rows: usize) -> (Vec<OwnKernel>, Option<Strategy>) {
     use std::sync::OnceLock;
 
     struct Choice {
         small_rows: usize,
-        skinny: bool,
-        small: Option<Strategy>,
-        other: Option<Strategy>,
+        small: (Vec<OwnKernel>, Option<Strategy>),
+        other: (Vec<OwnKernel>, Option<Strategy>),
+    }
+    fn own(name: &str) -> Vec<OwnKernel> {
+        match name {
+            "skinny" => vec![OwnKernel::Skinny],
+            "skinny_cublas" => vec![OwnKernel::Skinny, OwnKernel::Cublas],
+            "cublas" => vec![OwnKernel::Cublas],
+            _ => vec![],
+        }
     }
     static CHOICE: OnceLock<Choice> = OnceLock::new();
     let choice = CHOICE.get_or_init(|| {
         let var = |name: &str| std::env::var(name).unwrap_or_default();
-        let small = var("JUDGEFLOW_MATMUL_SMALL_M");
+        let (small, other) = (var("JUDGEFLOW_MATMUL_SMALL_M"), var("JUDGEFLOW_MATMUL"));
         Choice {
             small_rows: var("JUDGEFLOW_MATMUL_SMALL_M_ROWS").parse().unwrap_or(32),
-            skinny: small == "skinny",
-            small: strategy_named(&small),
-            other: strategy_named(&var("JUDGEFLOW_MATMUL")),
+            small: (own(&small), strategy_named(&small)),
+            other: (own(&other), strategy_named(&other)),
         }
     });
     if rows <= choice.small_rows {
-        (choice.skinny, choice.small.clone())
+        choice.small.clone()
     } else {
-        (false, choice.other.clone())
+        choice.other.clone()
     }
 }
 
 /// judgeflow: the strategy called `name`: `auto` or empty (`None`), `unit_min`, `unit_max`,
 /// `double_unit_min`, `double_unit_max` (no tensor cores), `cyclic_cmma`, `cyclic_mma`,
 /// `cyclic_cmma_rows`, `cyclic_mma_rows` (multi-row), `double_cyclic_cmma`, `double_cyclic_mma`,
-/// `ordered_cmma`, `ordered_mma`, `skinny` (judgeflow's, see `chosen_strategy`), and the Hopper TMA loaders `tma_mma`, `tma_mma_rows`,
+/// `ordered_cmma`, `ordered_mma`, `skinny` and `cublas` (judgeflow's, see `chosen_strategy`), and the Hopper TMA loaders `tma_mma`, `tma_mma_rows`,
 /// `specialized_tma_mma`; any other name panics.
 fn strategy_named(name: &str) -> Option<Strategy> {
     use cubek::matmul::{
@@ -158,10 +183,14 @@ fn strategy_named(name: &str) -> Option<Strategy> {
         }
     };
     let unit = |tile_size| {
-        Strategy::SimpleUnit(BlueprintStrategy::Inferred(SimpleUnitSelectionArgs { tile_size }))
+        Strategy::SimpleUnit(BlueprintStrategy::Inferred(SimpleUnitSelectionArgs {
+            tile_size,
+        }))
     };
     let double_unit = |tile_size| {
-        Strategy::DoubleUnit(BlueprintStrategy::Inferred(DoubleUnitSelectionArgs { tile_size }))
+        Strategy::DoubleUnit(BlueprintStrategy::Inferred(DoubleUnitSelectionArgs {
+            tile_size,
+        }))
     };
     Some(match name {
         "auto" | "" => return None,
@@ -178,7 +207,9 @@ fn strategy_named(name: &str) -> Option<Strategy> {
         "ordered_cmma" => ordered(Cmma),
         "ordered_mma" => ordered(Mma),
         // judgeflow's few-row kernel runs first (`chosen_strategy`); this is where it refuses.
-        "skinny" => ordered(Mma),
+        "skinny" | "skinny_cublas" => ordered(Mma),
+        // cuBLAS runs first (`chosen_strategy`); where it refuses, burn's own choice.
+        "cublas" => return None,
         "tma_mma" => Strategy::SimpleTmaMma(BlueprintStrategy::Inferred(SimpleArgs {
             multi_rows: false,
             tile_matmul: Mma,
@@ -187,7 +218,9 @@ fn strategy_named(name: &str) -> Option<Strategy> {
             multi_rows: true,
             tile_matmul: Mma,
         })),
-        "specialized_tma_mma" => Strategy::SpecializedTmaMma(BlueprintStrategy::Inferred(().into())),
+        "specialized_tma_mma" => {
+            Strategy::SpecializedTmaMma(BlueprintStrategy::Inferred(().into()))
+        }
         other => panic!("judgeflow: unknown matmul strategy `{other}` in JUDGEFLOW_MATMUL*"),
     })
 }

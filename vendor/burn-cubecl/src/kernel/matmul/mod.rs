@@ -1,4 +1,7 @@
 mod base;
+/// judgeflow: products through cuBLAS (`JUDGEFLOW_MATMUL*=cublas`).
+#[cfg(feature = "cublas")]
+pub mod cublas;
 /// judgeflow: products with few rows.
 pub mod skinny;
 mod tune;
