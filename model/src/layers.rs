@@ -259,6 +259,47 @@ pub fn attention_every_row_sees<B: Backend>(
     })
 }
 
+/// [`attention`] for one query position (decoding), by the backend's attention kernel where
+/// `kernel` is [`AttentionKernel::Backend`] (`JUDGEFLOW_ATTENTION=softmax_rows`) on a backend
+/// without autodiff; [`attention`] otherwise (and for more than one query position, or no mask).
+///
+/// Why: [`attention`] is about ten launches a layer (scores, cast, scale, mask, the softmax's
+/// passes, cast back) where burn-cubecl's `softmax_rows` route (judgeflow's vendored kernel,
+/// `vendor/burn-cubecl/src/kernel/attention/rows.rs`) is three: two products around one kernel
+/// a row; a decode step is ~3,300 launches at the 11B shape and its time follows their number.
+/// The grouped K/V heads go as [`attention`]'s do: the `g` query heads of a K/V head are one
+/// K/V head's `g` query rows. That kernel masks with a finite -1e30 and sums in f32, so a row
+/// that sees no key gets the uniform average, as here; on other backends `module::attention`
+/// (burn's fallback) gives zeros for such a row, so there every row must see a key.
+///
+/// # Shapes
+/// - q: `[batch, heads, 1, head_dim]`
+/// - k, v: `[batch, kv_heads, kv_len, head_dim]` with `heads % kv_heads == 0`
+/// - mask: `[batch or 1, 1, 1, kv_len]`, `true` where attention is forbidden
+/// - output: `[batch, heads, 1, head_dim]`
+pub fn attention_decoding<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+    kernel: AttentionKernel,
+) -> Tensor<B, 4> {
+    let [b, h, s, d] = q.dims();
+    let Some(mask) = mask else {
+        return attention(q, k, v, None);
+    };
+    if s != 1 || kernel != AttentionKernel::Backend || B::ad_enabled(&q.device()) {
+        return attention(q, k, v, Some(mask));
+    }
+    let [_, kv, t, _] = k.dims();
+    let g = h / kv;
+    assert_eq!(g * kv, h, "{h} query heads over {kv} K/V heads");
+    let q = q.reshape([b, kv, g, d]);
+    let mask = mask.expand([b, kv, g, t]);
+    burn::tensor::module::attention(q, k, v, Some(mask), None, Default::default())
+        .reshape([b, h, 1, d])
+}
+
 /// `burn::tensor::module::attention` with bf16 inputs cast to f16 and the result cast back:
 /// cubek's accelerated flash kernel (0.2) computes its tiles in f16 and refuses a query of
 /// another type ("Query global and tile types must be the same", session 16 on the H100).
@@ -492,6 +533,52 @@ mod tests {
             (a - b).abs().max().into_scalar() > 1e-3,
             "the test would pass for any head grouping"
         );
+    }
+
+    #[test]
+    fn decoding_attention_by_the_backend_is_grouped_attention() {
+        // One query position, 8 query heads over 2 K/V heads, a mask per batch row that leaves
+        // every row some key (burn's fallback, the CPU's `module::attention`, zeroes a row that
+        // sees none), and a mask shared by the batch.
+        let device = Default::default();
+        let q = normal([3, 8, 1, 16]);
+        let k = normal([3, 2, 9, 16]);
+        let v = normal([3, 2, 9, 16]);
+        let flags: Vec<bool> = (0..3 * 9).map(|i| i % 9 >= 6 + i / 9).collect();
+        let per_row =
+            Tensor::<B, 4, Bool>::from_data(TensorData::new(flags, [3, 1, 1, 9]), &device);
+        let shared = Tensor::<B, 4, Bool>::from_data(
+            TensorData::new((0..9).map(|j| j == 4).collect::<Vec<_>>(), [1, 1, 1, 9]),
+            &device,
+        );
+        for mask in [per_row, shared] {
+            let reference = attention(q.clone(), k.clone(), v.clone(), Some(mask.clone()));
+            let by_backend = attention_decoding(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                Some(mask.clone()),
+                AttentionKernel::Backend,
+            );
+            assert_eq!(by_backend.dims(), [3, 8, 1, 16]);
+            let diff = (by_backend - reference.clone()).abs().max().into_scalar();
+            assert!(diff <= 1e-5, "max abs diff {diff}");
+            // The masked keys matter: attending to all of them gives another result.
+            let unmasked = attention(q.clone(), k.clone(), v.clone(), None);
+            assert!((unmasked - reference).abs().max().into_scalar() > 1e-3);
+        }
+        // The materialised choice is `attention` itself.
+        let mask =
+            Tensor::<B, 4, Bool>::from_data(TensorData::new(vec![false; 9], [1, 1, 1, 9]), &device);
+        attention_decoding(
+            q.clone(),
+            k.clone(),
+            v.clone(),
+            Some(mask.clone()),
+            AttentionKernel::Materialized,
+        )
+        .into_data()
+        .assert_eq(&attention(q, k, v, Some(mask)).into_data(), true);
     }
 
     #[test]

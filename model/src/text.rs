@@ -8,7 +8,9 @@ use burn::tensor::activation::silu;
 
 use crate::cache::{KvCache, KvView, LayerKv};
 use crate::config::{MllamaTextConfig, rope_inv_freq};
-use crate::layers::{apply_rope, attention, contiguous, merge_heads, split_heads};
+use crate::layers::{
+    AttentionKernel, apply_rope, attention_decoding, contiguous, merge_heads, split_heads,
+};
 use crate::lora::LoraLinear;
 
 /// SwiGLU MLP (`mlp`).
@@ -116,8 +118,13 @@ impl<B: Backend> TextSelfAttention<B> {
             Some((layer, past, view)) => layer.append_self(k, v, past, view),
             None => (k, v),
         };
-        self.o_proj
-            .forward(merge_heads(attention(q, k, v, inputs.mask.clone())))
+        self.o_proj.forward(merge_heads(attention_decoding(
+            q,
+            k,
+            v,
+            inputs.mask.clone(),
+            AttentionKernel::from_env(),
+        )))
     }
 }
 
@@ -190,8 +197,13 @@ impl<B: Backend> TextCrossAttention<B> {
         let q = self
             .q_norm
             .forward(split_heads(self.q_proj.forward(x), self.heads));
-        self.o_proj
-            .forward(merge_heads(attention(q, k, v, Some(mask))))
+        self.o_proj.forward(merge_heads(attention_decoding(
+            q,
+            k,
+            v,
+            Some(mask),
+            AttentionKernel::from_env(),
+        )))
     }
 }
 

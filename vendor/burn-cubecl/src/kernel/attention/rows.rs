@@ -23,6 +23,9 @@ use cubecl::prelude::*;
 const THREADS: usize = 256;
 const LANES: usize = 32;
 
+/// Most vectors of a row a thread keeps in registers.
+const MAX_CACHED: usize = 8;
+
 /// Stands for a masked score: its exponential is 0, and no unmasked score is this low.
 const MASKED: f32 = -1.0e30;
 
@@ -75,9 +78,10 @@ fn scores_at<F: Float, M: Int, N: Size>(
 }
 
 /// `scores[b, h, i, :] = softmax(scale * scores[b, h, i, :] masked by mask[b, h, i, :])`, in
-/// place; one cube a row, `N` entries a load. `scores` is contiguous; `mask` broadcasts over a
-/// batch or head dimension of size 1, may be expanded (stride 0), and has a last stride of 1
-/// when `N` > 1.
+/// place; one cube a row (consecutive cubes: one query row's heads), `N` entries a load, the
+/// row held in registers when it is at most `cached` vectors a thread (else read three times).
+/// `scores` is contiguous; `mask` broadcasts over a batch or head dimension of size 1, may be
+/// expanded (stride 0), and has a last stride of 1 when `N` > 1.
 #[cube(launch_unchecked)]
 fn softmax_rows_kernel<F: Float, M: Int, N: Size>(
     scores: &mut Tensor<Vector<F, N>>,
@@ -85,16 +89,20 @@ fn softmax_rows_kernel<F: Float, M: Int, N: Size>(
     scale: f32,
     #[comptime] threads: usize,
     #[comptime] lanes: usize,
+    #[comptime] cached: usize,
     #[define(F, M)] _dtypes: [StorageType; 2],
 ) {
     let heads = scores.shape(1);
     let s = scores.shape(2);
     // Vectors a row.
     let t = scores.shape(3) / N::value();
-    let row = CUBE_POS_X as usize;
-    let i = row % s;
-    let h = (row / s) % heads;
-    let b = row / (s * heads);
+    // Consecutive cubes take the heads of one query row: a mask broadcast over the heads has
+    // its row read from L2 by all of them (by head first, each head's pass over the whole mask
+    // evicted it: 41 MB an image at the 11B vision shape).
+    let cube = CUBE_POS_X as usize;
+    let h = cube % heads;
+    let i = (cube / heads) % s;
+    let b = cube / (heads * s);
     let mut mask_base = i * mask.stride(2);
     if mask.shape(0) > 1 {
         mask_base += b * mask.stride(0);
@@ -103,39 +111,81 @@ fn softmax_rows_kernel<F: Float, M: Int, N: Size>(
         mask_base += h * mask.stride(1);
     }
     let mask_base = mask_base / N::value();
-    let base = row * t;
+    let base = ((b * heads + h) * s + i) * t;
 
-    let mut max = f32::new(MASKED);
-    let mut j = UNIT_POS as usize;
-    while j < t {
-        let v = scores_at::<F, M, N>(scores, mask, base, mask_base, j, scale);
-        for l in 0..N::value() {
-            if v[l] > max {
-                max = v[l];
+    if cached > 0 {
+        // The row in registers: read once, written once.
+        let mut row = Array::<Vector<f32, N>>::new(cached);
+        let mut max = f32::new(MASKED);
+        #[unroll]
+        for c in 0..cached {
+            let j = UNIT_POS as usize + c * threads;
+            if j < t {
+                let v = scores_at::<F, M, N>(scores, mask, base, mask_base, j, scale);
+                row[c] = v;
+                for l in 0..N::value() {
+                    if v[l] > max {
+                        max = v[l];
+                    }
+                }
             }
         }
-        j += threads;
-    }
-    let max = cube_reduce(max, true, threads, lanes);
-
-    let mut sum = 0.0f32;
-    let mut j = UNIT_POS as usize;
-    while j < t {
-        let e = (scores_at::<F, M, N>(scores, mask, base, mask_base, j, scale) - Vector::new(max))
-            .exp();
-        for l in 0..N::value() {
-            sum += e[l];
+        let max = cube_reduce(max, true, threads, lanes);
+        let mut sum = 0.0f32;
+        #[unroll]
+        for c in 0..cached {
+            let j = UNIT_POS as usize + c * threads;
+            if j < t {
+                let e = (row[c] - Vector::new(max)).exp();
+                row[c] = e;
+                for l in 0..N::value() {
+                    sum += e[l];
+                }
+            }
         }
-        j += threads;
-    }
-    let inv = 1.0f32 / cube_reduce(sum, false, threads, lanes);
+        let inv = 1.0f32 / cube_reduce(sum, false, threads, lanes);
+        #[unroll]
+        for c in 0..cached {
+            let j = UNIT_POS as usize + c * threads;
+            if j < t {
+                scores[base + j] = Vector::cast_from(row[c] * Vector::new(inv));
+            }
+        }
+    } else {
+        let mut max = f32::new(MASKED);
+        let mut j = UNIT_POS as usize;
+        while j < t {
+            let v = scores_at::<F, M, N>(scores, mask, base, mask_base, j, scale);
+            for l in 0..N::value() {
+                if v[l] > max {
+                    max = v[l];
+                }
+            }
+            j += threads;
+        }
+        let max = cube_reduce(max, true, threads, lanes);
 
-    let mut j = UNIT_POS as usize;
-    while j < t {
-        let e = (scores_at::<F, M, N>(scores, mask, base, mask_base, j, scale) - Vector::new(max))
+        let mut sum = 0.0f32;
+        let mut j = UNIT_POS as usize;
+        while j < t {
+            let e = (scores_at::<F, M, N>(scores, mask, base, mask_base, j, scale)
+                - Vector::new(max))
             .exp();
-        scores[base + j] = Vector::cast_from(e * Vector::new(inv));
-        j += threads;
+            for l in 0..N::value() {
+                sum += e[l];
+            }
+            j += threads;
+        }
+        let inv = 1.0f32 / cube_reduce(sum, false, threads, lanes);
+
+        let mut j = UNIT_POS as usize;
+        while j < t {
+            let e = (scores_at::<F, M, N>(scores, mask, base, mask_base, j, scale)
+                - Vector::new(max))
+            .exp();
+            scores[base + j] = Vector::cast_from(e * Vector::new(inv));
+            j += threads;
+        }
     }
 }
 
@@ -187,6 +237,14 @@ pub fn attention_rows<R: CubeRuntime>(
                     && (0..3).all(|d| shape[d] == 1 || strides[d] % n == 0))
         })
         .unwrap_or(1);
+    // A row of up to `MAX_CACHED` vectors a thread is held in registers (the 11B vision rows:
+    // 6,432 scores, 804 vectors of 8, 4 a thread); longer rows are read three times.
+    let per_thread = (t / vector).div_ceil(THREADS);
+    let cached = if per_thread <= MAX_CACHED {
+        per_thread
+    } else {
+        0
+    };
     unsafe {
         softmax_rows_kernel::launch_unchecked::<R>(
             &client,
@@ -198,6 +256,7 @@ pub fn attention_rows<R: CubeRuntime>(
             scale,
             THREADS,
             LANES,
+            cached,
             [dtype.into(), mask_dtype.into()],
         );
     }
