@@ -15,7 +15,9 @@
 # vendor/burn-cubecl/VENDORED.md), "LARGE:SMALL:ATTENTION:NAME:REDUCE".
 # transformers' `generate` on the same config.json runs in the same device run, as
 # the reference. Raw outputs: $OUT/matmul_raw.tar.gz; a table on stdout and in
-# $OUT/matmul_table.txt.
+# $OUT/matmul_table.txt. The `cublas` strategy (either field) loads libcublas from the image's
+# Python packages (scripts/cublas_path.sh). MATMUL_BENCH=1 adds `--matmul-bench` (the 11B
+# run's largest products timed, in each configuration's process, before the generate call).
 #
 #   run: bash scripts/device_matmul.sh SECONDS_PER_RUN "auto:auto cyclic_mma:cyclic_mma_rows:flash_accelerated:speed_gqa ..."
 #        (binary carried as .bin/speed.xz; WHAT=tiny times the tiny preset instead, with a
@@ -28,6 +30,9 @@ final="${OUT:-/tmp/out}"
 out=/tmp/matmul_raw
 rm -rf "$out" && mkdir -p "$out" "$final"
 kernels=/tmp/judgeflow-kernels
+. scripts/cublas_path.sh
+bench=()
+[ "${MATMUL_BENCH:-0}" = 1 ] && bench=(--matmul-bench)
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,memory.used --format=csv | tee "$out/gpu.txt"
 
 if [ "$what" = tiny ]; then
@@ -39,21 +44,25 @@ else
         --new-tokens 64 --train-steps 0)
 fi
 
-# The reference first: a call cut short by its time limit still has it.
-if [ "$what" = tiny ]; then
-    for b in 16 64; do
-        timeout 150 python3 scripts/hf_mllama_timing.py --config "$out/tiny_config.json" \
-            --mode "$([ $b = 64 ] && echo both || echo generate)" --batch 64 --seq-len 37 \
-            --steps 30 --warmup 5 --gen-batch $b --prompt-len 48 --new-tokens 32 --tiles 1 \
-            > "$out/tiny_torch_$b.json" 2>> "$out/torch.log"
-        echo "torch tiny batch $b exit: $?"
-    done
-else
-    timeout "${TORCH_LIMIT:-200}" python3 scripts/hf_mllama_timing.py --config "$out/11b_config.json" \
-        --mode generate --tiles 1 --gen-batch 16 --prompt-len 64 --new-tokens 64 --gen-repeats 1 \
-        > "$out/11b_torch_16.json" 2>> "$out/torch.log"
-    echo "torch 11b exit: $?"
-fi
+# transformers' side. For the 11B shape first (a call cut short by its time limit still has
+# it); for `tiny` after the burn runs, which write the config.json it reads.
+reference() {
+    if [ "$what" = tiny ]; then
+        for b in 16 64; do
+            timeout 150 python3 scripts/hf_mllama_timing.py --config "$out/tiny_config.json" \
+                --mode "$([ $b = 64 ] && echo both || echo generate)" --batch 64 --seq-len 37 \
+                --steps 30 --warmup 5 --gen-batch $b --prompt-len 48 --new-tokens 32 --tiles 1 \
+                > "$out/tiny_torch_$b.json" 2>> "$out/torch.log"
+            echo "torch tiny batch $b exit: $?"
+        done
+    else
+        timeout "${TORCH_LIMIT:-200}" python3 scripts/hf_mllama_timing.py --config "$out/11b_config.json" \
+            --mode generate --tiles 1 --gen-batch 16 --prompt-len 64 --new-tokens 64 --gen-repeats 1 \
+            > "$out/11b_torch_16.json" 2>> "$out/torch.log"
+        echo "torch 11b exit: $?"
+    fi
+}
+[ "$what" = tiny ] || reference
 
 for pair in $pairs; do
     IFS=: read -r large small attention build reduce <<< "$pair"
@@ -68,12 +77,13 @@ for pair in $pairs; do
     start=$(date +%s)
     JUDGEFLOW_MATMUL="$large" JUDGEFLOW_MATMUL_SMALL_M="$small" JUDGEFLOW_ATTENTION="$attention" \
         JUDGEFLOW_REDUCE="$reduce" RUST_BACKTRACE=1 timeout "$limit" \
-        "$bin" "${shape[@]}" --device cuda --placements device --repeats 1 --matmul-check \
+        "$bin" "${shape[@]}" --device cuda --placements device --repeats 1 --matmul-check "${bench[@]}" \
         --kernel-cache "$kernels" --out "$out/$tag.json" > "$out/$tag.stdout" 2> "$out/$tag.log"
     echo "$tag exit $? in $(( $(date +%s) - start )) s"
     # The table so far, in case the device call ends before the loop does.
     python3 scripts/matmul_table.py "$out" > "$final/matmul_table.txt" 2>&1
 done
 
+[ "$what" = tiny ] && reference
 python3 scripts/matmul_table.py "$out" | tee "$final/matmul_table.txt"
 tar czf "$final/matmul_raw.tar.gz" -C /tmp matmul_raw

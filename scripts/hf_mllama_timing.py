@@ -191,13 +191,25 @@ def time_generation(args, config, model, dtype, tiles, torch):
         torch.cuda.synchronize()
     elapsed = (time.perf_counter() - start) / args.gen_repeats
     new_tokens = (out.shape[1] - args.prompt_len) * args.gen_batch
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    # The same call with one new token: the prefill (vision encoder, prompt) and one sampled
+    # token, so that the call splits into prefill and decoding as burn's figures do.
+    with torch.no_grad():
+        one = dict(kwargs, max_new_tokens=1, min_new_tokens=1)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        model.generate(**inputs, **one)
+        torch.cuda.synchronize()
+    one_token_s = time.perf_counter() - start
     return {
         "batch": args.gen_batch,
         "prompt_len": args.prompt_len,
         "new_tokens": args.new_tokens,
         "call_s": elapsed,
         "new_tokens_per_s": new_tokens / elapsed,
-        "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "peak_mem_gib": peak,
+        "one_new_token_call_s": one_token_s,
+        "decode_ms_per_step": (elapsed - one_token_s) / max(args.new_tokens - 1, 1) * 1e3,
         "sampling": "greedy" if args.greedy else "T=0.6,top_k=50,top_p=0.9",
     }
 

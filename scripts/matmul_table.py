@@ -48,6 +48,11 @@ def main():
                 f"{'' if attn['finite'] else ' NON-FINITE'}, {fmt(attn.get('kernel_s', 0) * 1e3)} ms"
                 f" vs materialised {fmt(attn.get('materialized_s', 0) * 1e3)} ms"
             )
+            for dec in attn.get("decoding", []):
+                head += (
+                    f" | decoding {dec['name']} (kv {dec['kv_len']}): rel err {fmt(dec['max_rel_err'], 4)}"
+                    f"{'' if dec['finite'] else ' NON-FINITE'}"
+                )
         if not result:
             rows.append(f"{head} | no timing (see {tag}.log)")
             continue
@@ -59,7 +64,14 @@ def main():
                 f"{head} | b{r['batch']} prefill {fmt(r['prefill_s'], 2)} s, decode "
                 f"{fmt(r['decode_ms_per_step'])} ms/step, {fmt(r['new_tokens_per_s'])} new tok/s, "
                 f"first call {fmt(r['first_call_s'])} s | transformers {fmt(ref_tps)} "
-                f"({fmt(ref['call_s'] if ref else None, 2)} s) | burn/transformers {fmt(ratio, 3)}"
+                f"({fmt(ref['call_s'] if ref else None, 2)} s"
+                + (
+                    f"; one-token call {fmt(ref['one_new_token_call_s'], 2)} s, decode "
+                    f"{fmt(ref['decode_ms_per_step'])} ms/step"
+                    if ref and "one_new_token_call_s" in ref
+                    else ""
+                )
+                + f") | burn/transformers {fmt(ratio, 3)}"
             )
         train = result.get("train")
         if train:
@@ -69,6 +81,23 @@ def main():
                 f"{head} | train b{train['batch']} x {train['seq']}: {fmt(train['step_ms'])} ms/step "
                 f"| transformers {fmt(ref_ms)} ms/step | burn time / transformers {fmt(train['step_ms'] / ref_ms if ref_ms else None, 2)}"
             )
+    # `MATMUL_BENCH=1`: each configuration's products, side by side.
+    benches = {}
+    for path in sorted(glob.glob(f"{d}/*.stdout")):
+        tag = os.path.basename(path)[: -len(".stdout")]
+        bench = next((l["matmul_bench"] for l in json_lines(path) if "matmul_bench" in l), None)
+        if bench:
+            benches[tag] = bench
+    if benches:
+        rows.append("")
+        rows.append("products (ms, TFLOP/s) | " + " | ".join(benches))
+        names = [b["name"] for b in next(iter(benches.values()))]
+        for i, name in enumerate(names):
+            cells = []
+            for bench in benches.values():
+                b = bench[i] if i < len(bench) else None
+                cells.append(f"{b['ms']:.3f} ms, {b['tflops']:.1f}" if b else "-")
+            rows.append(f"{name} | " + " | ".join(cells))
     print("\n".join(rows) if rows else f"no results in {d}")
 
 
