@@ -21,7 +21,7 @@ bash scripts/unpack_bin.sh speed || exit 1
 # libcublas on the loader's path, for JUDGEFLOW_MATMUL*=cublas (its products do not appear in
 # cubecl's profile: they are not cubecl launches).
 . scripts/cublas_path.sh
-export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cyclic_mma}"
+export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cublas}"
 export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-skinny}"
 export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-softmax_rows}"
 export JUDGEFLOW_REDUCE="${JUDGEFLOW_REDUCE-auto}"

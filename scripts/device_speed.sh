@@ -89,7 +89,7 @@ fi
 
 if has 11b || has 11b_burn || has 11b_torch; then
     batches_11b="${BATCHES_11B:-16 64}"
-    export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cyclic_mma}"
+    export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cublas}"
     export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-skinny}"
     export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-softmax_rows}"
     export JUDGEFLOW_REDUCE="${JUDGEFLOW_REDUCE-auto}"
