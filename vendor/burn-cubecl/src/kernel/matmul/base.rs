@@ -89,7 +89,7 @@ enum OwnKernel {
 ///   rows (default 32): decoding's `[batch, in] x [in, out]`;
 /// - `JUDGEFLOW_MATMUL=NAME` for the others.
 ///
-/// Unset, or `auto`, is `([], None)`: cubek's `Strategy::Auto` (tiled CMMA, falling back to the
+/// Unset, or `auto`, is `(&[], None)`: cubek's `Strategy::Auto` (tiled CMMA, falling back to the
 /// unit matmul), which is what burn 0.21 runs without its `autotune` feature. Names: see
 /// [`strategy_named`]; an unknown name panics at the first matmul. The first element lists
 /// judgeflow's kernels to try in order (`skinny`, `cublas`, or `skinny_cublas`: the few-row
@@ -97,7 +97,7 @@ enum OwnKernel {
 /// the strategy is then where they refuse the product (`ordered_mma` after `skinny`, `Auto`
 /// after `cublas`). cuBLAS costs a blocking round trip to cubecl's device thread a product
 /// (`cublas.rs`), which a decode step of ~3,300 launches feels.
-fn chosen_strategy(rows: usize) -> (Vec<OwnKernel>, Option<Strategy>) {
+fn chosen_strategy(rows: usize) -> (&'static [OwnKernel], Option<Strategy>) {
     use std::sync::OnceLock;
 
     struct Choice {
@@ -123,17 +123,19 @@ fn chosen_strategy(rows: usize) -> (Vec<OwnKernel>, Option<Strategy>) {
             other: (own(&other), strategy_named(&other)),
         }
     });
-    if rows <= choice.small_rows {
-        choice.small.clone()
+    let (own, strategy) = if rows <= choice.small_rows {
+        &choice.small
     } else {
-        choice.other.clone()
-    }
+        &choice.other
+    };
+    (own, strategy.clone())
 }
 
 /// judgeflow: the strategy called `name`: `auto` or empty (`None`), `unit_min`, `unit_max`,
 /// `double_unit_min`, `double_unit_max` (no tensor cores), `cyclic_cmma`, `cyclic_mma`,
 /// `cyclic_cmma_rows`, `cyclic_mma_rows` (multi-row), `double_cyclic_cmma`, `double_cyclic_mma`,
-/// `ordered_cmma`, `ordered_mma`, `skinny` and `cublas` (judgeflow's, see `chosen_strategy`), and the Hopper TMA loaders `tma_mma`, `tma_mma_rows`,
+/// `ordered_cmma`, `ordered_mma`, `skinny`, `skinny_cublas` and `cublas` (judgeflow's, see
+/// `chosen_strategy`), and the Hopper TMA loaders `tma_mma`, `tma_mma_rows`,
 /// `specialized_tma_mma`; any other name panics.
 fn strategy_named(name: &str) -> Option<Strategy> {
     use cubek::matmul::{
@@ -183,14 +185,10 @@ fn strategy_named(name: &str) -> Option<Strategy> {
         }
     };
     let unit = |tile_size| {
-        Strategy::SimpleUnit(BlueprintStrategy::Inferred(SimpleUnitSelectionArgs {
-            tile_size,
-        }))
+        Strategy::SimpleUnit(BlueprintStrategy::Inferred(SimpleUnitSelectionArgs { tile_size }))
     };
     let double_unit = |tile_size| {
-        Strategy::DoubleUnit(BlueprintStrategy::Inferred(DoubleUnitSelectionArgs {
-            tile_size,
-        }))
+        Strategy::DoubleUnit(BlueprintStrategy::Inferred(DoubleUnitSelectionArgs { tile_size }))
     };
     Some(match name {
         "auto" | "" => return None,
@@ -218,9 +216,7 @@ fn strategy_named(name: &str) -> Option<Strategy> {
             multi_rows: true,
             tile_matmul: Mma,
         })),
-        "specialized_tma_mma" => {
-            Strategy::SpecializedTmaMma(BlueprintStrategy::Inferred(().into()))
-        }
+        "specialized_tma_mma" => Strategy::SpecializedTmaMma(BlueprintStrategy::Inferred(().into())),
         other => panic!("judgeflow: unknown matmul strategy `{other}` in JUDGEFLOW_MATMUL*"),
     })
 }

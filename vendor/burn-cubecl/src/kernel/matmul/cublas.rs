@@ -287,11 +287,15 @@ pub fn try_cublas<R: CubeRuntime>(
     if m == 0 || n == 0 || batch == 0 {
         return Some(());
     }
-    let lock = blas()?;
     let device = {
         // SAFETY: `R` is `CudaRuntime` (checked above), whose device is `CudaDevice`.
         unsafe { &*(&lhs.device as *const R::Device as *const CudaDevice) }.index
     };
+    // cuBLAS's handle is made, and its products run, in cubecl's (primary) context.
+    if !make_current(device) {
+        return None;
+    }
+    let lock = blas()?;
 
     let (lp, stream, _lg) = pointer(lhs)?;
     let (rp, rs_stream, _rg) = pointer(rhs)?;
@@ -300,9 +304,6 @@ pub fn try_cublas<R: CubeRuntime>(
         return None;
     }
     let mut blas = lock.lock().unwrap();
-    if !make_current(device) {
-        return None;
-    }
     if blas.device != device && blas.device != usize::MAX {
         // One handle, one device: a second device's products stay with cubek.
         return None;
