@@ -55,26 +55,37 @@ impl Default for AttentionStrategy {
 /// burn 0.21's choice without `autotune`. Any other name panics.
 pub fn chosen_strategy() -> AttentionStrategy {
     use std::sync::OnceLock;
-    static CHOICE: OnceLock<(u8, bool)> = OnceLock::new();
-    // (planes, flash): planes 0 is the unit kernel.
-    let (planes, flash) = *CHOICE.get_or_init(|| {
-        match std::env::var("JUDGEFLOW_ATTENTION").unwrap_or_default().as_str() {
-            "" | "materialized" | "fallback" => (0, false),
-            "flash_unit" => (0, true),
-            "flash_accelerated" => (4, true),
-            "flash_accelerated_2" => (2, true),
-            "flash_accelerated_8" => (8, true),
-            "softmax_rows" => (255, false),
+
+    /// What the variable names, parsed once.
+    #[derive(Clone, Copy)]
+    enum Named {
+        Fallback,
+        SoftmaxRows,
+        FlashUnit,
+        FlashAccelerated { planes: u8 },
+    }
+    static CHOICE: OnceLock<Named> = OnceLock::new();
+    let named = *CHOICE.get_or_init(|| {
+        match std::env::var("JUDGEFLOW_ATTENTION")
+            .unwrap_or_default()
+            .as_str()
+        {
+            "" | "materialized" | "fallback" => Named::Fallback,
+            "softmax_rows" => Named::SoftmaxRows,
+            "flash_unit" => Named::FlashUnit,
+            "flash_accelerated" => Named::FlashAccelerated { planes: 4 },
+            "flash_accelerated_2" => Named::FlashAccelerated { planes: 2 },
+            "flash_accelerated_8" => Named::FlashAccelerated { planes: 8 },
             other => panic!("judgeflow: unknown attention kernel `{other}` in JUDGEFLOW_ATTENTION"),
         }
     });
-    match (planes, flash) {
-        (255, false) => AttentionStrategy::SoftmaxRows,
-        (_, false) => AttentionStrategy::Fallback,
-        (0, true) => AttentionStrategy::FlashUnit,
-        (num_planes, true) => {
+    match named {
+        Named::Fallback => AttentionStrategy::Fallback,
+        Named::SoftmaxRows => AttentionStrategy::SoftmaxRows,
+        Named::FlashUnit => AttentionStrategy::FlashUnit,
+        Named::FlashAccelerated { planes } => {
             AttentionStrategy::FlashBlackboxAccelerated(BlackboxAcceleratedStrategy {
-                num_planes,
+                num_planes: planes,
                 seq_q: 1,
                 seq_kv: 1,
             })

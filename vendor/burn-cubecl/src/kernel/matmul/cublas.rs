@@ -77,7 +77,8 @@ fn transposed_operand(
 /// The process's cuBLAS handle, made for the primary context of the device it first ran on.
 struct Blas {
     handle: cb::cublasHandle_t,
-    device: usize,
+    /// The device of the first product; `None` before it.
+    device: Option<usize>,
 }
 // SAFETY: the handle is used under the mutex only, one call at a time.
 unsafe impl Send for Blas {}
@@ -97,7 +98,7 @@ fn blas() -> Option<&'static Mutex<Blas>> {
         match cudarc::cublas::result::create_handle() {
             Ok(handle) => Some(Mutex::new(Blas {
                 handle,
-                device: usize::MAX,
+                device: None,
             })),
             Err(err) => {
                 eprintln!("judgeflow: cublasCreate failed ({err:?}); cubek's kernels run instead");
@@ -264,18 +265,10 @@ pub fn try_cublas<R: CubeRuntime>(
     if c.transpose {
         return None;
     }
-    let out_batch: Vec<usize> = (0..od - 2).map(|d| os[d]).collect();
-    let lhs_b = batch_strides(
-        &out_batch,
-        &(0..ld).map(|d| ls[d]).collect::<Vec<_>>(),
-        &(0..ld).map(|d| lst[d]).collect::<Vec<_>>(),
-    )?;
-    let rhs_b = batch_strides(
-        &out_batch,
-        &(0..rd).map(|d| rs[d]).collect::<Vec<_>>(),
-        &(0..rd).map(|d| rst[d]).collect::<Vec<_>>(),
-    )?;
-    let out_b: Vec<i64> = (0..od - 2).map(|d| ost[d] as i64).collect();
+    let out_batch = &os[..od - 2];
+    let lhs_b = batch_strides(out_batch, ls, lst)?;
+    let rhs_b = batch_strides(out_batch, rs, rst)?;
+    let out_b: Vec<i64> = ost[..od - 2].iter().map(|&s| s as i64).collect();
     let fits = |v: i64| v >= 0 && v <= i32::MAX as i64;
     let batch: usize = out_batch.iter().product();
     if ![m as i64, n as i64, k as i64, a.ld, b.ld, c.ld, batch as i64]
@@ -304,11 +297,10 @@ pub fn try_cublas<R: CubeRuntime>(
         return None;
     }
     let mut blas = lock.lock().unwrap();
-    if blas.device != device && blas.device != usize::MAX {
-        // One handle, one device: a second device's products stay with cubek.
+    // One handle, one device: a second device's products stay with cubek.
+    if *blas.device.get_or_insert(device) != device {
         return None;
     }
-    blas.device = device;
     // SAFETY: a live handle and the stream cubecl runs this device's kernels on.
     if unsafe { cudarc::cublas::result::set_stream(blas.handle, stream as cb::cudaStream_t) }
         .is_err()
@@ -317,7 +309,7 @@ pub fn try_cublas<R: CubeRuntime>(
     }
 
     let elem = dtype.size() as u64;
-    let plan = BatchPlan::new(&out_batch, [&lhs_b, &rhs_b, &out_b]);
+    let plan = BatchPlan::new(out_batch, [&lhs_b, &rhs_b, &out_b]);
     let (alpha, beta) = (1.0f32, 0.0f32);
     let op_of = |o: Operand| {
         if o.transpose {

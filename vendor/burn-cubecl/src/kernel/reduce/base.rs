@@ -241,13 +241,21 @@ fn routine_for(
 ) -> Option<RoutineStrategy> {
     use cubek::reduce::routines::{cube::CubeStrategy, plane::PlaneStrategy};
     use std::sync::OnceLock;
-    static CHOICE: OnceLock<u8> = OnceLock::new();
+    /// What the variable names, parsed once.
+    #[derive(Clone, Copy)]
+    enum Named {
+        Unit,
+        Plane,
+        Cube,
+        Auto,
+    }
+    static CHOICE: OnceLock<Named> = OnceLock::new();
     let choice = *CHOICE.get_or_init(
         || match std::env::var("JUDGEFLOW_REDUCE").unwrap_or_default().as_str() {
-            "" | "unit" => 0,
-            "plane" => 1,
-            "cube" => 2,
-            "auto" => 3,
+            "" | "unit" => Named::Unit,
+            "plane" => Named::Plane,
+            "cube" => Named::Cube,
+            "auto" => Named::Auto,
             other => panic!("judgeflow: unknown reduce routine `{other}` in JUDGEFLOW_REDUCE"),
         },
     );
@@ -262,11 +270,12 @@ fn routine_for(
     };
     let cube = || RoutineStrategy::Cube(BlueprintStrategy::Inferred(CubeStrategy { use_planes: true }));
     match choice {
-        1 => Some(plane()),
-        2 => Some(cube()),
-        3 if outputs <= 8192 && reduce_len >= 256 => Some(cube()),
-        3 if outputs <= 262_144 && reduce_len >= 32 => Some(plane()),
-        _ => None,
+        Named::Unit => None,
+        Named::Plane => Some(plane()),
+        Named::Cube => Some(cube()),
+        Named::Auto if outputs <= 8192 && reduce_len >= 256 => Some(cube()),
+        Named::Auto if outputs <= 262_144 && reduce_len >= 32 => Some(plane()),
+        Named::Auto => None,
     }
 }
 
