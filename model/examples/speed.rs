@@ -232,9 +232,7 @@ fn main() {
 /// difference over the largest absolute reference value. bf16 rounding of the output alone
 /// gives ~4e-3.
 fn matmul_check<B: Backend>() -> Vec<Value> {
-    type Cpu = judgeflow_model::backend::CpuBackend;
     let device = B::Device::default();
-    let cpu = Default::default();
     // (lhs batch, rhs batch, rows, k, n, lhs transposed, rhs transposed): decode's flattened
     // linear, decode attention per head, a text prefill linear, a vision-encoder linear with a
     // ragged row count, and tiny's training step backward (x-gradient through the transposed
@@ -256,26 +254,10 @@ fn matmul_check<B: Backend>() -> Vec<Value> {
     shapes
         .iter()
         .map(|&(lb, rb, m, k, n, lt, rt)| {
-            let normal = |shape: [usize; 3], std: f64, transposed: bool| {
-                let d = Distribution::Normal(0.0, std);
-                if transposed {
-                    Tensor::<B, 3>::random([shape[0], shape[2], shape[1]], d, &device)
-                        .swap_dims(1, 2)
-                } else {
-                    Tensor::<B, 3>::random(shape, d, &device)
-                }
-            };
-            let lhs = normal([lb, m, k], 1.0, lt);
-            let rhs = normal([rb, k, n], 0.05, rt);
-            let out = lhs.clone().matmul(rhs.clone()).into_data().convert::<f32>();
-            let to_cpu =
-                |t: Tensor<B, 3>| Tensor::<Cpu, 3>::from_data(t.into_data().convert::<f32>(), &cpu);
-            let reference = to_cpu(lhs).matmul(to_cpu(rhs)).into_data();
-            let (out, reference) = (
-                out.to_vec::<f32>().expect("f32"),
-                reference.to_vec::<f32>().expect("f32"),
-            );
-            let rel = max_rel_err(&out, &reference);
+            let lhs = random_operand::<B>([lb, m, k], 1.0, lt, &device);
+            let rhs = random_operand::<B>([rb, k, n], 0.05, rt, &device);
+            let out = lhs.clone().matmul(rhs.clone());
+            let (rel, finite) = compare(out, on_cpu(lhs).matmul(on_cpu(rhs)));
             eprintln!(
                 "matmul check [{lb}, {m}, {k}]{} x [{rb}, {k}, {n}]{}: max rel err {rel:.2e}",
                 if lt { "^T" } else { "" },
@@ -283,7 +265,7 @@ fn matmul_check<B: Backend>() -> Vec<Value> {
             );
             json!({
                 "lhs": [lb, m, k], "rhs": [rb, k, n], "lhs_transposed": lt, "rhs_transposed": rt,
-                "max_rel_err": rel, "finite": out.iter().all(|v| v.is_finite()),
+                "max_rel_err": rel, "finite": finite,
             })
         })
         .collect()
@@ -346,13 +328,8 @@ fn matmul_bench<B: Backend>() -> Vec<Value> {
     shapes
         .iter()
         .map(|&(name, l, r, rt)| {
-            let d = Distribution::Normal(0.0, 0.05);
-            let lhs = Tensor::<B, 3>::random(l, d, &device);
-            let rhs = if rt {
-                Tensor::<B, 3>::random([r[0], r[2], r[1]], d, &device).swap_dims(1, 2)
-            } else {
-                Tensor::<B, 3>::random(r, d, &device)
-            };
+            let lhs = random_operand::<B>(l, 0.05, false, &device);
+            let rhs = random_operand::<B>(r, 0.05, rt, &device);
             let _ = lhs.clone().matmul(rhs.clone());
             sync::<B>(&device);
             let reps = 10;
@@ -379,41 +356,86 @@ fn matmul_bench<B: Backend>() -> Vec<Value> {
 fn decoding_attention_check<B: Backend>(
     kernel: judgeflow_model::layers::AttentionKernel,
 ) -> Vec<Value> {
-    use judgeflow_model::layers::{attention, attention_decoding};
-    type Cpu = judgeflow_model::backend::CpuBackend;
+    use judgeflow_model::layers::attention_decoding;
     let device = B::Device::default();
-    let cpu = Default::default();
     let (batch, heads, kv, d) = (16, 32, 8, 128);
-    [("self", 128, 0), ("cross", 4 * 1601, 1)]
+    [("self", 128, false), ("cross", 4 * 1601, true)]
         .into_iter()
-        .map(|(name, t, kind)| {
+        .map(|(name, t, cross)| {
             let normal = |shape: [usize; 4]| {
                 Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device)
             };
-            let (q, k, v) = (normal([batch, heads, 1, d]), normal([batch, kv, t, d]), normal([batch, kv, t, d]));
+            let (q, k, v) = (
+                normal([batch, heads, 1, d]),
+                normal([batch, kv, t, d]),
+                normal([batch, kv, t, d]),
+            );
             let flags: Vec<bool> = (0..batch * t)
                 .map(|i| {
                     let (row, j) = (i / t, i % t);
-                    if kind == 0 { j >= 64 + 4 * row } else { j >= 1601 }
+                    if cross { j >= 1601 } else { j >= 64 + 4 * row }
                 })
                 .collect();
-            let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(flags, [batch, 1, 1, t]), &device);
-            let out = attention_decoding(q.clone(), k.clone(), v.clone(), Some(mask.clone()), kernel)
-                .into_data()
-                .convert::<f32>();
-            let to_cpu =
-                |t: Tensor<B, 4>| Tensor::<Cpu, 4>::from_data(t.into_data().convert::<f32>(), &cpu);
-            let cpu_mask = Tensor::<Cpu, 4, Bool>::from_data(mask.into_data(), &cpu);
-            let reference = attention(to_cpu(q), to_cpu(k), to_cpu(v), Some(cpu_mask)).into_data();
-            let (out, reference) = (
-                out.to_vec::<f32>().expect("f32"),
-                reference.to_vec::<f32>().expect("f32"),
-            );
-            let rel = max_rel_err(&out, &reference);
+            let mask =
+                Tensor::<B, 4, Bool>::from_data(TensorData::new(flags, [batch, 1, 1, t]), &device);
+            let out =
+                attention_decoding(q.clone(), k.clone(), v.clone(), Some(mask.clone()), kernel);
+            let (rel, finite) = compare(out, attention_on_cpu(q, k, v, mask));
             eprintln!("decoding attention check, {name} ({kernel:?}): max rel err {rel:.2e}");
-            json!({ "name": name, "kv_len": t, "max_rel_err": rel, "finite": out.iter().all(|v| v.is_finite()) })
+            json!({ "name": name, "kv_len": t, "max_rel_err": rel, "finite": finite })
         })
         .collect()
+}
+
+/// A `[batch, rows, cols]` normal tensor on `B`, or (`transposed`) the transposed view of a
+/// `[batch, cols, rows]` one: the layout a checkpoint's weights come in.
+fn random_operand<B: Backend>(
+    shape: [usize; 3],
+    std: f64,
+    transposed: bool,
+    device: &B::Device,
+) -> Tensor<B, 3> {
+    let d = Distribution::Normal(0.0, std);
+    if transposed {
+        Tensor::<B, 3>::random([shape[0], shape[2], shape[1]], d, device).swap_dims(1, 2)
+    } else {
+        Tensor::<B, 3>::random(shape, d, device)
+    }
+}
+
+/// `t`'s values in f32 on the CPU backend: the reference side of the checks.
+fn on_cpu<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+) -> Tensor<judgeflow_model::backend::CpuBackend, D> {
+    Tensor::from_data(t.into_data().convert::<f32>(), &Default::default())
+}
+
+/// [`max_rel_err`] of `out` (computed on `B`) against `reference`, and whether `out` is finite.
+fn compare<B: Backend, const D: usize>(
+    out: Tensor<B, D>,
+    reference: Tensor<judgeflow_model::backend::CpuBackend, D>,
+) -> (f32, bool) {
+    let out = out
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("f32");
+    let reference = reference.into_data().to_vec::<f32>().expect("f32");
+    (
+        max_rel_err(&out, &reference),
+        out.iter().all(|v| v.is_finite()),
+    )
+}
+
+/// The CPU's f32 materialised attention of the same (device-rounded) inputs.
+fn attention_on_cpu<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Tensor<B, 4, Bool>,
+) -> Tensor<judgeflow_model::backend::CpuBackend, 4> {
+    let mask = Tensor::from_data(mask.into_data(), &Default::default());
+    judgeflow_model::layers::attention(on_cpu(q), on_cpu(k), on_cpu(v), Some(mask))
 }
 
 /// The largest absolute difference over the largest absolute reference value.
@@ -432,10 +454,8 @@ fn max_rel_err(out: &[f32], reference: &[f32]) -> f32 {
 /// on two images of two tiles (one with a padding tile), and, with `timed`, timed against the
 /// materialised attention on `B` at the 11B run's shape (one real tile of four) for two images.
 fn attention_check<B: Backend>(timed: bool) -> Value {
-    use judgeflow_model::layers::{AttentionKernel, attention, attention_every_row_sees};
-    type Cpu = judgeflow_model::backend::CpuBackend;
+    use judgeflow_model::layers::{AttentionKernel, attention_every_row_sees};
     let device = B::Device::default();
-    let cpu = Default::default();
     let kernel = AttentionKernel::from_env();
     let (heads, head_dim, padded, real) = (16, 80, 1608, 1601);
     // `real_tiles[i]` of image i's `tiles` are real; within a tile, patches past `real` pad.
@@ -459,25 +479,15 @@ fn attention_check<B: Backend>(timed: bool) -> Value {
     };
 
     let (q, k, v, mask) = inputs(&[1, 2], 2);
-    let out = attention_every_row_sees(q.clone(), k.clone(), v.clone(), Some(mask.clone()), kernel)
-        .into_data()
-        .convert::<f32>();
-    let to_cpu =
-        |t: Tensor<B, 4>| Tensor::<Cpu, 4>::from_data(t.into_data().convert::<f32>(), &cpu);
-    let cpu_mask = Tensor::<Cpu, 4, Bool>::from_data(mask.into_data(), &cpu);
-    let reference = attention(to_cpu(q), to_cpu(k), to_cpu(v), Some(cpu_mask)).into_data();
-    let (out, reference) = (
-        out.to_vec::<f32>().expect("f32"),
-        reference.to_vec::<f32>().expect("f32"),
-    );
-    let rel = max_rel_err(&out, &reference);
+    let out = attention_every_row_sees(q.clone(), k.clone(), v.clone(), Some(mask.clone()), kernel);
+    let (rel, finite) = compare(out, attention_on_cpu(q, k, v, mask));
 
     let mut check = json!({
         "kernel": std::env::var(AttentionKernel::VAR).unwrap_or_default(),
         "route": format!("{kernel:?}"),
         "check_shape": [2, heads, 2 * padded, head_dim],
         "max_rel_err": rel,
-        "finite": out.iter().all(|v| v.is_finite()),
+        "finite": finite,
     });
     eprintln!("attention check ({kernel:?}): max rel err {rel:.2e}");
     check["decoding"] = json!(decoding_attention_check::<B>(kernel));

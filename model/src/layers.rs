@@ -285,12 +285,14 @@ pub fn attention_decoding<B: Backend>(
     kernel: AttentionKernel,
 ) -> Tensor<B, 4> {
     let [b, h, s, d] = q.dims();
-    let Some(mask) = mask else {
-        return attention(q, k, v, None);
+    let mask = match mask {
+        Some(mask)
+            if s == 1 && kernel == AttentionKernel::Backend && !B::ad_enabled(&q.device()) =>
+        {
+            mask
+        }
+        mask => return attention(q, k, v, mask),
     };
-    if s != 1 || kernel != AttentionKernel::Backend || B::ad_enabled(&q.device()) {
-        return attention(q, k, v, Some(mask));
-    }
     let [_, kv, t, _] = k.dims();
     let g = h / kv;
     assert_eq!(g * kv, h, "{h} query heads over {kv} K/V heads");
