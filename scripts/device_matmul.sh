@@ -31,6 +31,7 @@ out=/tmp/matmul_raw
 rm -rf "$out" && mkdir -p "$out" "$final"
 kernels=/tmp/judgeflow-kernels
 . scripts/cublas_path.sh
+. scripts/tiny_reference.sh
 bench=()
 [ "${MATMUL_BENCH:-0}" = 1 ] && bench=(--matmul-bench)
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,memory.used --format=csv | tee "$out/gpu.txt"
@@ -48,13 +49,7 @@ fi
 # it); for `tiny` after the burn runs, which write the config.json it reads.
 reference() {
     if [ "$what" = tiny ]; then
-        for b in 16 64; do
-            timeout 150 python3 scripts/hf_mllama_timing.py --config "$out/tiny_config.json" \
-                --mode "$([ $b = 64 ] && echo both || echo generate)" --batch 64 --seq-len 37 \
-                --steps 30 --warmup 5 --gen-batch $b --prompt-len 48 --new-tokens 32 --tiles 1 \
-                > "$out/tiny_torch_$b.json" 2>> "$out/torch.log"
-            echo "torch tiny batch $b exit: $?"
-        done
+        tiny_reference "$out"
     else
         timeout "${TORCH_LIMIT:-200}" python3 scripts/hf_mllama_timing.py --config "$out/11b_config.json" \
             --mode generate --tiles 1 --gen-batch 16 --prompt-len 64 --new-tokens 64 --gen-repeats 1 \

@@ -35,6 +35,7 @@ bash scripts/unpack_bin.sh speed || exit 1
 kernels=/tmp/judgeflow-kernels
 # libcublas on the loader's path, for JUDGEFLOW_MATMUL*=cublas.
 . scripts/cublas_path.sh
+. scripts/tiny_reference.sh
 # KEEP_KERNELS=1: start from the cache already there (e.g. unpacked from an earlier run).
 [ "${KEEP_KERNELS:-0}" = 1 ] || rm -rf "$kernels"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu,memory.used --format=csv | tee "$out/gpu.txt"
@@ -63,13 +64,7 @@ if has tiny; then
         --prompt-len 48 --new-tokens 32 --train-steps 0 --repeats 1 --kernel-cache "$kernels" \
         --out "$out/tiny_burn_second.json" 2>> "$out/tiny_burn_second.log"
     echo "burn tiny second process exit: $?"
-    for b in 16 64; do
-        timeout 150 python3 scripts/hf_mllama_timing.py --config "$out/tiny_config.json" \
-            --mode "$([ $b = 64 ] && echo both || echo generate)" --batch 64 --seq-len 37 \
-            --steps 30 --warmup 5 --gen-batch $b --prompt-len 48 --new-tokens 32 --tiles 1 \
-            > "$out/tiny_torch_$b.json" 2>> "$out/torch.log"
-        echo "torch tiny batch $b exit: $?"
-    done
+    tiny_reference "$out"
     timeout 150 python3 scripts/hf_mllama_timing.py --config "$out/tiny_config.json" \
         --mode train --batch 64 --seq-len 37 --steps 30 --warmup 5 --tiles 1 --clip-grad-norm 1.0 \
         > "$out/tiny_torch_clip.json" 2>> "$out/torch.log"
