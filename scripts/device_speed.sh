@@ -28,7 +28,7 @@ out=/tmp/speed_raw
 # KEEP_RAW=1: add to the raw outputs of an earlier call on the same machine (e.g. `11b_burn`,
 # then `11b_torch` in a second call, so that neither passes the 10-minute limit of one call).
 [ "${KEEP_RAW:-0}" = 1 ] || rm -rf "$out"
-mkdir -p "$out"
+mkdir -p "$out" "$final"
 repo="$PWD"
 bin=./.bin/speed
 bash scripts/unpack_bin.sh speed || exit 1
@@ -85,7 +85,7 @@ fi
 if has 11b || has 11b_burn || has 11b_torch; then
     batches_11b="${BATCHES_11B:-16 64}"
     export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cublas}"
-    export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-skinny}"
+    export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-cublas}"
     export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-softmax_rows}"
     export JUDGEFLOW_REDUCE="${JUDGEFLOW_REDUCE-auto}"
     echo "11b: JUDGEFLOW_MATMUL=$JUDGEFLOW_MATMUL JUDGEFLOW_MATMUL_SMALL_M=$JUDGEFLOW_MATMUL_SMALL_M JUDGEFLOW_ATTENTION=$JUDGEFLOW_ATTENTION JUDGEFLOW_REDUCE=$JUDGEFLOW_REDUCE" | tee "$out/11b_env.txt"

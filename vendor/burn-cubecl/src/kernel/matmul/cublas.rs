@@ -18,16 +18,27 @@
 //!   runs its kernels and stream-ordered allocations on: no host synchronisation, and buffers
 //!   freed after the call are reused only by work queued behind it. Operands on different
 //!   streams are refused.
-//! - Host cost: each operand's pointer comes from `ComputeClient::get_resource`, a blocking
-//!   round trip to cubecl's device thread (which first works off the launches queued before
-//!   it): three a product. Nothing for a prefill's few large products; felt at decoding's
-//!   ~350 products a step, where the launches are what the step waits on.
+//! - Host cost: none beyond queueing. Everything that can refuse a product is decided on the
+//!   calling thread; the operands' device pointers are then looked up, and the cuBLAS call
+//!   enqueued, in a task on cubecl's device thread (`ComputeClient::submit_server_task`, added by
+//!   judgeflow's vendored cubecl-runtime), queued like a kernel launch and not waited for. (Until
+//!   session 18 each pointer came from `ComputeClient::get_resource`, a blocking round trip that
+//!   first worked off every queued launch: three a product, which made decoding's ~350 products
+//!   a step slower than cubek's kernels.)
+//! - A cuBLAS call that fails inside such a task cannot fall back any more: stderr says so, and
+//!   the next product asked of this module panics, naming the failure, rather than let the
+//!   process go on with a result that was never computed.
 //! - When cuBLAS cannot be loaded, stderr says so once and every product goes to cubek.
 
 use crate::{CubeRuntime, tensor::CubeTensor};
 use burn_backend::DType;
 use cubecl_cuda::{CudaDevice, CudaRuntime};
-use cubecl_runtime::{runtime::Runtime, server::ComputeServer, storage::ComputeStorage};
+use cubecl::stream_id::StreamId;
+use cubecl_runtime::{
+    runtime::Runtime,
+    server::{Binding, ComputeServer},
+    storage::ComputeStorage,
+};
 use cudarc::cublas::sys as cb;
 use std::any::TypeId;
 use std::ffi::{c_int, c_void};
@@ -133,16 +144,23 @@ fn make_current(device: usize) -> bool {
         .is_ok()
 }
 
-/// The tensor's device pointer (its handle's offset included) and its storage's stream, kept
-/// valid while the returned guard lives.
-fn pointer<R: CubeRuntime>(
-    tensor: &CubeTensor<R>,
-) -> Option<(u64, cudarc::driver::sys::CUstream, impl Sized)> {
-    let managed = tensor.client.get_resource(tensor.handle.clone()).ok()?;
-    // SAFETY: the caller checked that `R` is `CudaRuntime`, whose storage resource is
-    // `GpuResource`.
+/// The first failure of a cuBLAS call inside a device-thread task (see the module's contract).
+static FAILED: OnceLock<String> = OnceLock::new();
+
+/// The device pointer (the handle's offset included) and the stream of one operand's storage,
+/// looked up on the device thread; the returned guard keeps the storage valid.
+fn pointer<S: ComputeServer>(
+    server: &mut S,
+    binding: Binding,
+    stream_id: StreamId,
+) -> Result<(u64, cudarc::driver::sys::CUstream, impl Sized + use<S>), String> {
+    let managed = server
+        .get_resource(binding, stream_id)
+        .map_err(|err| format!("no storage for an operand: {err:?}"))?;
+    // SAFETY: the caller checked that the runtime is `CudaRuntime`, whose server's storage
+    // resource is `GpuResource`.
     let resource = unsafe { &*(managed.resource() as *const _ as *const GpuResource) };
-    Some((resource.ptr, resource.stream, managed))
+    Ok((resource.ptr, resource.stream, managed))
 }
 
 /// Batch geometry: for each output batch dimension, its size and each operand's element stride
@@ -289,82 +307,132 @@ pub fn try_cublas<R: CubeRuntime>(
         return None;
     }
     let lock = blas()?;
-
-    let (lp, stream, _lg) = pointer(lhs)?;
-    let (rp, rs_stream, _rg) = pointer(rhs)?;
-    let (op, os_stream, _og) = pointer(out)?;
-    if rs_stream != stream || os_stream != stream {
-        return None;
-    }
-    let mut blas = lock.lock().unwrap();
-    // One handle, one device: a second device's products stay with cubek.
-    if *blas.device.get_or_insert(device) != device {
-        return None;
-    }
-    // SAFETY: a live handle and the stream cubecl runs this device's kernels on.
-    if unsafe { cudarc::cublas::result::set_stream(blas.handle, stream as cb::cudaStream_t) }
-        .is_err()
     {
-        return None;
-    }
-
-    let elem = dtype.size() as u64;
-    let plan = BatchPlan::new(out_batch, [&lhs_b, &rhs_b, &out_b]);
-    let (alpha, beta) = (1.0f32, 0.0f32);
-    let op_of = |o: Operand| {
-        if o.transpose {
-            cb::cublasOperation_t::CUBLAS_OP_T
-        } else {
-            cb::cublasOperation_t::CUBLAS_OP_N
+        let mut blas = lock.lock().unwrap();
+        // One handle, one device: a second device's products stay with cubek.
+        if *blas.device.get_or_insert(device) != device {
+            return None;
         }
-    };
+    }
+    if let Some(failure) = FAILED.get() {
+        panic!(
+            "judgeflow: an earlier cuBLAS product failed on cubecl's device thread ({failure}); \
+             the tensors computed since are wrong"
+        );
+    }
+    let plan = BatchPlan::new(out_batch, [&lhs_b, &rhs_b, &out_b]);
     if plan.inner > i32::MAX as usize {
         return None;
     }
-    for index in 0..plan.calls() {
-        let [lo, ro, oo] = plan.offsets(index);
-        // SAFETY: the pointers are live allocations (guards held) of the operands' sizes, the
-        // strides and leading dimensions describe those tensors (checked above), and the
-        // primary context cuBLAS runs in is current.
-        let status = unsafe {
-            cudarc::cublas::result::gemm_strided_batched_ex(
-                blas.handle,
-                op_of(a),
-                op_of(b),
-                n as c_int,
-                m as c_int,
-                k as c_int,
-                &alpha as *const f32 as *const c_void,
-                (rp + ro as u64 * elem) as *const c_void,
-                data_type,
-                a.ld as c_int,
-                plan.inner_strides[1],
-                (lp + lo as u64 * elem) as *const c_void,
-                data_type,
-                b.ld as c_int,
-                plan.inner_strides[0],
-                &beta as *const f32 as *const c_void,
-                (op + oo as u64 * elem) as *mut c_void,
-                data_type,
-                c.ld as c_int,
-                plan.inner_strides[2],
-                plan.inner as c_int,
-                cb::cublasComputeType_t::CUBLAS_COMPUTE_32F,
-                cb::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-            )
-        };
-        if let Err(err) = status {
-            if index == 0 {
-                // Nothing written yet: cubek computes the product instead.
-                eprintln!(
-                    "judgeflow: cublasGemmStridedBatchedEx refused m {m}, n {n}, k {k}: {err:?}"
-                );
-                return None;
-            }
-            panic!("judgeflow: cublasGemmStridedBatchedEx failed: {err:?} (m {m}, n {n}, k {k})");
+    let gemm = Gemm {
+        a,
+        b,
+        c,
+        m,
+        n,
+        k,
+        data_type,
+        elem: dtype.size() as u64,
+        plan,
+    };
+    let bindings = [
+        lhs.handle.clone().binding(),
+        rhs.handle.clone().binding(),
+        out.handle.clone().binding(),
+    ];
+    lhs.client.submit_server_task(move |server, stream_id| {
+        if let Err(failure) = gemm.run(lock, server, stream_id, bindings) {
+            eprintln!("judgeflow: {failure}");
+            let _ = FAILED.set(failure);
         }
-    }
+    });
     Some(())
+}
+
+/// One product as cuBLAS calls it, decided on the calling thread and run on the device thread.
+struct Gemm {
+    /// cuBLAS's A (rhs), B (lhs) and C (out), see [`transposed_operand`].
+    a: Operand,
+    b: Operand,
+    c: Operand,
+    m: usize,
+    n: usize,
+    k: usize,
+    data_type: cb::cudaDataType,
+    /// Bytes an element.
+    elem: u64,
+    plan: BatchPlan,
+}
+
+impl Gemm {
+    /// Looks the operands' pointers up (lhs, rhs, out) and enqueues the calls on their stream.
+    fn run<S: ComputeServer>(
+        &self,
+        lock: &Mutex<Blas>,
+        server: &mut S,
+        stream_id: StreamId,
+        [lhs, rhs, out]: [Binding; 3],
+    ) -> Result<(), String> {
+        let Self { m, n, k, .. } = *self;
+        // Looking storage up makes cubecl's context current on this thread, the one the handle
+        // was made in.
+        let (lp, stream, _lg) = pointer(server, lhs, stream_id)?;
+        let (rp, rs_stream, _rg) = pointer(server, rhs, stream_id)?;
+        let (op, os_stream, _og) = pointer(server, out, stream_id)?;
+        if rs_stream != stream || os_stream != stream {
+            return Err(format!("operands on different streams (m {m}, n {n}, k {k})"));
+        }
+        let blas = lock.lock().unwrap();
+        // SAFETY: a live handle and the stream cubecl runs this device's kernels on.
+        unsafe { cudarc::cublas::result::set_stream(blas.handle, stream as cb::cudaStream_t) }
+            .map_err(|err| format!("cublasSetStream failed: {err:?}"))?;
+        let (alpha, beta) = (1.0f32, 0.0f32);
+        let op_of = |o: Operand| {
+            if o.transpose {
+                cb::cublasOperation_t::CUBLAS_OP_T
+            } else {
+                cb::cublasOperation_t::CUBLAS_OP_N
+            }
+        };
+        let (plan, elem) = (&self.plan, self.elem);
+        for index in 0..plan.calls() {
+            let [lo, ro, oo] = plan.offsets(index);
+            // SAFETY: the pointers are live allocations (guards held) of the operands' sizes,
+            // the strides and leading dimensions describe those tensors (checked by
+            // `try_cublas`), and the context cuBLAS was made in is current.
+            unsafe {
+                cudarc::cublas::result::gemm_strided_batched_ex(
+                    blas.handle,
+                    op_of(self.a),
+                    op_of(self.b),
+                    n as c_int,
+                    m as c_int,
+                    k as c_int,
+                    &alpha as *const f32 as *const c_void,
+                    (rp + ro as u64 * elem) as *const c_void,
+                    self.data_type,
+                    self.a.ld as c_int,
+                    plan.inner_strides[1],
+                    (lp + lo as u64 * elem) as *const c_void,
+                    self.data_type,
+                    self.b.ld as c_int,
+                    plan.inner_strides[0],
+                    &beta as *const f32 as *const c_void,
+                    (op + oo as u64 * elem) as *mut c_void,
+                    self.data_type,
+                    self.c.ld as c_int,
+                    plan.inner_strides[2],
+                    plan.inner as c_int,
+                    cb::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                    cb::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+                )
+            }
+            .map_err(|err| {
+                format!("cublasGemmStridedBatchedEx failed: {err:?} (m {m}, n {n}, k {k})")
+            })?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
