@@ -6,7 +6,7 @@
 # against the CPU's f32 (`--matmul-check`), then times the issue's generate shape: batch 16,
 # one 560 px tile, 64-token prompt, 64 new tokens, T 0.6, top-k 50, top-p 0.9, device
 # sampling. An optional third field picks the vision encoder's attention kernel
-# ("LARGE:SMALL:ATTENTION", JUDGEFLOW_ATTENTION: materialized (default), softmax_rows,
+# ("LARGE:SMALL:ATTENTION", JUDGEFLOW_ATTENTION: materialized (default), softmax_rows, flash_tiles,
 # fallback, flash_unit, flash_accelerated, flash_accelerated_2/_8; model/src/layers.rs), checked against the
 # CPU and timed beside the materialised one before the generate timings (`attention_check`).
 # An optional fourth field names another carried build of the example (".bin/NAME.xz", default

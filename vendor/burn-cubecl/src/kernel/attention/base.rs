@@ -30,6 +30,11 @@ pub enum AttentionStrategy {
     /// that does not apply.
     SoftmaxRows,
 
+    /// judgeflow: scores kept on chip, tensor-core products, an online softmax
+    /// (`flash_tiles.rs`); `SoftmaxRows` where that does not apply (fewer than 16 query rows,
+    /// f32, other head dimensions).
+    FlashTiles,
+
     /// Automatically benchmark and select the best strategy at runtime.
     #[cfg(feature = "autotune")]
     Autotune,
@@ -50,7 +55,7 @@ impl Default for AttentionStrategy {
 /// judgeflow: the attention kernel named by `JUDGEFLOW_ATTENTION`, read and parsed once:
 /// `flash_unit`, `flash_accelerated` (cubek's blackbox-accelerated flash kernel with 4 planes;
 /// `flash_accelerated_2` and `flash_accelerated_8` for 2 and 8), `softmax_rows` (judgeflow's,
-/// `rows.rs`) or `fallback`; unset, empty or
+/// `rows.rs`), `flash_tiles` (judgeflow's, `flash_tiles.rs`) or `fallback`; unset, empty or
 /// `materialized` (judgeflow's own attention, which does not call this crate) is `fallback`,
 /// burn 0.21's choice without `autotune`. Any other name panics.
 pub fn chosen_strategy() -> AttentionStrategy {
@@ -61,6 +66,7 @@ pub fn chosen_strategy() -> AttentionStrategy {
     enum Named {
         Fallback,
         SoftmaxRows,
+        FlashTiles,
         FlashUnit,
         FlashAccelerated { planes: u8 },
     }
@@ -72,6 +78,7 @@ pub fn chosen_strategy() -> AttentionStrategy {
         {
             "" | "materialized" | "fallback" => Named::Fallback,
             "softmax_rows" => Named::SoftmaxRows,
+            "flash_tiles" => Named::FlashTiles,
             "flash_unit" => Named::FlashUnit,
             "flash_accelerated" => Named::FlashAccelerated { planes: 4 },
             "flash_accelerated_2" => Named::FlashAccelerated { planes: 2 },
@@ -82,6 +89,7 @@ pub fn chosen_strategy() -> AttentionStrategy {
     match named {
         Named::Fallback => AttentionStrategy::Fallback,
         Named::SoftmaxRows => AttentionStrategy::SoftmaxRows,
+        Named::FlashTiles => AttentionStrategy::FlashTiles,
         Named::FlashUnit => AttentionStrategy::FlashUnit,
         Named::FlashAccelerated { planes } => {
             AttentionStrategy::FlashBlackboxAccelerated(BlackboxAcceleratedStrategy {
@@ -125,7 +133,16 @@ pub fn attention<R: CubeRuntime>(
             options,
             launch::Strategy::Unit(cubek::attention::launch::BlueprintStrategy::Inferred(())),
         ),
-        AttentionStrategy::SoftmaxRows
+        AttentionStrategy::FlashTiles
+            if attn_bias.is_none()
+                && super::flash_tiles::applies(&query, &key, &value, mask.as_ref(), &options) =>
+        {
+            let mask = mask.expect("checked by `applies`");
+            Ok(super::flash_tiles::attention_flash_tiles(
+                query, key, value, mask, options,
+            ))
+        }
+        AttentionStrategy::SoftmaxRows | AttentionStrategy::FlashTiles
             if attn_bias.is_none() && super::rows::applies(&query, mask.as_ref(), &options) =>
         {
             let mask = mask.expect("checked by `applies`");
@@ -133,7 +150,9 @@ pub fn attention<R: CubeRuntime>(
                 query, key, value, mask, options,
             ))
         }
-        AttentionStrategy::Fallback | AttentionStrategy::SoftmaxRows => {
+        AttentionStrategy::Fallback
+        | AttentionStrategy::SoftmaxRows
+        | AttentionStrategy::FlashTiles => {
             Ok(attention_fallback::<CubeBackend<R, f32, i32, u8>>(
                 query, key, value, mask, attn_bias, options,
             ))
