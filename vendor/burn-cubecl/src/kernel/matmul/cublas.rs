@@ -16,8 +16,8 @@
 //! - Ordering: the product is enqueued on the CUDA stream the operands' storage belongs to
 //!   (judgeflow's vendored cubecl-cuda exposes it as `GpuResource::stream`), the stream cubecl
 //!   runs its kernels and stream-ordered allocations on: no host synchronisation, and buffers
-//!   freed after the call are reused only by work queued behind it. Operands on different
-//!   streams are refused.
+//!   freed after the call are reused only by work queued behind it. Operands found on different
+//!   streams are a failure (below): one client's tensors share its stream.
 //! - Host cost: none beyond queueing. Everything that can refuse a product is decided on the
 //!   calling thread; the operands' device pointers are then looked up, and the cuBLAS call
 //!   enqueued, in a task on cubecl's device thread (`ComputeClient::submit_server_task`, added by
