@@ -178,7 +178,8 @@ fn flash_tiles_kernel<F: Float, M: Int, N: Size>(
 
     // The queries, then each block's keys; each block's values; each block's mask flags.
     // (`N` is `VECTOR`, see the launch.)
-    let mut tile = SharedMemory::<Vector<F, N>>::new_aligned(comptime!(BLOCK_K * d / VECTOR), 128usize);
+    let mut tile =
+        SharedMemory::<Vector<F, N>>::new_aligned(comptime!(BLOCK_K * d / VECTOR), 128usize);
     let mut tile_v =
         SharedMemory::<Vector<F, N>>::new_aligned(comptime!(BLOCK_K * d / VECTOR), 128usize);
     let mut tile_mask = SharedMemory::<M>::new_aligned(comptime!(BLOCK_Q * BLOCK_K), 128usize);
@@ -298,15 +299,15 @@ fn flash_tiles_kernel<F: Float, M: Int, N: Size>(
                     // K^T's tile: key j*16 + n, dimension c*16 + k, column-major with stride d.
                     let start = (j * 16 * d + c * 16) / N::value();
                     cmma::load(&k_tile, &tile.slice(start, BLOCK_K * per_row), ld);
-                    cmma::execute::<F, F, f32, f32>(q_tiles.index(c), &k_tile, &score_tile, &score_tile);
+                    cmma::execute::<F, F, f32, f32>(
+                        q_tiles.index(c),
+                        &k_tile,
+                        &score_tile,
+                        &score_tile,
+                    );
                 }
                 let mut dst = acc.slice_mut(acc_base + j * 16, PLANES * 16 * d);
-                cmma::store(
-                    &mut dst,
-                    &score_tile,
-                    ld,
-                    cmma::MatrixLayout::RowMajor,
-                );
+                cmma::store(&mut dst, &score_tile, ld, cmma::MatrixLayout::RowMajor);
             }
         }
         // The plane's lanes read scores the plane's tensor-core stores wrote.
@@ -318,7 +319,8 @@ fn flash_tiles_kernel<F: Float, M: Int, N: Size>(
             #[unroll]
             for r in 0..16usize {
                 let forbidden0 = tile_mask[mask_rows + r * BLOCK_K + lane] != M::from_int(0);
-                let forbidden1 = tile_mask[mask_rows + r * BLOCK_K + lane + LANES] != M::from_int(0);
+                let forbidden1 =
+                    tile_mask[mask_rows + r * BLOCK_K + lane + LANES] != M::from_int(0);
                 let s0 = select(
                     forbidden0,
                     f32::new(MASKED),
@@ -352,12 +354,7 @@ fn flash_tiles_kernel<F: Float, M: Int, N: Size>(
                 #[unroll]
                 for c in 0..tiles_d {
                     let mut dst = acc.slice_mut(acc_base + c * 16, PLANES * 16 * d);
-                    cmma::store(
-                        &mut dst,
-                        o_tiles.index(c),
-                        ld,
-                        cmma::MatrixLayout::RowMajor,
-                    );
+                    cmma::store(&mut dst, o_tiles.index(c), ld, cmma::MatrixLayout::RowMajor);
                 }
                 sync_plane();
                 #[unroll]
@@ -407,7 +404,12 @@ fn flash_tiles_kernel<F: Float, M: Int, N: Size>(
                 for c in 0..tiles_d {
                     let start = (kc * 16 * d + c * 16) / N::value();
                     cmma::load(&v_tile, &tile_v.slice(start, BLOCK_K * per_row), ld);
-                    cmma::execute::<F, F, f32, f32>(&p_tile, &v_tile, o_tiles.index(c), o_tiles.index(c));
+                    cmma::execute::<F, F, f32, f32>(
+                        &p_tile,
+                        &v_tile,
+                        o_tiles.index(c),
+                        o_tiles.index(c),
+                    );
                 }
             }
         }
@@ -418,12 +420,7 @@ fn flash_tiles_kernel<F: Float, M: Int, N: Size>(
     #[unroll]
     for c in 0..tiles_d {
         let mut dst = acc.slice_mut(acc_base + c * 16, PLANES * 16 * d);
-        cmma::store(
-            &mut dst,
-            o_tiles.index(c),
-            ld,
-            cmma::MatrixLayout::RowMajor,
-        );
+        cmma::store(&mut dst, o_tiles.index(c), ld, cmma::MatrixLayout::RowMajor);
     }
     sync_plane();
     let out_base = (batch * heads + head) * s * d;
