@@ -95,8 +95,7 @@ enum OwnKernel {
 /// judgeflow's kernels to try in order (`skinny`, `cublas`, or `skinny_cublas`: the few-row
 /// kernel, then cuBLAS for what it refuses, such as decoding's per-head attention products);
 /// the strategy is then where they refuse the product (`ordered_mma` after `skinny`, `Auto`
-/// after `cublas`). cuBLAS costs a blocking round trip to cubecl's device thread a product
-/// (`cublas.rs`), which a decode step of ~3,300 launches feels.
+/// after `cublas`).
 fn chosen_strategy(rows: usize) -> (&'static [OwnKernel], Option<Strategy>) {
     use std::sync::OnceLock;
 

@@ -50,18 +50,22 @@ use std::sync::{Mutex, OnceLock};
 type GpuResource =
     <<<CudaRuntime as Runtime>::Server as ComputeServer>::Storage as ComputeStorage>::Resource;
 
-/// The process's cuBLAS handle, made for the primary context of the device it first ran on.
+/// The process's cuBLAS handle, made in the primary context of the device of the first product.
 struct Blas {
-    handle: cb::cublasHandle_t,
-    /// The device of the first product; `None` before it.
-    device: Option<usize>,
+    /// Used under the mutex, one call at a time, on cubecl's device thread.
+    handle: Mutex<Handle>,
+    device: usize,
 }
-// SAFETY: the handle is used under the mutex only, one call at a time.
-unsafe impl Send for Blas {}
 
-/// The handle, or `None` (and a line on stderr, once) when cuBLAS cannot be loaded.
-fn blas() -> Option<&'static Mutex<Blas>> {
-    static BLAS: OnceLock<Option<Mutex<Blas>>> = OnceLock::new();
+struct Handle(cb::cublasHandle_t);
+// SAFETY: the handle is used under `Blas::handle`'s mutex only, one call at a time.
+unsafe impl Send for Handle {}
+
+/// The handle, made on the first call (in `device`'s context), or `None`: cuBLAS cannot be
+/// loaded or made (a line on stderr, once), or `device` is not the device it was made for (a
+/// second device's products stay with cubek).
+fn blas(device: usize) -> Option<&'static Blas> {
+    static BLAS: OnceLock<Option<Blas>> = OnceLock::new();
     BLAS.get_or_init(|| {
         // SAFETY: loading a library by the names cudarc lists; nothing is called yet.
         if !unsafe { cb::is_culib_present() } {
@@ -71,11 +75,20 @@ fn blas() -> Option<&'static Mutex<Blas>> {
             );
             return None;
         }
+        // The handle belongs to the context current when it is made: cubecl's (primary) one,
+        // which cubecl's device thread, where the products run, keeps current.
+        if !make_current(device) {
+            eprintln!(
+                "judgeflow: device {device}'s CUDA context cannot be made current; cubek's \
+                 kernels run instead of cuBLAS"
+            );
+            return None;
+        }
         match cudarc::cublas::result::create_handle() {
-            Ok(handle) => Some(Mutex::new(Blas {
-                handle,
-                device: None,
-            })),
+            Ok(handle) => Some(Blas {
+                handle: Mutex::new(Handle(handle)),
+                device,
+            }),
             Err(err) => {
                 eprintln!("judgeflow: cublasCreate failed ({err:?}); cubek's kernels run instead");
                 None
@@ -83,30 +96,20 @@ fn blas() -> Option<&'static Mutex<Blas>> {
         }
     })
     .as_ref()
+    .filter(|blas| blas.device == device)
 }
 
 /// Makes `device`'s primary context (the one cubecl-cuda runs in) current on this thread.
 fn make_current(device: usize) -> bool {
-    static CONTEXTS: OnceLock<Mutex<Vec<(usize, usize)>>> = OnceLock::new();
-    let contexts = CONTEXTS.get_or_init(|| Mutex::new(Vec::new()));
-    let mut contexts = contexts.lock().unwrap();
-    let ctx = match contexts.iter().find(|(d, _)| *d == device) {
-        Some(&(_, ctx)) => ctx,
-        None => {
-            let Ok(dev) = cudarc::driver::result::device::get(device as c_int) else {
-                return false;
-            };
-            // SAFETY: `dev` is a valid device; the retained context is kept for the process.
-            let Ok(ctx) = (unsafe { cudarc::driver::result::primary_ctx::retain(dev) }) else {
-                return false;
-            };
-            contexts.push((device, ctx as usize));
-            ctx as usize
-        }
+    let Ok(dev) = cudarc::driver::result::device::get(device as c_int) else {
+        return false;
+    };
+    // SAFETY: `dev` is a valid device; the retained context is kept for the process.
+    let Ok(ctx) = (unsafe { cudarc::driver::result::primary_ctx::retain(dev) }) else {
+        return false;
     };
     // SAFETY: a primary context retained above.
-    unsafe { cudarc::driver::result::ctx::set_current(ctx as cudarc::driver::sys::CUcontext) }
-        .is_ok()
+    unsafe { cudarc::driver::result::ctx::set_current(ctx) }.is_ok()
 }
 
 /// The first failure of a cuBLAS call inside a device-thread task (see the module's contract).
@@ -183,18 +186,7 @@ pub fn try_cublas<R: CubeRuntime>(
         // SAFETY: `R` is `CudaRuntime` (checked above), whose device is `CudaDevice`.
         unsafe { &*(&lhs.device as *const R::Device as *const CudaDevice) }.index
     };
-    // cuBLAS's handle is made, and its products run, in cubecl's (primary) context.
-    if !make_current(device) {
-        return None;
-    }
-    let lock = blas()?;
-    {
-        let mut blas = lock.lock().unwrap();
-        // One handle, one device: a second device's products stay with cubek.
-        if *blas.device.get_or_insert(device) != device {
-            return None;
-        }
-    }
+    let blas = blas(device)?;
     if let Some(failure) = FAILED.get() {
         panic!(
             "judgeflow: an earlier cuBLAS product failed on cubecl's device thread ({failure}); \
@@ -222,7 +214,7 @@ pub fn try_cublas<R: CubeRuntime>(
         out.handle.clone().binding(),
     ];
     lhs.client.submit_server_task(move |server, stream_id| {
-        if let Err(failure) = gemm.run(lock, server, stream_id, bindings) {
+        if let Err(failure) = gemm.run(blas, server, stream_id, bindings) {
             eprintln!("judgeflow: {failure}");
             let _ = FAILED.set(failure);
         }
@@ -249,7 +241,7 @@ impl Gemm {
     /// Looks the operands' pointers up (lhs, rhs, out) and enqueues the calls on their stream.
     fn run<S: ComputeServer>(
         &self,
-        lock: &Mutex<Blas>,
+        blas: &Blas,
         server: &mut S,
         stream_id: StreamId,
         [lhs, rhs, out]: [Binding; 3],
@@ -265,9 +257,9 @@ impl Gemm {
                 "operands on different streams (m {m}, n {n}, k {k})"
             ));
         }
-        let blas = lock.lock().unwrap();
+        let handle = blas.handle.lock().unwrap();
         // SAFETY: a live handle and the stream cubecl runs this device's kernels on.
-        unsafe { cudarc::cublas::result::set_stream(blas.handle, stream as cb::cudaStream_t) }
+        unsafe { cudarc::cublas::result::set_stream(handle.0, stream as cb::cudaStream_t) }
             .map_err(|err| format!("cublasSetStream failed: {err:?}"))?;
         let (alpha, beta) = (1.0f32, 0.0f32);
         let op_of = |o: Operand| {
@@ -285,7 +277,7 @@ impl Gemm {
             // `try_cublas`), and the context cuBLAS was made in is current.
             unsafe {
                 cudarc::cublas::result::gemm_strided_batched_ex(
-                    blas.handle,
+                    handle.0,
                     op_of(self.a),
                     op_of(self.b),
                     n as c_int,
