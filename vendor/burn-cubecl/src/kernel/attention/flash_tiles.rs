@@ -57,18 +57,21 @@ pub struct Parts {
 }
 
 impl Parts {
+    /// The whole kernel.
+    const ALL: Parts = Parts {
+        staging: true,
+        scores: true,
+        softmax: true,
+        pv: true,
+    };
+
     /// All parts, less those `JUDGEFLOW_FLASH_TILES_SKIP` names (read once); an unknown name
     /// panics.
     pub fn from_env() -> Self {
         use std::sync::OnceLock;
         static PARTS: OnceLock<Parts> = OnceLock::new();
         *PARTS.get_or_init(|| {
-            let mut parts = Parts {
-                staging: true,
-                scores: true,
-                softmax: true,
-                pv: true,
-            };
+            let mut parts = Parts::ALL;
             let skip = std::env::var("JUDGEFLOW_FLASH_TILES_SKIP").unwrap_or_default();
             for name in skip.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                 match name {
@@ -82,8 +85,11 @@ impl Parts {
                     ),
                 }
             }
-            if parts != (Parts { staging: true, scores: true, softmax: true, pv: true }) {
-                eprintln!("judgeflow: flash_tiles runs without some parts ({parts:?}): its results are wrong");
+            if parts != Parts::ALL {
+                eprintln!(
+                    "judgeflow: flash_tiles runs without some parts ({parts:?}): its results are \
+                     wrong"
+                );
             }
             parts
         })
@@ -447,11 +453,11 @@ fn flash_tiles_kernel<F: Float, M: Int, N: Size>(
     }
 }
 
-/// Whether [`attention_flash_tiles`] computes this attention (see the module's contract): a
-/// four-dimensional mask, bf16 or f16, a head dimension that is a multiple of 16 from
-/// [`BLOCK_K`] (a plane's scores share its result's shared rows) up to 128 and
-/// the same for values, at least 16 query rows (a plane's tile; fewer go to `rows.rs`), no
-/// causal mask or soft cap, and layouts the kernel's 8-element loads can read.
+/// Whether [`attention_flash_tiles`] computes this attention (see the module's contract): where
+/// `rows.rs` does (a four-dimensional mask and query, no causal mask or soft cap), and bf16 or
+/// f16, a head dimension that is a multiple of 16 from [`BLOCK_K`] (a plane's scores share its
+/// result's shared rows) up to 128 and the same for keys and values, at least 16 query rows (a
+/// plane's tile; fewer go to `rows.rs`), and layouts the kernel's 8-element loads can read.
 pub fn applies<R: CubeRuntime>(
     query: &CubeTensor<R>,
     key: &CubeTensor<R>,
@@ -459,17 +465,19 @@ pub fn applies<R: CubeRuntime>(
     mask: Option<&CubeTensor<R>>,
     options: &AttentionModuleOptions,
 ) -> bool {
-    let shape = query.meta.shape();
-    if shape.num_dims() != 4 || key.meta.num_dims() != 4 || value.meta.num_dims() != 4 {
+    if !super::rows::applies(query, mask, options)
+        || key.meta.num_dims() != 4
+        || value.meta.num_dims() != 4
+    {
         return false;
     }
+    let shape = query.meta.shape();
     let d = shape[3];
     let readable = |x: &CubeTensor<R>| {
         let strides = x.meta.strides();
         strides[3] == 1 && (0..3).all(|i| strides[i] % VECTOR == 0)
     };
-    mask.is_some_and(|m| m.meta.num_dims() == 4)
-        && matches!(query.dtype, DType::BF16 | DType::F16)
+    matches!(query.dtype, DType::BF16 | DType::F16)
         && key.dtype == query.dtype
         && value.dtype == query.dtype
         && d % 16 == 0
@@ -477,8 +485,6 @@ pub fn applies<R: CubeRuntime>(
         && key.meta.shape()[3] == d
         && value.meta.shape()[3] == d
         && shape[2] >= 16
-        && !options.is_causal
-        && options.softcap.is_none()
         && readable(query)
         && readable(key)
         && readable(value)
