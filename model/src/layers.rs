@@ -141,8 +141,10 @@ pub enum AttentionKernel {
     /// The backend's attention (`burn::tensor::module::attention`): on CUDA the vendored
     /// burn-cubecl runs what the same variable names, `softmax_rows` (two matmuls around one
     /// softmax kernel a row), `flash_tiles` (scores kept on chip, tensor-core products, an
-    /// online softmax; `softmax_rows` for fewer than 16 query rows, as in decoding) or
-    /// `fallback` (burn's unfused passes); on the CPU burn's fallback.
+    /// online softmax; `softmax_rows` for fewer than 16 query rows, as in decoding),
+    /// `flash_triton` (a flash kernel compiled ahead of time by Triton, for Hopper; bf16, head
+    /// dimension 80, the vision encoder's; `softmax_rows` elsewhere) or `fallback` (burn's
+    /// unfused passes); on the CPU burn's fallback.
     /// Only outside autodiff: burn 0.21 has no backward for its fused kernels, and
     /// differentiates its fallback, which would keep the bf16 score matrix for the backward.
     Backend,
@@ -161,13 +163,13 @@ impl AttentionKernel {
     pub fn named(name: &str) -> Result<Self, String> {
         match name {
             "" | "materialized" => Ok(Self::Materialized),
-            "softmax_rows" | "flash_tiles" | "fallback" => Ok(Self::Backend),
+            "softmax_rows" | "flash_tiles" | "flash_triton" | "fallback" => Ok(Self::Backend),
             "flash_unit" | "flash_accelerated" | "flash_accelerated_2" | "flash_accelerated_8" => {
                 Ok(Self::Flash)
             }
             other => Err(format!(
                 "{}={other} is not a kernel: use materialized, softmax_rows, flash_tiles, \
-                 fallback, flash_unit or flash_accelerated (_2, _8: planes)",
+                 flash_triton, fallback, flash_unit or flash_accelerated (_2, _8: planes)",
                 Self::VAR
             )),
         }

@@ -53,3 +53,8 @@ pub(crate) use comparison::*;
 pub use index::*;
 
 pub(crate) mod utils;
+
+/// judgeflow: what the routes that call CUDA directly share (cuBLAS, the Triton-compiled
+/// attention).
+#[cfg(feature = "cuda-direct")]
+pub(crate) mod cuda_direct;

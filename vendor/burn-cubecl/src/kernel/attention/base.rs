@@ -35,6 +35,11 @@ pub enum AttentionStrategy {
     /// f32, other head dimensions).
     FlashTiles,
 
+    /// judgeflow: flash attention compiled ahead of time by Triton, for Hopper (`flash_triton.rs`);
+    /// `SoftmaxRows` where that does not apply (not CUDA, not bf16, another head dimension, a
+    /// layout the compiled kernel does not take, or a device that cannot load its PTX).
+    FlashTriton,
+
     /// Automatically benchmark and select the best strategy at runtime.
     #[cfg(feature = "autotune")]
     Autotune,
@@ -55,7 +60,8 @@ impl Default for AttentionStrategy {
 /// judgeflow: the attention kernel named by `JUDGEFLOW_ATTENTION`, read and parsed once:
 /// `flash_unit`, `flash_accelerated` (cubek's blackbox-accelerated flash kernel with 4 planes;
 /// `flash_accelerated_2` and `flash_accelerated_8` for 2 and 8), `softmax_rows` (judgeflow's,
-/// `rows.rs`), `flash_tiles` (judgeflow's, `flash_tiles.rs`) or `fallback`; unset, empty or
+/// `rows.rs`), `flash_tiles` (judgeflow's, `flash_tiles.rs`), `flash_triton` (judgeflow's,
+/// `flash_triton.rs`) or `fallback`; unset, empty or
 /// `materialized` (judgeflow's own attention, which does not call this crate) is `fallback`,
 /// burn 0.21's choice without `autotune`. Any other name panics.
 pub fn chosen_strategy() -> AttentionStrategy {
@@ -67,6 +73,7 @@ pub fn chosen_strategy() -> AttentionStrategy {
         Fallback,
         SoftmaxRows,
         FlashTiles,
+        FlashTriton,
         FlashUnit,
         FlashAccelerated { planes: u8 },
     }
@@ -79,6 +86,7 @@ pub fn chosen_strategy() -> AttentionStrategy {
             "" | "materialized" | "fallback" => Named::Fallback,
             "softmax_rows" => Named::SoftmaxRows,
             "flash_tiles" => Named::FlashTiles,
+            "flash_triton" => Named::FlashTriton,
             "flash_unit" => Named::FlashUnit,
             "flash_accelerated" => Named::FlashAccelerated { planes: 4 },
             "flash_accelerated_2" => Named::FlashAccelerated { planes: 2 },
@@ -90,6 +98,7 @@ pub fn chosen_strategy() -> AttentionStrategy {
         Named::Fallback => AttentionStrategy::Fallback,
         Named::SoftmaxRows => AttentionStrategy::SoftmaxRows,
         Named::FlashTiles => AttentionStrategy::FlashTiles,
+        Named::FlashTriton => AttentionStrategy::FlashTriton,
         Named::FlashUnit => AttentionStrategy::FlashUnit,
         Named::FlashAccelerated { planes } => {
             AttentionStrategy::FlashBlackboxAccelerated(BlackboxAcceleratedStrategy {
@@ -142,7 +151,19 @@ pub fn attention<R: CubeRuntime>(
                 query, key, value, mask, options,
             ))
         }
-        AttentionStrategy::SoftmaxRows | AttentionStrategy::FlashTiles
+        #[cfg(feature = "cuda-direct")]
+        AttentionStrategy::FlashTriton
+            if attn_bias.is_none()
+                && super::flash_triton::applies(&query, &key, &value, mask.as_ref(), &options) =>
+        {
+            let mask = mask.expect("checked by `applies`");
+            Ok(super::flash_triton::attention_flash_triton(
+                query, key, value, mask, options,
+            ))
+        }
+        AttentionStrategy::SoftmaxRows
+        | AttentionStrategy::FlashTiles
+        | AttentionStrategy::FlashTriton
             if attn_bias.is_none() && super::rows::applies(&query, mask.as_ref(), &options) =>
         {
             let mask = mask.expect("checked by `applies`");
@@ -152,7 +173,8 @@ pub fn attention<R: CubeRuntime>(
         }
         AttentionStrategy::Fallback
         | AttentionStrategy::SoftmaxRows
-        | AttentionStrategy::FlashTiles => {
+        | AttentionStrategy::FlashTiles
+        | AttentionStrategy::FlashTriton => {
             Ok(attention_fallback::<CubeBackend<R, f32, i32, u8>>(
                 query, key, value, mask, attn_bias, options,
             ))

@@ -50,9 +50,9 @@ pub fn matmul<R: CubeRuntime>(
             let (first, strategy) = chosen_strategy(rows);
             let done = first.iter().any(|kernel| match kernel {
                 OwnKernel::Skinny => super::skinny::try_skinny(&lhs, &rhs, &out).is_some(),
-                #[cfg(feature = "cublas")]
+                #[cfg(feature = "cuda-direct")]
                 OwnKernel::Cublas => super::cublas::try_cublas(&lhs, &rhs, &out).is_some(),
-                #[cfg(not(feature = "cublas"))]
+                #[cfg(not(feature = "cuda-direct"))]
                 OwnKernel::Cublas => false,
             });
             if done {

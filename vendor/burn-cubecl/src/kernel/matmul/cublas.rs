@@ -31,24 +31,14 @@
 //! - When cuBLAS cannot be loaded, stderr says so once and every product goes to cubek.
 
 use super::cublas_layout::{BatchPlan, Operand, batch_strides, transposed_operand};
+use crate::kernel::cuda_direct::{cuda_device, make_current, pointer};
 use crate::{CubeRuntime, tensor::CubeTensor};
 use burn_backend::DType;
 use cubecl::stream_id::StreamId;
-use cubecl_cuda::{CudaDevice, CudaRuntime};
-use cubecl_runtime::{
-    runtime::Runtime,
-    server::{Binding, ComputeServer},
-    storage::ComputeStorage,
-};
+use cubecl_runtime::server::{Binding, ComputeServer};
 use cudarc::cublas::sys as cb;
-use std::any::TypeId;
 use std::ffi::{c_int, c_void};
 use std::sync::{Mutex, OnceLock};
-
-/// cubecl-cuda's storage resource (`GpuResource`, in a private module): its `ptr` is the device
-/// address, the handle's offset included.
-type GpuResource =
-    <<<CudaRuntime as Runtime>::Server as ComputeServer>::Storage as ComputeStorage>::Resource;
 
 /// The process's cuBLAS handle, made in the primary context of the device of the first product.
 struct Blas {
@@ -99,37 +89,8 @@ fn blas(device: usize) -> Option<&'static Blas> {
     .filter(|blas| blas.device == device)
 }
 
-/// Makes `device`'s primary context (the one cubecl-cuda runs in) current on this thread.
-fn make_current(device: usize) -> bool {
-    let Ok(dev) = cudarc::driver::result::device::get(device as c_int) else {
-        return false;
-    };
-    // SAFETY: `dev` is a valid device; the retained context is kept for the process.
-    let Ok(ctx) = (unsafe { cudarc::driver::result::primary_ctx::retain(dev) }) else {
-        return false;
-    };
-    // SAFETY: a primary context retained above.
-    unsafe { cudarc::driver::result::ctx::set_current(ctx) }.is_ok()
-}
-
 /// The first failure of a cuBLAS call inside a device-thread task (see the module's contract).
 static FAILED: OnceLock<String> = OnceLock::new();
-
-/// The device pointer (the handle's offset included) and the stream of one operand's storage,
-/// looked up on the device thread; the returned guard keeps the storage valid.
-fn pointer<S: ComputeServer>(
-    server: &mut S,
-    binding: Binding,
-    stream_id: StreamId,
-) -> Result<(u64, cudarc::driver::sys::CUstream, impl Sized + use<S>), String> {
-    let managed = server
-        .get_resource(binding, stream_id)
-        .map_err(|err| format!("no storage for an operand: {err:?}"))?;
-    // SAFETY: the caller checked that the runtime is `CudaRuntime`, whose server's storage
-    // resource is `GpuResource`.
-    let resource = unsafe { &*(managed.resource() as *const _ as *const GpuResource) };
-    Ok((resource.ptr, resource.stream, managed))
-}
 
 /// `out = lhs @ rhs` through cuBLAS, or `None` having done nothing (see the module's contract).
 pub fn try_cublas<R: CubeRuntime>(
@@ -137,9 +98,7 @@ pub fn try_cublas<R: CubeRuntime>(
     rhs: &CubeTensor<R>,
     out: &CubeTensor<R>,
 ) -> Option<()> {
-    if TypeId::of::<R>() != TypeId::of::<CudaRuntime>() {
-        return None;
-    }
+    let device = cuda_device(lhs)?;
     let dtype = lhs.dtype;
     let data_type = match dtype {
         DType::BF16 => cb::cudaDataType::CUDA_R_16BF,
@@ -182,10 +141,6 @@ pub fn try_cublas<R: CubeRuntime>(
     if m == 0 || n == 0 || batch == 0 {
         return Some(());
     }
-    let device = {
-        // SAFETY: `R` is `CudaRuntime` (checked above), whose device is `CudaDevice`.
-        unsafe { &*(&lhs.device as *const R::Device as *const CudaDevice) }.index
-    };
     let blas = blas(device)?;
     if let Some(failure) = FAILED.get() {
         panic!(
