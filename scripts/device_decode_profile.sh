@@ -23,7 +23,7 @@ bash scripts/unpack_bin.sh speed || exit 1
 . scripts/cublas_path.sh
 export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cublas}"
 export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-cublas}"
-export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-softmax_rows}"
+export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-flash_triton}"
 export JUDGEFLOW_REDUCE="${JUDGEFLOW_REDUCE-auto}"
 cp "$repo/model/tests/fixtures/llama32_11b_vision_config.json" "$out/11b_config.json"
 for n in "$short" "$long"; do

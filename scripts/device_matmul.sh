@@ -21,11 +21,14 @@
 #
 #   run: bash scripts/device_matmul.sh SECONDS_PER_RUN "auto:auto cyclic_mma:cyclic_mma_rows:flash_accelerated:speed_gqa ..."
 #        (binary carried as .bin/speed.xz; WHAT=tiny times the tiny preset instead, with a
-#        training step, against transformers at the same shapes)
+#        training step, against transformers at the same shapes; BATCHES=16,64 times the 11B
+#        generate call at each batch, transformers' too (TORCH_BATCHES, if only some), default 16)
 set -uo pipefail
 limit="${1:-100}"
 pairs="${2:-auto:auto}"
 what="${WHAT:-11b}"
+batches="${BATCHES:-16}"
+torch_batches="${TORCH_BATCHES:-$batches}"
 final="${OUT:-/tmp/out}"
 out=/tmp/matmul_raw
 rm -rf "$out" && mkdir -p "$out" "$final"
@@ -41,7 +44,7 @@ if [ "$what" = tiny ]; then
         --train-seq 37 --train-steps 30 --write-config "$out/tiny_config.json")
 else
     cp model/tests/fixtures/llama32_11b_vision_config.json "$out/11b_config.json"
-    shape=(--config "$out/11b_config.json" --tiles 1 --batches 16 --prompt-len 64
+    shape=(--config "$out/11b_config.json" --tiles 1 --batches "$batches" --prompt-len 64
         --new-tokens 64 --train-steps 0)
 fi
 
@@ -51,10 +54,12 @@ reference() {
     if [ "$what" = tiny ]; then
         tiny_reference "$out"
     else
-        timeout "${TORCH_LIMIT:-200}" python3 scripts/hf_mllama_timing.py --config "$out/11b_config.json" \
-            --mode generate --tiles 1 --gen-batch 16 --prompt-len 64 --new-tokens 64 --gen-repeats 1 \
-            > "$out/11b_torch_16.json" 2>> "$out/torch.log"
-        echo "torch 11b exit: $?"
+        for b in ${torch_batches//,/ }; do
+            timeout "${TORCH_LIMIT:-200}" python3 scripts/hf_mllama_timing.py --config "$out/11b_config.json" \
+                --mode generate --tiles 1 --gen-batch "$b" --prompt-len 64 --new-tokens 64 --gen-repeats 1 \
+                > "$out/11b_torch_$b.json" 2>> "$out/torch.log"
+            echo "torch 11b b$b exit: $?"
+        done
     fi
 }
 [ "$what" = tiny ] || reference

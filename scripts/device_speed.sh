@@ -86,7 +86,7 @@ if has 11b || has 11b_burn || has 11b_torch; then
     batches_11b="${BATCHES_11B:-16 64}"
     export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cublas}"
     export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-cublas}"
-    export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-softmax_rows}"
+    export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-flash_triton}"
     export JUDGEFLOW_REDUCE="${JUDGEFLOW_REDUCE-auto}"
     echo "11b: JUDGEFLOW_MATMUL=$JUDGEFLOW_MATMUL JUDGEFLOW_MATMUL_SMALL_M=$JUDGEFLOW_MATMUL_SMALL_M JUDGEFLOW_ATTENTION=$JUDGEFLOW_ATTENTION JUDGEFLOW_REDUCE=$JUDGEFLOW_REDUCE" | tee "$out/11b_env.txt"
     # The published config (the one behind the reference figures), for both sides.
