@@ -152,14 +152,26 @@ pub fn attention<R: CubeRuntime>(
             ))
         }
         #[cfg(feature = "cuda-direct")]
-        AttentionStrategy::FlashTriton
-            if attn_bias.is_none()
-                && super::flash_triton::applies(&query, &key, &value, mask.as_ref(), &options) =>
-        {
-            let mask = mask.expect("checked by `applies`");
-            Ok(super::flash_triton::attention_flash_triton(
-                query, key, value, mask, options,
-            ))
+        AttentionStrategy::FlashTriton if attn_bias.is_none() => {
+            match super::flash_triton::planned(&query, &key, &value, mask.as_ref(), &options) {
+                Some(planned) => Ok(super::flash_triton::attention_flash_triton(
+                    planned,
+                    query,
+                    key,
+                    value,
+                    mask.expect("planned with a mask"),
+                    options,
+                )),
+                None => attention(
+                    query,
+                    key,
+                    value,
+                    mask,
+                    attn_bias,
+                    options,
+                    AttentionStrategy::SoftmaxRows,
+                ),
+            }
         }
         AttentionStrategy::SoftmaxRows
         | AttentionStrategy::FlashTiles

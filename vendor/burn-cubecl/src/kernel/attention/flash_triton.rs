@@ -16,7 +16,7 @@
 //! mask, 1.21 ms; the 11B generate call's prefill at batch 16 from 2.27 to 1.32 s.
 //!
 //! Contract:
-//! - [`applies`] is `true` only where the kernel computes `rows.rs`'s function: the CUDA runtime,
+//! - [`planned`] decides a launch only where the kernel computes `rows.rs`'s function: the CUDA runtime,
 //!   the PTX loadable on this device (sm_90: H100, H200; said once on stderr otherwise), bf16
 //!   queries, keys and values with the manifest's head dimension, a one-byte mask broadcast over
 //!   the heads, no causal mask, soft cap or bias, and layouts `flash_triton_plan.rs` accepts
@@ -182,15 +182,22 @@ fn plan<R: CubeRuntime>(
     )
 }
 
-/// Whether [`attention_flash_triton`] computes this attention (see the module's contract).
-pub fn applies<R: CubeRuntime>(
+/// A launch decided for one call: the loaded kernel and its plan.
+pub struct Planned {
+    kernel: &'static Kernel,
+    plan: Plan,
+}
+
+/// The launch that computes this attention, or `None` where the kernel does not (see the
+/// module's contract); the caller then runs `rows.rs`.
+pub fn planned<R: CubeRuntime>(
     query: &CubeTensor<R>,
     key: &CubeTensor<R>,
     value: &CubeTensor<R>,
     mask: Option<&CubeTensor<R>>,
     options: &AttentionModuleOptions,
-) -> bool {
-    let Some(mask) = mask else { return false };
+) -> Option<Planned> {
+    let mask = mask?;
     if options.is_causal
         || options.softcap.is_some()
         || query.dtype != DType::BF16
@@ -199,18 +206,18 @@ pub fn applies<R: CubeRuntime>(
         || mask.dtype.size() != 1
         || query.qparams.is_some()
     {
-        return false;
+        return None;
     }
-    let Some(device) = cuda_device(query) else {
-        return false;
-    };
-    kernel(device).is_some_and(|kernel| plan(kernel, query, key, value, mask).is_some())
+    let kernel = kernel(cuda_device(query)?)?;
+    let plan = plan(kernel, query, key, value, mask)?;
+    Some(Planned { kernel, plan })
 }
 
 /// Attention of `query` `[b, h, s, d]` over `key`, `value` `[b, h, t, d]` with a boolean `mask`
-/// `[1 or b, h (stride 0) or 1, s, t]` (`true` = forbidden), every row seeing a key. Only where
-/// [`applies`].
+/// `[1 or b, h (stride 0) or 1, s, t]` (`true` = forbidden), every row seeing a key, by the
+/// launch [`planned`] decided for these operands.
 pub fn attention_flash_triton<R: CubeRuntime>(
+    planned: Planned,
     query: CubeTensor<R>,
     key: CubeTensor<R>,
     value: CubeTensor<R>,
@@ -223,9 +230,7 @@ pub fn attention_flash_triton<R: CubeRuntime>(
              ({failure}); the tensors computed since are wrong"
         );
     }
-    let device = cuda_device(&query).expect("checked by `applies`");
-    let kernel = kernel(device).expect("checked by `applies`");
-    let plan = plan(kernel, &query, &key, &value, &mask).expect("checked by `applies`");
+    let Planned { kernel, plan } = planned;
     let [b, h, s, d] = query.meta.shape().dims::<4>();
     let scale = options.scale.unwrap_or(1.0 / (d as f64).sqrt());
     let scale_log2 = (scale * std::f64::consts::LOG2_E) as f32;
