@@ -60,20 +60,44 @@ impl Manifest {
     /// (Triton's scratch pointers) `.u64`, passed as null, so the manifest must say the kernel
     /// needs no scratch memory and no thread-block cluster.
     pub fn parse(json: &str) -> Result<Self, String> {
-        let args = strings(json, "args")?;
+        /// The manifest's fields as written; absent ones are named in the error below.
+        #[derive(serde::Deserialize)]
+        struct Written {
+            kernel: Option<String>,
+            head_dim: Option<usize>,
+            block_rows: Option<usize>,
+            num_warps: Option<usize>,
+            shared_bytes: Option<usize>,
+            args: Option<Vec<String>>,
+            ptx_params: Option<Vec<String>>,
+            #[serde(default)]
+            global_scratch_bytes: usize,
+            #[serde(default)]
+            profile_scratch_bytes: usize,
+            cluster_dims: Option<Vec<usize>>,
+        }
+        fn need<T>(value: Option<T>, key: &str) -> Result<T, String> {
+            value.ok_or_else(|| format!("the manifest has no `{key}`"))
+        }
+        let w: Written =
+            serde_json::from_str(json).map_err(|err| format!("the manifest is not JSON: {err}"))?;
+        let args = need(w.args, "args")?;
         if args != ARGS {
             return Err(format!(
                 "the manifest's args {args:?} are not the launcher's {ARGS:?}"
             ));
         }
-        for key in ["global_scratch_bytes", "profile_scratch_bytes"] {
-            if number(json, key).unwrap_or(0) != 0 {
+        for (key, bytes) in [
+            ("global_scratch_bytes", w.global_scratch_bytes),
+            ("profile_scratch_bytes", w.profile_scratch_bytes),
+        ] {
+            if bytes != 0 {
                 return Err(format!(
                     "the kernel needs {key}, which the launcher does not give"
                 ));
             }
         }
-        if let Ok(cluster) = numbers(json, "cluster_dims")
+        if let Some(cluster) = w.cluster_dims
             && cluster.iter().any(|&n| n != 1)
         {
             return Err(format!(
@@ -81,12 +105,12 @@ impl Manifest {
             ));
         }
         let manifest = Self {
-            kernel: string(json, "kernel")?,
-            head_dim: number(json, "head_dim")?,
-            block_rows: number(json, "block_rows")?,
-            num_warps: number(json, "num_warps")?,
-            shared_bytes: number(json, "shared_bytes")?,
-            ptx_params: strings(json, "ptx_params")?,
+            kernel: need(w.kernel, "kernel")?,
+            head_dim: need(w.head_dim, "head_dim")?,
+            block_rows: need(w.block_rows, "block_rows")?,
+            num_warps: need(w.num_warps, "num_warps")?,
+            shared_bytes: need(w.shared_bytes, "shared_bytes")?,
+            ptx_params: need(w.ptx_params, "ptx_params")?,
         };
         let params = &manifest.ptx_params;
         if params.len() < ARGS.len() {
@@ -241,74 +265,4 @@ impl Plan {
             block: (32 * manifest.num_warps as u32, 1, 1),
         })
     }
-}
-
-/// The text after `"key":`, leading blanks skipped.
-fn value<'a>(json: &'a str, key: &str) -> Result<&'a str, String> {
-    let needle = format!("\"{key}\"");
-    let at = json
-        .find(&needle)
-        .ok_or_else(|| format!("the manifest has no `{key}`"))?;
-    let rest = json[at + needle.len()..].trim_start();
-    let rest = rest
-        .strip_prefix(':')
-        .ok_or_else(|| format!("`{key}` in the manifest is not followed by `:`"))?;
-    Ok(rest.trim_start())
-}
-
-fn number(json: &str, key: &str) -> Result<usize, String> {
-    let rest = value(json, key)?;
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits
-        .parse()
-        .map_err(|_| format!("`{key}` in the manifest is not a whole number"))
-}
-
-fn string(json: &str, key: &str) -> Result<String, String> {
-    let rest = value(json, key)?;
-    let rest = rest
-        .strip_prefix('"')
-        .ok_or_else(|| format!("`{key}` in the manifest is not a string"))?;
-    let end = rest
-        .find('"')
-        .ok_or_else(|| format!("`{key}` in the manifest is not closed"))?;
-    Ok(rest[..end].to_string())
-}
-
-/// The items of a flat list (`[...]`, no nesting).
-fn list<'a>(json: &'a str, key: &str) -> Result<Vec<&'a str>, String> {
-    let rest = value(json, key)?;
-    let rest = rest
-        .strip_prefix('[')
-        .ok_or_else(|| format!("`{key}` in the manifest is not a list"))?;
-    let end = rest
-        .find(']')
-        .ok_or_else(|| format!("`{key}` in the manifest is not closed"))?;
-    Ok(rest[..end]
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .collect())
-}
-
-fn strings(json: &str, key: &str) -> Result<Vec<String>, String> {
-    list(json, key)?
-        .into_iter()
-        .map(|item| {
-            item.strip_prefix('"')
-                .and_then(|i| i.strip_suffix('"'))
-                .map(str::to_string)
-                .ok_or_else(|| format!("an item of `{key}` in the manifest is not a string"))
-        })
-        .collect()
-}
-
-fn numbers(json: &str, key: &str) -> Result<Vec<usize>, String> {
-    list(json, key)?
-        .into_iter()
-        .map(|item| {
-            item.parse()
-                .map_err(|_| format!("an item of `{key}` is not a number"))
-        })
-        .collect()
 }
