@@ -13,7 +13,7 @@ use crate::generate::{
 };
 use crate::model::{ImageInputs, MllamaForConditionalGeneration};
 use crate::text::DecoderLayer;
-use crate::train::{TrainBatch, TrainConfig, train};
+use crate::train::{OptimizerChoice, TrainBatch, TrainConfig, train};
 
 type B = CpuBackend;
 const VOCAB: usize = 300;
@@ -365,29 +365,102 @@ fn score_matches_manual_log_softmax() {
     }
 }
 
-#[test]
-fn micro_model_overfits_and_reads_the_image() {
-    type T = CpuTrainBackend;
-    let model = micro_model::<T>(7);
-    // Prompt: <bos> <|image|> "colour?" ; response: colour token, <eos>.
-    let (bos, question, eos) = (1u32, 2u32, 3u32);
-    let answers = [20u32, 21, 22, 23];
-    let rows: Vec<Vec<u32>> = answers
+const BOS: u32 = 1;
+const QUESTION: u32 = 2;
+const EOS: u32 = 3;
+/// The answer token of each of [`COLOURS`]' images.
+const COLOUR_ANSWERS: [u32; 4] = [20, 21, 22, 23];
+
+/// Four rows, one a colour: `<bos> <|image|> "colour?"`, then the image's colour token and
+/// `<eos>` as the response.
+fn colour_batch<Bk: Backend>(config: &MllamaConfig) -> TrainBatch<Bk> {
+    let rows: Vec<Vec<u32>> = COLOUR_ANSWERS
         .iter()
-        .map(|&a| vec![bos, IMAGE, question, a, eos])
+        .map(|&a| vec![BOS, IMAGE, QUESTION, a, EOS])
         .collect();
     let loss_masks: Vec<Vec<bool>> = rows
         .iter()
         .map(|r| (0..r.len()).map(|j| j >= 3).collect())
         .collect();
-    let batch = TrainBatch::<T>::from_sequences(
-        model.config(),
+    TrainBatch::from_sequences(
+        config,
         &rows,
         &loss_masks,
         0,
         Some(images(&COLOURS)),
         &Default::default(),
+    )
+}
+
+/// The fused optimizer step's arithmetic (as tensor operations, on the CPU) against burn's
+/// AdamW after judgeflow's clipping: the same losses, gradient norms and weights, with weight
+/// decay on and the clipping active.
+#[test]
+fn fused_adamw_follows_burns_adamw() {
+    type T = CpuTrainBackend;
+    let model = micro_model::<T>(11);
+    let batch = colour_batch::<T>(model.config());
+    let weights = |m: &MllamaForConditionalGeneration<T>| checkpoint::named_tensors(&m.valid());
+    // Reading every weight initialises the lazily initialised ones, so that both runs start
+    // from these weights (a clone of an uninitialised parameter draws its own).
+    let start = weights(&model);
+    let run = |optimizer| {
+        let config = TrainConfig {
+            learning_rate: 3e-3,
+            warmup_steps: 2,
+            epochs: 8,
+            weight_decay: 0.1,
+            max_grad_norm: Some(0.5),
+            optimizer,
+            ..TrainConfig::default()
+        };
+        train(model.clone(), std::slice::from_ref(&batch), &config, |_| ()).unwrap()
+    };
+    let (burns, burn_records) = run(OptimizerChoice::Burn);
+    let (fused, fused_records) = run(OptimizerChoice::Fused);
+    assert!(
+        burn_records.iter().any(|r| r.grad_norm > 0.5),
+        "the clipping never acts: {burn_records:?}"
     );
+    assert!(burn_records.last().unwrap().loss < burn_records[0].loss);
+    for (b, f) in burn_records.iter().zip(&fused_records) {
+        assert!(
+            (b.loss - f.loss).abs() <= 1e-5 * b.loss,
+            "{b:?} against {f:?}"
+        );
+        assert!(
+            (b.grad_norm - f.grad_norm).abs() <= 1e-5 * b.grad_norm,
+            "{b:?} against {f:?}"
+        );
+    }
+    let (burns, fused) = (weights(&burns), weights(&fused));
+    let mut moved = 0;
+    for (((name, s), (_, b)), (_, f)) in start.iter().zip(&burns).zip(&fused) {
+        let (s, b, f) = (
+            s.to_vec::<f32>().unwrap(),
+            b.to_vec::<f32>().unwrap(),
+            f.to_vec::<f32>().unwrap(),
+        );
+        moved += usize::from(max_abs_diff(&s, &b) > 1e-4);
+        let scale = b.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
+        assert!(
+            max_abs_diff(&b, &f) <= 1e-5 * scale,
+            "{name}: {}",
+            max_abs_diff(&b, &f)
+        );
+    }
+    assert!(
+        moved > start.len() / 2,
+        "{moved} of {} tensors trained",
+        start.len()
+    );
+}
+
+#[test]
+fn micro_model_overfits_and_reads_the_image() {
+    type T = CpuTrainBackend;
+    let model = micro_model::<T>(7);
+    let batch = colour_batch::<T>(model.config());
     let config = TrainConfig {
         learning_rate: 3e-3,
         warmup_steps: 5,
@@ -404,16 +477,16 @@ fn micro_model_overfits_and_reads_the_image() {
     assert!(last < 0.2 && last < first / 20.0, "loss {first} -> {last}");
 
     let model = model.valid();
-    let prompts: Vec<Vec<u32>> = (0..4).map(|_| vec![bos, IMAGE, question]).collect();
+    let prompts: Vec<Vec<u32>> = (0..4).map(|_| vec![BOS, IMAGE, QUESTION]).collect();
     let config = GenerateConfig {
         max_new_tokens: 3,
         sampling: SamplingConfig::greedy(),
-        stop_tokens: vec![eos],
+        stop_tokens: vec![EOS],
         pad_token: 0,
         placement: Placement::Host,
     };
     let out = generate(&model, &prompts, Some(&images(&COLOURS)), &[0; 4], &config);
-    for (g, &a) in out.iter().zip(&answers) {
+    for (g, &a) in out.iter().zip(&COLOUR_ANSWERS) {
         assert_eq!(g.tokens, vec![a]);
     }
     let on_device = GenerateConfig {

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::activation::log_softmax;
@@ -12,6 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::MllamaConfig;
+use crate::fused_adamw::FusedAdamW;
 use crate::model::{
     ImageInputs, MllamaForConditionalGeneration, Padding, cross_attention_mask_tensor,
 };
@@ -145,6 +147,21 @@ pub struct TrainConfig {
     /// has a patch probe. Recorded losses stay the language loss alone, comparable with runs
     /// without a probe.
     pub patch_loss_weight: f64,
+    /// Which implementation of clipping and AdamW runs.
+    pub optimizer: OptimizerChoice,
+}
+
+/// Which implementation of the optimizer step (global-norm clipping, then AdamW) runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OptimizerChoice {
+    /// The fused kernels on burn's CUDA backend (`JUDGEFLOW_OPTIMIZER=burn` or `emulated` says
+    /// otherwise there), burn's AdamW elsewhere.
+    #[default]
+    Backend,
+    /// burn's AdamW after judgeflow's clipping, on every backend.
+    Burn,
+    /// [`FusedAdamW`]: its kernels on CUDA, their arithmetic in tensor operations elsewhere.
+    Fused,
 }
 
 impl Default for TrainConfig {
@@ -164,6 +181,7 @@ impl Default for TrainConfig {
             checkpoint_every: 0,
             read_every: 1,
             patch_loss_weight: 0.0,
+            optimizer: OptimizerChoice::Backend,
         }
     }
 }
@@ -277,12 +295,7 @@ pub fn train<B: AutodiffBackend>(
     let schedule: Vec<usize> = (0..config.epochs).flat_map(|_| 0..batches.len()).collect();
     let groups: Vec<&[usize]> = schedule.chunks(accum).collect();
     let total_steps = groups.len();
-    let mut optimizer = AdamWConfig::new()
-        .with_beta_1(config.beta_1)
-        .with_beta_2(config.beta_2)
-        .with_epsilon(config.epsilon)
-        .with_weight_decay(config.weight_decay)
-        .init::<B, MllamaForConditionalGeneration<B>>();
+    let mut optimizer = Step::<B>::new(config);
     let mut records = Vec::with_capacity(total_steps);
     // Steps whose `[loss, grad_norm]` are still on the device.
     let mut pending: Vec<(usize, f64, usize, Tensor<B::InnerBackend, 1>)> = Vec::new();
@@ -339,10 +352,9 @@ pub fn train<B: AutodiffBackend>(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             accumulator.accumulate(&model, grads);
         }
-        let mut grads = accumulator.grads();
-        let grad_norm = clip_global_norm(&model, &mut grads, config.max_grad_norm);
         let lr = learning_rate_at(step, total_steps, config);
-        model = optimizer.step(lr, model, grads);
+        let (updated, grad_norm) = optimizer.step(lr, model, accumulator.grads());
+        model = updated;
         let loss_sum = loss_sum.expect("every optimizer step has at least one micro-batch");
         pending.push((step, lr, tokens, Tensor::cat(vec![loss_sum, grad_norm], 0)));
         let checkpoint = config.checkpoint_dir.is_some()
@@ -379,6 +391,58 @@ pub fn train<B: AutodiffBackend>(
         }
     }
     Ok((model, records))
+}
+
+/// Clipping and AdamW: burn's AdamW after [`clip_global_norm`], or the same step as two kernels a
+/// parameter ([`FusedAdamW`]), as [`TrainConfig::optimizer`] says.
+enum Step<B: AutodiffBackend> {
+    Burn {
+        adamw: OptimizerAdaptor<AdamW, MllamaForConditionalGeneration<B>, B>,
+        max_norm: Option<f64>,
+    },
+    Fused(FusedAdamW<B::InnerBackend>),
+}
+
+impl<B: AutodiffBackend> Step<B> {
+    fn new(config: &TrainConfig) -> Self {
+        let fused = match config.optimizer {
+            OptimizerChoice::Backend => FusedAdamW::for_backend(config),
+            OptimizerChoice::Burn => None,
+            OptimizerChoice::Fused => Some(FusedAdamW::new(config)),
+        };
+        if let Some(fused) = fused {
+            return Self::Fused(fused);
+        }
+        Self::Burn {
+            adamw: AdamWConfig::new()
+                .with_beta_1(config.beta_1)
+                .with_beta_2(config.beta_2)
+                .with_epsilon(config.epsilon)
+                .with_weight_decay(config.weight_decay)
+                .init(),
+            max_norm: config.max_grad_norm,
+        }
+    }
+
+    /// Clips `grads` and updates `model` at learning rate `lr`; returns the model and the
+    /// global gradient norm before clipping (`[1]`, f32, on the device).
+    fn step(
+        &mut self,
+        lr: f64,
+        model: MllamaForConditionalGeneration<B>,
+        mut grads: GradientsParams,
+    ) -> (
+        MllamaForConditionalGeneration<B>,
+        Tensor<B::InnerBackend, 1>,
+    ) {
+        match self {
+            Self::Burn { adamw, max_norm } => {
+                let norm = clip_global_norm(&model, &mut grads, *max_norm);
+                (adamw.step(lr, model, grads), norm)
+            }
+            Self::Fused(fused) => fused.step(lr, model, grads),
+        }
+    }
 }
 
 /// Response tokens (targets) in a batch, each counted by its loss weight.

@@ -15,7 +15,7 @@ use judgeflow_model::checkpoint;
 use judgeflow_model::config::MllamaConfig;
 use judgeflow_model::lora::{self, LoraConfig, TargetModules};
 use judgeflow_model::model::{ImageInputs, MllamaForConditionalGeneration};
-use judgeflow_model::train::{LossRecord, TrainBatch, TrainConfig, train};
+use judgeflow_model::train::{LossRecord, OptimizerChoice, TrainBatch, TrainConfig, train};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 type B = CpuBackend;
@@ -127,6 +127,15 @@ fn train_steps<Bk: AutodiffBackend>(
     model: MllamaForConditionalGeneration<Bk>,
     steps: usize,
 ) -> (MllamaForConditionalGeneration<Bk>, Vec<LossRecord>) {
+    train_steps_with(model, steps, OptimizerChoice::Backend)
+}
+
+/// [`train_steps`] with the optimizer step's implementation chosen.
+fn train_steps_with<Bk: AutodiffBackend>(
+    model: MllamaForConditionalGeneration<Bk>,
+    steps: usize,
+    optimizer: OptimizerChoice,
+) -> (MllamaForConditionalGeneration<Bk>, Vec<LossRecord>) {
     let x = inputs::<Bk>();
     let [b, s] = x.input_ids.dims();
     let device = x.input_ids.device();
@@ -141,6 +150,7 @@ fn train_steps<Bk: AutodiffBackend>(
         learning_rate: 1e-2,
         epochs: steps,
         max_grad_norm: None,
+        optimizer,
         ..TrainConfig::default()
     };
     train(model, &[batch], &config, |_| {}).unwrap()
@@ -253,6 +263,42 @@ fn training_lowers_the_loss_and_changes_only_the_adapters() {
         if name.ends_with("lora_B.weight") {
             assert!(new.iter().any(|&b| b != 0), "{name} is still zero");
         }
+    }
+}
+
+/// The fused optimizer step (its arithmetic as tensor operations on the CPU) on a model with
+/// adapters: the frozen base has no gradients and stays as it was, and the adapters follow
+/// burn's AdamW.
+#[test]
+fn fused_adamw_leaves_the_frozen_base_and_trains_the_adapters_as_burns_does() {
+    T::seed(&Default::default(), 4);
+    let model = base::<T>();
+    let before = bytes(checkpoint::named_tensors(&model.valid()));
+    let model = lora::attach(model, &lora_config(0.0), 4).unwrap();
+    let (burns, burn_records) = train_steps_with(model.clone(), 4, OptimizerChoice::Burn);
+    let (fused, fused_records) = train_steps_with(model, 4, OptimizerChoice::Fused);
+    for (b, f) in burn_records.iter().zip(&fused_records) {
+        assert!(
+            (b.loss - f.loss).abs() <= 1e-5 * b.loss.abs(),
+            "{b:?} against {f:?}"
+        );
+    }
+    let (burns, fused) = (burns.valid(), fused.valid());
+    assert_eq!(
+        bytes(checkpoint::named_tensors(&fused)),
+        before,
+        "base weights changed"
+    );
+    let (burns, fused) = (lora::adapter_tensors(&burns), lora::adapter_tensors(&fused));
+    assert_eq!(burns.len(), fused.len());
+    for ((name, b), (_, f)) in burns.iter().zip(&fused) {
+        let (b, f) = (b.to_vec::<f32>().unwrap(), f.to_vec::<f32>().unwrap());
+        let scale = b.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
+        assert!(
+            max_abs_diff(&b, &f) <= 1e-5 * scale,
+            "{name}: {}",
+            max_abs_diff(&b, &f)
+        );
     }
 }
 

@@ -39,6 +39,8 @@ pub mod grid_sample;
 pub mod interpolate;
 /// Matmul kernels
 pub mod matmul;
+/// judgeflow: AdamW's update and the gradients' sums of squares, one launch a parameter.
+pub mod optim;
 /// Pooling kernels
 pub mod pool;
 /// Pseudo-random number generator kernels

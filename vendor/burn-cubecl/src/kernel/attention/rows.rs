@@ -30,9 +30,9 @@ const MAX_CACHED: usize = 8;
 const MASKED: f32 = -1.0e30;
 
 /// The cube's maximum (`max`) or sum of `value`: a plane reduction, then the planes' results
-/// through shared memory.
+/// through shared memory. Also the optimizer's sums of squares (`kernel::optim`).
 #[cube]
-fn cube_reduce(
+pub(crate) fn cube_reduce(
     value: f32,
     #[comptime] max: bool,
     #[comptime] threads: usize,

@@ -1,0 +1,371 @@
+//! AdamW with global-norm clipping in two kernel launches a parameter, on burn's CUDA backend.
+//!
+//! Contract: [`FusedAdamW::step`] does what `train`'s global-norm clipping followed by burn's
+//! `AdamW` step does (the global L2 norm of every gradient; each gradient scaled by
+//! `min(1, max_norm / (norm + 1e-6))`; AdamW with decoupled weight decay and bias correction),
+//! and returns the same norm (before clipping, `[1]`, f32, on the device). Two differences a
+//! caller can see: the arithmetic is f32 with one rounding of each parameter to its type (burn
+//! rounds every intermediate to the parameter's type: bf16 on judgeflow's CUDA backend), and
+//! the moments are kept in f32. Nothing is read back. Parameters without a gradient (a base
+//! frozen under LoRA) are left as they are.
+//!
+//! Why: burn 0.21's AdamW is fifteen elementwise launches a parameter and the clipping six
+//! more; at `tiny` (~170 parameters) that is ~3,600 launches a step, and a launch costs the host
+//! more than the device takes to run it (issue 10; `notes/gpu.md`). The kernels are judgeflow's,
+//! in its vendored burn-cubecl (`kernel/optim.rs`): one sum of squares a gradient into a shared
+//! buffer of partial sums, one update a parameter.
+//!
+//! Where the inner backend's float tensor is not burn-cubecl's CUDA tensor (the CPU, or CUDA
+//! under `fusion`) the same steps run as burn tensor operations in the kernels' order
+//! ([`FusedAdamW::emulated`]): what the CPU tests compare against burn's AdamW. The training
+//! loop uses the kernels only on CUDA ([`FusedAdamW::for_backend`]); there
+//! `JUDGEFLOW_OPTIMIZER=emulated` runs that tensor-operation form instead (the device script's
+//! reference for the kernels) and `JUDGEFLOW_OPTIMIZER=burn` burn's AdamW.
+
+use std::collections::HashMap;
+
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::backend::{AutodiffBackend, BackendTypes};
+use burn::tensor::{DType, TensorPrimitive};
+
+use crate::train::TrainConfig;
+
+/// The environment variable that picks the optimizer on CUDA when the training configuration
+/// leaves it to the backend: `fused` (unset: the default), `emulated` (the fused step's
+/// arithmetic as tensor operations: the device script's reference for the kernels) or `burn`.
+pub const OPTIMIZER_VAR: &str = "JUDGEFLOW_OPTIMIZER";
+
+/// What `JUDGEFLOW_OPTIMIZER` asks for.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    Kernels,
+    Emulated,
+    Burn,
+}
+
+/// `JUDGEFLOW_OPTIMIZER` read (an unknown value is said once on stderr and taken as unset).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn wanted() -> Wanted {
+    match std::env::var(OPTIMIZER_VAR).as_deref() {
+        Err(_) | Ok("fused") => Wanted::Kernels,
+        Ok("emulated") => Wanted::Emulated,
+        Ok("burn") => Wanted::Burn,
+        Ok(v) => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                eprintln!(
+                    "{OPTIMIZER_VAR}={v:?} is none of \"fused\", \"emulated\", \"burn\": using fused"
+                )
+            });
+            Wanted::Kernels
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod kernels {
+    //! The CUDA side: downcasts between `B`'s primitives and burn-cubecl's CUDA tensor.
+    use std::any::{Any, TypeId};
+
+    use burn::prelude::Backend;
+    pub use burn_cubecl::kernel::optim::{
+        AdamWScalars, adamw_update, sum_squares, sum_squares_buffer,
+    };
+    use burn_cubecl::tensor::CubeTensor;
+    use cubecl_cuda::CudaRuntime;
+
+    pub type Cube = CubeTensor<CudaRuntime>;
+
+    pub fn is_cuda<B: Backend>() -> bool {
+        TypeId::of::<B::FloatTensorPrimitive>() == TypeId::of::<Cube>()
+    }
+
+    pub fn to_cube<B: Backend>(tensor: B::FloatTensorPrimitive) -> Cube {
+        *(Box::new(tensor) as Box<dyn Any>)
+            .downcast::<Cube>()
+            .expect("checked by is_cuda")
+    }
+
+    pub fn from_cube<B: Backend>(tensor: Cube) -> B::FloatTensorPrimitive {
+        *(Box::new(tensor) as Box<dyn Any>)
+            .downcast::<B::FloatTensorPrimitive>()
+            .expect("checked by is_cuda")
+    }
+}
+
+fn primitive<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> B::FloatTensorPrimitive {
+    tensor.into_primitive().tensor()
+}
+
+fn tensor_of<B: Backend, const D: usize>(tensor: B::FloatTensorPrimitive) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(tensor))
+}
+
+/// AdamW's settings and state: per parameter, both moments (f32) and its step count.
+pub struct FusedAdamW<B: Backend> {
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    weight_decay: f32,
+    max_norm: Option<f64>,
+    /// The kernels (burn-cubecl's CUDA tensors) or their arithmetic in tensor operations.
+    kernels: bool,
+    moments: HashMap<ParamId, (B::FloatTensorPrimitive, B::FloatTensorPrimitive, i32)>,
+}
+
+impl<B: Backend> FusedAdamW<B> {
+    fn with(config: &TrainConfig, kernels: bool) -> Self {
+        Self {
+            beta_1: config.beta_1,
+            beta_2: config.beta_2,
+            epsilon: config.epsilon,
+            weight_decay: config.weight_decay,
+            max_norm: config.max_grad_norm,
+            kernels,
+            moments: HashMap::new(),
+        }
+    }
+
+    /// The kernels, for `config`, where `B` (an autodiff backend's inner backend) is burn's
+    /// CUDA backend, as `JUDGEFLOW_OPTIMIZER` says (`emulated`: the same step as tensor
+    /// operations; `burn`: `None`); `None` on every other backend.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    pub fn for_backend(config: &TrainConfig) -> Option<Self> {
+        #[cfg(feature = "cuda")]
+        if kernels::is_cuda::<B>() {
+            return match wanted() {
+                Wanted::Kernels => Some(Self::with(config, true)),
+                Wanted::Emulated => Some(Self::emulated(config)),
+                Wanted::Burn => None,
+            };
+        }
+        None
+    }
+
+    /// The kernels where `B` is burn's CUDA backend, their steps as burn tensor operations on
+    /// every other backend; `JUDGEFLOW_OPTIMIZER` is not read.
+    pub fn new(config: &TrainConfig) -> Self {
+        #[cfg(feature = "cuda")]
+        if kernels::is_cuda::<B>() {
+            return Self::with(config, true);
+        }
+        Self::emulated(config)
+    }
+
+    /// The kernels' steps as burn tensor operations, on any backend.
+    pub fn emulated(config: &TrainConfig) -> Self {
+        Self::with(config, false)
+    }
+
+    /// One step at learning rate `lr`: clips every gradient in `grads` and updates its
+    /// parameter in `module`. Returns the module and the global gradient norm before clipping.
+    pub fn step<A: AutodiffBackend<InnerBackend = B>, M: AutodiffModule<A>>(
+        &mut self,
+        lr: f64,
+        module: M,
+        mut grads: GradientsParams,
+    ) -> (M, Tensor<B, 1>) {
+        let device = module
+            .devices()
+            .into_iter()
+            .next()
+            .expect("module on a device");
+        let mut squares = Squares::<A> {
+            grads: &mut grads,
+            kernels: self.kernels,
+            capacity: 0,
+            taken: Vec::new(),
+            partials: None,
+            sum: None,
+        };
+        squares.capacity = squares.grads.len();
+        module.visit(&mut squares);
+        let Squares {
+            taken,
+            partials,
+            sum,
+            ..
+        } = squares;
+        let sum = match (partials, sum) {
+            (Some(p), _) => tensor_of::<B, 1>(p).sum(),
+            (None, Some(s)) => s,
+            (None, None) => {
+                let zero = Tensor::<A, 1>::zeros([1], (&device, DType::F32)).inner();
+                return (module, zero);
+            }
+        };
+        let norm = sum.sqrt();
+        let clip = match self.max_norm {
+            Some(max) => (norm.clone() + 1e-6).recip().mul_scalar(max).clamp_max(1.0),
+            None => norm.ones_like(),
+        };
+        let mut update = Update::<A> {
+            optimizer: self,
+            grads: taken.into_iter().collect(),
+            clip,
+            lr,
+        };
+        let module = module.map(&mut update);
+        (module, norm)
+    }
+}
+
+/// Takes every parameter's gradient out of `grads` (in the module's order) and adds its squares
+/// to the sum: with the kernels into a slot of `partials` each, else into `sum`.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+struct Squares<'a, A: AutodiffBackend> {
+    grads: &'a mut GradientsParams,
+    kernels: bool,
+    /// Gradients there may be: the partial sums' slots.
+    capacity: usize,
+    taken: Vec<(
+        ParamId,
+        <A::InnerBackend as BackendTypes>::FloatTensorPrimitive,
+    )>,
+    partials: Option<<A::InnerBackend as BackendTypes>::FloatTensorPrimitive>,
+    sum: Option<Tensor<A::InnerBackend, 1>>,
+}
+
+impl<A: AutodiffBackend> ModuleVisitor<A> for Squares<'_, A> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
+        let Some(grad) = self.grads.remove::<A::InnerBackend, D>(param.id) else {
+            return;
+        };
+        #[cfg(feature = "cuda")]
+        if self.kernels {
+            use kernels::*;
+            let grad = to_cube::<A::InnerBackend>(primitive(grad));
+            let slot = self.taken.len();
+            let partials = self.partials.get_or_insert_with(|| {
+                from_cube::<A::InnerBackend>(sum_squares_buffer(&grad, self.capacity))
+            });
+            let partials = to_cube::<A::InnerBackend>(partials.clone());
+            sum_squares(&grad, &partials, slot);
+            self.taken
+                .push((param.id, from_cube::<A::InnerBackend>(grad)));
+            return;
+        }
+        let squares = grad.clone().cast(DType::F32).square().sum();
+        self.sum = Some(match self.sum.take() {
+            Some(sum) => sum + squares,
+            None => squares,
+        });
+        self.taken.push((param.id, primitive(grad)));
+    }
+}
+
+/// Replaces every parameter that has a gradient by its updated value.
+struct Update<'a, A: AutodiffBackend> {
+    optimizer: &'a mut FusedAdamW<A::InnerBackend>,
+    grads: HashMap<ParamId, <A::InnerBackend as BackendTypes>::FloatTensorPrimitive>,
+    /// `min(1, max_norm / (norm + 1e-6))`, `[1]`, f32.
+    clip: Tensor<A::InnerBackend, 1>,
+    lr: f64,
+}
+
+impl<A: AutodiffBackend> ModuleMapper<A> for Update<'_, A> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<A, D>>) -> Param<Tensor<A, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove(&id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let require_grad = tensor.is_require_grad();
+        let o = &mut *self.optimizer;
+        let previous = o.moments.remove(&id);
+        let time = previous.as_ref().map_or(1, |p| p.2 + 1);
+        let moments = previous.map(|p| (p.0, p.1));
+        // As burn's AdamW: the decay factor from the f64 learning rate, the corrections in f32.
+        let scalars = Scalars {
+            lr: self.lr as f32,
+            beta_1: o.beta_1,
+            beta_2: o.beta_2,
+            epsilon: o.epsilon,
+            decay: (1.0 - self.lr * o.weight_decay as f64) as f32,
+            correction_1: 1.0 - o.beta_1.powi(time),
+            correction_2: 1.0 - o.beta_2.powi(time),
+        };
+        let param = primitive(tensor.inner());
+        let (updated, m, v) =
+            update::<A::InnerBackend, D>(o.kernels, param, grad, moments, &self.clip, scalars);
+        o.moments.insert(id, (m, v, time));
+        let mut tensor = Tensor::<A, D>::from_inner(tensor_of::<A::InnerBackend, D>(updated));
+        if require_grad {
+            tensor = tensor.require_grad();
+        }
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
+/// One step's scalars (burn-cubecl's `AdamWScalars`, whose fields these are).
+#[derive(Clone, Copy)]
+struct Scalars {
+    lr: f32,
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    /// `1 - lr * weight_decay`.
+    decay: f32,
+    /// `1 - beta_1^t`.
+    correction_1: f32,
+    /// `1 - beta_2^t`.
+    correction_2: f32,
+}
+
+type Primitive<B> = <B as BackendTypes>::FloatTensorPrimitive;
+
+/// One parameter's step: (parameter, first moment, second moment). With `with_kernels`, the
+/// update kernel; else its arithmetic, element by element in f32, as tensor operations.
+#[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+fn update<B: Backend, const D: usize>(
+    with_kernels: bool,
+    param: Primitive<B>,
+    grad: Primitive<B>,
+    moments: Option<(Primitive<B>, Primitive<B>)>,
+    clip: &Tensor<B, 1>,
+    s: Scalars,
+) -> (Primitive<B>, Primitive<B>, Primitive<B>) {
+    #[cfg(feature = "cuda")]
+    if with_kernels {
+        use kernels::*;
+        let (p, m, v) = adamw_update(
+            to_cube::<B>(param),
+            to_cube::<B>(grad),
+            moments.map(|(m, v)| (to_cube::<B>(m), to_cube::<B>(v))),
+            &to_cube::<B>(primitive(clip.clone())),
+            AdamWScalars {
+                lr: s.lr,
+                beta_1: s.beta_1,
+                beta_2: s.beta_2,
+                epsilon: s.epsilon,
+                decay: s.decay,
+                correction_1: s.correction_1,
+                correction_2: s.correction_2,
+            },
+        );
+        return (from_cube::<B>(p), from_cube::<B>(m), from_cube::<B>(v));
+    }
+    let param = tensor_of::<B, D>(param);
+    let dtype = param.dtype();
+    let g = tensor_of::<B, D>(grad).cast(DType::F32) * clip.clone().reshape([1; D]);
+    let (b1, b2) = (s.beta_1, s.beta_2);
+    let (m, v) = match moments {
+        Some((m, v)) => (
+            tensor_of::<B, D>(m).mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1),
+            tensor_of::<B, D>(v).mul_scalar(b2) + (g.clone() * g).mul_scalar(1.0 - b2),
+        ),
+        None => (
+            g.clone().mul_scalar(1.0 - b1),
+            (g.clone() * g).mul_scalar(1.0 - b2),
+        ),
+    };
+    let delta = m.clone().div_scalar(s.correction_1)
+        / v.clone()
+            .div_scalar(s.correction_2)
+            .sqrt()
+            .add_scalar(s.epsilon);
+    let updated = (param.cast(DType::F32).mul_scalar(s.decay) - delta.mul_scalar(s.lr)).cast(dtype);
+    (primitive(updated), primitive(m), primitive(v))
+}
