@@ -8,6 +8,8 @@ and identical greedy generations. Prints both figures and PASS or FAIL; exit sta
 or when either file lacks what is compared.
 
     python3 scripts/fusion_check.py UNFUSED.json FUSED.json
+    python3 scripts/fusion_check.py --losses-only A.json B.json   (training runs only: the
+        greedy tokens are not compared; scripts/device_optimizer.sh)
 """
 
 import sys
@@ -27,9 +29,12 @@ def load(path):
 
 
 def main():
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    losses_only = args[:1] == ["--losses-only"]
+    args = args[1:] if losses_only else args
+    if len(args) != 2:
         raise SystemExit(__doc__)
-    a, b = load(sys.argv[1]), load(sys.argv[2])
+    a, b = load(args[0]), load(args[1])
     ok = True
     la = (a.get("train") or {}).get("losses") or []
     lb = (b.get("train") or {}).get("losses") or []
@@ -46,6 +51,8 @@ def main():
             f"{worst + 1} ({la[worst]:.6f} against {lb[worst]:.6f}), first step {rel[0]:.2e}, "
             f"tolerance {TOLERANCE:g}: {'PASS' if passed else 'FAIL'}"
         )
+    if losses_only:
+        sys.exit(0 if ok else 1)
     ga = (a.get("greedy_host_vs_device") or {}).get("device_tokens")
     gb = (b.get("greedy_host_vs_device") or {}).get("device_tokens")
     if not ga or not gb or len(ga) != len(gb):

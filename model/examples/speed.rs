@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
@@ -29,12 +30,12 @@ use judgeflow_model::config::MllamaConfig;
 use judgeflow_model::generate::{GenerateConfig, Placement, SamplingConfig, generate};
 use judgeflow_model::lora::{self, LoraConfig};
 use judgeflow_model::model::{ImageInputs, MllamaForConditionalGeneration};
-use judgeflow_model::train::{TrainBatch, TrainConfig, train};
+use judgeflow_model::train::{TrainBatch, TrainConfig, masked_nll, train};
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: speed [--preset micro|tiny|llama_3_2_11b | --config CONFIG.json] [--device cpu|cuda] \
 [--tiles N] [--batches 16,64] [--prompt-len N] [--new-tokens N] [--repeats N] \
-[--placements host,device] [--greedy] [--train-batch N] [--train-seq N] [--train-steps N] \
+[--placements host,device] [--greedy] [--train-batch N] [--train-seq N] [--train-steps N] [--train-phases N] \
 [--lora-rank R] [--lora-alpha A] [--out FILE] [--write-config FILE] [--kernel-cache DIR] [--matmul-check] [--matmul-bench]";
 
 struct Args {
@@ -62,6 +63,10 @@ struct Args {
     train_batch: usize,
     train_seq: usize,
     train_steps: usize,
+    /// After the timed training steps: this many forward passes (with the loss), then this many
+    /// forward and backward passes, each set timed alone (`train.phases`), so that the step's
+    /// time splits into forward, backward and the optimizer's share.
+    train_phases: usize,
     /// Train LoRA adapters of this rank on the text decoder's projections (the base frozen)
     /// instead of every weight: the only training that fits the 11B shape on one GPU.
     /// `scripts/device_lora_reference.py step` is PEFT's side of the same step.
@@ -90,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
         train_batch: 64,
         train_seq: 37,
         train_steps: 20,
+        train_phases: 0,
         lora_rank: None,
         lora_alpha: 32.0,
         out: None,
@@ -137,6 +143,7 @@ fn parse_args() -> Result<Args, String> {
             "--train-batch" => a.train_batch = num(&value)?,
             "--train-seq" => a.train_seq = num(&value)?,
             "--train-steps" => a.train_steps = num(&value)?,
+            "--train-phases" => a.train_phases = num(&value)?,
             "--lora-rank" => a.lora_rank = Some(num(&value)?),
             "--lora-alpha" => {
                 a.lora_alpha = value.parse().map_err(|e| format!("{flag} {value}: {e}"))?;
@@ -809,9 +816,34 @@ fn run<B: AutodiffBackend>(
         let first_s = t.elapsed().as_secs_f64();
         stage("two training steps done");
         let t = Instant::now();
-        let (_, records) = train(model, &timed, &train_config, |_| ()).expect("timed steps");
+        let (model, records) = train(model, &timed, &train_config, |_| ()).expect("timed steps");
         let total_s = t.elapsed().as_secs_f64();
         stage("timed training steps done");
+        let phases = (args.train_phases > 0).then(|| {
+            let loss = |b: &TrainBatch<B>| {
+                let logits = model.forward(
+                    b.input_ids.clone(),
+                    b.images.as_ref(),
+                    b.cross_attention_mask.clone(),
+                );
+                masked_nll(logits, b.input_ids.clone(), b.loss_mask.clone())
+            };
+            let n = args.train_phases;
+            let t = Instant::now();
+            for i in 0..n {
+                let _ = loss(&timed[i % timed.len()]).inner();
+            }
+            sync::<B>(&device);
+            let forward_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
+            let t = Instant::now();
+            for i in 0..n {
+                let _ = GradientsParams::from_grads(loss(&timed[i % timed.len()]).backward(), &model);
+            }
+            sync::<B>(&device);
+            let forward_backward_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
+            stage("training phases done");
+            json!({"passes": n, "forward_ms": forward_ms, "forward_backward_ms": forward_backward_ms})
+        });
         json!({
             "batch": args.train_batch,
             "seq": args.train_seq,
@@ -822,6 +854,8 @@ fn run<B: AutodiffBackend>(
             "warm_up_two_steps_s": first_s,
             "step_ms": total_s * 1e3 / records.len() as f64,
             "padded_tokens_per_s": (args.train_batch * args.train_seq * records.len()) as f64 / total_s,
+            "optimizer": std::env::var("JUDGEFLOW_OPTIMIZER").unwrap_or_else(|_| "default".into()),
+            "phases": phases,
             "final_loss": records.last().map(|r| r.loss),
             "losses": warm_records.iter().chain(&records).map(|r| r.loss).collect::<Vec<_>>(),
         })
