@@ -176,7 +176,8 @@ pub fn sum_squares<R: CubeRuntime>(grad: &CubeTensor<R>, partials: &CubeTensor<R
 
 /// One AdamW step of `param` with `grad` scaled by `clip[0]` (an f32 tensor of one element):
 /// returns the parameter (contiguous, in its type) and both moments (contiguous, f32). `moments`
-/// `None` is the first step (both zero). `grad` has `param`'s shape and type.
+/// are what the previous call returned (read as contiguous); `None` is the first step (both
+/// zero). `grad` has `param`'s shape and type; it and `param` may have any layout.
 pub fn adamw_update<R: CubeRuntime>(
     param: CubeTensor<R>,
     grad: CubeTensor<R>,
