@@ -82,6 +82,24 @@ fn seed_overrides_are_validated_against_the_command_line() {
 }
 
 #[test]
+fn iteration_overrides_are_validated_against_the_command_line() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/good");
+    let _cwd = CwdGuard::enter(&dir);
+    for (name, set) in [
+        ("set_iterate_unknown_group", "iterate.lop.times=5"),
+        ("set_iterate_key", "iterate.loop.nodes=fit"),
+        ("set_iterate_no_key", "iterate.loop=5"),
+        ("set_iterate_zero", "iterate.loop.times=0"),
+        ("set_iterate_too_many", "iterate.loop.times=1001"),
+        ("set_iterate_text", "iterate.loop.times=many"),
+    ] {
+        let err = check(Path::new("loop.toml"), &[set.to_string()]);
+        assert_eq!(exit_code(&err), 2);
+        insta::assert_snapshot!(name, rendered(&err));
+    }
+}
+
+#[test]
 fn huge_file_gets_a_diagnostic_not_a_hang() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.toml");

@@ -285,6 +285,33 @@ fn iterations_unroll_into_named_nodes_that_chain() {
 }
 
 #[test]
+fn more_repetitions_from_the_command_line_run_only_the_new_ones() {
+    let b = Bench::new();
+    let p = b.write("loop.toml", LOOP);
+    b.run(&p, &[]);
+    // Repetitions 1-3 are the file's: cached; 4 and 5 and what reads the last one run.
+    assert_eq!(
+        b.run(&p, &["iterate.loop.times=5"]),
+        ["check@4", "check@5", "final", "fit@4", "fit@5"]
+    );
+    // start w = 1, five fits add 2 each, final scores w + 2.
+    let shown = b
+        .cli(&[
+            "show",
+            p.to_str().unwrap(),
+            "final",
+            "--set",
+            "iterate.loop.times=5",
+        ])
+        .unwrap();
+    assert!(shown.contains("score   13.0"), "{shown}");
+    // Fewer repetitions than the file: a prefix, all cached except what reads the last one.
+    assert_eq!(b.run(&p, &["iterate.loop.times=2"]), ["final"]);
+    // The file's own count again: nothing to do.
+    assert!(b.run(&p, &[]).is_empty());
+}
+
+#[test]
 fn a_corrupt_entry_is_reported_and_recomputed() {
     let b = Bench::new();
     let p = b.write("diamond.toml", DIAMOND);

@@ -32,7 +32,8 @@ pub struct Cli {
 pub struct PipelineArgs {
     /// The pipeline TOML file.
     pub pipeline: PathBuf,
-    /// Override a parameter: `--set node.param=value` (repeatable).
+    /// Override a parameter: `--set node.param=value` (repeatable); also `pipeline.seed=N` and
+    /// `iterate.GROUP.times=N`.
     #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
     pub set: Vec<String>,
 }

@@ -16,7 +16,7 @@
 //! inputs = ["base", "scenes"]   # or { model = "base", prompts = "scenes" }
 //!
 //! [iterate.selftrain]     # nodes written once, repeated `times` times: `judge@1`, `judge@2`, ..
-//! times = 3
+//! times = 3               # `--set iterate.selftrain.times=N` repeats it N times instead
 //! nodes = ["answers", "judge"]
 //! initial = { judge = "base" }  # what `judge@prev` means in the first repetition
 //!
@@ -41,6 +41,9 @@ use crate::value::Value;
 /// Largest pipeline file accepted; pipelines are hand-written and small, so anything bigger is
 /// almost certainly the wrong file (and would make diagnostics unreadable).
 pub const MAX_PIPELINE_BYTES: usize = 1 << 20;
+
+/// Most repetitions of one `[iterate.*]` group.
+pub const MAX_TIMES: u32 = 1000;
 
 /// Node keys the engine itself interprets; all other keys are operator parameters.
 pub const RESERVED_NODE_KEYS: &[&str] = &["op", "inputs", "seed", "gpus", "shards"];
@@ -117,7 +120,8 @@ pub enum InputsDecl {
 pub struct GroupDecl {
     /// The group's name.
     pub name: Sp<String>,
-    /// How many repetitions.
+    /// How many repetitions: 1 to [`MAX_TIMES`], from the file or
+    /// `--set iterate.NAME.times=N`.
     pub times: Sp<u32>,
     /// Member nodes.
     pub nodes: Vec<Sp<String>>,

@@ -8,8 +8,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::{
-    GroupDecl, InputsDecl, MAX_NAME_CHARS, MAX_PIPELINE_BYTES, NodeDecl, PipelineDecl, Sp,
-    SweepDecl, valid_name,
+    GroupDecl, InputsDecl, MAX_NAME_CHARS, MAX_PIPELINE_BYTES, MAX_TIMES, NodeDecl, PipelineDecl,
+    Sp, SweepDecl, valid_name,
 };
 use crate::error::{ConfigError, Origin};
 use crate::value::Value;
@@ -385,7 +385,7 @@ impl Parser {
             match k.get_ref().as_ref() {
                 "times" => {
                     times = self
-                        .unsigned("times", v, 1000)
+                        .unsigned("times", v, MAX_TIMES as u64)
                         .map(|s| Sp::new(s.value as u32, s.span))
                 }
                 "nodes" => nodes = self.string_list("nodes", v),

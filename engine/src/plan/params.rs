@@ -5,9 +5,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::*;
-use crate::config::{NodeDecl, RESERVED_NODE_KEYS};
+use crate::config::{GroupDecl, MAX_TIMES, NodeDecl, RESERVED_NODE_KEYS};
 use crate::error::{ConfigError, Origin};
 use crate::value::{Params, Value};
+
+/// The first part of `--set iterate.GROUP.times=N` (unless a node has this name).
+const ITERATE_PREFIX: &str = "iterate";
 
 impl Planner<'_> {
     pub(super) fn collect_params(
@@ -36,6 +39,7 @@ impl Planner<'_> {
     pub(super) fn apply_overrides(
         &mut self,
         nodes: &[NodeDecl],
+        groups: &mut [GroupDecl],
         entries: &mut HashMap<String, Vec<ParamEntry>>,
         overrides: &[String],
     ) {
@@ -81,6 +85,11 @@ impl Planner<'_> {
                         .help(format!("seeds are integers from 0 to {}", i64::MAX)),
                     ),
                 }
+                continue;
+            }
+            if node == ITERATE_PREFIX && !nodes.iter().any(|n| n.name.value == node) {
+                let value_span = target.len() + 1..raw.len();
+                self.iterate_override(groups, &origin, param, value_text, value_span);
                 continue;
             }
             if node == "pipeline" && !nodes.iter().any(|n| n.name.value == node) {
@@ -132,6 +141,78 @@ impl Planner<'_> {
             let list = entries.get_mut(node).expect("checked above");
             list.retain(|e| e.name != param);
             list.push(entry);
+        }
+    }
+
+    /// `--set iterate.GROUP.times=N` (`rest` is `GROUP.times`): how many times an iteration
+    /// group repeats. Repetitions 1..N of a group share the cache with any other count's, so
+    /// asking for more runs only the new ones.
+    fn iterate_override(
+        &mut self,
+        groups: &mut [GroupDecl],
+        origin: &Origin,
+        rest: &str,
+        value_text: &str,
+        value_span: std::ops::Range<usize>,
+    ) {
+        let base = ITERATE_PREFIX.len() + 1;
+        let Some((group, key)) = rest.split_once('.') else {
+            self.error(
+                ConfigError::new(
+                    "judgeflow::set::syntax",
+                    format!(
+                        "`--set {ITERATE_PREFIX}.{rest}` is not `{ITERATE_PREFIX}.GROUP.times=N`"
+                    ),
+                )
+                .at(origin, base..base + rest.len(), "missing `.times`"),
+            );
+            return;
+        };
+        let group_span = base..base + group.len();
+        let names: Vec<String> = groups.iter().map(|g| g.name.value.clone()).collect();
+        let Some(decl) = groups.iter_mut().find(|g| g.name.value == group) else {
+            let e = ConfigError::new(
+                "judgeflow::set::unknown_group",
+                format!("`--set` names unknown iteration group `{group}`"),
+            )
+            .at(origin, group_span, "no such `[iterate.*]` group")
+            .suggest(group, names.iter().map(String::as_str));
+            self.error(e);
+            return;
+        };
+        if key != "times" {
+            let start = group_span.end + 1;
+            self.error(
+                ConfigError::new(
+                    "judgeflow::set::iterate_key",
+                    format!("`--set` cannot change `{key}` of `[{ITERATE_PREFIX}.{group}]`"),
+                )
+                .at(origin, start..start + key.len(), "not settable")
+                .help(format!(
+                    "of an iteration group only the number of repetitions can be set: \
+                     `--set {ITERATE_PREFIX}.{group}.times=N`"
+                )),
+            );
+            return;
+        }
+        match Value::parse_cli(value_text) {
+            Value::Int(n) if (1..=MAX_TIMES as i64).contains(&n) => decl.times.value = n as u32,
+            other => {
+                let label = match other {
+                    Value::Int(_) => format!("out of range: 1 to {MAX_TIMES}"),
+                    other => format!("{}, not a whole number", other.type_name()),
+                };
+                self.error(
+                    ConfigError::new(
+                        "judgeflow::set::bad_times",
+                        format!("invalid value for `{ITERATE_PREFIX}.{group}.times`"),
+                    )
+                    .at(origin, value_span, label)
+                    .help(format!(
+                        "repetitions are whole numbers from 1 to {MAX_TIMES}"
+                    )),
+                );
+            }
         }
     }
 
