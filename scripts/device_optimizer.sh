@@ -13,6 +13,9 @@
 # training step by kernel, for fused and fused_cublas (cubecl's profiling logger over runs of 4 and
 # 12 steps, scripts/profile_decode.py: counts exact, times inflated by the logger's wait after
 # each kernel), and, where Nsight Systems is installed, its kernel summary of 12 steps of each.
+# SCAN_BATCHES="128 256" (optional) adds, last, fused_cublas's step and transformers' clipped step
+# at those batch sizes (x 37), each pair in turn: where a host-bound step meets one that grows
+# with the batch.
 # Raw JSON and logs packed as $OUT/optimizer_raw.tar.xz; the table printed and saved as
 # $OUT/optimizer_table.txt, the loss comparisons as $OUT/optimizer_losses.txt, the profiles as
 # $OUT/optimizer_profile.txt.
@@ -116,6 +119,27 @@ if [ -n "$nsys_bin" ]; then
 else
     echo "no nsys on this machine" | tee -a "$out/profile.txt"
 fi
+for b in ${SCAN_BATCHES:-}; do
+    (kind_env fused_cublas; timeout 120 ./.bin/speed --preset tiny --device cuda --batches none \
+        --train-batch "$b" --train-seq 37 --train-steps 20 --kernel-cache "$kernels" \
+        --out "$out/scan_burn_$b.json" 2>> "$out/scan.log")
+    timeout 120 python3 scripts/hf_mllama_timing.py --config "$out/tiny_config.json" \
+        --mode train --batch "$b" --seq-len 37 --steps 20 --warmup 5 --tiles 1 --clip-grad-norm 1.0 \
+        > "$out/scan_torch_$b.json" 2>> "$out/scan.log"
+    python3 - "$out" "$b" <<'PY' | tee -a "$out/table.txt"
+import os, sys
+sys.path.insert(0, "scripts")
+from speed_table import load
+d, b = sys.argv[1], sys.argv[2]
+burn = ((load(os.path.join(d, f"scan_burn_{b}.json")) or {}).get("train") or {}).get("step_ms")
+torch = ((load(os.path.join(d, f"scan_torch_{b}.json")) or {}).get("train") or {}).get("step_s")
+if burn and torch:
+    print(f"batch {b} x 37: fused_cublas {burn:.1f} ms, transformers (clipped) {torch * 1e3:.1f} ms: "
+          f"{burn / (torch * 1e3):.2f}x its time")
+else:
+    print(f"batch {b} x 37: no result (burn {burn}, transformers {torch})")
+PY
+done
 tar cJf "$final/optimizer_raw.tar.xz" -C /tmp optimizer_raw
 cp "$out/table.txt" "$final/optimizer_table.txt"
 cp "$out/losses.txt" "$final/optimizer_losses.txt"
