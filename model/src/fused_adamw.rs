@@ -30,7 +30,7 @@ use burn::prelude::*;
 use burn::tensor::backend::{AutodiffBackend, BackendTypes};
 use burn::tensor::{DType, TensorPrimitive};
 
-use crate::train::TrainConfig;
+use crate::train::{TrainConfig, add_squares, clip_factor};
 
 /// The environment variable that picks the optimizer on CUDA when the training configuration
 /// leaves it to the backend: `fused` (unset: the default), `emulated` (the fused step's
@@ -174,14 +174,13 @@ impl<B: Backend> FusedAdamW<B> {
             .next()
             .expect("module on a device");
         let mut squares = Squares::<A> {
+            capacity: grads.len(),
             grads: &mut grads,
             kernels: self.kernels,
-            capacity: 0,
-            taken: Vec::new(),
+            taken: HashMap::new(),
             partials: None,
             sum: None,
         };
-        squares.capacity = squares.grads.len();
         module.visit(&mut squares);
         let Squares {
             taken,
@@ -199,12 +198,12 @@ impl<B: Backend> FusedAdamW<B> {
         };
         let norm = sum.sqrt();
         let clip = match self.max_norm {
-            Some(max) => (norm.clone() + 1e-6).recip().mul_scalar(max).clamp_max(1.0),
+            Some(max) => clip_factor(norm.clone(), max),
             None => norm.ones_like(),
         };
         let mut update = Update::<A> {
             optimizer: self,
-            grads: taken.into_iter().collect(),
+            grads: taken,
             clip,
             lr,
         };
@@ -221,10 +220,8 @@ struct Squares<'a, A: AutodiffBackend> {
     kernels: bool,
     /// Gradients there may be: the partial sums' slots.
     capacity: usize,
-    taken: Vec<(
-        ParamId,
-        <A::InnerBackend as BackendTypes>::FloatTensorPrimitive,
-    )>,
+    /// The gradients taken, by parameter; their count is the next slot.
+    taken: HashMap<ParamId, <A::InnerBackend as BackendTypes>::FloatTensorPrimitive>,
     partials: Option<<A::InnerBackend as BackendTypes>::FloatTensorPrimitive>,
     sum: Option<Tensor<A::InnerBackend, 1>>,
 }
@@ -245,15 +242,11 @@ impl<A: AutodiffBackend> ModuleVisitor<A> for Squares<'_, A> {
             let partials = to_cube::<A::InnerBackend>(partials.clone());
             sum_squares(&grad, &partials, slot);
             self.taken
-                .push((param.id, from_cube::<A::InnerBackend>(grad)));
+                .insert(param.id, from_cube::<A::InnerBackend>(grad));
             return;
         }
-        let squares = grad.clone().cast(DType::F32).square().sum();
-        self.sum = Some(match self.sum.take() {
-            Some(sum) => sum + squares,
-            None => squares,
-        });
-        self.taken.push((param.id, primitive(grad)));
+        add_squares(&mut self.sum, grad.clone());
+        self.taken.insert(param.id, primitive(grad));
     }
 }
 

@@ -458,6 +458,24 @@ fn target_tokens<B: Backend>(batch: &TrainBatch<B>) -> usize {
         .round() as usize
 }
 
+/// Adds the squares of `g`'s elements, in f32, to `sum` (`[1]`).
+pub(crate) fn add_squares<B: Backend, const D: usize>(
+    sum: &mut Option<Tensor<B, 1>>,
+    g: Tensor<B, D>,
+) {
+    let squares = g.cast(DType::F32).square().sum();
+    *sum = Some(match sum.take() {
+        Some(sum) => sum + squares,
+        None => squares,
+    });
+}
+
+/// What every gradient is multiplied by to clip the global norm `norm` (`[1]`) to `max`:
+/// `min(1, max / (norm + 1e-6))`.
+pub(crate) fn clip_factor<B: Backend>(norm: Tensor<B, 1>, max: f64) -> Tensor<B, 1> {
+    (norm + 1e-6).recip().mul_scalar(max).clamp_max(1.0)
+}
+
 /// Sums the squares of all gradients into one device scalar.
 struct GradSquares<'a, B: AutodiffBackend> {
     grads: &'a GradientsParams,
@@ -467,11 +485,7 @@ struct GradSquares<'a, B: AutodiffBackend> {
 impl<B: AutodiffBackend> ModuleVisitor<B> for GradSquares<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            let sq = g.cast(DType::F32).square().sum();
-            self.sum_sq = Some(match self.sum_sq.take() {
-                Some(sum) => sum + sq,
-                None => sq,
-            });
+            add_squares(&mut self.sum_sq, g);
         }
     }
 }
@@ -513,7 +527,7 @@ fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
         .map(Tensor::sqrt)
         .unwrap_or_else(|| Tensor::zeros([1], &device));
     if let Some(max) = max_norm {
-        let scale = (norm.clone() + 1e-6).recip().mul_scalar(max).clamp_max(1.0);
+        let scale = clip_factor(norm.clone(), max);
         let mut scaling = GradScale::<B> { grads, scale };
         module.visit(&mut scaling);
     }
