@@ -280,6 +280,7 @@ fn launch<S: cubecl_runtime::server::ComputeServer>(
     // The kernel's parameters after `scale_log2` (Triton's scratch pointers): null, as the
     // manifest says it needs none.
     let trailing = kernel.manifest.ptx_params.len() - super::flash_triton_plan::ARGS.len();
+    let mut nulls = vec![0u64; trailing];
     for offsets in &plan.batch_offsets {
         let mut pointers: [u64; 5] = std::array::from_fn(|i| bases[i] + offsets[i]);
         // The allocator's bases are what `Plan` could not see: check them here.
@@ -293,8 +294,7 @@ fn launch<S: cubecl_runtime::server::ComputeServer>(
         }
         let mut ints = plan.ints;
         let mut scale = scale_log2;
-        let mut nulls = vec![0u64; trailing];
-        let mut params: Vec<*mut c_void> = Vec::with_capacity(17 + trailing);
+        let mut params: Vec<*mut c_void> = Vec::with_capacity(kernel.manifest.ptx_params.len());
         params.extend(pointers.iter_mut().map(|p| p as *mut u64 as *mut c_void));
         params.extend(ints.iter_mut().map(|i| i as *mut i32 as *mut c_void));
         params.push(&mut scale as *mut f32 as *mut c_void);
