@@ -21,26 +21,21 @@ bash scripts/unpack_bin.sh speed || exit 1
 # libcublas on the loader's path, for JUDGEFLOW_MATMUL*=cublas (its products do not appear in
 # cubecl's profile: they are not cubecl launches).
 . scripts/cublas_path.sh
+. scripts/cubecl_logged.sh
 export JUDGEFLOW_MATMUL="${JUDGEFLOW_MATMUL-cublas}"
 export JUDGEFLOW_MATMUL_SMALL_M="${JUDGEFLOW_MATMUL_SMALL_M-cublas}"
 export JUDGEFLOW_ATTENTION="${JUDGEFLOW_ATTENTION-flash_triton}"
 export JUDGEFLOW_REDUCE="${JUDGEFLOW_REDUCE-auto}"
 cp "$repo/model/tests/fixtures/llama32_11b_vision_config.json" "$out/11b_config.json"
 for n in "$short" "$long"; do
-    dir="/tmp/decode_profile_cwd_$n"
-    mkdir -p "$dir"
-    cat > "$dir/cubecl.toml" <<TOML
-[profiling.logger]
-level = "basic"
-file = "$out/n${n}_profile.log"
-TOML
     start=$(date +%s)
     # One call only (--repeats 1 still makes a first, untimed call): both runs make the same
     # number of calls, so the difference is (long - short) steps per call.
-    (cd "$dir" && timeout "$limit" "$repo/.bin/speed" --config "$out/11b_config.json" --device cuda \
+    cubecl_logged "$out/n${n}_profile.log" - timeout "$limit" "$repo/.bin/speed" \
+        --config "$out/11b_config.json" --device cuda \
         --tiles 1 --batches "$batch" --placements device --prompt-len 64 --new-tokens "$n" \
         --repeats 1 --train-steps 0 --kernel-cache /tmp/judgeflow-kernels \
-        --out "$out/n${n}.json" 2> "$out/n${n}.log")
+        --out "$out/n${n}.json" 2> "$out/n${n}.log"
     echo "new tokens $n: exit $? after $(( $(date +%s) - start )) s"
 done
 calls=2

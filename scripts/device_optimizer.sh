@@ -28,6 +28,7 @@ out=/tmp/optimizer_raw
 rm -rf "$out" && mkdir -p "$out" "$final"
 bash scripts/unpack_bin.sh speed || exit 1
 . scripts/cublas_path.sh
+. scripts/cubecl_logged.sh
 kernels=/tmp/judgeflow-kernels-optimizer
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu,memory.used --format=csv | tee "$out/gpu.txt"
 args=(--preset tiny --device cuda --batches none --train-batch 64 --train-seq 37
@@ -92,14 +93,8 @@ for kind in kinds:
 PY
 for kind in fused fused_cublas; do
     for n in 4 12; do
-        dir="/tmp/optimizer_profile_${kind}_$n"
-        mkdir -p "$dir"
-        cat > "$dir/cubecl.toml" <<TOML
-[profiling.logger]
-level = "basic"
-file = "$out/profile_${kind}_$n.log"
-TOML
-        (kind_env "$kind"; cd "$dir" && timeout 150 "$repo/.bin/speed" "${args[@]}" --train-steps "$n" \
+        (kind_env "$kind"; cubecl_logged "$out/profile_${kind}_$n.log" - timeout 150 \
+            "$repo/.bin/speed" "${args[@]}" --train-steps "$n" \
             --out "$out/profile_${kind}_$n.json" 2>> "$out/profile.log")
         echo "profile $kind $n steps exit: $?"
     done

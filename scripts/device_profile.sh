@@ -23,21 +23,12 @@ bash scripts/unpack_bin.sh speed || exit 1
 kernels=/tmp/judgeflow-kernels
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,memory.used --format=csv | tee "$out/gpu.txt"
 
-# A working directory whose cubecl.toml turns the loggers on (cubecl reads it from the current
-# directory; the kept kernel cache is added by the binary where the file names none).
+# Both loggers on, into $out/NAME_profile.log and $out/NAME_compile.log.
+. scripts/cubecl_logged.sh
 logged() {
-    local name="$1"; shift
-    local dir="/tmp/profile_cwd_$name"
-    mkdir -p "$dir"
-    cat > "$dir/cubecl.toml" <<EOF
-[profiling.logger]
-level = "basic"
-file = "$out/${name}_profile.log"
-[compilation.logger]
-level = "basic"
-file = "$out/${name}_compile.log"
-EOF
-    (cd "$dir" && "$@")
+    local name="$1"
+    shift
+    cubecl_logged "$out/${name}_profile.log" "$out/${name}_compile.log" "$@"
 }
 
 logged tiny timeout 240 "$bin" --preset tiny --device cuda --batches 16 --placements device \
