@@ -41,28 +41,32 @@ fn bad_pipelines_are_rejected_with_snapshotted_diagnostics() {
     }
 }
 
-#[test]
-fn set_overrides_are_validated_against_the_command_line() {
+/// Each `(snapshot, file under tests/good, --set)` is rejected with exit code 2 and the
+/// snapshotted diagnostic.
+fn assert_rejected_overrides(cases: &[(&str, &str, &str)]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/good");
     let _cwd = CwdGuard::enter(&dir);
-    for (name, set) in [
-        ("set_unknown_node", "ad.delta=2"),
-        ("set_unknown_param", "add.delt=2"),
-        ("set_bad_value", "add.delta=fast"),
-        ("set_no_equals", "add.delta"),
-        ("set_structural", "add.inputs=x"),
-    ] {
-        let err = check(Path::new("chain.toml"), &[set.to_string()]);
+    for &(name, file, set) in cases {
+        let err = check(Path::new(file), &[set.to_string()]);
         assert_eq!(exit_code(&err), 2);
         insta::assert_snapshot!(name, rendered(&err));
     }
 }
 
 #[test]
+fn set_overrides_are_validated_against_the_command_line() {
+    assert_rejected_overrides(&[
+        ("set_unknown_node", "chain.toml", "ad.delta=2"),
+        ("set_unknown_param", "chain.toml", "add.delt=2"),
+        ("set_bad_value", "chain.toml", "add.delta=fast"),
+        ("set_no_equals", "chain.toml", "add.delta"),
+        ("set_structural", "chain.toml", "add.inputs=x"),
+    ]);
+}
+
+#[test]
 fn seed_overrides_are_validated_against_the_command_line() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/good");
-    let _cwd = CwdGuard::enter(&dir);
-    for (name, file, set) in [
+    assert_rejected_overrides(&[
         ("set_seed_negative", "chain.toml", "pipeline.seed=-1"),
         ("set_seed_float", "chain.toml", "pipeline.seed=1.5"),
         ("set_seed_text", "chain.toml", "pipeline.seed=lucky"),
@@ -74,29 +78,27 @@ fn seed_overrides_are_validated_against_the_command_line() {
         ("set_pipeline_name", "chain.toml", "pipeline.name=other"),
         // The file sweeps the seed: one `--set` value would silently lose to the sweep.
         ("set_seed_swept", "seeds.toml", "pipeline.seed=4"),
-    ] {
-        let err = check(Path::new(file), &[set.to_string()]);
-        assert_eq!(exit_code(&err), 2);
-        insta::assert_snapshot!(name, rendered(&err));
-    }
+    ]);
 }
 
 #[test]
 fn iteration_overrides_are_validated_against_the_command_line() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/good");
-    let _cwd = CwdGuard::enter(&dir);
-    for (name, set) in [
-        ("set_iterate_unknown_group", "iterate.lop.times=5"),
-        ("set_iterate_key", "iterate.loop.nodes=fit"),
-        ("set_iterate_no_key", "iterate.loop=5"),
-        ("set_iterate_zero", "iterate.loop.times=0"),
-        ("set_iterate_too_many", "iterate.loop.times=1001"),
-        ("set_iterate_text", "iterate.loop.times=many"),
-    ] {
-        let err = check(Path::new("loop.toml"), &[set.to_string()]);
-        assert_eq!(exit_code(&err), 2);
-        insta::assert_snapshot!(name, rendered(&err));
-    }
+    assert_rejected_overrides(&[
+        (
+            "set_iterate_unknown_group",
+            "loop.toml",
+            "iterate.lop.times=5",
+        ),
+        ("set_iterate_key", "loop.toml", "iterate.loop.nodes=fit"),
+        ("set_iterate_no_key", "loop.toml", "iterate.loop=5"),
+        ("set_iterate_zero", "loop.toml", "iterate.loop.times=0"),
+        (
+            "set_iterate_too_many",
+            "loop.toml",
+            "iterate.loop.times=1001",
+        ),
+        ("set_iterate_text", "loop.toml", "iterate.loop.times=many"),
+    ]);
 }
 
 #[test]

@@ -169,14 +169,13 @@ impl Planner<'_> {
             return;
         };
         let group_span = base..base + group.len();
-        let names: Vec<String> = groups.iter().map(|g| g.name.value.clone()).collect();
         let Some(decl) = groups.iter_mut().find(|g| g.name.value == group) else {
             let e = ConfigError::new(
                 "judgeflow::set::unknown_group",
                 format!("`--set` names unknown iteration group `{group}`"),
             )
             .at(origin, group_span, "no such `[iterate.*]` group")
-            .suggest(group, names.iter().map(String::as_str));
+            .suggest(group, groups.iter().map(|g| g.name.value.as_str()));
             self.error(e);
             return;
         };
