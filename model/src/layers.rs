@@ -111,7 +111,21 @@ fn attention_unsliced<B: Backend>(
     // `g` copies of the whole cache every step: at the 11B decode shape (batch 16, 8 K/V heads,
     // g = 4) 13 GB a step for the cross-attention's 6,404 vision tokens alone.
     let q = q.reshape([b, kv, g * s, d]);
-    let scores = q.matmul(k.swap_dims(2, 3)).cast(DType::F32) / (d as f64).sqrt();
+    let scores = q.matmul(k.swap_dims(2, 3));
+    if crate::attention_softmax::fused::<B>() {
+        // One node (CUDA kernels) for the cast, scaling, mask and softmax below. The scores'
+        // `[b, kv, g * s, t]` is `[b, h, s, t]` with the `g` query heads of a K/V head adjacent.
+        let probs = crate::attention_softmax::score_softmax(
+            scores.reshape([b, h, s, t]),
+            mask,
+            1.0 / (d as f64).sqrt(),
+        );
+        return probs
+            .reshape([b, kv, g * s, t])
+            .matmul(v)
+            .reshape([b, h, s, d]);
+    }
+    let scores = scores.cast(DType::F32) / (d as f64).sqrt();
     let scores = match mask {
         Some(mask) => {
             let mb = mask.dims()[0];
@@ -413,6 +427,9 @@ pub fn apply_rope<B: Backend>(
     cos: Tensor<B, 4>,
     sin: Tensor<B, 4>,
 ) -> Tensor<B, 4> {
+    if crate::rope::fused::<B>() {
+        return crate::rope::rope(x, cos, sin);
+    }
     let [b, h, s, d] = x.dims();
     let first = x.clone().slice([0..b, 0..h, 0..s, 0..d / 2]);
     let second = x.clone().slice([0..b, 0..h, 0..s, d / 2..d]);

@@ -8,6 +8,7 @@
 //! template as ids), `chat_template` (a checkpoint's own Jinja template), `hf_dir` (checking an HF
 //! model directory without loading it), `preprocess` (mllama image preprocessing: tiles, aspect-ratio ids, masks).
 
+pub mod attention_softmax;
 pub mod backend;
 pub mod cache;
 pub mod chat;
@@ -15,13 +16,16 @@ pub mod chat_template;
 pub mod checkpoint;
 pub mod config;
 pub mod decode_static;
+mod fused;
 pub mod fused_adamw;
 pub mod generate;
 pub mod hf_dir;
 pub mod layers;
 pub mod lora;
 pub mod model;
+pub mod norms;
 pub mod preprocess;
+pub mod rope;
 pub mod text;
 pub mod tokenizer;
 pub mod train;

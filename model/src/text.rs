@@ -12,6 +12,7 @@ use crate::layers::{
     AttentionKernel, apply_rope, attention_decoding, contiguous, merge_heads, split_heads,
 };
 use crate::lora::LoraLinear;
+use crate::norms::rms_norm;
 
 /// SwiGLU MLP (`mlp`).
 #[derive(Module, Debug)]
@@ -174,10 +175,10 @@ impl<B: Backend> TextCrossAttention<B> {
     /// - states: `[batch, vision_tokens, hidden]`
     /// - output: two `[batch, kv_heads, vision_tokens, head_dim]`
     pub fn project_kv(&self, states: Tensor<B, 3>) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let k = self.k_norm.forward(split_heads(
-            self.k_proj.forward(states.clone()),
-            self.kv_heads,
-        ));
+        let k = rms_norm(
+            &self.k_norm,
+            split_heads(self.k_proj.forward(states.clone()), self.kv_heads),
+        );
         let v = split_heads(self.v_proj.forward(states), self.kv_heads);
         (k, v)
     }
@@ -194,9 +195,10 @@ impl<B: Backend> TextCrossAttention<B> {
         v: Tensor<B, 4>,
         mask: Tensor<B, 4, Bool>,
     ) -> Tensor<B, 3> {
-        let q = self
-            .q_norm
-            .forward(split_heads(self.q_proj.forward(x), self.heads));
+        let q = rms_norm(
+            &self.q_norm,
+            split_heads(self.q_proj.forward(x), self.heads),
+        );
         self.o_proj.forward(merge_heads(attention_decoding(
             q,
             k,
@@ -350,12 +352,12 @@ impl<B: Backend> MllamaForCausalLM<B> {
             x = match layer {
                 DecoderLayer::SelfAttention(l) => {
                     let h = l.self_attn.forward(
-                        l.input_layernorm.forward(x.clone()),
+                        rms_norm(&l.input_layernorm, x.clone()),
                         self_inputs,
                         layer_cache.map(|c| (c, past, view)),
                     );
                     let x = x + h;
-                    x.clone() + l.mlp.forward(l.post_attention_layernorm.forward(x))
+                    x.clone() + l.mlp.forward(rms_norm(&l.post_attention_layernorm, x))
                 }
                 DecoderLayer::CrossAttention(l) => {
                     let Some(cross) = cross else { continue };
@@ -377,13 +379,15 @@ impl<B: Backend> MllamaForCausalLM<B> {
                         (None, None) => continue,
                     };
                     let h = l.cross_attn.forward(
-                        l.input_layernorm.forward(x.clone()),
+                        rms_norm(&l.input_layernorm, x.clone()),
                         k,
                         v,
                         cross.mask.clone(),
                     );
                     let x = x + h * l.cross_attn_attn_gate.val().tanh().reshape([1, 1, 1]);
-                    let h = l.mlp.forward(l.post_attention_layernorm.forward(x.clone()));
+                    let h = l
+                        .mlp
+                        .forward(rms_norm(&l.post_attention_layernorm, x.clone()));
                     let h = h * cross.row_keep.clone();
                     x + h * l.cross_attn_mlp_gate.val().tanh().reshape([1, 1, 1])
                 }
@@ -392,7 +396,7 @@ impl<B: Backend> MllamaForCausalLM<B> {
         if let Some(c) = cache {
             c.advance(seq);
         }
-        self.model.norm.forward(x)
+        rms_norm(&self.model.norm, x)
     }
 
     /// Output logits for hidden states.

@@ -11,6 +11,7 @@ use burn::tensor::activation::gelu;
 use crate::config::MllamaVisionConfig;
 use crate::layers::{AttentionKernel, attention_every_row_sees, merge_heads, split_heads};
 use crate::lora::LoraLinear;
+use crate::norms::layer_norm;
 
 /// Multi-head self-attention without biases (`self_attn`).
 #[derive(Module, Debug)]
@@ -73,6 +74,10 @@ impl<B: Backend> VisionMlp<B> {
     }
 }
 
+/// The epsilon of the norms before and after the local layers: torch's `LayerNorm` default,
+/// which HF's mllama leaves them with (not `norm_eps`).
+const PRE_POST_EPS: f64 = 1e-5;
+
 /// Pre-norm encoder layer; global layers scale both branches by `tanh(gate)`.
 #[derive(Module, Debug)]
 pub struct VisionEncoderLayer<B: Backend> {
@@ -88,6 +93,9 @@ pub struct VisionEncoderLayer<B: Backend> {
     pub gate_attn: Option<Param<Tensor<B, 1>>>,
     /// MLP gate (global layers only).
     pub gate_ffn: Option<Param<Tensor<B, 1>>>,
+    /// Both norms' epsilon (burn's `LayerNorm` keeps its own private; `norms::layer_norm`
+    /// is given it).
+    norm_eps: f64,
 }
 
 impl<B: Backend> VisionEncoderLayer<B> {
@@ -118,6 +126,7 @@ impl<B: Backend> VisionEncoderLayer<B> {
                 .init(device),
             gate_attn: gate(),
             gate_ffn: gate(),
+            norm_eps: c.norm_eps,
         }
     }
 
@@ -126,14 +135,17 @@ impl<B: Backend> VisionEncoderLayer<B> {
     /// - mask: `[batch, 1, tokens, tokens]`
     /// - output: `[batch, tokens, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
-        let h = self
-            .self_attn
-            .forward(self.input_layernorm.forward(x.clone()), mask);
+        let h = self.self_attn.forward(
+            layer_norm(&self.input_layernorm, self.norm_eps, x.clone()),
+            mask,
+        );
         let h = gated(h, self.gate_attn.as_ref());
         let x = x + h;
-        let h = self
-            .mlp
-            .forward(self.post_attention_layernorm.forward(x.clone()));
+        let h = self.mlp.forward(layer_norm(
+            &self.post_attention_layernorm,
+            self.norm_eps,
+            x.clone(),
+        ));
         x + gated(h, self.gate_ffn.as_ref())
     }
 }
@@ -336,8 +348,12 @@ impl MllamaVisionConfig {
             pre_tile_positional_embedding: AspectRatioEmbedding::new(self, device),
             post_tile_positional_embedding: AspectRatioEmbedding::new(self, device),
             // HF builds these two with LayerNorm's default epsilon, not `norm_eps`.
-            layernorm_pre: LayerNormConfig::new(self.hidden_size).init(device),
-            layernorm_post: LayerNormConfig::new(self.hidden_size).init(device),
+            layernorm_pre: LayerNormConfig::new(self.hidden_size)
+                .with_epsilon(PRE_POST_EPS)
+                .init(device),
+            layernorm_post: LayerNormConfig::new(self.hidden_size)
+                .with_epsilon(PRE_POST_EPS)
+                .init(device),
             transformer: VisionEncoder {
                 layers: (0..self.num_hidden_layers)
                     .map(|_| VisionEncoderLayer::new(self, false, device))
@@ -397,7 +413,7 @@ impl<B: Backend> MllamaVisionModel<B> {
         let x = self
             .gated_positional_embedding
             .forward(x.reshape([n, t, p, hidden]), ids.clone());
-        let x = self.layernorm_pre.forward(x);
+        let x = layer_norm(&self.layernorm_pre, PRE_POST_EPS, x);
 
         let pp = self.padded_num_patches;
         let x = if pp > p {
@@ -413,7 +429,7 @@ impl<B: Backend> MllamaVisionModel<B> {
             Some(mask.clone()),
             &self.intermediate_layers_indices,
         );
-        let x = self.layernorm_post.forward(x);
+        let x = layer_norm(&self.layernorm_post, PRE_POST_EPS, x);
         let x = self
             .post_tile_positional_embedding
             .forward(x.reshape([n, t, pp, hidden]), ids);

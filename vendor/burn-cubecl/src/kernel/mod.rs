@@ -39,6 +39,10 @@ pub mod grid_sample;
 pub mod interpolate;
 /// Matmul kernels
 pub mod matmul;
+/// judgeflow: RMSNorm and LayerNorm, forward and backward, a few launches each.
+pub mod norm;
+/// judgeflow: rotary position embeddings, one launch forward and one backward.
+pub mod rope;
 /// judgeflow: AdamW's update and the gradients' sums of squares, one launch a parameter.
 pub mod optim;
 /// Pooling kernels
