@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 const USAGE: &str = "usage: speed [--preset micro|tiny|llama_3_2_11b | --config CONFIG.json] [--device cpu|cuda] \
 [--tiles N] [--batches 16,64] [--prompt-len N] [--new-tokens N] [--repeats N] \
 [--placements host,device] [--greedy] [--train-batch N] [--train-seq N] [--train-steps N] [--train-phases N] \
-[--lora-rank R] [--lora-alpha A] [--out FILE] [--write-config FILE] [--kernel-cache DIR] [--matmul-check] [--matmul-bench]";
+[--lora-rank R] [--lora-alpha A] [--out FILE] [--write-config FILE] [--kernel-cache DIR] [--matmul-check] [--norm-check] [--matmul-bench]";
 
 struct Args {
     preset: String,
@@ -55,6 +55,10 @@ struct Args {
     /// encoder's attention by `JUDGEFLOW_ATTENTION`'s kernel, checked and timed
     /// (`attention_check`).
     matmul_check: bool,
+    /// Before the timings: the norms (`judgeflow_model::norms`) and the attention softmax
+    /// (`judgeflow_model::attention_softmax`) on `--device` against burn's composites in f32 on
+    /// the CPU, outputs and gradients, one JSON line each (`norm_check`, `score_softmax_check`).
+    norm_check: bool,
     /// Before the timings: the 11B run's largest products (a vision linear, the vision
     /// attention's QK^T and PV of one image, decoding's flattened linears at 16 and 64 rows)
     /// timed on `--device` with `JUDGEFLOW_MATMUL*`'s kernels, one JSON line (`matmul_bench`):
@@ -91,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
         placements: vec![Placement::Host, Placement::Device],
         greedy: false,
         matmul_check: false,
+        norm_check: false,
         matmul_bench: false,
         train_batch: 64,
         train_seq: 37,
@@ -110,6 +115,10 @@ fn parse_args() -> Result<Args, String> {
         }
         if flag == "--matmul-check" {
             a.matmul_check = true;
+            continue;
+        }
+        if flag == "--norm-check" {
+            a.norm_check = true;
             continue;
         }
         if flag == "--matmul-bench" {
@@ -203,6 +212,20 @@ fn main() {
             _ => attention_check::<judgeflow_model::backend::CpuBackend>(false),
         };
         println!("{}", json!({ "attention_check": check }));
+    }
+    if args.norm_check {
+        let check = match args.device.as_str() {
+            #[cfg(feature = "cuda")]
+            "cuda" => norm_check::<judgeflow_model::backend::CudaTrainBackend>(),
+            _ => norm_check::<judgeflow_model::backend::CpuTrainBackend>(),
+        };
+        println!("{}", json!({ "norm_check": check }));
+        let check = match args.device.as_str() {
+            #[cfg(feature = "cuda")]
+            "cuda" => score_softmax_check::<judgeflow_model::backend::CudaTrainBackend>(),
+            _ => score_softmax_check::<judgeflow_model::backend::CpuTrainBackend>(),
+        };
+        println!("{}", json!({ "score_softmax_check": check }));
     }
     if args.matmul_bench {
         let bench = match args.device.as_str() {
@@ -815,9 +838,11 @@ fn run<B: AutodiffBackend>(
             train(model, &warm, &train_config, |_| ()).expect("warm-up steps");
         let first_s = t.elapsed().as_secs_f64();
         stage("two training steps done");
+        let profile = sampling_profile::start();
         let t = Instant::now();
         let (model, records) = train(model, &timed, &train_config, |_| ()).expect("timed steps");
         let total_s = t.elapsed().as_secs_f64();
+        sampling_profile::finish(profile);
         stage("timed training steps done");
         let phases = (args.train_phases > 0).then(|| {
             let loss = |b: &TrainBatch<B>| {
@@ -875,4 +900,248 @@ fn run<B: AutodiffBackend>(
         "train": train_row,
         "memory": stages,
     })
+}
+
+/// A sampling profile of the timed training steps, every thread, when the binary is built with
+/// the `pprof` feature and `JUDGEFLOW_PPROF=FILE` is set: FILE gets one line a distinct stack,
+/// `thread;outermost;...;innermost COUNT` (the collapsed form flame-graph tools read), sampled
+/// at 999 Hz of CPU time. Why: the GPU machine has no perf, gdb or py-spy, and issue 10's
+/// training step is bound by the host's threads (notes/gpu.md, session 20).
+mod sampling_profile {
+    #[cfg(feature = "pprof")]
+    pub type Guard = Option<(pprof::ProfilerGuard<'static>, std::path::PathBuf)>;
+    /// Without the `pprof` feature: nothing to hold.
+    #[cfg(not(feature = "pprof"))]
+    pub struct Guard;
+
+    #[cfg(feature = "pprof")]
+    pub fn start() -> Guard {
+        let path = std::path::PathBuf::from(std::env::var_os("JUDGEFLOW_PPROF")?);
+        let guard = pprof::ProfilerGuardBuilder::default()
+            .frequency(999)
+            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+            .build()
+            .expect("the sampling profiler starts");
+        Some((guard, path))
+    }
+
+    #[cfg(not(feature = "pprof"))]
+    pub fn start() -> Guard {
+        if std::env::var_os("JUDGEFLOW_PPROF").is_some() {
+            eprintln!("JUDGEFLOW_PPROF is set, but this build has no `pprof` feature: no profile");
+        }
+        Guard
+    }
+
+    #[cfg(feature = "pprof")]
+    pub fn finish(guard: Guard) {
+        use std::io::Write;
+        let Some((guard, path)) = guard else { return };
+        let report = guard.report().build().expect("the profile's report");
+        let mut lines: Vec<(String, isize)> = report
+            .data
+            .iter()
+            .map(|(frames, count)| {
+                let mut stack = vec![frames.thread_name_or_id()];
+                for frame in frames.frames.iter().rev() {
+                    for symbol in frame.iter().rev() {
+                        stack.push(symbol.name().replace(';', ":"));
+                    }
+                }
+                (stack.join(";"), *count)
+            })
+            .collect();
+        lines.sort();
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("profile file"));
+        for (stack, count) in &lines {
+            writeln!(out, "{stack} {count}").expect("profile written");
+        }
+        let samples: isize = lines.iter().map(|(_, c)| c).sum();
+        eprintln!(
+            "sampling profile: {samples} samples, {} stacks -> {}",
+            lines.len(),
+            path.display()
+        );
+    }
+
+    #[cfg(not(feature = "pprof"))]
+    pub fn finish(_: Guard) {}
+}
+
+/// The norms (`judgeflow_model::norms`: on CUDA judgeflow's kernels, one autodiff node) on `A`
+/// against burn's composites in f32 on the CPU, from the same (device-rounded) inputs: the
+/// output and the gradients of the input, scale and shift of `sum(y * w)`, each as
+/// [`max_rel_err`]; beside them burn's composite on `A` itself (what `JUDGEFLOW_NORM=burn`
+/// runs). Shapes: `tiny`'s text rows, its vision rows, and a head-split view (not contiguous:
+/// the cross-attention's query norm).
+fn norm_check<A: AutodiffBackend>() -> Vec<Value> {
+    use burn::module::Param;
+    use burn::nn::{LayerNormConfig, RmsNormConfig};
+    use judgeflow_model::norms::{layer_norm, rms_norm};
+    type C = burn::backend::Autodiff<judgeflow_model::backend::CpuBackend>;
+    let device = A::Device::default();
+    let cpu = Default::default();
+    let cases: [(&str, bool, [usize; 4], bool); 3] = [
+        ("rms text rows", false, [64, 1, 37, 512], false),
+        ("layer vision rows", true, [64, 1, 65, 256], false),
+        (
+            "rms query heads (a permuted view)",
+            false,
+            [64, 37, 8, 64],
+            true,
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, centered, shape, permuted) in cases {
+        let d = shape[3];
+        let x0 = Tensor::<A, 4>::random(shape, Distribution::Normal(0.3, 2.0), &device);
+        let x0 = if permuted { x0.swap_dims(1, 2) } else { x0 };
+        let w = Tensor::<A, 4>::random(x0.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let gamma = Tensor::<A, 1>::random([d], Distribution::Normal(1.0, 0.5), &device);
+        let beta = Tensor::<A, 1>::random([d], Distribution::Normal(0.0, 0.5), &device);
+        let to_cpu =
+            |t: Tensor<A, 4>| Tensor::<C, 4>::from_data(t.into_data().convert::<f32>(), &cpu);
+        let to_cpu1 =
+            |t: Tensor<A, 1>| Tensor::<C, 1>::from_data(t.into_data().convert::<f32>(), &cpu);
+        let run = |ours: bool| -> (
+            Tensor<A, 4>,
+            Tensor<A, 4>,
+            Tensor<A, 1>,
+            Option<Tensor<A, 1>>,
+        ) {
+            let x = x0.clone().require_grad();
+            let (y, g, b) = if centered {
+                let mut n = LayerNormConfig::new(d).init::<A>(&device);
+                n.gamma = Param::from_tensor(gamma.clone());
+                n.beta = Some(Param::from_tensor(beta.clone()));
+                let y = if ours {
+                    layer_norm(&n, 1e-5, x.clone())
+                } else {
+                    n.forward(x.clone())
+                };
+                (y, n.gamma.val(), n.beta.as_ref().map(|b| b.val()))
+            } else {
+                let mut n = RmsNormConfig::new(d).init::<A>(&device);
+                n.gamma = Param::from_tensor(gamma.clone());
+                let y = if ours {
+                    rms_norm(&n, x.clone())
+                } else {
+                    n.forward(x.clone())
+                };
+                (y, n.gamma.val(), None)
+            };
+            let gr = (y.clone() * w.clone()).sum().backward();
+            let dx = Tensor::from_inner(x.grad(&gr).expect("dx"));
+            let dg = Tensor::from_inner(g.grad(&gr).expect("dgamma"));
+            let db = b.map(|b| Tensor::from_inner(b.grad(&gr).expect("dbeta")));
+            (y.detach(), dx, dg, db)
+        };
+        // The CPU's f32 reference.
+        let (ry, rdx, rdg, rdb) = {
+            let x = to_cpu(x0.clone()).require_grad();
+            let wc = to_cpu(w.clone());
+            let (y, g, b) = if centered {
+                let mut n = LayerNormConfig::new(d).init::<C>(&cpu);
+                n.gamma = Param::from_tensor(to_cpu1(gamma.clone()));
+                n.beta = Some(Param::from_tensor(to_cpu1(beta.clone())));
+                let y = n.forward(x.clone());
+                (y, n.gamma.val(), n.beta.as_ref().map(|b| b.val()))
+            } else {
+                let mut n = RmsNormConfig::new(d).init::<C>(&cpu);
+                n.gamma = Param::from_tensor(to_cpu1(gamma.clone()));
+                (n.forward(x.clone()), n.gamma.val(), None)
+            };
+            let gr = (y.clone() * wc).sum().backward();
+            (
+                y.inner(),
+                x.grad(&gr).expect("dx"),
+                g.grad(&gr).expect("dgamma"),
+                b.map(|b| b.grad(&gr).expect("dbeta")),
+            )
+        };
+        let mut row = json!({ "case": name, "shape": shape, "permuted": permuted });
+        for (label, ours) in [("kernels", true), ("burn", false)] {
+            let (y, dx, dg, db) = run(ours);
+            let e = |a: Vec<f32>, b: Vec<f32>| max_rel_err(&a, &b);
+            let v4 = |t: Tensor<A, 4>| t.into_data().convert::<f32>().to_vec::<f32>().unwrap();
+            let v1 = |t: Tensor<A, 1>| t.into_data().convert::<f32>().to_vec::<f32>().unwrap();
+            let c4 = |t: Tensor<judgeflow_model::backend::CpuBackend, 4>| {
+                t.into_data().to_vec::<f32>().unwrap()
+            };
+            let c1 = |t: Tensor<judgeflow_model::backend::CpuBackend, 1>| {
+                t.into_data().to_vec::<f32>().unwrap()
+            };
+            let ey = e(v4(y), c4(ry.clone()));
+            let edx = e(v4(dx), c4(rdx.clone()));
+            let edg = e(v1(dg), c1(rdg.clone()));
+            let edb = db.map(|db| e(v1(db), c1(rdb.clone().expect("reference dbeta"))));
+            eprintln!(
+                "norm check {name} {label}: y {ey:.2e}, dx {edx:.2e}, dgamma {edg:.2e}, dbeta {}",
+                edb.map_or("-".into(), |v| format!("{v:.2e}"))
+            );
+            row[label] = json!({ "y": ey, "dx": edx, "dgamma": edg, "dbeta": edb });
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// The attention softmax (`judgeflow_model::attention_softmax`: on CUDA one node, judgeflow's
+/// kernels) on `A` against the CPU's f32 composite from the same (device-rounded) scores: the
+/// probabilities and the scores' gradient of `sum(p * w)`, each as [`max_rel_err`]. Shapes:
+/// `tiny`'s text self-attention with a causal mask shared by the batch, and a vision-like one
+/// with a per-row padding mask that forbids every key of some queries.
+fn score_softmax_check<A: AutodiffBackend>() -> Vec<Value> {
+    use judgeflow_model::attention_softmax::{fused, score_softmax};
+    use judgeflow_model::layers::MASK_VALUE;
+    type C = burn::backend::Autodiff<judgeflow_model::backend::CpuBackend>;
+    if !fused::<A>() {
+        eprintln!("score softmax check: no kernels on this backend");
+        return Vec::new();
+    }
+    let device = A::Device::default();
+    let cpu = Default::default();
+    let cases: [(&str, [usize; 4], usize); 2] = [
+        ("text causal", [64, 8, 37, 37], 1),
+        ("vision padded", [16, 8, 65, 65], 16),
+    ];
+    let mut rows = Vec::new();
+    for (name, [b, h, s, t], mb) in cases {
+        let flags: Vec<bool> = (0..mb * s * t)
+            .map(|i| {
+                let (bi, q, k) = (i / (s * t), (i / t) % s, i % t);
+                if mb == 1 {
+                    k > q
+                } else {
+                    k >= t - bi || (bi == 3 && q >= s - 5)
+                }
+            })
+            .collect();
+        let mask_data = burn::tensor::TensorData::new(flags, [mb, 1, s, t]);
+        let scores = Tensor::<A, 4>::random([b, h, s, t], Distribution::Normal(0.0, 3.0), &device);
+        let w = Tensor::<A, 4>::random([b, h, s, t], Distribution::Normal(0.0, 1.0), &device);
+        let scale = 0.125;
+        let x = scores.clone().require_grad();
+        let probs = score_softmax(
+            x.clone(),
+            Some(Tensor::from_data(mask_data.clone(), &device)),
+            scale,
+        );
+        let grads = (probs.clone() * w.clone()).sum().backward();
+        let dx = x.grad(&grads).expect("dscores");
+        let xc =
+            Tensor::<C, 4>::from_data(scores.into_data().convert::<f32>(), &cpu).require_grad();
+        let wc = Tensor::<C, 4>::from_data(w.into_data().convert::<f32>(), &cpu);
+        let mc = Tensor::<C, 4, Bool>::from_data(mask_data, &cpu).expand([b, h, s, t]);
+        let pc =
+            burn::tensor::activation::softmax((xc.clone() * scale).mask_fill(mc, MASK_VALUE), 3);
+        let gc = (pc.clone() * wc).sum().backward();
+        let dxc = xc.grad(&gc).expect("reference dscores");
+        let v = |d: burn::tensor::TensorData| d.convert::<f32>().to_vec::<f32>().unwrap();
+        let ep = max_rel_err(&v(probs.into_data()), &v(pc.into_data()));
+        let ed = max_rel_err(&v(dx.into_data()), &v(dxc.into_data()));
+        eprintln!("score softmax check {name}: probs {ep:.2e}, dscores {ed:.2e}");
+        rows.push(json!({ "case": name, "shape": [b, h, s, t], "probs": ep, "dscores": ed }));
+    }
+    rows
 }
