@@ -27,7 +27,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::ops::{BoolTensor, FloatTensor};
 
-use crate::fused::{NodeTensor, Route, prim, route, switch_on, tensor};
+use crate::fused::{NodeTensor, Route, Switch, prim, tensor};
 #[cfg(feature = "cuda")]
 use crate::fused::{is_cuda, same};
 use crate::layers::MASK_VALUE;
@@ -35,14 +35,12 @@ use crate::layers::MASK_VALUE;
 /// The environment variable that turns the kernels off on CUDA: `burn` keeps the composite.
 pub const SCORE_SOFTMAX_VAR: &str = "JUDGEFLOW_SCORE_SOFTMAX";
 
-fn softmax_route<B: Backend>() -> Route {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    route::<B>(switch_on(SCORE_SOFTMAX_VAR, &ON))
-}
+/// `SCORE_SOFTMAX_VAR`, read once.
+static SWITCH: Switch = Switch::new(SCORE_SOFTMAX_VAR);
 
 /// Whether [`score_softmax`] runs on `B` (else the caller keeps its composite).
 pub fn fused<B: Backend>() -> bool {
-    softmax_route::<B>() != Route::Composite
+    SWITCH.route::<B>() != Route::Composite
 }
 
 /// The attention probabilities of `scores`: see the module's contract. Only where
@@ -75,7 +73,7 @@ fn cuda_score_softmax<B: Backend>(
 ) -> Tensor<B, 4> {
     let scores = prim(scores);
     let mask = mask.map(|m| m.into_primitive());
-    let out: FloatTensor<B> = match softmax_route::<B>() {
+    let out: FloatTensor<B> = match SWITCH.route::<B>() {
         Route::CudaNode => same(score_softmax_node::<crate::backend::CudaBackend>(
             same(scores),
             mask.map(same),

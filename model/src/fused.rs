@@ -1,7 +1,7 @@
 //! Where judgeflow's own CUDA kernels stand in for burn composites: which backend gets them,
 //! and the downcasts between a generic backend's tensors and burn-cubecl's.
 //!
-//! Contract: [`route`] says how an operation with its own kernels runs on backend `B`: as one
+//! Contract: [`Switch::route`] says how an operation with its own kernels runs on backend `B`: as one
 //! autodiff node with the kernels (`B` is `Autodiff<CudaBackend>`), as the forward kernel
 //! (`B` is `CudaBackend`), or as burn's composite (every other backend, the CPU included, and
 //! CUDA when the operation's environment switch says `burn`). The composite is the operation's
@@ -34,36 +34,49 @@ pub(crate) enum Route {
 }
 
 /// An operation's environment switch: `burn` runs burn's composite on CUDA too; unset or
-/// `fused` the kernels. Read once a process (`once` is the operation's own cell).
+/// `fused` the kernels. Read once a process; each operation keeps one in a `static`.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-pub(crate) fn switch_on(var: &str, once: &'static std::sync::OnceLock<bool>) -> bool {
-    *once.get_or_init(|| match std::env::var(var).as_deref() {
-        Err(_) | Ok("fused") => true,
-        Ok("burn") => false,
-        Ok(v) => {
-            eprintln!("{var}={v:?} is neither \"fused\" nor \"burn\": using fused");
-            true
-        }
-    })
+pub(crate) struct Switch {
+    var: &'static str,
+    on: std::sync::OnceLock<bool>,
 }
 
-/// The route for backend `B` where the operation's switch is `on`.
-#[cfg_attr(
-    not(feature = "cuda"),
-    allow(unused_variables, clippy::extra_unused_type_parameters)
-)]
-pub(crate) fn route<B: Backend>(on: bool) -> Route {
-    #[cfg(feature = "cuda")]
-    if on {
-        let p = TypeId::of::<B::FloatTensorPrimitive>();
-        if p == TypeId::of::<NodeTensor<crate::backend::CudaBackend>>() {
-            return Route::CudaNode;
-        }
-        if p == TypeId::of::<Cube>() {
-            return Route::CudaForward;
+impl Switch {
+    pub(crate) const fn new(var: &'static str) -> Self {
+        Self {
+            var,
+            on: std::sync::OnceLock::new(),
         }
     }
-    Route::Composite
+
+    /// The route for backend `B`.
+    #[cfg_attr(not(feature = "cuda"), allow(clippy::extra_unused_type_parameters))]
+    pub(crate) fn route<B: Backend>(&self) -> Route {
+        #[cfg(feature = "cuda")]
+        if self.on() {
+            let p = TypeId::of::<B::FloatTensorPrimitive>();
+            if p == TypeId::of::<NodeTensor<crate::backend::CudaBackend>>() {
+                return Route::CudaNode;
+            }
+            if p == TypeId::of::<Cube>() {
+                return Route::CudaForward;
+            }
+        }
+        Route::Composite
+    }
+
+    #[cfg(feature = "cuda")]
+    fn on(&self) -> bool {
+        let var = self.var;
+        *self.on.get_or_init(|| match std::env::var(var).as_deref() {
+            Err(_) | Ok("fused") => true,
+            Ok("burn") => false,
+            Ok(v) => {
+                eprintln!("{var}={v:?} is neither \"fused\" nor \"burn\": using fused");
+                true
+            }
+        })
+    }
 }
 
 /// burn-cubecl's CUDA tensor.
@@ -79,7 +92,7 @@ pub(crate) fn is_cuda<I: Backend>() -> bool {
 /// `Autodiff<I>`'s float tensor (burn-autodiff's `AutodiffTensor<I>`, which it does not export).
 pub(crate) type NodeTensor<I> = <Autodiff<I> as BackendTypes>::FloatTensorPrimitive;
 
-/// `value` as type `U`, which it is (the caller checked through `TypeId`, [`route`] or
+/// `value` as type `U`, which it is (the caller checked through `TypeId`, [`Switch::route`] or
 /// [`is_cuda`]).
 #[cfg(feature = "cuda")]
 pub(crate) fn same<T: 'static, U: 'static>(value: T) -> U {

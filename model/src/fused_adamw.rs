@@ -27,9 +27,10 @@ use std::collections::HashMap;
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use burn::tensor::DType;
 use burn::tensor::backend::{AutodiffBackend, BackendTypes};
-use burn::tensor::{DType, TensorPrimitive};
 
+use crate::fused::{prim, tensor as tensor_of};
 use crate::train::{TrainConfig, add_squares, clip_factor};
 
 /// The environment variable that picks the optimizer on CUDA when the training configuration
@@ -67,41 +68,11 @@ fn wanted() -> Wanted {
 
 #[cfg(feature = "cuda")]
 mod kernels {
-    //! The CUDA side: downcasts between `B`'s primitives and burn-cubecl's CUDA tensor.
-    use std::any::{Any, TypeId};
-
-    use burn::prelude::Backend;
+    //! The CUDA side: burn-cubecl's optimizer kernels, and the downcasts to its CUDA tensor.
+    pub(super) use crate::fused::{Cube, is_cuda, same};
     pub use burn_cubecl::kernel::optim::{
         AdamWScalars, adamw_update, sum_squares, sum_squares_buffer,
     };
-    use burn_cubecl::tensor::CubeTensor;
-    use cubecl_cuda::CudaRuntime;
-
-    pub type Cube = CubeTensor<CudaRuntime>;
-
-    pub fn is_cuda<B: Backend>() -> bool {
-        TypeId::of::<B::FloatTensorPrimitive>() == TypeId::of::<Cube>()
-    }
-
-    pub fn to_cube<B: Backend>(tensor: B::FloatTensorPrimitive) -> Cube {
-        *(Box::new(tensor) as Box<dyn Any>)
-            .downcast::<Cube>()
-            .expect("checked by is_cuda")
-    }
-
-    pub fn from_cube<B: Backend>(tensor: Cube) -> B::FloatTensorPrimitive {
-        *(Box::new(tensor) as Box<dyn Any>)
-            .downcast::<B::FloatTensorPrimitive>()
-            .expect("checked by is_cuda")
-    }
-}
-
-fn primitive<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> B::FloatTensorPrimitive {
-    tensor.into_primitive().tensor()
-}
-
-fn tensor_of<B: Backend, const D: usize>(tensor: B::FloatTensorPrimitive) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(tensor))
 }
 
 /// AdamW's settings and state: per parameter, both moments (f32) and its step count.
@@ -234,19 +205,18 @@ impl<A: AutodiffBackend> ModuleVisitor<A> for Squares<'_, A> {
         #[cfg(feature = "cuda")]
         if self.kernels {
             use kernels::*;
-            let grad = to_cube::<A::InnerBackend>(primitive(grad));
+            let grad: Cube = same(prim(grad));
             let slot = self.taken.len();
-            let partials = self.partials.get_or_insert_with(|| {
-                from_cube::<A::InnerBackend>(sum_squares_buffer(&grad, self.capacity))
-            });
-            let partials = to_cube::<A::InnerBackend>(partials.clone());
+            let partials = self
+                .partials
+                .get_or_insert_with(|| same(sum_squares_buffer(&grad, self.capacity)));
+            let partials: Cube = same(partials.clone());
             sum_squares(&grad, &partials, slot);
-            self.taken
-                .insert(param.id, from_cube::<A::InnerBackend>(grad));
+            self.taken.insert(param.id, same(grad));
             return;
         }
         add_squares(&mut self.sum, grad.clone());
-        self.taken.insert(param.id, primitive(grad));
+        self.taken.insert(param.id, prim(grad));
     }
 }
 
@@ -280,7 +250,7 @@ impl<A: AutodiffBackend> ModuleMapper<A> for Update<'_, A> {
             correction_1: 1.0 - o.beta_1.powi(time),
             correction_2: 1.0 - o.beta_2.powi(time),
         };
-        let param = primitive(tensor.inner());
+        let param = prim(tensor.inner());
         let (updated, m, v) =
             update::<A::InnerBackend, D>(o.kernels, param, grad, moments, &self.clip, scalars);
         o.moments.insert(id, (m, v, time));
@@ -324,10 +294,10 @@ fn update<B: Backend, const D: usize>(
     if with_kernels {
         use kernels::*;
         let (p, m, v) = adamw_update(
-            to_cube::<B>(param),
-            to_cube::<B>(grad),
-            moments.map(|(m, v)| (to_cube::<B>(m), to_cube::<B>(v))),
-            &to_cube::<B>(primitive(clip.clone())),
+            same::<_, Cube>(param),
+            same(grad),
+            moments.map(|(m, v)| (same(m), same(v))),
+            &same(prim(clip.clone())),
             AdamWScalars {
                 lr: s.lr,
                 beta_1: s.beta_1,
@@ -338,7 +308,7 @@ fn update<B: Backend, const D: usize>(
                 correction_2: s.correction_2,
             },
         );
-        return (from_cube::<B>(p), from_cube::<B>(m), from_cube::<B>(v));
+        return (same(p), same(m), same(v));
     }
     let param = tensor_of::<B, D>(param);
     let dtype = param.dtype();
@@ -360,5 +330,5 @@ fn update<B: Backend, const D: usize>(
             .sqrt()
             .add_scalar(s.epsilon);
     let updated = (param.cast(DType::F32).mul_scalar(s.decay) - delta.mul_scalar(s.lr)).cast(dtype);
-    (primitive(updated), primitive(m), primitive(v))
+    (prim(updated), prim(m), prim(v))
 }

@@ -27,7 +27,7 @@ use burn::prelude::*;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Shape};
 
-use crate::fused::{NodeTensor, Route, prim, route, switch_on, tensor};
+use crate::fused::{NodeTensor, Route, Switch, prim, tensor};
 #[cfg(feature = "cuda")]
 use crate::fused::{is_cuda, same};
 
@@ -41,7 +41,7 @@ pub const NORM_VAR: &str = "JUDGEFLOW_NORM";
 /// - x: `[..., d]`
 /// - output: like x
 pub fn rms_norm<B: Backend, const D: usize>(norm: &RmsNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    match norm_route::<B>() {
+    match SWITCH.route::<B>() {
         Route::Composite => norm.forward(x),
         route => fused(route, x, norm.gamma.val(), None, norm.epsilon, false),
     }
@@ -59,7 +59,7 @@ pub fn layer_norm<B: Backend, const D: usize>(
     eps: f64,
     x: Tensor<B, D>,
 ) -> Tensor<B, D> {
-    match norm_route::<B>() {
+    match SWITCH.route::<B>() {
         Route::Composite => norm.forward(x),
         route => fused(
             route,
@@ -72,11 +72,8 @@ pub fn layer_norm<B: Backend, const D: usize>(
     }
 }
 
-/// The norms' route on `B` (`JUDGEFLOW_NORM`).
-fn norm_route<B: Backend>() -> Route {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    route::<B>(switch_on(NORM_VAR, &ON))
-}
+/// `NORM_VAR`, read once.
+static SWITCH: Switch = Switch::new(NORM_VAR);
 
 #[cfg(feature = "cuda")]
 fn fused<B: Backend, const D: usize>(
@@ -142,76 +139,45 @@ pub(crate) fn norm_node<I: Backend>(
     eps: f64,
     centered: bool,
 ) -> NodeTensor<I> {
-    let has_beta = beta.is_some();
+    let (nx, ng) = (x.node.clone(), gamma.node.clone());
+    let (x, gamma) = (x.primitive, gamma.primitive);
     match beta {
         Some(beta) => {
-            let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
-            match NormBackward
-                .prepare::<NoCheckpointing>(nodes)
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => {
-                    let (y, stats) = inner_forward::<I>(
-                        x.primitive.clone(),
-                        gamma.primitive.clone(),
-                        Some(beta.primitive),
-                        eps,
-                        centered,
-                    );
-                    prep.finish(
-                        Saved {
-                            x: x.primitive,
-                            gamma: gamma.primitive,
-                            stats,
-                            has_beta,
-                        },
-                        y,
-                    )
-                }
-                OpsKind::UnTracked(prep) => {
-                    let (y, _) = inner_forward::<I>(
-                        x.primitive,
-                        gamma.primitive,
-                        Some(beta.primitive),
-                        eps,
-                        centered,
-                    );
-                    prep.finish(y)
-                }
-            }
+            let nodes = [nx, ng, beta.node.clone()];
+            let ops = NormBackward.prepare(nodes).compute_bound().stateful();
+            record::<I, 3>(ops, x, gamma, Some(beta.primitive), eps, centered)
         }
         None => {
-            let nodes = [x.node.clone(), gamma.node.clone()];
-            match NormBackward
-                .prepare::<NoCheckpointing>(nodes)
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => {
-                    let (y, stats) = inner_forward::<I>(
-                        x.primitive.clone(),
-                        gamma.primitive.clone(),
-                        None,
-                        eps,
-                        centered,
-                    );
-                    prep.finish(
-                        Saved {
-                            x: x.primitive,
-                            gamma: gamma.primitive,
-                            stats,
-                            has_beta,
-                        },
-                        y,
-                    )
-                }
-                OpsKind::UnTracked(prep) => {
-                    let (y, _) =
-                        inner_forward::<I>(x.primitive, gamma.primitive, None, eps, centered);
-                    prep.finish(y)
-                }
-            }
+            let ops = NormBackward.prepare([nx, ng]).compute_bound().stateful();
+            record::<I, 2>(ops, x, gamma, None, eps, centered)
+        }
+    }
+}
+
+/// Runs the forward pass and records it under `ops` (with what the backward pass keeps where
+/// the node is tracked); `N` is 2 or 3 parents (`beta` or not).
+fn record<I: Backend, const N: usize>(
+    ops: OpsKind<NormBackward, I, Saved<I>, NoCheckpointing, N>,
+    x: FloatTensor<I>,
+    gamma: FloatTensor<I>,
+    beta: Option<FloatTensor<I>>,
+    eps: f64,
+    centered: bool,
+) -> NodeTensor<I> {
+    let has_beta = beta.is_some();
+    match ops {
+        OpsKind::Tracked(prep) => {
+            let (y, stats) = inner_forward::<I>(x.clone(), gamma.clone(), beta, eps, centered);
+            let saved = Saved {
+                x,
+                gamma,
+                stats,
+                has_beta,
+            };
+            prep.finish(saved, y)
+        }
+        OpsKind::UnTracked(prep) => {
+            prep.finish(inner_forward::<I>(x, gamma, beta, eps, centered).0)
         }
     }
 }

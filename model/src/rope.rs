@@ -21,21 +21,19 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::prelude::*;
 use burn::tensor::ops::FloatTensor;
 
-use crate::fused::{NodeTensor, Route, prim, route, switch_on, tensor};
+use crate::fused::{NodeTensor, Route, Switch, prim, tensor};
 #[cfg(feature = "cuda")]
 use crate::fused::{is_cuda, same};
 
 /// The environment variable that turns the kernels off on CUDA: `burn` keeps the composite.
 pub const ROPE_VAR: &str = "JUDGEFLOW_ROPE";
 
-fn rope_route<B: Backend>() -> Route {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    route::<B>(switch_on(ROPE_VAR, &ON))
-}
+/// `ROPE_VAR`, read once.
+static SWITCH: Switch = Switch::new(ROPE_VAR);
 
 /// Whether [`rope`] runs on `B` (else the caller keeps its composite).
 pub fn fused<B: Backend>() -> bool {
-    rope_route::<B>() != Route::Composite
+    SWITCH.route::<B>() != Route::Composite
 }
 
 /// Rotary embeddings of `x`: see the module's contract. Only where [`fused`]`::<B>()`.
@@ -59,7 +57,7 @@ fn cuda_rope<B: Backend>(x: Tensor<B, 4>, cos: Tensor<B, 4>, sin: Tensor<B, 4>) 
     // The tables are constants: their values, without a graph of their own.
     let (cos, sin) = (prim(cos.detach()), prim(sin.detach()));
     let x = prim(x);
-    let out: FloatTensor<B> = match rope_route::<B>() {
+    let out: FloatTensor<B> = match SWITCH.route::<B>() {
         Route::CudaNode => {
             type I = crate::backend::CudaBackend;
             use burn::tensor::backend::AutodiffBackend;
