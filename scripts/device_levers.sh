@@ -3,6 +3,10 @@
 # pipelines/self_train.toml up to its `perception` node (world, bench, pretrain, probe) once per
 # lever, levers as parallel processes (seed 1, so the bench and its probe questions are those of
 # the science grid's seed 1), and saves each perception frame.
+# Every set below was measured on self_train.toml as it was up to session 21 (`tiny`, 96 px,
+# four objects, 2,500 scenes, 1,500 steps: `git show bc777d6:pipelines/self_train.toml`); since
+# session 22 that file is the CPU lab's recipe (`micro`, 64 px, one object), so the same sets now
+# move a different base.
 #
 # Lever sets: `r3` (session 4: gate init, learning rate, two objects) and `r5` (objects three
 # 8-px patches wide: 128-px images, 1,800 scenes, the grid's 1,500 steps; and longer

@@ -10,11 +10,18 @@
 #   oracle   gold decides the closed-ended pairs (vote.method = oracle)
 # The cache (.judgeflow, git-ignored) survives between calls while the machine stays warm, so
 # a call cut short by its time limit resumes where it stopped: call again with the same seeds.
+# Every seed and variant but `control` shares one pretraining (self_train.toml pins its seed),
+# and concurrent processes wait on the cache's per-entry lock rather than train it twice; when
+# `control` is among the variants its pretraining starts at once beside the main one.
 # Each finished variant's small frames (metrics, per-item verdicts, perception, filter stats,
 # judge and vote summaries; no images) go to $OUT/science_raw.tar.gz via science_collect.py.
 #
 #   run: bash scripts/device_science.sh SECONDS "1 2 3" [variants...]   (binary: .bin/judgeflow.xz)
-#   EXTRA_SETS="--set pretrain.patch_probe=1.0" adds overrides to every variant.
+#   EXTRA_SETS="--set pretrain.patch_probe=1.0" adds overrides to every variant;
+#   JUDGEFLOW_MATMUL=cublas JUDGEFLOW_MATMUL_SMALL_M=cublas: cuBLAS products (the faster step);
+#   ITERATIONS (default 5, self_train.toml's `times`) is how many iterations are collected;
+#   PIPELINE (default pipelines/self_train.toml) runs another file the same way (its `[sweep]`
+#   dropped: the seeds are this script's processes); scripts/device_lab_self_train.sh uses it.
 set -uo pipefail
 limit="${1:-500}"
 seeds="${2:-1 2 3}"
@@ -25,7 +32,15 @@ out="${OUT:-/tmp/out}"
 raw=/tmp/science_raw
 mkdir -p "$raw"
 bin=./.bin/judgeflow
+pipeline="${PIPELINE:-pipelines/self_train.toml}"
+# One pipeline file per seed: its own name (so runs and reports stay apart) and seed, no sweep.
+seeded() { # SEED OUT
+    sed -e "s/^name = \"\(.*\)\"/name = \"\1_s$1\"/" -e "s/^seed = 1$/seed = $1/" \
+        -e '/^\[sweep\]/,$d' "$pipeline" > "$2"
+}
 bash scripts/unpack_bin.sh judgeflow || exit 1
+# libcublas on the loader's path, for JUDGEFLOW_MATMUL*=cublas (falls back to cubek without it).
+. scripts/cublas_path.sh
 nvidia-smi --query-gpu=name,clocks.sm,power.draw,temperature.gpu,memory.used --format=csv,noheader | tee "$raw/gpu.txt"
 
 sets_for() {
@@ -42,10 +57,8 @@ sets_for() {
 deadline=$(( $(date +%s) + limit ))
 run_seed() {
     local seed="$1"
-    # One pipeline file per seed (its own name, so runs and reports stay apart).
-    local p="/tmp/self_train_s$seed.toml"
-    sed -e "s/^name = \"self_train\"/name = \"self_train_s$seed\"/" -e "s/^seed = 1$/seed = $seed/" \
-        pipelines/self_train.toml > "$p"
+    local p="/tmp/science_s$seed.toml"
+    seeded "$seed" "$p"
     for v in "${variants[@]}"; do
         local left=$(( deadline - $(date +%s) ))
         [ "$left" -gt 20 ] || { echo "seed $seed: no time left for $v"; break; }
@@ -58,15 +71,26 @@ run_seed() {
         [ $rc -eq 0 ] || break
         # shellcheck disable=SC2046
         python3 scripts/science_collect.py --bin "$bin" --pipeline "$p" --label "s${seed}_$v" \
-            --out "$raw" $(sets_for "$v") >> "$raw/collect.log" 2>&1 \
+            --out "$raw" --iterations "${ITERATIONS:-5}" $(sets_for "$v") >> "$raw/collect.log" 2>&1 \
             || echo "seed $seed $v: collect failed (see collect.log)"
     done
 }
 
+first_seed="${seeds%% *}"
+if [[ " ${variants[*]} " == *" control "* ]]; then
+    p="/tmp/science_control_base.toml"
+    seeded "$first_seed" "$p"
+    # shellcheck disable=SC2046
+    JUDGEFLOW_KERNEL_CACHE="/tmp/kernels_control" RUST_LOG=info,cubecl=warn \
+        timeout $(( deadline - $(date +%s) )) "$bin" run "$p" pretrain $(sets_for control) \
+        > "$raw/control_pretrain.txt" 2> "$raw/control_pretrain.log" &
+fi
 for s in $seeds; do
     run_seed "$s" &
 done
 wait
 nvidia-smi --query-gpu=memory.used --format=csv,noheader >> "$raw/gpu.txt"
+# Every node's wall time, cache hit or miss, per run (the grid's timing comes from these).
+cp -r .judgeflow/traces "$raw/traces" 2>/dev/null || true
 tar -czf "$out/science_raw.tar.gz" -C /tmp science_raw
 ls -la "$out"

@@ -5,7 +5,8 @@ For each node of interest, `judgeflow show` names the cached parquet file; this 
 pyarrow, drops image columns (and, for the judge's judgements, keeps a summary plus a few
 outputs), and writes one JSON file per frame under OUT/LABEL/. science_table.py reads them.
 
-    science_collect.py --bin .bin/judgeflow --pipeline P.toml --label s1_main --out DIR [--set k=v ...]
+    science_collect.py --bin .bin/judgeflow --pipeline P.toml --label s1_main --out DIR \
+        [--iterations 5] [--set k=v ...]
 """
 
 import argparse
@@ -17,21 +18,20 @@ import sys
 
 import pyarrow.parquet as pq
 
-ITERATIONS = 3
-# (node, port, how): how = "frame" keeps every row (no binary columns), "judge" summarises.
-NODES = (
-    [("perception", "perception", "frame"),
-     ("eval_base", "metrics", "frame"), ("eval_base", "judgements", "items"),
-     ("eval_base_blind", "metrics", "frame"), ("eval_base_blind", "judgements", "items")]
-    + [(f"{n}@{k}", port, how)
-       for k in range(1, ITERATIONS + 1)
-       for (n, port, how) in [
-           ("evaluate", "metrics", "frame"), ("evaluate", "judgements", "items"),
-           ("evaluate_blind", "metrics", "frame"), ("evaluate_blind", "judgements", "items"),
-           ("judge", "judgements", "judge"), ("filter", "stats", "frame"),
-           ("vote", "pairs", "pairs"), ("corrupt", "pairs", "pairs"),
-           ("train", "loss", "frame")]]
-)
+
+def nodes(iterations):
+    """(node, port, how): how = "frame" keeps every row (no binary columns), "judge" summarises."""
+    base = [("perception", "perception", "frame"),
+            ("eval_base", "metrics", "frame"), ("eval_base", "judgements", "items"),
+            ("eval_base_blind", "metrics", "frame"), ("eval_base_blind", "judgements", "items")]
+    per_iteration = [("evaluate", "metrics", "frame"), ("evaluate", "judgements", "items"),
+                     ("evaluate_blind", "metrics", "frame"),
+                     ("evaluate_blind", "judgements", "items"),
+                     ("judge", "judgements", "judge"), ("filter", "stats", "frame"),
+                     ("vote", "pairs", "pairs"), ("corrupt", "pairs", "pairs"),
+                     ("train", "loss", "frame")]
+    return base + [(f"{n}@{k}", port, how)
+                   for k in range(1, iterations + 1) for (n, port, how) in per_iteration]
 
 
 def parquet_path(args, node, port):
@@ -85,11 +85,13 @@ def main():
     ap.add_argument("--label", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--iterations", type=int, default=5,
+                    help="self-training iterations to collect (self_train.toml runs 5)")
     args = ap.parse_args()
     where = os.path.join(args.out, args.label)
     os.makedirs(where, exist_ok=True)
     missing = []
-    for node, port, how in NODES:
+    for node, port, how in nodes(args.iterations):
         path = parquet_path(args, node, port)
         if path is None:
             missing.append(f"{node}.{port}")

@@ -7,6 +7,8 @@ seeds with a t interval over seeds. Text baselines (shorter/longer wins) and the
 beside every sighted score. Prints markdown.
 
     science_table.py DIR        # DIR holds one folder per s<SEED>_<VARIANT>
+
+A variant's last iteration is the highest `evaluate@K` that every one of its seeds has.
 """
 
 import json
@@ -16,7 +18,6 @@ import random
 import statistics
 import sys
 
-ITERATIONS = 3
 VARIANTS = ["main", "control", "nofilter", "oneorder", "oracle"]
 # Two-sided 97.5% quantiles of Student's t by degrees of freedom.
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
@@ -28,6 +29,14 @@ def load(d, label, name):
         return None
     with open(p) as f:
         return json.load(f)
+
+
+def last_iteration(d, label):
+    """The highest K with `evaluate@K.metrics` collected for LABEL (0 when none)."""
+    k = 0
+    while load(d, label, f"evaluate@{k + 1}.metrics"):
+        k += 1
+    return k
 
 
 def metric(m, dim="overall"):
@@ -90,17 +99,19 @@ def main():
                       f"| {p['n'][i]} | {p['passes'][i]} |")
     print()
     for v in VARIANTS:
-        have = [s for s in seeds if load(d, f"s{s}_{v}", f"evaluate@{ITERATIONS}.metrics")]
+        done = {s: last_iteration(d, f"s{s}_{v}") for s in seeds}
+        have = [s for s in seeds if done[s] > 0]
         if not have:
             continue
-        print(f"## Variant `{v}` ({len(have)} seeds)\n")
+        last = min(done[s] for s in have)
+        print(f"## Variant `{v}` ({len(have)} seeds, {last} iterations)\n")
         print("| seed | node | overall | general | hallucination | reasoning | blind overall | shorter / longer wins |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         gains, gaps = [], []
         for s in have:
             lab = f"s{s}_{v}"
             for k, (node, blind) in enumerate([("eval_base", "eval_base_blind")] + [
-                    (f"evaluate@{i}", f"evaluate_blind@{i}") for i in range(1, ITERATIONS + 1)]):
+                    (f"evaluate@{i}", f"evaluate_blind@{i}") for i in range(1, last + 1)]):
                 m = load(d, lab, node + ".metrics")
                 b = load(d, lab, blind + ".metrics")
                 if not m:
@@ -111,15 +122,15 @@ def main():
                 print(f"| {s} | {node} | {fmt(o)} | " + " | ".join(cells)
                       + f" | {bo} | {o['shorter_wins']:.3f} / {o['longer_wins']:.3f} |")
             base_items = load(d, lab, "eval_base.judgements")
-            last_items = load(d, lab, f"evaluate@{ITERATIONS}.judgements")
+            last_items = load(d, lab, f"evaluate@{last}.judgements")
             g = paired(base_items, last_items, seed=s) if base_items and last_items else None
             if g:
                 gains.append(g[0])
                 print(f"| {s} | gain (last − base, paired, {g[3]} items) | {g[0]:+.3f} [{g[1]:+.3f}, {g[2]:+.3f}] | | | | | |")
             bb = load(d, lab, "eval_base_blind.metrics")
-            lb = load(d, lab, f"evaluate_blind@{ITERATIONS}.metrics")
+            lb = load(d, lab, f"evaluate_blind@{last}.metrics")
             bm = load(d, lab, "eval_base.metrics")
-            lm = load(d, lab, f"evaluate@{ITERATIONS}.metrics")
+            lm = load(d, lab, f"evaluate@{last}.metrics")
             if bb and lb and bm and lm:
                 gaps.append((metric(lm)["accuracy"] - metric(lb)["accuracy"])
                             - (metric(bm)["accuracy"] - metric(bb)["accuracy"]))
@@ -134,7 +145,7 @@ def main():
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for s in have:
             lab = f"s{s}_{v}"
-            for i in range(1, ITERATIONS + 1):
+            for i in range(1, last + 1):
                 j = load(d, lab, f"judge@{i}.judgements")
                 f = load(d, lab, f"filter@{i}.stats")
                 vp = load(d, lab, f"vote@{i}.pairs")

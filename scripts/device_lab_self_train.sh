@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# On the GPU machine: pipelines/judge_lab_self_train.toml on the GPU from a carried base model
+# directory, with the CPU lab's settings of sessions 18-19 (notes/science.md: three of an
+# order's four judgements must agree, 600 open and 600 closed prompts an iteration from a world
+# of 3,000 scenes, five iterations) and a 1,500-item bench (500 held-out scenes), seeds as
+# parallel processes, through scripts/device_science.sh (its collection and tarball).
+# Variants: main (the method), nofilter, oneorder, oracle; no `control`: a control is another
+# base directory (run this again with it, under another OUT).
+#
+#   run: bash scripts/device_lab_self_train.sh SECONDS "1 2 3" BASE_DIR [variants...]
+#        (binary: .bin/judgeflow.xz; BASE_DIR: a model directory carried with the call, e.g.
+#        `judgeflow export pipelines/judge_lab.toml pretrain.model --to .bin/base ...` here)
+set -uo pipefail
+limit="$1" seeds="$2" base="$3"
+shift 3
+[ -f "$base/config.json" ] || { echo "device_lab_self_train: $base is not a model directory" >&2; exit 1; }
+base="$(cd "$base" && pwd)"
+gpu=""
+for node in eval_base eval_base_blind sample_open sample_closed judge train evaluate evaluate_blind; do
+    gpu+=" --set $node.device=cuda"
+done
+for node in eval_base eval_base_blind judge evaluate evaluate_blind sample_closed; do
+    gpu+=" --set $node.batch_size=512"
+done
+gpu+=" --set sample_open.batch_size=600"
+lab="--set base.path=$base --set filter.min_agree=0.75 --set sample_open.limit=600"
+lab+=" --set sample_closed.limit=600 --set world.count=3000 --set iterate.self_train.times=5"
+lab+=" --set bench.count=500"
+[ $# -gt 0 ] || set -- main nofilter
+PIPELINE=pipelines/judge_lab_self_train.toml EXTRA_SETS="$lab$gpu ${EXTRA_SETS:-}" \
+    exec bash scripts/device_science.sh "$limit" "$seeds" "$@"
