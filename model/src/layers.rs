@@ -398,9 +398,8 @@ pub fn rope_tables<B: Backend>(
 ) -> (Tensor<B, 4>, Tensor<B, 4>) {
     assert_eq!(positions.len(), batch * seq, "one position per token");
     let half = inv_freq.len();
-    let mut cos = Vec::with_capacity(batch * seq * half * 2);
-    let mut sin = Vec::with_capacity(batch * seq * half * 2);
-    for &p in positions {
+    let width = half * 2;
+    let row = |p: i64, cos: &mut Vec<f32>, sin: &mut Vec<f32>| {
         for _ in 0..2 {
             for &f in inv_freq {
                 let angle = p as f64 * f;
@@ -408,8 +407,37 @@ pub fn rope_tables<B: Backend>(
                 sin.push(angle.sin() as f32);
             }
         }
+    };
+    let mut cos = Vec::with_capacity(positions.len() * width);
+    let mut sin = Vec::with_capacity(positions.len() * width);
+    // A training batch repeats its positions in every row (0..seq): there the angles of each
+    // position are computed once and copied (f64 sin and cos of every token were ~6% of the
+    // host's time in `tiny`'s training step, notes/gpu.md session 21). The copies are the
+    // same numbers, so both ways give the same tables.
+    let distinct = positions
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |m| m.max(0) as usize + 1);
+    if positions.iter().all(|&p| p >= 0) && distinct < positions.len() {
+        let (mut cos_of, mut sin_of) = (
+            Vec::with_capacity(distinct * width),
+            Vec::with_capacity(distinct * width),
+        );
+        for p in 0..distinct as i64 {
+            row(p, &mut cos_of, &mut sin_of);
+        }
+        for &p in positions {
+            let at = p as usize * width..(p as usize + 1) * width;
+            cos.extend_from_slice(&cos_of[at.clone()]);
+            sin.extend_from_slice(&sin_of[at]);
+        }
+    } else {
+        for &p in positions {
+            row(p, &mut cos, &mut sin);
+        }
     }
-    let shape = [batch, 1, seq, half * 2];
+    let shape = [batch, 1, seq, width];
     (
         Tensor::from_data(TensorData::new(cos, shape), device),
         Tensor::from_data(TensorData::new(sin, shape), device),
@@ -491,6 +519,46 @@ mod tests {
         x.unsqueeze_dim::<5>(2)
             .expand([b, kv, n_rep, s, d])
             .reshape([b, kv * n_rep, s, d])
+    }
+
+    #[test]
+    fn rope_tables_of_repeated_positions_are_each_row_s_tables() {
+        let device = Default::default();
+        let inv_freq: Vec<f64> = (0..4).map(|i| 10000f64.powf(-(i as f64) / 4.0)).collect();
+        // A training batch (every row counts 0..5) takes the path that computes each position
+        // once; one row alone, and rows whose positions differ, compute every token's angles.
+        let one_row: Vec<i64> = (0..5).collect();
+        let (cos1, sin1) = rope_tables::<B>(&inv_freq, &one_row, 1, 5, &device);
+        let batch = one_row.repeat(3);
+        let (cos, sin) = rope_tables::<B>(&inv_freq, &batch, 3, 5, &device);
+        assert_eq!(cos.dims(), [3, 1, 5, 8]);
+        for row in 0..3 {
+            let pick = |t: &Tensor<B, 4>| t.clone().slice([row..row + 1, 0..1, 0..5, 0..8]);
+            pick(&cos)
+                .into_data()
+                .assert_eq(&cos1.clone().into_data(), true);
+            pick(&sin)
+                .into_data()
+                .assert_eq(&sin1.clone().into_data(), true);
+        }
+        // Shifted rows (decoding's per-row positions) against the formula.
+        let shifted: Vec<i64> = vec![7, 8, 9, 3, 4, 5];
+        let (cos, sin) = rope_tables::<B>(&inv_freq, &shifted, 2, 3, &device);
+        let (cos, sin) = (
+            cos.into_data().to_vec::<f32>().unwrap(),
+            sin.into_data().to_vec::<f32>().unwrap(),
+        );
+        for (t, &p) in shifted.iter().enumerate() {
+            for j in 0..8 {
+                let angle = p as f64 * inv_freq[j % 4];
+                assert_eq!(cos[t * 8 + j], angle.cos() as f32);
+                assert_eq!(sin[t * 8 + j], angle.sin() as f32);
+            }
+        }
+        // Every position once more than a table of them would hold: the same formula.
+        let (cos, _) = rope_tables::<B>(&inv_freq, &[0, 2, 2, 9], 2, 2, &device);
+        let cos = cos.into_data().to_vec::<f32>().unwrap();
+        assert_eq!(cos[3 * 8 + 1], (9.0 * inv_freq[1]).cos() as f32);
     }
 
     #[test]

@@ -31,6 +31,21 @@ impl SlicedPool {
     }
 }
 
+/// judgeflow: whether pages coalesce and reserve in one pass
+/// ([`MemoryPage::coalesce_and_reserve`], the default) or as published, `coalesce` then
+/// `try_reserve` (`JUDGEFLOW_MEMORY_POOL=upstream`, read once: for timing one against the other in
+/// one process's environment; both leave the same pages).
+#[cfg(std_io)]
+fn one_pass() -> bool {
+    static ONE_PASS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ONE_PASS.get_or_init(|| std::env::var("JUDGEFLOW_MEMORY_POOL").as_deref() != Ok("upstream"))
+}
+
+#[cfg(not(std_io))]
+fn one_pass() -> bool {
+    true
+}
+
 impl MemoryPool for SlicedPool {
     fn accept(&self, size: u64) -> bool {
         self.max_alloc_size >= size
@@ -49,9 +64,16 @@ impl MemoryPool for SlicedPool {
     }
 
     fn try_reserve(&mut self, size: u64) -> Option<super::ManagedMemoryHandle> {
+        let one_pass = one_pass();
         for (page, _) in self.pages.iter_mut() {
-            page.coalesce();
-            if let Some(handle) = page.try_reserve(size) {
+            // judgeflow: `coalesce` then `try_reserve`, in one pass (see `coalesce_and_reserve`).
+            let reserved = if one_pass {
+                page.coalesce_and_reserve(size)
+            } else {
+                page.coalesce();
+                page.try_reserve(size)
+            };
+            if let Some(handle) = reserved {
                 return Some(handle);
             }
         }
