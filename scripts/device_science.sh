@@ -68,11 +68,12 @@ run_seed() {
             > "$raw/run_s${seed}_$v.txt" 2> "$raw/run_s${seed}_$v.log"
         local rc=$?
         echo "seed $seed $v: exit $rc ($(tail -2 "$raw/run_s${seed}_$v.txt" | head -1))"
-        [ $rc -eq 0 ] || break
+        # What finished is collected even when the time ran out (the iterations done so far).
         # shellcheck disable=SC2046
         python3 scripts/science_collect.py --bin "$bin" --pipeline "$p" --label "s${seed}_$v" \
             --out "$raw" --iterations "${ITERATIONS:-5}" $(sets_for "$v") >> "$raw/collect.log" 2>&1 \
             || echo "seed $seed $v: collect failed (see collect.log)"
+        [ $rc -eq 0 ] || break
     done
 }
 
