@@ -555,7 +555,7 @@ mod tests {
                 assert_eq!(sin[t * 8 + j], angle.sin() as f32);
             }
         }
-        // Every position once more than a table of them would hold: the same formula.
+        // Fewer tokens than distinct positions up to the largest: each token's own angles.
         let (cos, _) = rope_tables::<B>(&inv_freq, &[0, 2, 2, 9], 2, 2, &device);
         let cos = cos.into_data().to_vec::<f32>().unwrap();
         assert_eq!(cos[3 * 8 + 1], (9.0 * inv_freq[1]).cos() as f32);
