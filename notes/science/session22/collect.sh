@@ -6,6 +6,28 @@
 #    per_iteration.txt, filter_kept.txt. Paired scoring: session12/paired.py (unparseable = 0.5).
 #   bash notes/science/session22/collect.sh K        (K: the last iteration run, 3 or 5)
 cd /work/main
+if [ "${1:-}" = oneorder ]; then
+  BIN=/tmp/lab22/judgeflow; C=/tmp/lab22/cache_st; E=/tmp/lab22/exp; P=notes/science/session12/paired.py
+  F1=/tmp/lab22/lab_oneorder.toml
+  sed -e '/^"filter.keep"/d' pipelines/judge_lab_self_train.toml > $F1
+  sets=(--set base.path=/work/main/.bin/b6s3 --set filter.min_agree=0.75 --set sample_open.limit=600
+    --set sample_closed.limit=600 --set world.count=3000 --set iterate.self_train.times=5
+    --set judge.orders=random)
+  for s in 1 2 3; do
+    for node in evaluate@5 evaluate_blind@5; do
+      o=$E/oneorder_${node/@/_}_s$s
+      [ -f $o/judgements.jsonl ] || $BIN export $F1 "$node[seed=$s].judgements" --cache $C "${sets[@]}" \
+        --to $o --format jsonl > /dev/null 2>&1 || echo "export $node $s failed" >&2
+    done
+  done
+  for s in 1 2 3; do
+    echo "== seed $s, one order: after 5 minus base"
+    python3 $P $E/eval_base_s$s/judgements.jsonl $E/oneorder_evaluate_5_s$s/judgements.jsonl
+    echo "== seed $s: both orders minus one order, after 5"
+    python3 $P $E/oneorder_evaluate_5_s$s/judgements.jsonl $E/evaluate_5_agree_s$s/judgements.jsonl
+  done > notes/science/session22/oneorder_5.txt 2>&1
+  exit 0
+fi
 K="${1:-5}"
 D=notes/science/session22; P=notes/science/session12/paired.py; G=notes/science/session19/gap.py
 BIN=/tmp/lab22/judgeflow; C=/tmp/lab22/cache_st; E=/tmp/lab22/exp
@@ -62,3 +84,6 @@ done; done > $D/filter_kept_$K.txt
 # base/: the base model directory itself (1.3 MB), for `judgeflow judge`, for
 # judge_lab_self_train.toml's `base.path`, or carried to a GPU machine for
 # scripts/device_lab_self_train.sh (copy it under .bin/, which calls carry).
+# The single-order arm (judge.orders = random, filter on), five iterations, seeds 1-3, from a
+# copy of the file without the filter sweep (sed -e '/^"filter.keep"/d'):
+#   bash notes/science/session22/collect.sh oneorder
