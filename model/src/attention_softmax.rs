@@ -87,7 +87,7 @@ fn cuda_score_softmax<B: Backend>(
             panic!("score_softmax on a backend without its kernels: ask `fused` first")
         }
     };
-    Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(out))
+    tensor(out)
 }
 
 /// The softmax as one node of `Autodiff<I>` (parent: the scores). On CUDA the kernels, on any

@@ -75,7 +75,6 @@ pub fn layer_norm<B: Backend, const D: usize>(
 /// `NORM_VAR`, read once.
 static SWITCH: Switch = Switch::new(NORM_VAR);
 
-#[cfg(feature = "cuda")]
 fn fused<B: Backend, const D: usize>(
     route: Route,
     x: Tensor<B, D>,
@@ -84,42 +83,32 @@ fn fused<B: Backend, const D: usize>(
     eps: f64,
     centered: bool,
 ) -> Tensor<B, D> {
-    let prim = |t: Tensor<B, 1>| t.into_primitive().tensor();
-    let x = x.into_primitive().tensor();
-    let (gamma, beta) = (prim(gamma), beta.map(prim));
-    let out: B::FloatTensorPrimitive = match route {
-        #[cfg(feature = "cuda")]
-        Route::CudaNode => {
-            type I = crate::backend::CudaBackend;
-            same(norm_node::<I>(
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = (route, x, gamma, beta, eps, centered);
+        unreachable!("only CUDA builds route a norm to its kernels")
+    }
+    #[cfg(feature = "cuda")]
+    {
+        type I = crate::backend::CudaBackend;
+        let (x, gamma, beta) = (prim(x), prim(gamma), beta.map(prim));
+        let out: FloatTensor<B> = match route {
+            Route::CudaNode => same(norm_node::<I>(
                 same(x),
                 same(gamma),
                 beta.map(same),
                 eps,
                 centered,
-            ))
-        }
-        #[cfg(feature = "cuda")]
-        Route::CudaForward => {
-            type I = crate::backend::CudaBackend;
-            let (y, _) = inner_forward::<I>(same(x), same(gamma), beta.map(same), eps, centered);
-            same(y)
-        }
-        Route::Composite => unreachable!("the composite route does not come here"),
-    };
-    Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(out))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn fused<B: Backend, const D: usize>(
-    _: Route,
-    _: Tensor<B, D>,
-    _: Tensor<B, 1>,
-    _: Option<Tensor<B, 1>>,
-    _: f64,
-    _: bool,
-) -> Tensor<B, D> {
-    unreachable!("only CUDA builds route a norm to its kernels")
+            )),
+            Route::CudaForward => {
+                let (y, _) =
+                    inner_forward::<I>(same(x), same(gamma), beta.map(same), eps, centered);
+                same(y)
+            }
+            Route::Composite => unreachable!("the composite route does not come here"),
+        };
+        tensor(out)
+    }
 }
 
 /// Per row of the forward pass: the mean (LayerNorm) and `1 / sqrt(var + eps)`, f32 `[rows]`.

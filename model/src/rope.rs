@@ -72,7 +72,7 @@ fn cuda_rope<B: Backend>(x: Tensor<B, 4>, cos: Tensor<B, 4>, sin: Tensor<B, 4>) 
         }
         Route::Composite => panic!("rope on a backend without its kernels: ask `fused` first"),
     };
-    Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(out))
+    tensor(out)
 }
 
 /// Rotary embeddings as one node of `Autodiff<I>` (parent: `x`; the tables are `I`'s, with no
