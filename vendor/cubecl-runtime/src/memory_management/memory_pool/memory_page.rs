@@ -222,7 +222,7 @@ impl MemoryPage {
 
         self.slices_tmp.clear();
         let mut reserved = None;
-        let mut slices = self.slices.drain(..).enumerate().peekable();
+        let mut slices = self.slices.drain(..).enumerate();
         while let Some((index, slice)) = slices.next() {
             let run_end = if self.free_tmp[index] {
                 let mut end = index + 1;
