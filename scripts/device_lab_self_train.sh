@@ -4,7 +4,7 @@
 # order's four judgements must agree, 600 open and 600 closed prompts an iteration from a world
 # of 3,000 scenes, five iterations) and a 1,500-item bench (500 held-out scenes), seeds as
 # parallel processes, through scripts/device_science.sh (its collection and tarball).
-# Variants: main (the method), nofilter, oneorder, oracle; no `control`: a control is another
+# Variants: main (the method), nofilter, oneorder, oracle, noreason; no `control`: a control is another
 # base directory (run this again with it, under another OUT).
 #
 #   run: bash scripts/device_lab_self_train.sh SECONDS "1 2 3" BASE_DIR [variants...]
@@ -27,5 +27,5 @@ lab="--set base.path=$base --set filter.min_agree=0.75 --set sample_open.limit=6
 lab+=" --set sample_closed.limit=600 --set world.count=3000 --set iterate.self_train.times=5"
 lab+=" --set bench.count=500"
 [ $# -gt 0 ] || set -- main nofilter
-PIPELINE=pipelines/judge_lab_self_train.toml EXTRA_SETS="$lab$gpu ${EXTRA_SETS:-}" \
+REASONING_WORLD=world PIPELINE=pipelines/judge_lab_self_train.toml EXTRA_SETS="$lab$gpu ${EXTRA_SETS:-}" \
     exec bash scripts/device_science.sh "$limit" "$seeds" "$@"

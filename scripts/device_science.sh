@@ -8,6 +8,8 @@
 #   nofilter every parsed judgement kept (filter.keep = all)
 #   oneorder one random presentation order (judge.orders = random)
 #   oracle   gold decides the closed-ended pairs (vote.method = oracle)
+#   noreason no closed-ended questions asked with their reasoning in the loop (the prompt
+#            world's reasoning_examples = 0, sample_reasoning.limit = 0), the same base
 # The cache (.judgeflow, git-ignored) survives between calls while the machine stays warm, so
 # a call cut short by its time limit resumes where it stopped: call again with the same seeds.
 # Every seed and variant but `control` shares one pretraining (self_train.toml pins its seed),
@@ -50,7 +52,13 @@ sets_for() {
         control) echo "--set pretrain.judge_verdicts=random" ;;
         nofilter) echo "--set filter.keep=all" ;;
         oneorder) echo "--set judge.orders=random" ;;
-        oracle) echo "--set vote.method=oracle" ;;
+        oracle) echo "--set vote.method=oracle --set vote_reasoning.method=oracle" ;;
+        # The prompt world is `prompts` in self_train.toml, `world` in judge_lab_self_train.toml.
+        noreason) if [ "${REASONING_WORLD:-prompts}" = world ]; then
+                echo "--set world.reasoning_examples=0 --set sample_reasoning.limit=0"
+            else
+                echo "--set prompts.reasoning_examples=0 --set sample_reasoning.limit=0"
+            fi ;;
     esac
 }
 

@@ -75,6 +75,8 @@ fn the_science_grid_variants_of_self_train_pass_check() {
         vec!["filter.keep=all"],
         vec!["judge.orders=random"],
         vec!["vote.method=oracle"],
+        vec!["vote.method=oracle", "vote_reasoning.method=oracle"],
+        vec!["prompts.reasoning_examples=0", "sample_reasoning.limit=0"],
         vec!["pipeline.seed=3"],
         vec!["pretrain.gate_init=1.0"],
         vec!["pretrain.lr=3e-3"],

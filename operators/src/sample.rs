@@ -10,6 +10,7 @@ use judgeflow_engine::{
     NodeProgress, Port, RunContext, TypedOperator, choice_enum, operator_params,
 };
 use judgeflow_schemas::{PROMPTS, SAMPLES};
+use judgeflow_world::TaskType;
 use polars::prelude::{Column, DataFrame, IdxCa, IdxSize, IntoColumn, NamedFrom, Series};
 
 use crate::frames::{bins, bools, frame_error, texts};
@@ -23,6 +24,7 @@ choice_enum! {
         All = "all",
         Open = "open",
         Closed = "closed",
+        Reasoning = "reasoning",
     }
 }
 
@@ -41,7 +43,9 @@ operator_params! {
         n: usize [1..=1024] = 16,
         /// most tokens per answer
         max_tokens: usize [1..=8192] = 64,
-        /// which prompts to answer (open: captions and long answers; closed: short answers)
+        /// which prompts to answer (open: captions and long answers; closed: short answers;
+        /// reasoning: closed-ended questions asked with their reasoning, task `reasoning`,
+        /// whose final answer a vote compares; `all`: every prompt)
         prompts: Which = Which::All,
         /// answer at most this many prompts (0: all), a seeded choice
         limit: usize [0..=100_000_000] = 0,
@@ -142,10 +146,13 @@ fn select_prompts(
 ) -> miette::Result<Vec<IdxSize>> {
     let open = bools(prompts, "open")?;
     let ids = texts(prompts, "prompt_id")?;
+    let tasks = texts(prompts, "task")?;
+    let reasoning = |i: usize| tasks[i] == TaskType::Reasoning.name();
     let mut rows: Vec<usize> = (0..prompts.height())
         .filter(|&i| match which {
             Which::Open => open[i] == Some(true),
-            Which::Closed => open[i] == Some(false),
+            Which::Closed => open[i] == Some(false) && !reasoning(i),
+            Which::Reasoning => open[i] == Some(false) && reasoning(i),
             Which::All => true,
         })
         .collect();
@@ -233,18 +240,55 @@ impl InferTask for Job {
 mod tests {
     use super::*;
 
+    /// `n` prompts, open and closed by turns (task `caption` and `count`).
     fn prompts(n: usize) -> DataFrame {
+        prompts_of(
+            &(0..n)
+                .map(|i| if i % 2 == 0 { "caption" } else { "count" })
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// One prompt per task name, open exactly when the task is `caption`.
+    fn prompts_of(tasks: &[&str]) -> DataFrame {
         DataFrame::new_infer_height(vec![
             Column::new(
                 "prompt_id".into(),
-                (0..n).map(|i| format!("p{i}")).collect::<Vec<_>>(),
+                (0..tasks.len())
+                    .map(|i| format!("p{i}"))
+                    .collect::<Vec<_>>(),
             ),
             Column::new(
                 "open".into(),
-                (0..n).map(|i| i % 2 == 0).collect::<Vec<_>>(),
+                tasks.iter().map(|t| *t == "caption").collect::<Vec<_>>(),
             ),
+            Column::new("task".into(), tasks.to_vec()),
         ])
         .expect("frame")
+    }
+
+    #[test]
+    fn reasoning_prompts_are_chosen_apart_from_short_closed_ones() {
+        let tasks = [
+            "caption",
+            "count",
+            "reasoning",
+            "color",
+            "reasoning",
+            "caption",
+        ];
+        let df = prompts_of(&tasks);
+        let pick = |which| {
+            select_prompts("s", &df, which, 0, Subset::Seeded(1))
+                .expect("ok")
+                .into_iter()
+                .map(|i| tasks[i as usize])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pick(Which::Closed), ["count", "color"]);
+        assert_eq!(pick(Which::Reasoning), ["reasoning", "reasoning"]);
+        assert_eq!(pick(Which::Open), ["caption", "caption"]);
+        assert_eq!(pick(Which::All).len(), tasks.len());
     }
 
     #[test]

@@ -198,6 +198,13 @@ operator_params! {
         /// restated and marked as a `compare` judge reasoning marks an answer's claims:
         /// "a large red square (false).")
         binding_format: BindingFormat = BindingFormat::Question,
+        /// questions per scene asked with their reasoning (a counting, comparison or spatial
+        /// question, "... Explain your answer."), answered in the justified form of the bench's
+        /// reasoning pairs ("There is 1 red circle: a small one, so the answer is 1."): corpus
+        /// rows, and closed-ended prompts of task `reasoning` in the `prompts` frame, which
+        /// `sample` answers with `prompts = "reasoning"`. Never in judge-format or reading rows:
+        /// the base judge has not been taught to judge such answers. 0 adds none
+        reasoning_examples: f64 [0.0..=16.0] = 0.0,
     }
 }
 
@@ -235,8 +242,14 @@ impl TypedOperator for ScenesSource {
 
         let mut corpus = Vec::new();
         let mut scene_prompts = Vec::with_capacity(scenes.len());
+        let mut asked = Vec::with_capacity(scenes.len());
         for (scene, png) in &scenes {
             scene_prompts.push(prompts_of(scene));
+            // From a stream of their own: with `reasoning_examples = 0` the prompts and the
+            // corpus are the ones before they existed.
+            let mut reasoning_rng = judgeflow_world::rng(scene.seed ^ 0x5245_4153_4f4e);
+            let n = crate::judge_corpus::rows_for_scene(p.reasoning_examples, &mut reasoning_rng);
+            let reasoning = judgeflow_world::reasoning_prompts(scene, n, &mut reasoning_rng);
             let mut rng = judgeflow_world::rng(scene.seed ^ 0x434f_5250_5553);
             for (j, row) in judgeflow_world::corpus_for(scene, &mut rng)
                 .into_iter()
@@ -249,6 +262,23 @@ impl TypedOperator for ScenesSource {
                     response: row.answer,
                 });
             }
+            for (k, pr) in reasoning.iter().enumerate() {
+                corpus.push(SftRow {
+                    example_id: format!("{:016x}-r{k}", scene.seed),
+                    image: png.clone(),
+                    prompt: pr.question.clone(),
+                    response: pr.answer.clone(),
+                });
+            }
+            // The prompts frame asks both; judge-format and reading rows draw from
+            // `scene_prompts` alone.
+            asked.push(
+                [
+                    scene_prompts.last().expect("just pushed").as_slice(),
+                    &reasoning,
+                ]
+                .concat(),
+            );
         }
         // Judge-format rows last, from their own RNG stream per scene: with `judge_examples = 0`
         // the corpus is exactly what it was before they existed.
@@ -302,7 +332,7 @@ impl TypedOperator for ScenesSource {
         }
         let mut scenes_df =
             scenes_frame(&scenes).map_err(frame_error(ctx.node, "building the scenes frame"))?;
-        let mut prompts_df = prompts_frame(&scenes, &scene_prompts, "scenes")
+        let mut prompts_df = prompts_frame(&scenes, &asked, "scenes")
             .map_err(frame_error(ctx.node, "building the prompts frame"))?;
         let mut corpus_df = SftRow::into_frame(corpus)
             .map_err(frame_error(ctx.node, "building the corpus frame"))?;

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::language::{CaptionPlan, Desc, describe_prompt, plan_caption};
 use crate::prompts::{
-    ComparisonItem, CountFilter, CountItem, SpatialItem, comparison_item, count_item, members,
-    spatial_item, yes_no,
+    ComparisonItem, CountFilter, CountItem, SpatialItem, comparison_item, comparison_justification,
+    count_item, count_justification, spatial_item, spatial_justification,
 };
 use crate::scene::{Color, Object, Scene, Shape, Size};
 
@@ -381,19 +381,11 @@ fn spatial_candidate(item: &SpatialItem) -> Candidate {
         "no" => "yes".to_string(),
         _ => item.truth.opposite().word().to_string(),
     };
-    let (a, b) = (item.subject.text(), item.object.text());
     Candidate {
         kind: "spatial",
         question: item.question.clone(),
-        chosen: format!(
-            "The {a} is {} the {b}, so the answer is {}.",
-            item.truth.phrase(),
-            item.answer
-        ),
-        rejected: format!(
-            "The {a} is {} the {b}, so the answer is {wrong}.",
-            item.truth.opposite().phrase()
-        ),
+        chosen: spatial_justification(item, item.truth, &item.answer),
+        rejected: spatial_justification(item, item.truth.opposite(), &wrong),
         claimed_objects: 2,
     }
 }
@@ -403,15 +395,7 @@ fn spatial_candidate(item: &SpatialItem) -> Candidate {
 /// true one, so the rejected justification is false as well as its answer.
 fn comparison_candidates(scene: &Scene, item: &ComparisonItem) -> Vec<Candidate> {
     let (n1, n2) = (item.first.count(scene), item.second.count(scene));
-    let say = |a: usize, b: usize| {
-        format!(
-            "There {} {} and {}, so the answer is {}.",
-            if a == 1 { "is" } else { "are" },
-            item.first.counted(a),
-            item.second.counted(b),
-            yes_no(a > b)
-        )
-    };
+    let say = |a: usize, b: usize| comparison_justification(item, a, b);
     let mut misreadings = vec![(n2, n1)];
     if n1 > n2 {
         misreadings.extend([(n2, n2), (n1, n1)]);
@@ -500,20 +484,5 @@ fn count_candidates<R: Rng + ?Sized>(
 
 fn justify(filter: &CountFilter, found: &[Object]) -> String {
     let refs: Vec<&Object> = found.iter().collect();
-    match found.len() {
-        0 => format!(
-            "There are no {} in the image, so the answer is 0.",
-            filter.noun(0)
-        ),
-        1 => format!(
-            "There is 1 {}: {}, so the answer is 1.",
-            filter.noun(1),
-            members(filter, &refs)
-        ),
-        n => format!(
-            "There are {n} {}: {}, so the answer is {n}.",
-            filter.noun(n),
-            members(filter, &refs)
-        ),
-    }
+    count_justification(filter, &refs)
 }

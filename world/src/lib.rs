@@ -49,7 +49,9 @@ pub use corpus::{CorpusRow, corpus_for};
 pub use corrupt::{Corruption, CorruptionKind, WordLists, applicable_kinds, corrupt_text};
 pub use language::{DESCRIBE_PROMPTS, caption};
 pub use patches::{PATCH_BACKGROUND, patch_shape_labels};
-pub use prompts::{Prompt, TaskType, binding_claims, binding_pairs, prompts_for};
+pub use prompts::{
+    Prompt, TaskType, binding_claims, binding_pairs, prompts_for, reasoning_prompts,
+};
 pub use render::{encode_png, render, render_png};
 pub use scene::{
     BBox, Background, Color, ConfigError, MAX_OBJECTS, Object, Pattern, Relation, Scene, Shape,

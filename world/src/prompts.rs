@@ -26,11 +26,15 @@ pub enum TaskType {
     Spatial,
     /// "Are there more ... than ...?"; the answer is yes/no.
     Comparison,
+    /// A counting, comparison or spatial question asked with its reasoning ("... Explain your
+    /// answer."); the answer justifies itself and ends "so the answer is X", the form of the
+    /// bench's reasoning pairs. Made by [`reasoning_prompts`], never by [`prompts_for`].
+    Reasoning,
 }
 
 impl TaskType {
     /// Every task type, in a fixed order.
-    pub const ALL: [TaskType; 7] = [
+    pub const ALL: [TaskType; 8] = [
         TaskType::Caption,
         TaskType::Count,
         TaskType::Color,
@@ -38,6 +42,7 @@ impl TaskType {
         TaskType::Existence,
         TaskType::Spatial,
         TaskType::Comparison,
+        TaskType::Reasoning,
     ];
 
     /// Lowercase name, as serialised.
@@ -50,6 +55,7 @@ impl TaskType {
             TaskType::Existence => "existence",
             TaskType::Spatial => "spatial",
             TaskType::Comparison => "comparison",
+            TaskType::Reasoning => "reasoning",
         }
     }
 }
@@ -573,6 +579,93 @@ pub fn prompts_for<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Vec<Prompt> {
     let answer = yes_no(item.answer(scene));
     out.push(Prompt::closed(TaskType::Comparison, item.question, answer));
     out
+}
+
+/// `n` questions asked with their reasoning, each a counting, comparison or spatial question
+/// (a fair choice among the forms the scene supports: spatial needs two objects it can tell
+/// apart) drawn as [`prompts_for`] draws them, in one of three phrasings that ask for the
+/// reasoning, with the justified gold answer the bench's reasoning pairs prefer: "There is 1
+/// red circle: a small one, so the answer is 1." Closed-ended (the final answer is what a vote
+/// compares) and of task [`TaskType::Reasoning`].
+pub fn reasoning_prompts<R: Rng + ?Sized>(scene: &Scene, n: usize, rng: &mut R) -> Vec<Prompt> {
+    (0..n)
+        .map(|_| {
+            let spatial = !decided_pairs(scene).is_empty();
+            let (question, answer) = match rng.random_range(0..if spatial { 3 } else { 2 }) {
+                0 => {
+                    let item = count_item(scene, rng);
+                    let found: Vec<&Object> = scene
+                        .objects
+                        .iter()
+                        .filter(|o| item.filter.matches(o))
+                        .collect();
+                    (item.question, count_justification(&item.filter, &found))
+                }
+                1 => {
+                    let item = comparison_item(scene, rng);
+                    let (a, b) = (item.first.count(scene), item.second.count(scene));
+                    let answer = comparison_justification(&item, a, b);
+                    (item.question, answer)
+                }
+                _ => {
+                    let item = spatial_item(scene, rng).expect("the scene has a decided pair");
+                    let answer = spatial_justification(&item, item.truth, &item.answer);
+                    (item.question, answer)
+                }
+            };
+            let question = match rng.random_range(0..3) {
+                0 => format!("{question} Explain your answer."),
+                1 => format!("{question} Give your reasoning."),
+                _ => format!("Answer with your reasoning: {question}"),
+            };
+            Prompt::closed(TaskType::Reasoning, question, answer)
+        })
+        .collect()
+}
+
+/// A counting answer that lists what it counted: "There are no red shapes in the image, so
+/// the answer is 0.", "There is 1 circle: a small red one, so the answer is 1.", "There are 2
+/// ...: ..., so the answer is 2." `found` are the objects the answer claims to have counted.
+pub(crate) fn count_justification(filter: &CountFilter, found: &[&Object]) -> String {
+    match found.len() {
+        0 => format!(
+            "There are no {} in the image, so the answer is 0.",
+            filter.noun(0)
+        ),
+        1 => format!(
+            "There is 1 {}: {}, so the answer is 1.",
+            filter.noun(1),
+            members(filter, found)
+        ),
+        n => format!(
+            "There are {n} {}: {}, so the answer is {n}.",
+            filter.noun(n),
+            members(filter, found)
+        ),
+    }
+}
+
+/// A comparison answer from the counts it claims: "There are 2 circles and no squares, so the
+/// answer is yes."
+pub(crate) fn comparison_justification(item: &ComparisonItem, a: usize, b: usize) -> String {
+    format!(
+        "There {} {} and {}, so the answer is {}.",
+        if a == 1 { "is" } else { "are" },
+        item.first.counted(a),
+        item.second.counted(b),
+        yes_no(a > b)
+    )
+}
+
+/// A spatial answer from the relation it claims: "The red circle is to the left of the blue
+/// square, so the answer is yes."
+pub(crate) fn spatial_justification(item: &SpatialItem, claimed: Relation, answer: &str) -> String {
+    format!(
+        "The {} is {} the {}, so the answer is {answer}.",
+        item.subject.text(),
+        claimed.phrase(),
+        item.object.text()
+    )
 }
 
 /// Justification listing the members of a count: "a red one, a blue one and a green one".

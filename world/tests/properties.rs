@@ -7,7 +7,7 @@ use common::{check_caption, claimed_kinds, final_answer, number, oracle, words};
 use judgeflow_world::{
     BenchPair, Color, Dimension, Scene, Shape, Size, TaskType, WorldConfig, bench_pairs,
     bench_pairs_directed, binding_claims, binding_pairs, corpus_for, draw_scene, prompts_for,
-    render, render_png, rng,
+    reasoning_prompts, render, render_png, rng,
 };
 use proptest::prelude::*;
 
@@ -151,6 +151,30 @@ proptest! {
             let thing = format!("{} {}", w[2], w[3]);
             prop_assert!(question.question.contains(&format!(" {thing}")), "{} / {}", question.question, thing);
             prop_assert_eq!(mark == "(true)", question.answer == "yes");
+        }
+    }
+
+    #[test]
+    fn reasoning_prompts_justify_the_true_answer(config in configs(), seed in any::<u64>(), n in 1usize..5) {
+        let scene = draw_scene(&config, seed);
+        let prompts = reasoning_prompts(&scene, n, &mut rng(seed));
+        prop_assert_eq!(prompts.len(), n);
+        for p in &prompts {
+            prop_assert_eq!(p.task, TaskType::Reasoning);
+            prop_assert!(!p.open);
+            // The question is one of the closed questions with a request for reasoning around it.
+            let asked = p.question.strip_suffix(" Explain your answer.")
+                .or_else(|| p.question.strip_suffix(" Give your reasoning."))
+                .or_else(|| p.question.strip_prefix("Answer with your reasoning: "));
+            prop_assert!(asked.is_some(), "no request for reasoning: {}", p.question);
+            let gold = oracle(&scene, asked.expect("checked")).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(final_answer(&p.answer), gold.as_str(), "{}", p.answer);
+            // A counting justification's leading count is the count too ("There are no ...").
+            if asked.expect("checked").starts_with("How many") {
+                let expect = if gold == "0" { "no" } else { gold.as_str() };
+                let said = words(&p.answer);
+                prop_assert_eq!(said[2].as_str(), expect, "{}", p.answer);
+            }
         }
     }
 
@@ -385,7 +409,10 @@ fn every_task_and_error_kind_occurs() {
     let mut answers = std::collections::HashSet::new();
     for seed in 0..300 {
         let scene = draw_scene(&WorldConfig::default(), seed);
-        for p in prompts_for(&scene, &mut rng(seed)) {
+        for p in prompts_for(&scene, &mut rng(seed))
+            .into_iter()
+            .chain(reasoning_prompts(&scene, 1, &mut rng(seed)))
+        {
             tasks.insert(p.task);
             if !p.open {
                 answers.insert(p.answer);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Session 23, CPU lab: self-training with closed-ended questions asked with their reasoning.
+#   bash notes/science/session23/lab.sh base      # judge_lab.toml's B6s3 recipe + reasoning rows,
+#                                                 # pretrained here (2 rayon threads), exported
+#   bash notes/science/session23/lab.sh run K     # seeds 1-3, main and noreason, K iterations
+# The base: notes/science/session13/B6s3.sets.txt with `--set world.reasoning_examples=2`.
+# Self-training: session 19's settings (min_agree 0.75, 600 open + 600 closed prompts, prompt
+# world of 3,000 scenes) plus 600 reasoning prompts an iteration; `noreason` is the same base
+# without them (`world.reasoning_examples=0`, `sample_reasoning.limit=0`).
+set -uo pipefail
+cd /work/main
+L=/tmp/lab23; BIN=$L/judgeflow
+base_sets=($(cat notes/science/session13/B6s3.sets.txt) --set world.reasoning_examples=2)
+case "$1" in
+base)
+    RAYON_NUM_THREADS=2 $BIN run pipelines/judge_lab.toml pretrain probe describe perception \
+        eval_base eval_base_blind "${base_sets[@]}" --cache $L/cache_base
+    rm -rf $L/base
+    $BIN export pipelines/judge_lab.toml pretrain.model "${base_sets[@]}" --cache $L/cache_base \
+        --to $L/base ;;
+run)
+    K="$2"
+    F=$L/lab_self_train.toml
+    # The seeds are the sweep; the filter is on (its ablation ran in sessions 16-22).
+    sed -e '/^"filter.keep"/d' pipelines/judge_lab_self_train.toml > $F
+    sets=(--set base.path=$L/base --set filter.min_agree=0.75 --set sample_open.limit=600
+        --set sample_closed.limit=600 --set sample_reasoning.limit=600 --set world.count=3000
+        --set iterate.self_train.times=$K)
+    RAYON_NUM_THREADS=1 $BIN run $F "${sets[@]}" --jobs 2 --cache $L/cache_st > $L/main_$K.run.txt 2>&1
+    RAYON_NUM_THREADS=1 $BIN run $F "${sets[@]}" --set world.reasoning_examples=0 \
+        --set sample_reasoning.limit=0 --jobs 2 --cache $L/cache_st > $L/noreason_$K.run.txt 2>&1 ;;
+esac

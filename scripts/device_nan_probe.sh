@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# On the GPU machine: which part of the CUDA training path turns self_train.toml's pretraining
+# loss into NaN (session 23: NaN by step 600 at lr 3e-3, bf16, cuBLAS products, fused kernels).
+# Short pretrainings (STEPS, default 600) in parallel, one cache each (the switches are
+# environment variables, which the cache key does not see), each with one thing changed:
+#   as_run      cuBLAS products, everything else default (the failing run)
+#   cubek       burn's own matmul
+#   burn_adamw  JUDGEFLOW_OPTIMIZER=burn
+#   burn_ops    JUDGEFLOW_NORM=burn JUDGEFLOW_ROPE=burn JUDGEFLOW_SCORE_SOFTMAX=burn
+#   lr1e-3      pretrain.lr=1e-3
+#   plain_loss  loss_per = token, mark_weight = 1, patch_probe = 0
+# Out: $OUT/nan_probe.txt (each run's loss lines), $OUT/nan_probe_raw.tar.gz.
+#
+#   run: bash scripts/device_nan_probe.sh        (binary: .bin/judgeflow.xz)
+set -uo pipefail
+final="${OUT:-/tmp/out}"
+raw=/tmp/nan_probe
+rm -rf "$raw" && mkdir -p "$raw" "$final"
+bash scripts/unpack_bin.sh judgeflow || exit 1
+. scripts/cublas_path.sh
+steps="${STEPS:-600}"
+probe() { # NAME ENV... -- SETS...
+    local name="$1"; shift
+    local envs=()
+    while [ "$1" != -- ]; do envs+=("$1"); shift; done
+    shift
+    env "${envs[@]}" RUST_LOG=info,cubecl=warn timeout "${LIMIT:-400}" ./.bin/judgeflow run \
+        pipelines/self_train.toml pretrain --cache "/tmp/nan_cache_$name" \
+        --set pretrain.steps="$steps" "$@" > "$raw/$name.txt" 2> "$raw/$name.log"
+    echo "$name exit $?"
+}
+cb=(JUDGEFLOW_MATMUL=cublas JUDGEFLOW_MATMUL_SMALL_M=cublas)
+probe as_run "${cb[@]}" -- &
+probe cubek JUDGEFLOW_MATMUL= JUDGEFLOW_MATMUL_SMALL_M= -- &
+probe burn_adamw "${cb[@]}" JUDGEFLOW_OPTIMIZER=burn -- &
+probe burn_ops "${cb[@]}" JUDGEFLOW_NORM=burn JUDGEFLOW_ROPE=burn JUDGEFLOW_SCORE_SOFTMAX=burn -- &
+probe lr1e-3 "${cb[@]}" -- --set pretrain.lr=1e-3 &
+probe plain_loss "${cb[@]}" -- --set pretrain.loss_per=token --set pretrain.mark_weight=1 \
+    --set pretrain.patch_probe=0 &
+wait
+for f in "$raw"/*.log; do
+    echo "== $(basename "$f" .log)"
+    sed 's/\x1b\[[0-9;]*m//g' "$f" | grep -E "steps \(|trained|ERROR" | sed 's/^.*INFO //' | cut -c1-160
+done | tee "$final/nan_probe.txt"
+tar -czf "$final/nan_probe_raw.tar.gz" -C /tmp nan_probe
