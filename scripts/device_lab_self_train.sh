@@ -8,6 +8,8 @@
 # base directory (run this again with it, under another OUT).
 #
 #   run: bash scripts/device_lab_self_train.sh SECONDS "1 2 3" BASE_DIR [variants...]
+#        (TIMES=3: three iterations instead of five; 600 reasoning prompts an iteration: a base
+#        without reasoning rows runs `noreason` alone)
 #        (binary: .bin/judgeflow.xz; BASE_DIR: a model directory carried with the call, e.g.
 #        `judgeflow export pipelines/judge_lab.toml pretrain.model --to .bin/base ...` here)
 set -uo pipefail
@@ -16,16 +18,18 @@ shift 3
 [ -f "$base/config.json" ] || { echo "device_lab_self_train: $base is not a model directory" >&2; exit 1; }
 base="$(cd "$base" && pwd)"
 gpu=""
-for node in eval_base eval_base_blind sample_open sample_closed judge train evaluate evaluate_blind; do
+for node in eval_base eval_base_blind sample_open sample_closed sample_reasoning judge train evaluate \
+    evaluate_blind; do
     gpu+=" --set $node.device=cuda"
 done
-for node in eval_base eval_base_blind judge evaluate evaluate_blind sample_closed; do
+for node in eval_base eval_base_blind judge evaluate evaluate_blind sample_closed sample_reasoning; do
     gpu+=" --set $node.batch_size=512"
 done
 gpu+=" --set sample_open.batch_size=600"
 lab="--set base.path=$base --set filter.min_agree=0.75 --set sample_open.limit=600"
-lab+=" --set sample_closed.limit=600 --set world.count=3000 --set iterate.self_train.times=5"
+lab+=" --set sample_closed.limit=600 --set sample_reasoning.limit=600 --set world.count=3000"
+lab+=" --set iterate.self_train.times=${TIMES:-5}"
 lab+=" --set bench.count=500"
 [ $# -gt 0 ] || set -- main nofilter
-REASONING_WORLD=world PIPELINE=pipelines/judge_lab_self_train.toml EXTRA_SETS="$lab$gpu ${EXTRA_SETS:-}" \
-    exec bash scripts/device_science.sh "$limit" "$seeds" "$@"
+REASONING_WORLD=world ITERATIONS="${TIMES:-5}" PIPELINE=pipelines/judge_lab_self_train.toml \
+    EXTRA_SETS="$lab$gpu ${EXTRA_SETS:-}" exec bash scripts/device_science.sh "$limit" "$seeds" "$@"

@@ -3,12 +3,17 @@
 # loss into NaN (session 23: NaN by step 600 at lr 3e-3, bf16, cuBLAS products, fused kernels).
 # Short pretrainings (STEPS, default 600) in parallel, one cache each (the switches are
 # environment variables, which the cache key does not see), each with one thing changed:
-#   as_run      cuBLAS products, everything else default (the failing run)
+#   as_run      cuBLAS products and the fused AdamW (the failing run: then the default)
 #   cubek       burn's own matmul
 #   burn_adamw  JUDGEFLOW_OPTIMIZER=burn
 #   burn_ops    JUDGEFLOW_NORM=burn JUDGEFLOW_ROPE=burn JUDGEFLOW_SCORE_SOFTMAX=burn
 #   lr1e-3      pretrain.lr=1e-3
 #   plain_loss  loss_per = token, mark_weight = 1, patch_probe = 0
+#   upstream_pool  JUDGEFLOW_MEMORY_POOL=upstream (cubecl's pool as published)
+#   emulated    JUDGEFLOW_OPTIMIZER=emulated (the fused AdamW's arithmetic as tensor operations)
+# PROBES="as_run emulated" runs a subset (default: all).
+# First call (session 23, H100): every probe NaN by step 60 except burn_adamw (loss 0.37 at
+# step 600): the fused AdamW step is where it breaks.
 # Out: $OUT/nan_probe.txt (each run's loss lines), $OUT/nan_probe_raw.tar.gz.
 #
 #   run: bash scripts/device_nan_probe.sh        (binary: .bin/judgeflow.xz)
@@ -29,14 +34,23 @@ probe() { # NAME ENV... -- SETS...
         --set pretrain.steps="$steps" "$@" > "$raw/$name.txt" 2> "$raw/$name.log"
     echo "$name exit $?"
 }
-cb=(JUDGEFLOW_MATMUL=cublas JUDGEFLOW_MATMUL_SMALL_M=cublas)
-probe as_run "${cb[@]}" -- &
-probe cubek JUDGEFLOW_MATMUL= JUDGEFLOW_MATMUL_SMALL_M= -- &
-probe burn_adamw "${cb[@]}" JUDGEFLOW_OPTIMIZER=burn -- &
-probe burn_ops "${cb[@]}" JUDGEFLOW_NORM=burn JUDGEFLOW_ROPE=burn JUDGEFLOW_SCORE_SOFTMAX=burn -- &
-probe lr1e-3 "${cb[@]}" -- --set pretrain.lr=1e-3 &
-probe plain_loss "${cb[@]}" -- --set pretrain.loss_per=token --set pretrain.mark_weight=1 \
-    --set pretrain.patch_probe=0 &
+# The fused optimizer named: it was the default when the first probes ran, burn's AdamW is now.
+cb=(JUDGEFLOW_MATMUL=cublas JUDGEFLOW_MATMUL_SMALL_M=cublas JUDGEFLOW_OPTIMIZER=fused)
+for name in ${PROBES:-as_run cubek burn_adamw burn_ops lr1e-3 plain_loss upstream_pool emulated}; do
+    case "$name" in
+        as_run) probe as_run "${cb[@]}" -- & ;;
+        cubek) probe cubek JUDGEFLOW_MATMUL= JUDGEFLOW_MATMUL_SMALL_M= JUDGEFLOW_OPTIMIZER=fused -- & ;;
+        burn_adamw) probe burn_adamw "${cb[@]}" JUDGEFLOW_OPTIMIZER=burn -- & ;;
+        burn_ops) probe burn_ops "${cb[@]}" JUDGEFLOW_NORM=burn JUDGEFLOW_ROPE=burn \
+            JUDGEFLOW_SCORE_SOFTMAX=burn -- & ;;
+        lr1e-3) probe lr1e-3 "${cb[@]}" -- --set pretrain.lr=1e-3 & ;;
+        plain_loss) probe plain_loss "${cb[@]}" -- --set pretrain.loss_per=token \
+            --set pretrain.mark_weight=1 --set pretrain.patch_probe=0 & ;;
+        upstream_pool) probe upstream_pool "${cb[@]}" JUDGEFLOW_MEMORY_POOL=upstream -- & ;;
+        emulated) probe emulated "${cb[@]}" JUDGEFLOW_OPTIMIZER=emulated -- & ;;
+        *) echo "device_nan_probe: unknown probe $name" >&2 ;;
+    esac
+done
 wait
 for f in "$raw"/*.log; do
     echo "== $(basename "$f" .log)"

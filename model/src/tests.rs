@@ -554,6 +554,46 @@ fn deferred_loss_reads_give_the_same_records() {
     assert_eq!(run(1), run(3));
 }
 
+/// A loss that is not finite stops training at the first read that sees it, naming the first
+/// such step, before `on_step` hears of it.
+#[test]
+fn a_nan_loss_stops_training_with_its_step() {
+    type T = CpuTrainBackend;
+    let rows: Vec<Vec<u32>> = (0..3).map(|r| vec![1, IMAGE, 2, 20 + r, 3]).collect();
+    let masks: Vec<Vec<bool>> = rows
+        .iter()
+        .map(|r| (0..r.len()).map(|j| j >= 3).collect())
+        .collect();
+    let model = micro_model::<T>(9);
+    let mut batch = TrainBatch::<T>::from_sequences(
+        model.config(),
+        &rows,
+        &masks,
+        0,
+        Some(images(&COLOURS[..3])),
+        &Default::default(),
+    );
+    // Pixels that are not numbers: every logit, so every loss, is NaN.
+    let images = batch.images.as_mut().expect("images");
+    images.pixel_values = images.pixel_values.clone().mul_scalar(f32::NAN);
+    let config = TrainConfig {
+        learning_rate: 1e-3,
+        epochs: 7,
+        read_every: 3,
+        ..TrainConfig::default()
+    };
+    let mut seen = vec![];
+    let err = train(model, &[batch], &config, |r| seen.push(r.step))
+        .err()
+        .expect("a NaN loss is an error");
+    assert!(
+        matches!(err, crate::train::TrainError::Diverged { step: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("diverged at step 1"), "{err}");
+    assert!(seen.is_empty(), "on_step saw {seen:?}");
+}
+
 /// The patch probe learns its labels through the vision tower, changes training only through
 /// its loss, and never reaches a checkpoint.
 #[test]

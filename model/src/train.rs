@@ -154,8 +154,8 @@ pub struct TrainConfig {
 /// Which implementation of the optimizer step (global-norm clipping, then AdamW) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OptimizerChoice {
-    /// The fused kernels on burn's CUDA backend (`JUDGEFLOW_OPTIMIZER=burn` or `emulated` says
-    /// otherwise there), burn's AdamW elsewhere.
+    /// burn's AdamW, unless `JUDGEFLOW_OPTIMIZER` asks for the fused kernels (`fused`) or their
+    /// tensor form (`emulated`) on burn's CUDA backend.
     #[default]
     Backend,
     /// burn's AdamW after judgeflow's clipping, on every backend.
@@ -272,6 +272,35 @@ pub fn patch_probe_loss<B: Backend>(
     (nll * keep).sum() / count
 }
 
+/// Why [`train`] stopped without a model.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum TrainError {
+    /// A step's loss or gradient norm read back from the device is not finite: every step
+    /// after it would train a broken model (session 23: `micro`'s pretraining on CUDA turned
+    /// NaN within 60 steps with the fused optimizer and trained 6,000 steps of NaN before
+    /// anything noticed). Checked whenever the device is read (every `read_every` steps).
+    #[error("training diverged at step {step}: loss {loss}, gradient norm {grad_norm}")]
+    #[diagnostic(
+        code(judgeflow_model::train::diverged),
+        help(
+            "lower the learning rate; on CUDA, JUDGEFLOW_OPTIMIZER says which AdamW runs (burn's \
+             is the default, `fused` the kernels that diverged in session 23)"
+        )
+    )]
+    Diverged {
+        /// The first step whose record is not finite.
+        step: usize,
+        /// Its loss.
+        loss: f64,
+        /// Its gradient norm before clipping.
+        grad_norm: f64,
+    },
+    /// Writing a checkpoint failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
 /// Fine-tunes `model` on `batches` for `config.epochs` passes, in order. Parameters that do not
 /// require gradients (a base frozen by [`crate::lora::attach`]) are left as they are; a model
 /// with LoRA adapters checkpoints its adapters ([`crate::lora::save_adapter`]). Each optimizer step
@@ -289,7 +318,7 @@ pub fn train<B: AutodiffBackend>(
     batches: &[TrainBatch<B>],
     config: &TrainConfig,
     mut on_step: impl FnMut(&LossRecord),
-) -> Result<(MllamaForConditionalGeneration<B>, Vec<LossRecord>), CheckpointError> {
+) -> Result<(MllamaForConditionalGeneration<B>, Vec<LossRecord>), TrainError> {
     let accum = config.grad_accum_steps.max(1);
     let batch_tokens: Vec<usize> = batches.iter().map(target_tokens).collect();
     let schedule: Vec<usize> = (0..config.epochs).flat_map(|_| 0..batches.len()).collect();
@@ -375,6 +404,13 @@ pub fn train<B: AutodiffBackend>(
                     tokens,
                     grad_norm: read[2 * k + 1],
                 };
+                if !(record.loss.is_finite() && record.grad_norm.is_finite()) {
+                    return Err(TrainError::Diverged {
+                        step: record.step,
+                        loss: record.loss,
+                        grad_norm: record.grad_norm,
+                    });
+                }
                 on_step(&record);
                 records.push(record);
             }
@@ -382,7 +418,7 @@ pub fn train<B: AutodiffBackend>(
         if checkpoint && let Some(dir) = &config.checkpoint_dir {
             if model.lora_config().is_some() {
                 crate::lora::save_adapter(&model.valid(), dir).map_err(|e| match e {
-                    crate::lora::LoraError::Checkpoint(e) => e,
+                    crate::lora::LoraError::Checkpoint(e) => TrainError::Checkpoint(e),
                     other => unreachable!("the model has adapters: {other}"),
                 })?;
             } else {

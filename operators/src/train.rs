@@ -24,7 +24,7 @@ use burn::tensor::backend::AutodiffBackend;
 use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_model::chat::sft_example;
 use judgeflow_model::config::MllamaConfig;
-use judgeflow_model::train::{LossRecord, TrainConfig, train};
+use judgeflow_model::train::{LossRecord, TrainConfig, TrainError, train};
 use judgeflow_schemas::{FrameRow, LOSS, LossRow, SCENES, SFT};
 use miette::{IntoDiagnostic, miette};
 use rand::SeedableRng;
@@ -488,7 +488,16 @@ impl TrainTask for Job {
                 bar.message(format!("loss {:.3}", r.loss));
             }
         })
-        .map_err(|e| miette!(code = "judgeflow::train::run", "node `{}`: {e}", self.node))?;
+        .map_err(|e| match e {
+            TrainError::Diverged { .. } => miette!(
+                code = "judgeflow::train::diverged",
+                help = "nothing was written; lower `lr`, or on CUDA choose the optimizer with \
+                        JUDGEFLOW_OPTIMIZER (burn's AdamW is the default)",
+                "node `{}`: {e}",
+                self.node
+            ),
+            e => miette!(code = "judgeflow::train::run", "node `{}`: {e}", self.node),
+        })?;
         tracing::info!(
             node = %self.node,
             device = ?self.choice,

@@ -9,7 +9,7 @@
 # without them (`world.reasoning_examples=0`, `sample_reasoning.limit=0`).
 set -uo pipefail
 cd /work/main
-L=/tmp/lab23; BIN=$L/judgeflow
+L=/tmp/lab23; BIN=$L/judgeflow; BASE=${BASE:-$L/base_cont}
 base_sets=($(cat notes/science/session13/B6s3.sets.txt) --set world.reasoning_examples=2)
 case "$1" in
 base)
@@ -23,7 +23,7 @@ run)
     F=$L/lab_self_train.toml
     # The seeds are the sweep; the filter is on (its ablation ran in sessions 16-22).
     sed -e '/^"filter.keep"/d' pipelines/judge_lab_self_train.toml > $F
-    sets=(--set base.path=$L/base --set filter.min_agree=0.75 --set sample_open.limit=600
+    sets=(--set base.path=$BASE --set filter.min_agree=0.75 --set sample_open.limit=600
         --set sample_closed.limit=600 --set sample_reasoning.limit=600 --set world.count=3000
         --set iterate.self_train.times=$K)
     RAYON_NUM_THREADS=1 $BIN run $F "${sets[@]}" --jobs 2 --cache $L/cache_st > $L/main_$K.run.txt 2>&1
