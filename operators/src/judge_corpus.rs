@@ -443,6 +443,46 @@ mod tests {
         assert!(captions > 20, "captions are corrupted too: {captions}");
     }
 
+    /// Questions asked with their reasoning in the pool: their rows restate each justified
+    /// answer whole, marked by its final answer, and the verdict names the gold one.
+    #[test]
+    fn justified_answers_are_restated_whole_and_marked_by_their_final_answer() {
+        let (scenes, mut prompts) = world(300);
+        for (s, ps) in scenes.iter().zip(prompts.iter_mut()) {
+            ps.extend(judgeflow_world::reasoning_prompts(
+                s,
+                2,
+                &mut rng(s.seed ^ 7),
+            ));
+        }
+        let refs: Vec<&Scene> = scenes.iter().collect();
+        let rows = judge_rows(&refs, &prompts, 2.0, 0.5, JudgeReasoning::Compare, |i| {
+            rng(11 + i as u64)
+        });
+        let mut justified = 0;
+        for r in rows
+            .iter()
+            .filter(|r| r.prompt.contains("so the answer is"))
+        {
+            justified += 1;
+            assert_eq!(parse_verdict(&r.response).map(|v| v.0), Some(r.gold_at));
+            let reasoning = reasoning_of(&r.response);
+            let (_, checks) = reasoning.split_once(" Answer A: ").expect("both restated");
+            let (a, b) = checks.split_once(" Answer B: ").expect("B after A");
+            let (gold, worse) = match r.gold_at {
+                Verdict::A => (a, b),
+                Verdict::B => (b, a),
+            };
+            assert!(
+                gold.contains("so the answer is") && gold.ends_with("(true)."),
+                "{r:?}"
+            );
+            assert!(worse.ends_with("(false)."), "{r:?}");
+            assert_ne!(normalize_answer(gold), normalize_answer(worse), "{r:?}");
+        }
+        assert!(justified > 50, "{justified} rows over justified answers");
+    }
+
     #[test]
     fn compare_rows_mark_every_claim_and_differ_from_describe_only_in_the_reasoning() {
         let (scenes, prompts) = world(300);

@@ -202,9 +202,15 @@ operator_params! {
         /// question, "... Explain your answer."), answered in the justified form of the bench's
         /// reasoning pairs ("There is 1 red circle: a small one, so the answer is 1."): corpus
         /// rows, and closed-ended prompts of task `reasoning` in the `prompts` frame, which
-        /// `sample` answers with `prompts = "reasoning"`. Never in judge-format or reading rows:
-        /// the base judge has not been taught to judge such answers. 0 adds none
+        /// `sample` answers with `prompts = "reasoning"`. Not in judge-format or reading rows
+        /// unless `reasoning_judged`. 0 adds none
         reasoning_examples: f64 [0.0..=16.0] = 0.0,
+        /// judge-format and reading rows draw from those questions too (a justified answer
+        /// against another scene's justified answer to the same question, or against itself
+        /// with one claim corrupted so that its final answer changes; `compare` marks the whole
+        /// answer by its final answer), so the base judge restates and checks justified answers
+        /// as it does captions and short answers. false: they are never judged in the corpus
+        reasoning_judged: bool = false,
     }
 }
 
@@ -271,7 +277,7 @@ impl TypedOperator for ScenesSource {
                 });
             }
             // The prompts frame asks both; judge-format and reading rows draw from
-            // `scene_prompts` alone.
+            // `scene_prompts` alone unless `reasoning_judged`.
             asked.push(
                 [
                     scene_prompts.last().expect("just pushed").as_slice(),
@@ -283,9 +289,14 @@ impl TypedOperator for ScenesSource {
         // Judge-format rows last, from their own RNG stream per scene: with `judge_examples = 0`
         // the corpus is exactly what it was before they existed.
         let refs: Vec<&Scene> = scenes.iter().map(|(s, _)| s).collect();
+        let judged = if p.reasoning_judged {
+            &asked
+        } else {
+            &scene_prompts
+        };
         let judge = crate::judge_corpus::judge_rows(
             &refs,
-            &scene_prompts,
+            judged,
             p.judge_examples,
             p.judge_hard_share,
             p.judge_reasoning,
@@ -295,14 +306,12 @@ impl TypedOperator for ScenesSource {
         .map(|r| (r.scene, r.prompt, r.response));
         // Reading rows after them, from a stream of their own: with `quote_examples = 0` the
         // corpus is the one before they existed.
-        let quotes = crate::judge_corpus::quote_rows(
-            &scene_prompts,
-            p.quote_examples,
-            p.judge_hard_share,
-            |i| judgeflow_world::rng(refs[i].seed ^ 0x5155_4f54_4520),
-        )
-        .into_iter()
-        .map(|r| (r.scene, r.prompt, r.response));
+        let quotes =
+            crate::judge_corpus::quote_rows(judged, p.quote_examples, p.judge_hard_share, |i| {
+                judgeflow_world::rng(refs[i].seed ^ 0x5155_4f54_4520)
+            })
+            .into_iter()
+            .map(|r| (r.scene, r.prompt, r.response));
         // Binding pairs last, from a stream of their own: with `binding_examples = 0` the
         // corpus is the one before they existed.
         let bindings = refs.iter().enumerate().flat_map(|(i, scene)| {

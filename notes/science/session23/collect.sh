@@ -7,9 +7,13 @@
 #   bash notes/science/session23/collect.sh K
 cd /work/main
 K="${1:-3}"
-D=notes/science/session23; P=notes/science/session12/paired.py; G=notes/science/session19/gap.py
-L=/tmp/lab23; BIN=$L/judgeflow; C=$L/cache_st; E=$L/exp; F=$L/lab_self_train.toml
-sets=(--set base.path=$L/base_cont --set filter.min_agree=0.75 --set sample_open.limit=600
+# BASE (default the continued base) and OUT (default this folder) for another base:
+#   BASE=/tmp/lab23/base_judged OUT=notes/science/session23/judged bash .../collect.sh 3
+D=${OUT:-notes/science/session23}; P=notes/science/session12/paired.py; G=notes/science/session19/gap.py
+L=/tmp/lab23; BIN=$L/judgeflow; C=$L/cache_st; F=$L/lab_self_train.toml
+BASE=${BASE:-$L/base_cont}; E=$L/exp_$(basename $BASE)
+mkdir -p $D
+sets=(--set base.path=$BASE --set filter.min_agree=0.75 --set sample_open.limit=600
   --set sample_closed.limit=600 --set sample_reasoning.limit=600 --set world.count=3000
   --set iterate.self_train.times=$K)
 nr=(--set world.reasoning_examples=0 --set sample_reasoning.limit=0)
@@ -34,6 +38,14 @@ for s in 1 2 3; do
   done
   echo "== main minus noreason seed $s: after $K"
   python3 $P $E/evaluate_${K}_noreason_s$s/judgements.jsonl $E/evaluate_${K}_main_s$s/judgements.jsonl
+  # The oracle arm (lab.sh oracle K), where it ran: gold decides every closed-ended pair.
+  ex "evaluate@$K" $s $E/evaluate_${K}_oracle_s$s --set vote.method=oracle --set vote_reasoning.method=oracle
+  if [ -f $E/evaluate_${K}_oracle_s$s/judgements.jsonl ]; then
+    echo "== oracle seed $s: after $K minus base"
+    python3 $P $E/eval_base_s$s/judgements.jsonl $E/evaluate_${K}_oracle_s$s/judgements.jsonl
+    echo "== oracle minus main seed $s: after $K"
+    python3 $P $E/evaluate_${K}_main_s$s/judgements.jsonl $E/evaluate_${K}_oracle_s$s/judgements.jsonl
+  fi
 done > $D/paired_$K.txt 2>&1
 python3 $D/across_seeds.py $D/paired_$K.txt > $D/across_seeds_$K.txt
 for s in 1 2 3; do for v in main noreason; do
@@ -72,4 +84,4 @@ for name, path in (('reasoning', '$o/pairs.jsonl'), ('closed', '$o2/pairs.jsonl'
     ok = sum(1 for r in rows if r['label_correct'] is True)
     print(f'seed $s iteration $i {name} votes: {len(rows)} pairs, label correct {ok} ({ok / max(len(rows), 1):.3f})')"
 done; done > $D/vote_$K.txt 2>&1
-tar -czf $D/judgements_raw.tar.gz -C $L exp
+tar -czf $D/judgements_raw.tar.gz --exclude="*.png" -C $L $(basename $E)
