@@ -20,6 +20,10 @@
 # $OUT/optimizer_table.txt, the loss comparisons as $OUT/optimizer_losses.txt, the profiles as
 # $OUT/optimizer_profile.txt.
 #
+# PRESET=micro runs the same at `micro` (default `tiny`): where session 23 saw the fused kernels
+# diverge (NaN within 30 steps of pretraining) and their tensor form train; the loss comparison
+# shows the first step where the two part.
+#
 #   run: bash scripts/device_optimizer.sh      (binary carried as .bin/speed.xz)
 set -uo pipefail
 repo="$PWD"
@@ -31,7 +35,7 @@ bash scripts/unpack_bin.sh speed || exit 1
 . scripts/cubecl_logged.sh
 kernels=/tmp/judgeflow-kernels-optimizer
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu,memory.used --format=csv | tee "$out/gpu.txt"
-args=(--preset tiny --device cuda --batches none --train-batch 64 --train-seq 37
+args=(--preset "${PRESET:-tiny}" --device cuda --batches none --train-batch 64 --train-seq 37
     --kernel-cache "$kernels")
 # `kind_env NAME` sets the environment of a kind.
 kind_env() {
