@@ -584,8 +584,7 @@ fn a_nan_loss_stops_training_with_its_step() {
     };
     let mut seen = vec![];
     let err = train(model, &[batch], &config, |r| seen.push(r.step))
-        .err()
-        .expect("a NaN loss is an error");
+        .expect_err("a NaN loss is an error");
     assert!(
         matches!(err, crate::train::TrainError::Diverged { step: 1, .. }),
         "{err}"
