@@ -583,8 +583,8 @@ fn a_nan_loss_stops_training_with_its_step() {
         ..TrainConfig::default()
     };
     let mut seen = vec![];
-    let err = train(model, &[batch], &config, |r| seen.push(r.step))
-        .expect_err("a NaN loss is an error");
+    let err =
+        train(model, &[batch], &config, |r| seen.push(r.step)).expect_err("a NaN loss is an error");
     assert!(
         matches!(err, crate::train::TrainError::Diverged { step: 1, .. }),
         "{err}"
