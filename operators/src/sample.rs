@@ -66,7 +66,8 @@ impl TypedOperator for Sample {
         "sample"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: `prompts = "closed"` leaves out prompts of task `reasoning` (`"reasoning"` picks them).
+        2
     }
     fn doc(&self) -> &'static str {
         "N answers per prompt from a model (paper: 16 at T 0.6, top-p 0.9, top-k 50)"

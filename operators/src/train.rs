@@ -151,8 +151,10 @@ impl TypedOperator for Train {
         "train"
     }
     fn version(&self) -> u32 {
-        // 2: the loss frame no longer has a wall-clock `seconds` column.
-        2
+        // 2: the loss frame no longer has a wall-clock `seconds` column. 3: on CUDA burn's
+        // AdamW by default, where the fused kernels ran (they diverge at `micro`: session 23),
+        // and a non-finite loss is an error instead of a model. The CPU's results are unchanged.
+        3
     }
     fn doc(&self) -> &'static str {
         "SFT of the judge: `pretrain` (base model from scratch on the world corpus) or `judge` (on kept judgements)"
