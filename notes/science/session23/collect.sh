@@ -10,7 +10,7 @@ K="${1:-3}"
 # BASE (default the continued base) and OUT (default this folder) for another base:
 #   BASE=/tmp/lab23/base_judged OUT=notes/science/session23/judged bash .../collect.sh 3
 D=${OUT:-notes/science/session23}; P=notes/science/session12/paired.py; G=notes/science/session19/gap.py
-L=/tmp/lab23; BIN=$L/judgeflow; C=$L/cache_st; F=$L/lab_self_train.toml
+L=/tmp/lab23; BIN=${BIN:-$L/judgeflow}; C=$L/cache_st; F=$L/lab_self_train.toml
 BASE=${BASE:-$L/base_cont}; E=$L/exp_$(basename $BASE)
 mkdir -p $D
 sets=(--set base.path=$BASE --set filter.min_agree=0.75 --set sample_open.limit=600
@@ -47,7 +47,7 @@ for s in 1 2 3; do
     python3 $P $E/evaluate_${K}_main_s$s/judgements.jsonl $E/evaluate_${K}_oracle_s$s/judgements.jsonl
   fi
 done > $D/paired_$K.txt 2>&1
-python3 $D/across_seeds.py $D/paired_$K.txt > $D/across_seeds_$K.txt
+python3 notes/science/session23/across_seeds.py $D/paired_$K.txt > $D/across_seeds_$K.txt
 for s in 1 2 3; do for v in main noreason; do
   echo "== seed $s $v (base, base blind, after $K, after $K blind)"
   python3 $G $E/eval_base_s$s/judgements.jsonl $E/eval_base_blind_s$s/judgements.jsonl \
