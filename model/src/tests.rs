@@ -518,28 +518,34 @@ fn materialise<Bk: Backend>(model: &MllamaForConditionalGeneration<Bk>) {
     model.visit(&mut Touch);
 }
 
-/// Reading losses back every few steps changes when they are read, never what they are.
-#[test]
-fn deferred_loss_reads_give_the_same_records() {
-    type T = CpuTrainBackend;
+/// Three rows of one image each ("1 <image> 2 t 3", t = 20, 21, 22), the last two tokens the
+/// response: the small batch the training-loop tests below step on.
+fn three_row_batch<B: Backend>(config: &MllamaConfig) -> TrainBatch<B> {
     let rows: Vec<Vec<u32>> = (0..3).map(|r| vec![1, IMAGE, 2, 20 + r, 3]).collect();
     let masks: Vec<Vec<bool>> = rows
         .iter()
         .map(|r| (0..r.len()).map(|j| j >= 3).collect())
         .collect();
+    TrainBatch::<B>::from_sequences(
+        config,
+        &rows,
+        &masks,
+        0,
+        Some(images(&COLOURS[..3])),
+        &Default::default(),
+    )
+}
+
+/// Reading losses back every few steps changes when they are read, never what they are.
+#[test]
+fn deferred_loss_reads_give_the_same_records() {
+    type T = CpuTrainBackend;
     // One set of weights for both runs.
     let initial = micro_model::<T>(9);
     materialise(&initial);
     let run = |read_every| {
         let model = initial.clone();
-        let batch = TrainBatch::<T>::from_sequences(
-            model.config(),
-            &rows,
-            &masks,
-            0,
-            Some(images(&COLOURS[..3])),
-            &Default::default(),
-        );
+        let batch = three_row_batch::<T>(model.config());
         let config = TrainConfig {
             learning_rate: 1e-3,
             epochs: 7,
@@ -559,20 +565,8 @@ fn deferred_loss_reads_give_the_same_records() {
 #[test]
 fn a_nan_loss_stops_training_with_its_step() {
     type T = CpuTrainBackend;
-    let rows: Vec<Vec<u32>> = (0..3).map(|r| vec![1, IMAGE, 2, 20 + r, 3]).collect();
-    let masks: Vec<Vec<bool>> = rows
-        .iter()
-        .map(|r| (0..r.len()).map(|j| j >= 3).collect())
-        .collect();
     let model = micro_model::<T>(9);
-    let mut batch = TrainBatch::<T>::from_sequences(
-        model.config(),
-        &rows,
-        &masks,
-        0,
-        Some(images(&COLOURS[..3])),
-        &Default::default(),
-    );
+    let mut batch = three_row_batch::<T>(model.config());
     // Pixels that are not numbers: every logit, so every loss, is NaN.
     let images = batch.images.as_mut().expect("images");
     images.pixel_values = images.pixel_values.clone().mul_scalar(f32::NAN);

@@ -588,10 +588,14 @@ pub fn prompts_for<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Vec<Prompt> {
 /// red circle: a small one, so the answer is 1." Closed-ended (the final answer is what a vote
 /// compares) and of task [`TaskType::Reasoning`].
 pub fn reasoning_prompts<R: Rng + ?Sized>(scene: &Scene, n: usize, rng: &mut R) -> Vec<Prompt> {
+    let forms = if decided_pairs(scene).is_empty() {
+        2
+    } else {
+        3
+    };
     (0..n)
         .map(|_| {
-            let spatial = !decided_pairs(scene).is_empty();
-            let (question, answer) = match rng.random_range(0..if spatial { 3 } else { 2 }) {
+            let (question, answer) = match rng.random_range(0..forms) {
                 0 => {
                     let item = count_item(scene, rng);
                     let found: Vec<&Object> = scene
