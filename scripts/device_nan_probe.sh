@@ -11,6 +11,9 @@
 #   plain_loss  loss_per = token, mark_weight = 1, patch_probe = 0
 #   upstream_pool  JUDGEFLOW_MEMORY_POOL=upstream (cubecl's pool as published)
 #   emulated    JUDGEFLOW_OPTIMIZER=emulated (the fused AdamW's arithmetic as tensor operations)
+#   check       JUDGEFLOW_OPTIMIZER=check: the kernels and their tensor form on the same inputs
+#               every step, the tensor form's result kept; each parameter where the kernels part
+#               from it is said with its gradient's layout (not in the default set: slow)
 # PROBES="as_run emulated" runs a subset (default: all).
 # First call (session 23, H100): every probe NaN by step 60 except burn_adamw (loss 0.37 at
 # step 600): the fused AdamW step is where it breaks.
@@ -48,6 +51,7 @@ for name in ${PROBES:-as_run cubek burn_adamw burn_ops lr1e-3 plain_loss upstrea
             --set pretrain.mark_weight=1 --set pretrain.patch_probe=0 & ;;
         upstream_pool) probe upstream_pool "${cb[@]}" JUDGEFLOW_MEMORY_POOL=upstream -- & ;;
         emulated) probe emulated "${cb[@]}" JUDGEFLOW_OPTIMIZER=emulated -- & ;;
+        check) probe check "${cb[@]}" JUDGEFLOW_OPTIMIZER=check -- & ;;
         *) echo "device_nan_probe: unknown probe $name" >&2 ;;
     esac
 done
@@ -55,5 +59,10 @@ wait
 for f in "$raw"/*.log; do
     echo "== $(basename "$f" .log)"
     sed 's/\x1b\[[0-9;]*m//g' "$f" | grep -E "steps \(|trained|ERROR" | sed 's/^.*INFO //' | cut -c1-160
+    # The check's findings: how many, and the first forty.
+    if grep -q "optimizer check" "$f"; then
+        echo "optimizer check: $(grep -c "optimizer check" "$f") findings, the first 40:"
+        grep "optimizer check" "$f" | head -40 | cut -c1-300
+    fi
 done | tee "$final/nan_probe.txt"
 tar -czf "$final/nan_probe_raw.tar.gz" -C /tmp nan_probe

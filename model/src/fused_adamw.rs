@@ -21,7 +21,9 @@
 //! loop uses the kernels only on CUDA and only when asked (`JUDGEFLOW_OPTIMIZER=fused`,
 //! [`FusedAdamW::for_backend`]: since session 23 burn's AdamW is the default, see
 //! [`OPTIMIZER_VAR`]); `JUDGEFLOW_OPTIMIZER=emulated` runs that tensor-operation form instead
-//! (the device script's reference for the kernels).
+//! (the device script's reference for the kernels), and `JUDGEFLOW_OPTIMIZER=check` runs both
+//! on the same inputs every step, trains with the tensor form and says on stderr every parameter
+//! where the kernels' result parts from it (a diagnostic: it reads back every parameter).
 
 use std::collections::HashMap;
 
@@ -37,7 +39,8 @@ use crate::train::{TrainConfig, add_squares, clip_factor};
 /// The environment variable that picks the optimizer on CUDA when the training configuration
 /// leaves it to the backend: `burn` (unset: the default), `fused` (the kernels) or `emulated`
 /// (the fused step's arithmetic as tensor operations: the device script's reference for the
-/// kernels). Not `fused` by default: session 23's pretraining of `micro` (the lab's recipe,
+/// kernels) or `check` (both on the same inputs, compared parameter by parameter, the tensor
+/// form's result kept). Not `fused` by default: session 23's pretraining of `micro` (the lab's recipe,
 /// `pipelines/self_train.toml`) turned NaN within 60 steps with it (notes/gpu.md, "Session
 /// 23"), at learning rates 3e-3 and 1e-3, with either matmul and with burn's norms, RoPE and
 /// softmax; burn's AdamW trained it. `tiny`'s 32 steps in session 20 agreed with the tensor
@@ -51,6 +54,7 @@ pub const OPTIMIZER_VAR: &str = "JUDGEFLOW_OPTIMIZER";
 enum Wanted {
     Kernels,
     Emulated,
+    Check,
     Burn,
 }
 
@@ -60,12 +64,13 @@ fn wanted() -> Wanted {
     match std::env::var(OPTIMIZER_VAR).as_deref() {
         Ok("fused") => Wanted::Kernels,
         Ok("emulated") => Wanted::Emulated,
+        Ok("check") => Wanted::Check,
         Err(_) | Ok("burn") => Wanted::Burn,
         Ok(v) => {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| {
                 eprintln!(
-                    "{OPTIMIZER_VAR}={v:?} is none of \"burn\", \"fused\", \"emulated\": using burn"
+                    "{OPTIMIZER_VAR}={v:?} is none of \"burn\", \"fused\", \"emulated\", \"check\": using burn"
                 )
             });
             Wanted::Burn
@@ -91,6 +96,10 @@ pub struct FusedAdamW<B: Backend> {
     max_norm: Option<f64>,
     /// The kernels (burn-cubecl's CUDA tensors) or their arithmetic in tensor operations.
     kernels: bool,
+    /// Both, compared on every parameter ([`Wanted::Check`]); the tensor form's result is kept.
+    check: bool,
+    /// Steps taken (for the check's report).
+    steps: usize,
     moments: HashMap<ParamId, (B::FloatTensorPrimitive, B::FloatTensorPrimitive, i32)>,
 }
 
@@ -103,6 +112,8 @@ impl<B: Backend> FusedAdamW<B> {
             weight_decay: config.weight_decay,
             max_norm: config.max_grad_norm,
             kernels,
+            check: false,
+            steps: 0,
             moments: HashMap::new(),
         }
     }
@@ -117,6 +128,7 @@ impl<B: Backend> FusedAdamW<B> {
             return match wanted() {
                 Wanted::Kernels => Some(Self::with(config, true)),
                 Wanted::Emulated => Some(Self::emulated(config)),
+                Wanted::Check => Some(Self::checked(config)),
                 Wanted::Burn => None,
             };
         }
@@ -138,6 +150,15 @@ impl<B: Backend> FusedAdamW<B> {
         Self::with(config, false)
     }
 
+    /// Both the kernels and their tensor form, compared on every parameter (differences said on
+    /// stderr), the tensor form's result kept. Off CUDA both are the tensor form.
+    pub fn checked(config: &TrainConfig) -> Self {
+        Self {
+            check: true,
+            ..Self::with(config, true)
+        }
+    }
+
     /// One step at learning rate `lr`: clips every gradient in `grads` and updates its
     /// parameter in `module`. Returns the module and the global gradient norm before clipping.
     pub fn step<A: AutodiffBackend<InnerBackend = B>, M: AutodiffModule<A>>(
@@ -151,10 +172,12 @@ impl<B: Backend> FusedAdamW<B> {
             .into_iter()
             .next()
             .expect("module on a device");
+        self.steps += 1;
         let mut squares = Squares::<A> {
             capacity: grads.len(),
             grads: &mut grads,
             kernels: self.kernels,
+            check: self.check,
             taken: HashMap::new(),
             partials: None,
             sum: None,
@@ -167,6 +190,17 @@ impl<B: Backend> FusedAdamW<B> {
             ..
         } = squares;
         let sum = match (partials, sum) {
+            (Some(p), Some(s)) if self.check => {
+                let kernel = tensor_of::<B, 1>(p).sum();
+                let (k, e) = (host_scalar(&kernel), host_scalar(&s));
+                if !k.is_finite() || (k - e).abs() > 1e-3 * e.abs().max(1e-12) {
+                    eprintln!(
+                        "optimizer check: step {}: gradients' sum of squares {k:e} from the kernels, {e:e} as tensor operations",
+                        self.steps
+                    );
+                }
+                s
+            }
             (Some(p), _) => tensor_of::<B, 1>(p).sum(),
             (None, Some(s)) => s,
             (None, None) => {
@@ -196,6 +230,8 @@ impl<B: Backend> FusedAdamW<B> {
 struct Squares<'a, A: AutodiffBackend> {
     grads: &'a mut GradientsParams,
     kernels: bool,
+    /// The tensor operations' sum as well as the kernels' partial sums.
+    check: bool,
     /// Gradients there may be: the partial sums' slots.
     capacity: usize,
     /// The gradients taken, by parameter; their count is the next slot.
@@ -219,6 +255,12 @@ impl<A: AutodiffBackend> ModuleVisitor<A> for Squares<'_, A> {
                 .get_or_insert_with(|| same(sum_squares_buffer(&grad, self.capacity)));
             let partials: Cube = same(partials.clone());
             sum_squares(&grad, &partials, slot);
+            if self.check {
+                add_squares(
+                    &mut self.sum,
+                    tensor_of::<A::InnerBackend, D>(same(grad.clone())),
+                );
+            }
             self.taken.insert(param.id, same(grad));
             return;
         }
@@ -258,8 +300,11 @@ impl<A: AutodiffBackend> ModuleMapper<A> for Update<'_, A> {
             correction_2: 1.0 - o.beta_2.powi(time),
         };
         let param = prim(tensor.inner());
-        let (updated, m, v) =
-            update::<A::InnerBackend, D>(o.kernels, param, grad, moments, &self.clip, scalars);
+        let (updated, m, v) = if o.check {
+            check::<A::InnerBackend, D>(o.steps, id, param, grad, moments, &self.clip, scalars)
+        } else {
+            update::<A::InnerBackend, D>(o.kernels, param, grad, moments, &self.clip, scalars)
+        };
         o.moments.insert(id, (m, v, time));
         let mut tensor = Tensor::<A, D>::from_inner(tensor_of::<A::InnerBackend, D>(updated));
         if require_grad {
@@ -285,6 +330,73 @@ struct Scalars {
 }
 
 type Primitive<B> = <B as BackendTypes>::FloatTensorPrimitive;
+
+/// A one-element tensor's value on the host, in f32.
+fn host_scalar<B: Backend>(t: &Tensor<B, 1>) -> f32 {
+    t.clone().cast(DType::F32).into_scalar().elem::<f32>()
+}
+
+/// The check's comparison of one result: the largest absolute difference, the largest
+/// magnitude of the tensor form's result, and whether the kernels' result has a value that is
+/// not a number (NaN or infinite).
+fn parted<B: Backend, const D: usize>(
+    kernels: &Primitive<B>,
+    reference: &Primitive<B>,
+) -> (f32, f32, bool) {
+    let k = tensor_of::<B, D>(kernels.clone()).cast(DType::F32);
+    let r = tensor_of::<B, D>(reference.clone()).cast(DType::F32);
+    let nonfinite = host_scalar(&(k.clone() - k.clone()).abs().max().reshape([1])).is_nan()
+        || !host_scalar(&k.clone().abs().max().reshape([1])).is_finite();
+    let diff = host_scalar(&(k - r.clone()).abs().max().reshape([1]));
+    let scale = host_scalar(&r.abs().max().reshape([1]));
+    (diff, scale, nonfinite)
+}
+
+/// One parameter's step both ways ([`Wanted::Check`]): the kernels and the tensor form on the
+/// same parameter, gradient, moments and clipping factor; says on stderr where the kernels'
+/// parameter parts from the tensor form's by more than a bf16 rounding (1/128 of its largest
+/// magnitude) or a moment by more than 1e-4 of its, with the gradient's shape and strides.
+/// Returns the tensor form's result.
+#[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+fn check<B: Backend, const D: usize>(
+    step: usize,
+    id: ParamId,
+    param: Primitive<B>,
+    grad: Primitive<B>,
+    moments: Option<(Primitive<B>, Primitive<B>)>,
+    clip: &Tensor<B, 1>,
+    s: Scalars,
+) -> (Primitive<B>, Primitive<B>, Primitive<B>) {
+    let layout = {
+        #[cfg(feature = "cuda")]
+        {
+            let g: kernels::Cube = kernels::same(grad.clone());
+            format!(
+                "shape {:?} strides {:?} {:?}",
+                g.meta.shape(),
+                g.meta.strides(),
+                g.dtype
+            )
+        }
+        #[cfg(not(feature = "cuda"))]
+        String::new()
+    };
+    let kernel = update::<B, D>(true, param.clone(), grad.clone(), moments.clone(), clip, s);
+    let reference = update::<B, D>(false, param, grad, moments, clip, s);
+    for (what, k, r, tolerance) in [
+        ("parameter", &kernel.0, &reference.0, 1.0 / 128.0),
+        ("first moment", &kernel.1, &reference.1, 1e-4),
+        ("second moment", &kernel.2, &reference.2, 1e-4),
+    ] {
+        let (diff, scale, nonfinite) = parted::<B, D>(k, r);
+        if nonfinite || diff > tolerance * scale.max(1e-30) {
+            eprintln!(
+                "optimizer check: step {step}: parameter {id} ({layout}): {what} parts: largest difference {diff:e}, largest magnitude {scale:e}, not a number: {nonfinite}"
+            );
+        }
+    }
+    reference
+}
 
 /// One parameter's step: (parameter, first moment, second moment). With `with_kernels`, the
 /// update kernel; else its arithmetic, element by element in f32, as tensor operations.

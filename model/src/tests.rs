@@ -418,6 +418,9 @@ fn fused_adamw_follows_burns_adamw() {
     };
     let (burns, burn_records) = run(OptimizerChoice::Burn);
     let (fused, fused_records) = run(OptimizerChoice::Fused);
+    // The check's step keeps the tensor form's result: on the CPU, the fused step's to the bit.
+    let (checked, checked_records) = run(OptimizerChoice::Checked);
+    assert_eq!(checked_records, fused_records);
     assert!(
         burn_records.iter().any(|r| r.grad_norm > 0.5),
         "the clipping never acts: {burn_records:?}"
@@ -433,7 +436,14 @@ fn fused_adamw_follows_burns_adamw() {
             "{b:?} against {f:?}"
         );
     }
-    let (burns, fused) = (weights(&burns), weights(&fused));
+    let (burns, fused, checked) = (weights(&burns), weights(&fused), weights(&checked));
+    for ((name, f), (_, c)) in fused.iter().zip(&checked) {
+        assert_eq!(
+            f.to_vec::<f32>().unwrap(),
+            c.to_vec::<f32>().unwrap(),
+            "{name}: the checked step parts from the fused one"
+        );
+    }
     let mut moved = 0;
     for (((name, s), (_, b)), (_, f)) in start.iter().zip(&burns).zip(&fused) {
         let (s, b, f) = (

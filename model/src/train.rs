@@ -162,6 +162,10 @@ pub enum OptimizerChoice {
     Burn,
     /// [`FusedAdamW`]: its kernels on CUDA, their arithmetic in tensor operations elsewhere.
     Fused,
+    /// [`FusedAdamW`]'s kernels and their tensor form on the same inputs every step, compared
+    /// parameter by parameter (differences said on stderr), the tensor form's result kept: a
+    /// diagnostic of the kernels (`JUDGEFLOW_OPTIMIZER=check` on CUDA).
+    Checked,
 }
 
 impl Default for TrainConfig {
@@ -445,6 +449,7 @@ impl<B: AutodiffBackend> Step<B> {
             OptimizerChoice::Backend => FusedAdamW::for_backend(config),
             OptimizerChoice::Burn => None,
             OptimizerChoice::Fused => Some(FusedAdamW::new(config)),
+            OptimizerChoice::Checked => Some(FusedAdamW::checked(config)),
         };
         if let Some(fused) = fused {
             return Self::Fused(fused);
