@@ -9,7 +9,10 @@
 #   oneorder one random presentation order (judge.orders = random)
 #   oracle   gold decides the closed-ended pairs (vote.method = oracle)
 #   noreason no closed-ended questions asked with their reasoning in the loop (the prompt
-#            world's reasoning_examples = 0, sample_reasoning.limit = 0), the same base
+#            world's reasoning_examples = 0, sample_reasoning.limit = 0), the same base (for
+#            judge_lab_self_train.toml, which has them on; self_train.toml has them off)
+#   reason   self_train.toml with them on: the pretraining corpus's and the prompt world's
+#            reasoning_examples = 2, sample_reasoning.limit = 600 (a base of its own)
 # The cache (.judgeflow, git-ignored) survives between calls while the machine stays warm, so
 # a call cut short by its time limit resumes where it stopped: call again with the same seeds.
 # Every seed and variant but `control` shares one pretraining (self_train.toml pins its seed),
@@ -54,6 +57,7 @@ sets_for() {
         oneorder) echo "--set judge.orders=random" ;;
         oracle) echo "--set vote.method=oracle --set vote_reasoning.method=oracle" ;;
         # The prompt world is `prompts` in self_train.toml, `world` in judge_lab_self_train.toml.
+        reason) echo "--set world.reasoning_examples=2 --set prompts.reasoning_examples=2 --set sample_reasoning.limit=600" ;;
         noreason) if [ "${REASONING_WORLD:-prompts}" = world ]; then
                 echo "--set world.reasoning_examples=0 --set sample_reasoning.limit=0"
             else

@@ -77,6 +77,11 @@ fn the_science_grid_variants_of_self_train_pass_check() {
         vec!["vote.method=oracle"],
         vec!["vote.method=oracle", "vote_reasoning.method=oracle"],
         vec!["prompts.reasoning_examples=0", "sample_reasoning.limit=0"],
+        vec![
+            "world.reasoning_examples=2",
+            "prompts.reasoning_examples=2",
+            "sample_reasoning.limit=600",
+        ],
         vec!["pipeline.seed=3"],
         vec!["pretrain.gate_init=1.0"],
         vec!["pretrain.lr=3e-3"],
