@@ -38,7 +38,9 @@
 use std::collections::BTreeMap;
 
 use judgeflow_engine::choice_enum;
-use judgeflow_world::{CorruptionKind, Prompt, Scene, WordLists, check_caption, corrupt_text};
+use judgeflow_world::{
+    CorruptionKind, Prompt, Scene, TaskType, WordLists, check_caption, corrupt_text,
+};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -59,7 +61,11 @@ pub(crate) struct JudgeRow {
 
 choice_enum! {
     /// What a judge-format row's reasoning says before its verdict.
-    pub enum JudgeReasoning { Describe = "describe", Compare = "compare" }
+    pub enum JudgeReasoning {
+        Describe = "describe",
+        Compare = "compare",
+        CompareFinal = "compare_final",
+    }
 }
 
 /// Where a row's worse answer comes from.
@@ -89,11 +95,18 @@ pub(crate) fn judge_rows<R: Rng>(
         let (a, b) = pair.shown();
         let description = judgeflow_world::caption(scenes[s], rng);
         let mut text = format!("In the image: {description}");
-        if reasoning == JudgeReasoning::Compare {
+        if reasoning != JudgeReasoning::Describe {
             let gold = normalize_answer(&pair.prompt.answer);
+            let final_only = reasoning == JudgeReasoning::CompareFinal;
             for (letter, answer) in [("A", a), ("B", b)] {
                 text.push_str(&format!(" Answer {letter}: "));
-                text.push_str(&answer_checks(scenes[s], pair.prompt, answer, &gold));
+                text.push_str(&answer_checks(
+                    scenes[s],
+                    pair.prompt,
+                    answer,
+                    &gold,
+                    final_only,
+                ));
             }
         }
         out.push(JudgeRow {
@@ -271,12 +284,30 @@ impl<'a> AnswerPool<'a> {
 /// One answer restated claim by claim with each claim's truth: "two red circles (true), one
 /// blue square (false)." A closed answer is one claim, true when it is the gold answer; a
 /// description none of whose sentences reads as a claim is one claim, true when it is the gold
-/// description. An all-true description that leaves objects out says how many.
-fn answer_checks(scene: &Scene, prompt: &Prompt, answer: &str, gold: &str) -> String {
+/// description. An all-true description that leaves objects out says how many. With
+/// `final_only`, a justified answer ("There is 1 circle: a large blue one, so the answer is 1.")
+/// is restated by its final answer alone ("the answer is 1 (true).").
+fn answer_checks(
+    scene: &Scene,
+    prompt: &Prompt,
+    answer: &str,
+    gold: &str,
+    final_only: bool,
+) -> String {
     let mark = |holds: bool| if holds { "(true)" } else { "(false)" };
     let whole = |holds: bool| format!("{} {}.", answer.trim_end_matches('.'), mark(holds));
     if !prompt.open {
-        return whole(normalize_answer(answer) == gold);
+        let holds = normalize_answer(answer) == gold;
+        // Why: a small judge does not copy a whole justified answer back (session 23: half of
+        // its verdicts on them broke); the final answer after "answer is" is a few tokens.
+        return match answer.rsplit_once("answer is") {
+            Some((_, last)) if final_only && prompt.task == TaskType::Reasoning => format!(
+                "the answer is {} {}.",
+                last.trim().trim_end_matches('.'),
+                mark(holds)
+            ),
+            _ => whole(holds),
+        };
     }
     let check = check_caption(scene, answer);
     if check.claims.is_empty() {
@@ -481,6 +512,71 @@ mod tests {
             assert_ne!(normalize_answer(gold), normalize_answer(worse), "{r:?}");
         }
         assert!(justified > 50, "{justified} rows over justified answers");
+    }
+
+    /// `compare_final`: the same rows as `compare`, but a justified answer is restated by its
+    /// final answer alone, marked the same; every other answer as `compare` restates it.
+    #[test]
+    fn compare_final_restates_a_justified_answer_by_its_final_answer() {
+        let (scenes, mut prompts) = world(300);
+        for (s, ps) in scenes.iter().zip(prompts.iter_mut()) {
+            ps.extend(judgeflow_world::reasoning_prompts(
+                s,
+                2,
+                &mut rng(s.seed ^ 7),
+            ));
+        }
+        let refs: Vec<&Scene> = scenes.iter().collect();
+        let draw =
+            |reasoning| judge_rows(&refs, &prompts, 2.0, 0.5, reasoning, |i| rng(13 + i as u64));
+        let (whole, last) = (
+            draw(JudgeReasoning::Compare),
+            draw(JudgeReasoning::CompareFinal),
+        );
+        assert_eq!(whole.len(), last.len());
+        let (mut justified, mut same) = (0, 0);
+        for (w, f) in whole.iter().zip(&last) {
+            assert_eq!((&w.prompt, w.gold_at), (&f.prompt, f.gold_at));
+            assert_eq!(parse_verdict(&f.response).map(|v| v.0), Some(f.gold_at));
+            if !w.prompt.contains("so the answer is") {
+                same += 1;
+                assert_eq!(w.response, f.response);
+                continue;
+            }
+            justified += 1;
+            let reasoning = reasoning_of(&f.response);
+            let (_, checks) = reasoning.split_once(" Answer A: ").expect("both restated");
+            let (a, b) = checks.split_once(" Answer B: ").expect("B after A");
+            let (gold, worse) = match f.gold_at {
+                Verdict::A => (a, b),
+                Verdict::B => (b, a),
+            };
+            assert!(
+                gold.starts_with("the answer is ") && gold.ends_with(" (true)."),
+                "{f:?}"
+            );
+            assert!(
+                worse.starts_with("the answer is ") && worse.ends_with(" (false)."),
+                "{f:?}"
+            );
+            assert!(!gold.contains(':') && !worse.contains(':'), "{f:?}");
+            // The restated final answers are the shown answers' final answers.
+            let shown_gold = match f.gold_at {
+                Verdict::A => f.prompt.split("\nAnswer A: ").nth(1),
+                Verdict::B => f.prompt.split("\nAnswer B: ").nth(1),
+            }
+            .and_then(|t| t.lines().next())
+            .expect("the gold answer shown");
+            assert_eq!(
+                normalize_answer(gold.trim_end_matches(" (true).")),
+                normalize_answer(shown_gold),
+                "{f:?}"
+            );
+        }
+        assert!(
+            justified > 50 && same > 50,
+            "{justified} justified, {same} others"
+        );
     }
 
     #[test]

@@ -181,8 +181,10 @@ operator_params! {
         /// of the version without it
         judge_hard_share: f64 [0.0..=1.0] = 0.0,
         /// what those rows' reasoning says: `describe` (an independent description of the
-        /// image) or `compare` (the description, then each answer restated claim by claim,
-        /// each claim marked true or false)
+        /// image), `compare` (the description, then each answer restated claim by claim,
+        /// each claim marked true or false) or `compare_final` (as `compare`, but a justified
+        /// answer, see `reasoning_judged`, restated by its final answer alone: "the answer is
+        /// 1 (true).")
         judge_reasoning: JudgeReasoning = JudgeReasoning::Describe,
         /// reading rows per scene: two answers drawn as for the judge rows (same
         /// `judge_hard_share`), and one of them, named by its letter, asked for word for word;
