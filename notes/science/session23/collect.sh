@@ -10,7 +10,7 @@ K="${1:-3}"
 # BASE (default the continued base) and OUT (default this folder) for another base:
 #   BASE=/tmp/lab23/base_judged OUT=notes/science/session23/judged bash .../collect.sh 3
 D=${OUT:-notes/science/session23}; P=notes/science/session12/paired.py; G=notes/science/session19/gap.py
-L=/tmp/lab23; BIN=${BIN:-$L/judgeflow}; C=$L/cache_st; F=$L/lab_self_train.toml
+L=${L:-/tmp/lab23}; BIN=${BIN:-$L/judgeflow}; C=$L/cache_st; F=$L/lab_self_train.toml
 BASE=${BASE:-$L/base_cont}; E=$L/exp_$(basename $BASE)
 mkdir -p $D
 sets=(--set base.path=$BASE --set filter.min_agree=0.75 --set sample_open.limit=600

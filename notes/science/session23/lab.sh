@@ -14,7 +14,7 @@
 # without them (`world.reasoning_examples=0`, `sample_reasoning.limit=0`).
 set -uo pipefail
 cd /work/main
-L=/tmp/lab23; BIN=${BIN:-$L/judgeflow}; BASE=${BASE:-$L/base_cont}
+L=${L:-/tmp/lab23}; BIN=${BIN:-$L/judgeflow}; BASE=${BASE:-$L/base_cont}
 base_sets=($(cat notes/science/session13/B6s3.sets.txt) --set world.reasoning_examples=2)
 case "$1" in
 base)
