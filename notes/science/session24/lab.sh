@@ -21,7 +21,7 @@ final)
     $BIN export notes/science/session23/continue.toml pretrain.model "${final_sets[@]}" \
         --cache $L/cache_cont --to $L/base_final
     for n in eval_base eval_base_blind; do
-        $BIN show notes/science/session23/continue.toml $n.metrics "${final_sets[@]}" \
+        $BIN show notes/science/session23/continue.toml $n "${final_sets[@]}" \
             --cache $L/cache_cont
     done > $L/base_final.eval.txt 2>&1 ;;
 run)
