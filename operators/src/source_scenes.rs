@@ -371,7 +371,10 @@ impl TypedOperator for ScenesBenchSource {
         // 2: pairs without a length shortcut (world/src/bench.rs). 3: the `prompts` port.
         // 4: the `scenes` port. 5: no rejected answer claims more objects than the world's
         // scenes hold (a one-object world's reasoning pairs had "There are 2 diamonds").
-        5
+        // 6: a one-object world's reasoning pairs draw counting or comparison on a coin, each
+        // question with both answers (its counting pairs favoured the answer that finds
+        // something 90% of the time); other worlds' pairs unchanged.
+        6
     }
     fn doc(&self) -> &'static str {
         "gold preference pairs on held-out synthetic scenes (general / hallucination / reasoning)"
