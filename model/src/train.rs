@@ -154,8 +154,8 @@ pub struct TrainConfig {
 /// Which implementation of the optimizer step (global-norm clipping, then AdamW) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OptimizerChoice {
-    /// burn's AdamW, unless `JUDGEFLOW_OPTIMIZER` asks for the fused kernels (`fused`) or their
-    /// tensor form (`emulated`) on burn's CUDA backend.
+    /// burn's AdamW, unless `JUDGEFLOW_OPTIMIZER` asks for the fused kernels (`fused`), their
+    /// tensor form (`emulated`) or both compared (`check`) on burn's CUDA backend.
     #[default]
     Backend,
     /// burn's AdamW after judgeflow's clipping, on every backend.

@@ -345,6 +345,30 @@ mod tests {
         (scenes, prompts)
     }
 
+    /// [`world`], each scene's prompts with two questions asked with their reasoning added.
+    fn world_with_reasoning(n: u64) -> (Vec<Scene>, Vec<Vec<Prompt>>) {
+        let (scenes, mut prompts) = world(n);
+        for (s, ps) in scenes.iter().zip(prompts.iter_mut()) {
+            ps.extend(judgeflow_world::reasoning_prompts(
+                s,
+                2,
+                &mut rng(s.seed ^ 7),
+            ));
+        }
+        (scenes, prompts)
+    }
+
+    /// A `compare` row's restatements of the gold and the worse answer.
+    fn restated(row: &JudgeRow) -> (&str, &str) {
+        let reasoning = reasoning_of(&row.response);
+        let (_, checks) = reasoning.split_once(" Answer A: ").expect("both restated");
+        let (a, b) = checks.split_once(" Answer B: ").expect("B after A");
+        match row.gold_at {
+            Verdict::A => (a, b),
+            Verdict::B => (b, a),
+        }
+    }
+
     #[test]
     fn verdicts_name_the_gold_answer_and_positions_are_balanced() {
         let (scenes, prompts) = world(300);
@@ -478,14 +502,7 @@ mod tests {
     /// answer whole, marked by its final answer, and the verdict names the gold one.
     #[test]
     fn justified_answers_are_restated_whole_and_marked_by_their_final_answer() {
-        let (scenes, mut prompts) = world(300);
-        for (s, ps) in scenes.iter().zip(prompts.iter_mut()) {
-            ps.extend(judgeflow_world::reasoning_prompts(
-                s,
-                2,
-                &mut rng(s.seed ^ 7),
-            ));
-        }
+        let (scenes, prompts) = world_with_reasoning(300);
         let refs: Vec<&Scene> = scenes.iter().collect();
         let rows = judge_rows(&refs, &prompts, 2.0, 0.5, JudgeReasoning::Compare, |i| {
             rng(11 + i as u64)
@@ -497,13 +514,7 @@ mod tests {
         {
             justified += 1;
             assert_eq!(parse_verdict(&r.response).map(|v| v.0), Some(r.gold_at));
-            let reasoning = reasoning_of(&r.response);
-            let (_, checks) = reasoning.split_once(" Answer A: ").expect("both restated");
-            let (a, b) = checks.split_once(" Answer B: ").expect("B after A");
-            let (gold, worse) = match r.gold_at {
-                Verdict::A => (a, b),
-                Verdict::B => (b, a),
-            };
+            let (gold, worse) = restated(r);
             assert!(
                 gold.contains("so the answer is") && gold.ends_with("(true)."),
                 "{r:?}"
@@ -518,14 +529,7 @@ mod tests {
     /// final answer alone, marked the same; every other answer as `compare` restates it.
     #[test]
     fn compare_final_restates_a_justified_answer_by_its_final_answer() {
-        let (scenes, mut prompts) = world(300);
-        for (s, ps) in scenes.iter().zip(prompts.iter_mut()) {
-            ps.extend(judgeflow_world::reasoning_prompts(
-                s,
-                2,
-                &mut rng(s.seed ^ 7),
-            ));
-        }
+        let (scenes, prompts) = world_with_reasoning(300);
         let refs: Vec<&Scene> = scenes.iter().collect();
         let draw =
             |reasoning| judge_rows(&refs, &prompts, 2.0, 0.5, reasoning, |i| rng(13 + i as u64));
@@ -544,13 +548,7 @@ mod tests {
                 continue;
             }
             justified += 1;
-            let reasoning = reasoning_of(&f.response);
-            let (_, checks) = reasoning.split_once(" Answer A: ").expect("both restated");
-            let (a, b) = checks.split_once(" Answer B: ").expect("B after A");
-            let (gold, worse) = match f.gold_at {
-                Verdict::A => (a, b),
-                Verdict::B => (b, a),
-            };
+            let (gold, worse) = restated(f);
             assert!(
                 gold.starts_with("the answer is ") && gold.ends_with(" (true)."),
                 "{f:?}"
@@ -601,17 +599,11 @@ mod tests {
             let checks = reasoning
                 .strip_prefix(described)
                 .unwrap_or_else(|| panic!("starts with the description: {c:?}"));
+            assert!(checks.starts_with(" Answer A: "), "A first: {c:?}");
             assert_eq!(parse_verdict(&c.response).map(|v| v.0), Some(c.gold_at));
             // The gold answer's restatement holds throughout; the other's has a false claim,
             // or leaves objects out.
-            let (a, b) = checks
-                .split_once(" Answer B: ")
-                .unwrap_or_else(|| panic!("both answers restated: {checks:?}"));
-            let a = a.strip_prefix(" Answer A: ").expect("A first");
-            let (gold, worse) = match c.gold_at {
-                Verdict::A => (a, b),
-                Verdict::B => (b, a),
-            };
+            let (gold, worse) = restated(c);
             assert!(
                 gold.contains("(true)") && !gold.contains("(false)"),
                 "{c:?}"

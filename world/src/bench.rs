@@ -400,23 +400,31 @@ fn one_object_reasoning_pair<R: Rng + ?Sized>(
     max_objects: usize,
     rng: &mut R,
 ) -> BenchPair {
-    let counting: Vec<Candidate> = [false, true]
+    // Drawn first, then their candidates: `count_candidates` draws from `rng` too.
+    let count_items: Vec<CountItem> = [false, true]
         .into_iter()
-        .filter_map(|positive| count_item_where(scene, rng, |n| (n > 0) == positive))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .flat_map(|item| count_candidates(scene, &item, rng))
+        .filter_map(|positive| {
+            draw_where(
+                rng,
+                |r| count_item(scene, r),
+                |item| (item.answer > 0) == positive,
+            )
+        })
+        .collect();
+    let counting: Vec<Candidate> = count_items
+        .iter()
+        .flat_map(|item| count_candidates(scene, item, rng))
         .collect();
     let comparison: Vec<Candidate> = [false, true]
         .into_iter()
         .filter_map(|yes| {
-            (0..32)
-                .map(|_| comparison_item(scene, rng))
-                .find(|item| item.answer(scene) == yes)
+            draw_where(
+                rng,
+                |r| comparison_item(scene, r),
+                |item| item.answer(scene) == yes,
+            )
         })
-        .collect::<Vec<_>>()
-        .iter()
-        .flat_map(|item| comparison_candidates(scene, item))
+        .flat_map(|item| comparison_candidates(scene, &item))
         .collect();
     let forms: Vec<Vec<Candidate>> = [counting, comparison]
         .into_iter()
@@ -434,16 +442,14 @@ fn one_object_reasoning_pair<R: Rng + ?Sized>(
     pair(Dimension::Reasoning, picked)
 }
 
-/// A counting question, drawn as the corpus draws them, whose answer `keep` accepts: the first of
-/// 32 draws, or none where such an answer is that rare (every colour in the scene, say).
-fn count_item_where<R: Rng + ?Sized>(
-    scene: &Scene,
+/// The first of 32 draws that `keep` accepts, or none where such a draw is that rare (a count
+/// of 0 when the scene holds every colour, say).
+fn draw_where<T, R: Rng + ?Sized>(
     rng: &mut R,
-    keep: impl Fn(usize) -> bool,
-) -> Option<CountItem> {
-    (0..32)
-        .map(|_| count_item(scene, rng))
-        .find(|item| keep(item.answer))
+    mut draw: impl FnMut(&mut R) -> T,
+    keep: impl Fn(&T) -> bool,
+) -> Option<T> {
+    (0..32).map(|_| draw(rng)).find(|item| keep(item))
 }
 
 /// The true relation and answer vs the opposite relation and the answer it implies.

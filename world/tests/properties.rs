@@ -444,6 +444,23 @@ fn every_task_and_error_kind_occurs() {
     }
 }
 
+/// The bench of `scenes` scenes (seeds `i | high_bit`) with every dimension's length wishes
+/// exactly balanced, as the `scenes_bench` source makes them.
+fn balanced_bench(config: &WorldConfig, scenes: u64, high_bit: u64) -> Vec<BenchPair> {
+    (0..scenes)
+        .flat_map(|i| {
+            let seed = i | high_bit;
+            let longer = [i % 2 == 0, i % 4 < 2, (i / 2) % 2 == 0];
+            bench_pairs_directed(
+                &draw_scene(config, seed),
+                longer,
+                config.max_objects,
+                &mut rng(seed),
+            )
+        })
+        .collect()
+}
+
 /// Share of pairs a text-only rule wins: `prefer(chosen, rejected)` says which answer it picks
 /// (`Greater`: the first), ties count one half.
 fn text_rule_score(pairs: &[&BenchPair], prefer: impl Fn(&str, &str) -> std::cmp::Ordering) -> f64 {
@@ -478,18 +495,20 @@ fn length_does_not_predict_the_better_answer() {
     for ((name, config), balanced) in worlds.iter().flat_map(|w| [(w, false), (w, true)]) {
         let tolerance = if balanced { 0.03 } else { 0.05 };
         let name = format!("{name}{}", if balanced { " balanced" } else { "" });
-        let pairs: Vec<BenchPair> = (0..1200u64)
-            .flat_map(|i| {
-                let seed = i | (1 << 63);
-                let scene = draw_scene(config, seed);
-                if balanced {
-                    let longer = [i % 2 == 0, i % 4 < 2, (i / 2) % 2 == 0];
-                    bench_pairs_directed(&scene, longer, config.max_objects, &mut rng(seed))
-                } else {
-                    bench_pairs(&scene, config.max_objects, &mut rng(seed))
-                }
-            })
-            .collect();
+        let pairs: Vec<BenchPair> = if balanced {
+            balanced_bench(config, 1200, 1 << 63)
+        } else {
+            (0..1200u64)
+                .flat_map(|i| {
+                    let seed = i | (1 << 63);
+                    bench_pairs(
+                        &draw_scene(config, seed),
+                        config.max_objects,
+                        &mut rng(seed),
+                    )
+                })
+                .collect()
+        };
         for dim in [
             Dimension::General,
             Dimension::Hallucination,
@@ -633,13 +652,8 @@ fn no_reasoning_question_form_favours_an_answer_by_its_text() {
     let chars = |s: &str| s.chars().count();
     let mut failures = Vec::new();
     for (name, config) in [("one-object", one), ("default", WorldConfig::default())] {
-        let pairs: Vec<BenchPair> = (0..2400u64)
-            .flat_map(|i| {
-                let seed = i | (1 << 62);
-                let scene = draw_scene(&config, seed);
-                let longer = [i % 2 == 0, i % 4 < 2, (i / 2) % 2 == 0];
-                bench_pairs_directed(&scene, longer, config.max_objects, &mut rng(seed))
-            })
+        let pairs: Vec<BenchPair> = balanced_bench(&config, 2400, 1 << 62)
+            .into_iter()
             .filter(|p| p.dimension == Dimension::Reasoning)
             .collect();
         let of_kind = |kind: &str| -> Vec<&BenchPair> {
