@@ -26,7 +26,10 @@
 #   JUDGEFLOW_MATMUL=cublas JUDGEFLOW_MATMUL_SMALL_M=cublas: cuBLAS products (the faster step);
 #   ITERATIONS (default 5, self_train.toml's `times`) is how many iterations are collected;
 #   PIPELINE (default pipelines/self_train.toml) runs another file the same way (its `[sweep]`
-#   dropped: the seeds are this script's processes); scripts/device_lab_self_train.sh uses it.
+#   dropped: the seeds are this script's processes); scripts/device_lab_self_train.sh uses it;
+#   RAW (default /tmp/science_raw) names the raw folder and the archive ($OUT/$(basename RAW).tar.gz),
+#   so that two grids can run side by side in one call, each with its own JUDGEFLOW_CACHE
+#   (e.g. one per JUDGEFLOW_OPTIMIZER: the cache key does not see the environment).
 set -uo pipefail
 limit="${1:-500}"
 seeds="${2:-1 2 3}"
@@ -34,7 +37,7 @@ shift $(( $# < 2 ? $# : 2 ))
 variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(main control nofilter oneorder oracle)
 out="${OUT:-/tmp/out}"
-raw=/tmp/science_raw
+raw="${RAW:-/tmp/science_raw}"
 mkdir -p "$raw"
 bin=./.bin/judgeflow
 pipeline="${PIPELINE:-pipelines/self_train.toml}"
@@ -69,13 +72,13 @@ sets_for() {
 deadline=$(( $(date +%s) + limit ))
 run_seed() {
     local seed="$1"
-    local p="/tmp/science_s$seed.toml"
+    local p="/tmp/$(basename "$raw")_s$seed.toml"
     seeded "$seed" "$p"
     for v in "${variants[@]}"; do
         local left=$(( deadline - $(date +%s) ))
         [ "$left" -gt 20 ] || { echo "seed $seed: no time left for $v"; break; }
         # shellcheck disable=SC2046
-        JUDGEFLOW_KERNEL_CACHE="/tmp/kernels_s$seed" RUST_LOG=info,cubecl=warn \
+        JUDGEFLOW_KERNEL_CACHE="/tmp/kernels_$(basename "$raw")_s$seed" RUST_LOG=info,cubecl=warn \
             timeout "$left" "$bin" run "$p" $(sets_for "$v") \
             > "$raw/run_s${seed}_$v.txt" 2> "$raw/run_s${seed}_$v.log"
         local rc=$?
@@ -104,6 +107,6 @@ done
 wait
 nvidia-smi --query-gpu=memory.used --format=csv,noheader >> "$raw/gpu.txt"
 # Every node's wall time, cache hit or miss, per run (the grid's timing comes from these).
-cp -r .judgeflow/traces "$raw/traces" 2>/dev/null || true
-tar -czf "$out/science_raw.tar.gz" -C /tmp science_raw
+cp -r "${JUDGEFLOW_CACHE:-.judgeflow}/traces" "$raw/traces" 2>/dev/null || true
+tar -czf "$out/$(basename "$raw").tar.gz" -C "$(dirname "$raw")" "$(basename "$raw")"
 ls -la "$out"

@@ -13,6 +13,7 @@ A variant's last iteration is the highest `evaluate@K` that every one of its see
 
 import json
 import math
+import re
 import os
 import random
 import statistics
@@ -74,6 +75,16 @@ def paired(items0, items1, seed=0, reps=4000):
     return sum(d) / n, means[int(0.025 * reps)], means[int(0.975 * reps) - 1], n
 
 
+def paired_by_kind(items0, items1):
+    """Per bench dimension: the mean paired difference over the items decided in both."""
+    a, b = correct_by_item(items0), correct_by_item(items1)
+    kind = dict(zip(items0["pair_id"], items0["kind"]))
+    out = {}
+    for k in sorted(set(a) & set(b)):
+        out.setdefault(kind[k], []).append(int(b[k]) - int(a[k]))
+    return {k: sum(v) / len(v) for k, v in out.items()}
+
+
 def across(values):
     n = len(values)
     if n < 2:
@@ -85,7 +96,9 @@ def across(values):
 
 def main():
     d = sys.argv[1]
-    labels = sorted(x for x in os.listdir(d) if os.path.isdir(os.path.join(d, x)))
+    # One folder per s<SEED>_<VARIANT>; others (device_science.sh's `traces`) are not runs.
+    labels = sorted(x for x in os.listdir(d) if os.path.isdir(os.path.join(d, x))
+                    and re.fullmatch(r"s\d+_\w+", x))
     seeds = sorted({int(x.split("_")[0][1:]) for x in labels})
     print(f"# Science grid: seeds {seeds}\n")
     print("## Perception of the base model (greedy, held-out closed questions)\n")
@@ -107,7 +120,7 @@ def main():
         print(f"## Variant `{v}` ({len(have)} seeds, {last} iterations)\n")
         print("| seed | node | overall | general | hallucination | reasoning | blind overall | shorter / longer wins |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        gains, gaps = [], []
+        gains, gaps, by_kind, means = [], [], {}, {}
         for s in have:
             lab = f"s{s}_{v}"
             for k, (node, blind) in enumerate([("eval_base", "eval_base_blind")] + [
@@ -124,6 +137,22 @@ def main():
             base_items = load(d, lab, "eval_base.judgements")
             last_items = load(d, lab, f"evaluate@{last}.judgements")
             g = paired(base_items, last_items, seed=s) if base_items and last_items else None
+            if base_items:
+                for i in range(0, last + 1):
+                    it = base_items if i == 0 else load(d, lab, f"evaluate@{i}.judgements")
+                    if it:
+                        c = correct_by_item(it)
+                        means.setdefault(i, []).append(sum(c.values()) / max(len(c), 1))
+            if base_items and last_items:
+                for kind, x in paired_by_kind(base_items, last_items).items():
+                    by_kind.setdefault(kind, []).append(x)
+            if v != "main" and last_items:
+                main_items = load(d, f"s{s}_main", f"evaluate@{last}.judgements")
+                if main_items:
+                    vm = paired(main_items, last_items, seed=s)
+                    if vm:
+                        by_kind.setdefault(f"{v} minus main", []).append(vm[0])
+                        print(f"| {s} | {v} minus main (paired, {vm[3]} items) | {vm[0]:+.3f} [{vm[1]:+.3f}, {vm[2]:+.3f}] | | | | | |")
             if g:
                 gains.append(g[0])
                 print(f"| {s} | gain (last − base, paired, {g[3]} items) | {g[0]:+.3f} [{g[1]:+.3f}, {g[2]:+.3f}] | | | | | |")
@@ -141,6 +170,14 @@ def main():
         a = across(gaps)
         if a:
             print(f"Growth of the sighted − blind gap: {a[0]:+.3f} [{a[1]:+.3f}, {a[2]:+.3f}]")
+        for kind, xs in sorted(by_kind.items()):
+            a = across(xs)
+            if a:
+                print(f"{kind}: {a[0]:+.3f} [{a[1]:+.3f}, {a[2]:+.3f}] (per seed: "
+                      f"{', '.join(f'{x:+.3f}' for x in xs)})")
+        if means:
+            print("Mean over seeds by iteration (0 = base, decided items): "
+                  + " -> ".join(f"{statistics.mean(means[i]):.3f}" for i in sorted(means)))
         print("\n| seed | iteration | judge agrees (parsed) | unparseable | A-share | reasoning copies an answer | kept | majority label precision |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for s in have:
