@@ -36,8 +36,7 @@ args=(--preset tiny --device cuda --batches none --train-batch 64 --train-seq 37
     --kernel-cache "$kernels")
 kind_env() {
     unset JUDGEFLOW_MATMUL JUDGEFLOW_MATMUL_SMALL_M JUDGEFLOW_OPTIMIZER JUDGEFLOW_NORM JUDGEFLOW_SCORE_SOFTMAX JUDGEFLOW_ROPE
-    # The fused optimizer, as when these kinds were defined (burn's AdamW is the default since
-    # session 23: the kernels diverge at `micro`, notes/gpu.md).
+    # The fused optimizer (the default; named so that the environment cannot change it).
     export JUDGEFLOW_OPTIMIZER=fused
     case "$1" in
         base) export JUDGEFLOW_NORM=burn JUDGEFLOW_SCORE_SOFTMAX=burn JUDGEFLOW_ROPE=burn ;;

@@ -19,9 +19,9 @@ out=/tmp/memory_pool_raw
 rm -rf "$out" && mkdir -p "$out" "$final"
 bash scripts/unpack_bin.sh speed || exit 1
 . scripts/cublas_path.sh
-# The training step with the fused optimizer, as its earlier figures were measured (burn's AdamW
-# is the default since session 23: the kernels diverge at `micro`, notes/gpu.md); set
-# JUDGEFLOW_OPTIMIZER=burn to time the default.
+# The training step with the fused optimizer (the default again since session 25, named so that
+# an environment that sets another does not change what is timed); JUDGEFLOW_OPTIMIZER=burn
+# times burn's AdamW.
 export JUDGEFLOW_OPTIMIZER="${JUDGEFLOW_OPTIMIZER:-fused}"
 kernels=/tmp/judgeflow-kernels-memory-pool
 read -r -a pools <<< "${POOLS:-one_pass}"

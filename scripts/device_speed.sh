@@ -35,9 +35,9 @@ bash scripts/unpack_bin.sh speed || exit 1
 kernels=/tmp/judgeflow-kernels
 # libcublas on the loader's path, for JUDGEFLOW_MATMUL*=cublas.
 . scripts/cublas_path.sh
-# The training step with the fused optimizer, as its earlier figures were measured (burn's AdamW
-# is the default since session 23: the kernels diverge at `micro`, notes/gpu.md); set
-# JUDGEFLOW_OPTIMIZER=burn to time the default.
+# The training step with the fused optimizer (the default again since session 25, named so that
+# an environment that sets another does not change what is timed); JUDGEFLOW_OPTIMIZER=burn
+# times burn's AdamW.
 export JUDGEFLOW_OPTIMIZER="${JUDGEFLOW_OPTIMIZER:-fused}"
 . scripts/tiny_reference.sh
 # KEEP_KERNELS=1: start from the cache already there (e.g. unpacked from an earlier run).

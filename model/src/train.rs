@@ -154,8 +154,9 @@ pub struct TrainConfig {
 /// Which implementation of the optimizer step (global-norm clipping, then AdamW) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OptimizerChoice {
-    /// burn's AdamW, unless `JUDGEFLOW_OPTIMIZER` asks for the fused kernels (`fused`), their
-    /// tensor form (`emulated`) or both compared (`check`) on burn's CUDA backend.
+    /// On burn's CUDA backend [`FusedAdamW`]'s kernels (f32 master weights), unless
+    /// `JUDGEFLOW_OPTIMIZER` asks for burn's AdamW (`burn`), the kernels' tensor form
+    /// (`emulated`) or both compared (`check`); burn's AdamW on every other backend.
     #[default]
     Backend,
     /// burn's AdamW after judgeflow's clipping, on every backend.

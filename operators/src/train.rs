@@ -153,8 +153,11 @@ impl TypedOperator for Train {
     fn version(&self) -> u32 {
         // 2: the loss frame no longer has a wall-clock `seconds` column. 3: on CUDA burn's
         // AdamW by default, where the fused kernels ran (they diverge at `micro`: session 23),
-        // and a non-finite loss is an error instead of a model. The CPU's results are unchanged.
-        3
+        // and a non-finite loss is an error instead of a model. 4: on CUDA the fused kernels
+        // with f32 master weights by default (session 25: they read the first step's moments
+        // right now, and bf16 parameters dropped many fine-tuning updates). The CPU's results
+        // are unchanged.
+        4
     }
     fn doc(&self) -> &'static str {
         "SFT of the judge: `pretrain` (base model from scratch on the world corpus) or `judge` (on kept judgements)"
@@ -494,7 +497,8 @@ impl TrainTask for Job {
             TrainError::Diverged { .. } => miette!(
                 code = "judgeflow::train::diverged",
                 help = "nothing was written; lower `lr`, or on CUDA choose the optimizer with \
-                        JUDGEFLOW_OPTIMIZER (burn's AdamW is the default)",
+                        JUDGEFLOW_OPTIMIZER (the fused kernels with f32 master weights are the \
+                        default; `burn` is burn's AdamW)",
                 "node `{}`: {e}",
                 self.node
             ),
