@@ -401,31 +401,23 @@ fn one_object_reasoning_pair<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> BenchPair {
     // Drawn first, then their candidates: `count_candidates` draws from `rng` too.
-    let count_items: Vec<CountItem> = [false, true]
-        .into_iter()
-        .filter_map(|positive| {
-            draw_where(
-                rng,
-                |r| count_item(scene, r),
-                |item| (item.answer > 0) == positive,
-            )
-        })
-        .collect();
+    let count_items = with_each_answer(
+        rng,
+        |r| count_item(scene, r),
+        |item: &CountItem| item.answer > 0,
+    );
     let counting: Vec<Candidate> = count_items
         .iter()
         .flat_map(|item| count_candidates(scene, item, rng))
         .collect();
-    let comparison: Vec<Candidate> = [false, true]
-        .into_iter()
-        .filter_map(|yes| {
-            draw_where(
-                rng,
-                |r| comparison_item(scene, r),
-                |item| item.answer(scene) == yes,
-            )
-        })
-        .flat_map(|item| comparison_candidates(scene, &item))
-        .collect();
+    let comparison: Vec<Candidate> = with_each_answer(
+        rng,
+        |r| comparison_item(scene, r),
+        |item| item.answer(scene),
+    )
+    .iter()
+    .flat_map(|item| comparison_candidates(scene, item))
+    .collect();
     let forms: Vec<Vec<Candidate>> = [counting, comparison]
         .into_iter()
         .map(|mut form| {
@@ -440,6 +432,19 @@ fn one_object_reasoning_pair<R: Rng + ?Sized>(
     let picked = pick_balanced(form.clone(), want, max_objects, rng)
         .expect("a form with candidates gives one");
     pair(Dimension::Reasoning, picked)
+}
+
+/// A question drawn once with each answer (`answer` false, then true), each by [`draw_where`];
+/// an answer too rare to draw is left out.
+fn with_each_answer<T, R: Rng + ?Sized>(
+    rng: &mut R,
+    mut draw: impl FnMut(&mut R) -> T,
+    answer: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    [false, true]
+        .into_iter()
+        .filter_map(|want| draw_where(rng, &mut draw, |item| answer(item) == want))
+        .collect()
 }
 
 /// The first of 32 draws that `keep` accepts, or none where such a draw is that rare (a count

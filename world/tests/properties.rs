@@ -461,6 +461,18 @@ fn balanced_bench(config: &WorldConfig, scenes: u64, high_bit: u64) -> Vec<Bench
         .collect()
 }
 
+/// Every text rule's score printed; those further than `bound` from 0.5, said.
+fn rules_off_chance(label: &str, scores: &[(&str, f64)], bound: f64) -> Vec<String> {
+    let mut off = Vec::new();
+    for &(rule, score) in scores {
+        eprintln!("{label}: {rule} wins {score:.3}");
+        if (score - 0.5).abs() > bound {
+            off.push(format!("{label}: \"{rule} wins\" scores {score:.3}"));
+        }
+    }
+    off
+}
+
 /// Share of pairs a text-only rule wins: `prefer(chosen, rejected)` says which answer it picks
 /// (`Greater`: the first), ties count one half.
 fn text_rule_score(pairs: &[&BenchPair], prefer: impl Fn(&str, &str) -> std::cmp::Ordering) -> f64 {
@@ -536,14 +548,11 @@ fn length_does_not_predict_the_better_answer() {
                     text_rule_score(&of_dim, |c, r| word_count(c).cmp(&word_count(r))),
                 ),
             ];
-            for (rule, score) in scores {
-                eprintln!("{name} {dim:?}: {rule} wins {score:.3}");
-                if (score - 0.5).abs() > tolerance {
-                    failures.push(format!(
-                        "{name} world, {dim:?}: \"{rule} wins\" scores {score:.3}"
-                    ));
-                }
-            }
+            failures.extend(rules_off_chance(
+                &format!("{name} world, {dim:?}"),
+                &scores,
+                tolerance,
+            ));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -684,13 +693,8 @@ fn no_reasoning_question_form_favours_an_answer_by_its_text() {
                 text_rule_score(&comparison, |c, r| yes(c).cmp(&yes(r))),
             ),
         ];
-        for (rule, score) in scores {
-            eprintln!("{name}: {rule} wins {score:.3}");
-            let bound = if name == "default" { 0.18 } else { 0.08 };
-            if (score - 0.5).abs() > bound {
-                failures.push(format!("{name} world, {rule} wins: {score:.3}"));
-            }
-        }
+        let bound = if name == "default" { 0.18 } else { 0.08 };
+        failures.extend(rules_off_chance(&format!("{name} world"), &scores, bound));
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
