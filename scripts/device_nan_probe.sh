@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # On the GPU machine: which part of the CUDA training path turns self_train.toml's pretraining
 # loss into NaN (session 23: NaN by step 600 at lr 3e-3, bf16, cuBLAS products, fused kernels).
-# Short pretrainings (STEPS, default 600) in parallel, one cache each (the switches are
-# environment variables, which the cache key does not see), each with one thing changed:
+# Short pretrainings (STEPS, default 600) in parallel, one cache each (binaries before session
+# 26 left the switches, environment variables, out of the cache key; since then the key takes
+# them, and the memory pool's never changed results), each with one thing changed:
 #   as_run      cuBLAS products and the fused AdamW (the failing run: then the default)
 #   cubek       burn's own matmul
 #   burn_adamw  JUDGEFLOW_OPTIMIZER=burn

@@ -79,6 +79,16 @@ pub enum DirtyReason {
         /// The seed this name gives.
         new: u64,
     },
+    /// An environment variable the operator declares ([`crate::Operator::environment`]) was
+    /// set, unset or changed.
+    EnvChanged {
+        /// The variable.
+        name: String,
+        /// Its value at the last run (`None`: unset or empty).
+        old: Option<String>,
+        /// Its value now.
+        new: Option<String>,
+    },
     /// The content connected to an input port changed.
     InputChanged {
         /// Input port.
@@ -147,6 +157,10 @@ impl fmt::Display for DirtyReason {
                 "seed {old} → {new}: the same settings ran under another name, and this \
                  operator's seed derives from the node's name (set `seed = {old}` to keep it)"
             ),
+            EnvChanged { name, old, new } => {
+                let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unset".into());
+                write!(f, "env {name}: {} → {}", shown(old), shown(new))
+            }
             InputChanged {
                 port,
                 old,
@@ -242,6 +256,17 @@ pub fn own_changes(old: &Ingredients, new: &Ingredients) -> Vec<DirtyReason> {
             old: old.seed,
             new: new.seed,
         });
+    }
+    let vars: BTreeSet<&String> = old.env.keys().chain(new.env.keys()).collect();
+    for var in vars {
+        let (was, now) = (old.env.get(var), new.env.get(var));
+        if was != now {
+            why.push(DirtyReason::EnvChanged {
+                name: var.clone(),
+                old: was.cloned(),
+                new: now.cloned(),
+            });
+        }
     }
     why
 }

@@ -42,6 +42,15 @@ pub trait Operator: Send + Sync {
     fn external_inputs(&self, _params: &Params) -> Vec<std::path::PathBuf> {
         Vec::new()
     }
+    /// Environment variables that change what a run computes (on CUDA, the model's kernel and
+    /// optimizer switches): the value of each one set to something non-empty joins the cache
+    /// key (see `crate::cache`), so a run under another switch is another entry, and `plan`
+    /// names the variable that moved. Variables that only change speed or logging stay out.
+    /// The subprocess and Slurm executors' workers inherit the environment (Slurm's default
+    /// `--export=ALL`), so a worker computes with the switch its key names.
+    fn environment(&self, _params: &Params) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// Whether its outputs depend on the seed it receives. The seed derives from the node's
     /// name (see [`crate::plan::derive_seed`]), so for an operator that draws random numbers a
     /// renamed node is a different draw and re-runs; one that returns `false` keeps the seed out

@@ -47,6 +47,10 @@ pub trait TypedOperator: Send + Sync {
     fn gpus(&self, _params: &Self::Params) -> u32 {
         0
     }
+    /// See [`Operator::environment`].
+    fn environment(&self, _params: &Self::Params) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// See [`Operator::row_shards`].
     fn row_shards(&self, _params: &Self::Params) -> Option<&'static str> {
         None
@@ -103,6 +107,9 @@ impl<T: TypedOperator> Operator for T {
     }
     fn gpus(&self, params: &Params) -> u32 {
         TypedOperator::gpus(self, &typed(self, params))
+    }
+    fn environment(&self, params: &Params) -> Vec<&'static str> {
+        TypedOperator::environment(self, &typed(self, params))
     }
     fn row_shards(&self, params: &Params) -> Option<&'static str> {
         // Also asked of incomplete parameters (`judgeflow ops` with the defaults alone, a node

@@ -237,3 +237,69 @@ fn bumping_an_op_version_reruns_its_cone_only() {
         "`c` and `d` see identical bytes from `b` and stay fresh"
     );
 }
+
+#[test]
+fn a_declared_environment_switch_is_its_own_entry_and_unset_keeps_the_old_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, cache) = setup(dir.path(), PIPELINE);
+    let log = dir.path().join("runs.log");
+    let run = [
+        "--cache",
+        cache.to_str().unwrap(),
+        "run",
+        p.to_str().unwrap(),
+    ];
+    let explain = [
+        "--cache",
+        cache.to_str().unwrap(),
+        "explain",
+        p.to_str().unwrap(),
+        "b",
+    ];
+    // `None`: the variable is not in the child's environment at all.
+    let logged = |switch: Option<&str>| {
+        std::fs::remove_file(&log).ok();
+        let mut cmd = child(&run, &[("TOY_LOG", log.to_str().unwrap())]);
+        cmd.env_remove("TOY_SWITCH");
+        if let Some(value) = switch {
+            cmd.env("TOY_SWITCH", value);
+        }
+        let out = finish(cmd.spawn().unwrap());
+        let ran = std::fs::read_to_string(&log).unwrap_or_default();
+        (out, ran.lines().map(str::to_string).collect::<Vec<_>>())
+    };
+    let (_, ran) = logged(None);
+    assert_eq!(ran.len(), 4, "first run: {ran:?}");
+    let before = entry_hashes(&cache).len();
+
+    let why = finish(child(&explain, &[("TOY_SWITCH", "x")]).spawn().unwrap());
+    assert!(why.contains("env TOY_SWITCH: unset → x"), "{why}");
+    let (_, ran) = logged(Some("x"));
+    assert_eq!(
+        ran,
+        ["b"],
+        "only the node that declares the switch re-runs; `c` and `d` see identical bytes"
+    );
+    assert_eq!(
+        entry_hashes(&cache).len(),
+        before + 1,
+        "a second entry for `b`"
+    );
+    let why = finish(child(&explain, &[("TOY_SWITCH", "y")]).spawn().unwrap());
+    assert!(why.contains("env TOY_SWITCH: x → y"), "{why}");
+
+    // Unset (or empty) is the key of a run that never had the switch: the first entry serves.
+    for unset in [None, Some("")] {
+        let (out, ran) = logged(unset);
+        assert!(
+            ran.is_empty(),
+            "nothing re-runs with the switch unset: {ran:?}"
+        );
+        assert!(out.contains("4 nodes: 0 ran, 4 fresh"), "{out}");
+    }
+    let (out, ran) = logged(Some("x"));
+    assert!(
+        ran.is_empty() && out.contains("4 nodes: 0 ran, 4 fresh"),
+        "x's entry serves x: {out}"
+    );
+}

@@ -33,3 +33,23 @@ pub mod vision;
 
 #[cfg(test)]
 mod tests;
+
+/// The environment switches that choose kernels on CUDA and with them the numbers a model
+/// computes (summation orders, rounding points), not only how fast: the model operators name
+/// them to the cache (`Operator::environment`) when they run on CUDA, so a run under another
+/// switch is another cache entry and `plan` says which variable moved. Left out: the memory
+/// pool's (`JUDGEFLOW_MEMORY_POOL`, allocation only), the kernel cache's directory and the
+/// profilers'. Training adds [`fused_adamw::OPTIMIZER_VAR`].
+pub const KERNEL_SWITCHES: &[&str] = &[
+    layers::AttentionKernel::VAR,
+    "JUDGEFLOW_MATMUL",
+    "JUDGEFLOW_MATMUL_SMALL_M",
+    "JUDGEFLOW_MATMUL_SMALL_M_ROWS",
+    "JUDGEFLOW_REDUCE",
+    "JUDGEFLOW_FUSED_MATMUL",
+    "JUDGEFLOW_FLASH_TILES_SKIP",
+    "JUDGEFLOW_FLASH_TRITON_DIR",
+    norms::NORM_VAR,
+    rope::ROPE_VAR,
+    attention_softmax::SCORE_SOFTMAX_VAR,
+];

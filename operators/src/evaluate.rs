@@ -88,6 +88,9 @@ impl TypedOperator for Evaluate {
     fn gpus(&self, p: &EvaluateParams) -> u32 {
         p.judging.generate.device.gpus()
     }
+    fn environment(&self, p: &EvaluateParams) -> Vec<&'static str> {
+        p.judging.generate.device.environment()
+    }
     /// Bench items are independent (each judged from its own seeds); the metrics aggregate
     /// over them and are recomputed from the joined judgements. Not with `limit`, whose subset
     /// is chosen among all items.

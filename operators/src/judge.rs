@@ -69,6 +69,9 @@ impl TypedOperator for Judge {
     fn gpus(&self, p: &JudgeParams) -> u32 {
         p.judging.generate.device.gpus()
     }
+    fn environment(&self, p: &JudgeParams) -> Vec<&'static str> {
+        p.judging.generate.device.environment()
+    }
     fn row_shards(&self, p: &JudgeParams) -> Option<&'static str> {
         // Rows are answered from their own seeds; only `max_pairs` chooses among them.
         (p.max_pairs == 0).then_some("pairs")

@@ -87,6 +87,15 @@ impl DeviceParams {
     pub(crate) fn gpus(&self) -> u32 {
         u32::from(self.device == DeviceChoice::Cuda)
     }
+
+    /// The environment switches that change what a model computes here (the cache key takes
+    /// their values): CUDA's kernel choices; none on the CPU, where they choose nothing.
+    pub(crate) fn environment(&self) -> Vec<&'static str> {
+        match self.device {
+            DeviceChoice::Cuda => judgeflow_model::KERNEL_SWITCHES.to_vec(),
+            DeviceChoice::Cpu => Vec::new(),
+        }
+    }
 }
 
 operator_params! {

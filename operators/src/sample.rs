@@ -84,6 +84,9 @@ impl TypedOperator for Sample {
     fn gpus(&self, p: &SampleParams) -> u32 {
         p.generate.device.gpus()
     }
+    fn environment(&self, p: &SampleParams) -> Vec<&'static str> {
+        p.generate.device.environment()
+    }
     fn row_shards(&self, p: &SampleParams) -> Option<&'static str> {
         // Rows are answered from their own seeds; only `limit` chooses among them.
         (p.limit == 0).then_some("prompts")

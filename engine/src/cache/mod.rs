@@ -7,8 +7,14 @@
 //! and for each input port the *content hash* of what is connected there. Content hashes are blake3 over the bytes of the
 //! produced files (for a directory artifact, over the sorted list of relative path and file
 //! hash). Operators that read files outside the cache (sources) name them, and the content
-//! hash of each joins the key the same way. Nothing else goes in: not the node's name (except
-//! through the seed, below), not the pipeline's, not paths, not times. So moving a pipeline
+//! hash of each joins the key the same way. Operators that read switches from the environment
+//! (the model's kernel and optimizer choices on CUDA, `JUDGEFLOW_OPTIMIZER` and the like) name
+//! them ([`crate::Operator::environment`]), and the value of each one that is set joins the key;
+//! an unset or empty one adds nothing, so a run without switches has the key it always had,
+//! and a run with one is a different entry (as cargo's `rerun-if-env-changed` makes a build
+//! script's variables part of its fingerprint). Nothing else goes in: not the node's name
+//! (except through the seed, below), not the pipeline's, not paths, not times, not variables
+//! an operator does not name. So moving a pipeline
 //! keeps its cache, sweeps share every node they do not reach, and a node that re-runs and
 //! produces byte-identical output leaves its dependents' keys — and so their entries — valid
 //! ("early cutoff").
@@ -141,6 +147,11 @@ pub struct Ingredients {
     /// External file or directory (as the operator names it) → content hash.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, String>,
+    /// Environment variable the operator declares ([`crate::Operator::environment`]) → its
+    /// value, for those set to something non-empty; absent from the JSON when none is, so that
+    /// keys made without switches are the keys of before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
 }
 
 impl Ingredients {

@@ -120,6 +120,15 @@ fn own_ingredients(node: &PlanNode) -> Ingredients {
         seed: node.op.uses_seed().then_some(node.seed),
         inputs: BTreeMap::new(),
         files: BTreeMap::new(),
+        env: node
+            .op
+            .environment(&node.params)
+            .into_iter()
+            .filter_map(|var| {
+                let value = std::env::var(var).ok().filter(|v| !v.is_empty())?;
+                Some((var.to_string(), value))
+            })
+            .collect(),
     }
 }
 

@@ -131,6 +131,14 @@ impl Operator for Toy {
             _ => Vec::new(),
         }
     }
+    /// `slow` stands for an operator with a switch in the environment (the model's kernel
+    /// choices): `TOY_SWITCH` joins its key when set, and changes nothing it computes.
+    fn environment(&self, _p: &Params) -> Vec<&'static str> {
+        match self.name {
+            "slow" => vec!["TOY_SWITCH"],
+            _ => Vec::new(),
+        }
+    }
     fn row_shards(&self, _p: &Params) -> Option<&'static str> {
         // Row maps: each output row comes from the input row with the same position (`on_gpu`'s
         // value is the GPU the row ran on).
