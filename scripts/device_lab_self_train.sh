@@ -4,8 +4,9 @@
 # order's four judgements must agree, 600 open and 600 closed prompts an iteration from a world
 # of 3,000 scenes, five iterations) and a 1,500-item bench (500 held-out scenes), seeds as
 # parallel processes, through scripts/device_science.sh (its collection and tarball).
-# Variants: main (the method), nofilter, oneorder, oracle, noreason; no `control`: a control is another
-# base directory (run this again with it, under another OUT).
+# Variants: main (the method), nofilter, oneorder, oracle, noreason, and control when
+# CONTROL_BASE names the control's base directory (e.g. pipelines/bases/judge_lab_b6s3_random:
+# the same corpus and pretraining with random verdicts).
 #
 #   run: bash scripts/device_lab_self_train.sh SECONDS "1 2 3" BASE_DIR [variants...]
 #        (TIMES=3: three iterations instead of five; 600 reasoning prompts an iteration: a base

@@ -4,7 +4,9 @@
 # the H200 mostly idle; one process per seed keeps it busier), each working through the
 # variants in priority order:
 #   main     the method
-#   control  base judge pretrained with random verdicts (pretrain.judge_verdicts = random)
+#   control  base judge pretrained with random verdicts (pretrain.judge_verdicts = random);
+#            with CONTROL_BASE=DIR (a pipeline whose base is a carried model directory, e.g.
+#            judge_lab_self_train.toml) the control is that directory: --set base.path=DIR
 #   nofilter every parsed judgement kept (filter.keep = all)
 #   oneorder one random presentation order (judge.orders = random)
 #   oracle   gold decides the closed-ended pairs (vote.method = oracle)
@@ -29,7 +31,9 @@
 #   dropped: the seeds are this script's processes); scripts/device_lab_self_train.sh uses it;
 #   RAW (default /tmp/science_raw) names the raw folder and the archive ($OUT/$(basename RAW).tar.gz),
 #   so that two grids can run side by side in one call, each with its own JUDGEFLOW_CACHE
-#   (e.g. one per JUDGEFLOW_OPTIMIZER: the cache key does not see the environment).
+#   (e.g. one per JUDGEFLOW_OPTIMIZER: binaries before session 26 left the switches out of the
+#   cache key; since then the model nodes' keys take them, and separate caches still keep the
+#   grids' traces and locks apart).
 set -uo pipefail
 limit="${1:-500}"
 seeds="${2:-1 2 3}"
@@ -55,7 +59,11 @@ sets_for() {
     echo "${EXTRA_SETS:-}"
     case "$1" in
         main) ;;
-        control) echo "--set pretrain.judge_verdicts=random" ;;
+        control) if [ -n "${CONTROL_BASE:-}" ]; then
+                echo "--set base.path=$(cd "$CONTROL_BASE" && pwd)"
+            else
+                echo "--set pretrain.judge_verdicts=random"
+            fi ;;
         nofilter) echo "--set filter.keep=all" ;;
         oneorder) echo "--set judge.orders=random" ;;
         oracle) echo "--set vote.method=oracle --set vote_reasoning.method=oracle" ;;
@@ -93,7 +101,7 @@ run_seed() {
 }
 
 first_seed="${seeds%% *}"
-if [[ " ${variants[*]} " == *" control "* ]]; then
+if [[ " ${variants[*]} " == *" control "* ]] && [ -z "${CONTROL_BASE:-}" ]; then
     p="/tmp/science_control_base.toml"
     seeded "$first_seed" "$p"
     # shellcheck disable=SC2046
