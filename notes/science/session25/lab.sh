@@ -6,7 +6,8 @@
 #   bash notes/science/session25/lab.sh run K [agree|all]   # seeds 1-3, K iterations, the
 #                                                           # filter (default) or no filter
 # Settings: session 19's (min_agree 0.75, 600 open + 600 closed prompts an iteration, a prompt
-# world of 3,000 scenes, both orders); no reasoning prompts (the base has no reasoning rows:
+# world of 3,000 scenes (session 26: WORLD=4200 for seven iterations, L for another folder,
+# BASE for another base), both orders); no reasoning prompts (the base has no reasoning rows:
 # world.reasoning_examples = 0, sample_reasoning.limit = 0); bench 6, 300 held-out scenes
 # (900 items a seed).
 set -uo pipefail
@@ -17,7 +18,7 @@ F=$L/lab_self_train.toml
 # The seeds are the sweep; the filter arm is picked on the command line.
 sed -e '/^"filter.keep"/d' pipelines/judge_lab_self_train.toml > $F
 sets=(--set base.path=$BASE --set filter.min_agree=0.75 --set sample_open.limit=600
-    --set sample_closed.limit=600 --set world.count=3000 --set world.reasoning_examples=0
+    --set sample_closed.limit=600 --set world.count=${WORLD:-3000} --set world.reasoning_examples=0
     --set sample_reasoning.limit=0)
 case "$1" in
 run)
