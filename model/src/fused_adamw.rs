@@ -301,18 +301,14 @@ impl<A: AutodiffBackend> ModuleMapper<A> for Update<'_, A> {
         };
         let require_grad = tensor.is_require_grad();
         let o = &mut *self.optimizer;
-        let param = prim(tensor.inner());
-        let dtype = tensor_of::<A::InnerBackend, D>(param.clone()).dtype();
+        let dtype = tensor.dtype();
         let previous = o.state.remove(&id);
         let time = previous.as_ref().map_or(1, |p| p.time + 1);
         // The master weights: the parameter itself at its first step (a copy where its type is
         // not f32); afterwards the parameter is this copy rounded.
         let (master, moments) = match previous {
             Some(p) => (p.master, Some((p.moment_1, p.moment_2))),
-            None => (
-                prim(tensor_of::<A::InnerBackend, D>(param).cast(DType::F32)),
-                None,
-            ),
+            None => (prim(tensor.inner().cast(DType::F32)), None),
         };
         // As burn's AdamW: the decay factor from the f64 learning rate, the corrections in f32.
         let scalars = Scalars {

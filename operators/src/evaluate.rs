@@ -89,7 +89,7 @@ impl TypedOperator for Evaluate {
         p.judging.generate.device.gpus()
     }
     fn environment(&self, p: &EvaluateParams) -> Vec<&'static str> {
-        p.judging.generate.device.environment()
+        p.judging.generate.device.environment(&[])
     }
     /// Bench items are independent (each judged from its own seeds); the metrics aggregate
     /// over them and are recomputed from the joined judgements. Not with `limit`, whose subset

@@ -70,7 +70,7 @@ impl TypedOperator for Judge {
         p.judging.generate.device.gpus()
     }
     fn environment(&self, p: &JudgeParams) -> Vec<&'static str> {
-        p.judging.generate.device.environment()
+        p.judging.generate.device.environment(&[])
     }
     fn row_shards(&self, p: &JudgeParams) -> Option<&'static str> {
         // Rows are answered from their own seeds; only `max_pairs` chooses among them.

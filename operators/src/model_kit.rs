@@ -89,10 +89,11 @@ impl DeviceParams {
     }
 
     /// The environment switches that change what a model computes here (the cache key takes
-    /// their values): CUDA's kernel choices; none on the CPU, where they choose nothing.
-    pub(crate) fn environment(&self) -> Vec<&'static str> {
+    /// their values): CUDA's kernel choices and the operator's `own` switches; none on the
+    /// CPU, where they choose nothing.
+    pub(crate) fn environment(&self, own: &[&'static str]) -> Vec<&'static str> {
         match self.device {
-            DeviceChoice::Cuda => judgeflow_model::KERNEL_SWITCHES.to_vec(),
+            DeviceChoice::Cuda => [judgeflow_model::KERNEL_SWITCHES, own].concat(),
             DeviceChoice::Cpu => Vec::new(),
         }
     }

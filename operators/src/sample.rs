@@ -85,7 +85,7 @@ impl TypedOperator for Sample {
         p.generate.device.gpus()
     }
     fn environment(&self, p: &SampleParams) -> Vec<&'static str> {
-        p.generate.device.environment()
+        p.generate.device.environment(&[])
     }
     fn row_shards(&self, p: &SampleParams) -> Option<&'static str> {
         // Rows are answered from their own seeds; only `limit` chooses among them.

@@ -195,11 +195,8 @@ impl TypedOperator for Train {
     }
     /// The kernel switches and, on CUDA, which AdamW runs (`JUDGEFLOW_OPTIMIZER`).
     fn environment(&self, p: &TrainParams) -> Vec<&'static str> {
-        let mut vars = p.device.environment();
-        if p.device.device == DeviceChoice::Cuda {
-            vars.push(judgeflow_model::fused_adamw::OPTIMIZER_VAR);
-        }
-        vars
+        p.device
+            .environment(&[judgeflow_model::fused_adamw::OPTIMIZER_VAR])
     }
     fn run(&self, p: &TrainParams, ctx: &mut RunContext<'_>) -> miette::Result<()> {
         let df = ctx.input_frame("data")?;
