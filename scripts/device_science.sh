@@ -26,7 +26,9 @@
 #   run: bash scripts/device_science.sh SECONDS "1 2 3" [variants...]   (binary: .bin/judgeflow.xz)
 #   EXTRA_SETS="--set pretrain.patch_probe=1.0" adds overrides to every variant;
 #   JUDGEFLOW_MATMUL=cublas JUDGEFLOW_MATMUL_SMALL_M=cublas: cuBLAS products (the faster step);
-#   ITERATIONS (default 5, self_train.toml's `times`) is how many iterations are collected;
+#   ITERATIONS (default 5; self_train.toml's `times` is 7) is how many iterations are collected;
+#   PARALLEL=1 runs every variant of a seed as its own process at once (one seed's whole grid
+#   in one go: the variants wait on the shared pretraining's lock, then share the GPU);
 #   PIPELINE (default pipelines/self_train.toml) runs another file the same way (its `[sweep]`
 #   dropped: the seeds are this script's processes); scripts/device_lab_self_train.sh uses it;
 #   RAW (default /tmp/science_raw) names the raw folder and the archive ($OUT/$(basename RAW).tar.gz),
@@ -78,25 +80,39 @@ sets_for() {
 }
 
 deadline=$(( $(date +%s) + limit ))
+run_one() { # SEED VARIANT: one run and its collection; exit status the run's
+    local seed="$1" v="$2"
+    local p="/tmp/$(basename "$raw")_s$seed.toml"
+    local left=$(( deadline - $(date +%s) ))
+    [ "$left" -gt 20 ] || { echo "seed $seed: no time left for $v"; return 124; }
+    # shellcheck disable=SC2046
+    # One kernel cache a process (parallel writers to one cache directory are not safe).
+    local kernels="/tmp/kernels_$(basename "$raw")_s$seed"
+    [ "${PARALLEL:-0}" = 1 ] && kernels+="_$v"
+    JUDGEFLOW_KERNEL_CACHE="$kernels" RUST_LOG=info,cubecl=warn \
+        timeout "$left" "$bin" run "$p" $(sets_for "$v") \
+        > "$raw/run_s${seed}_$v.txt" 2> "$raw/run_s${seed}_$v.log"
+    local rc=$?
+    echo "seed $seed $v: exit $rc ($(tail -2 "$raw/run_s${seed}_$v.txt" | head -1))"
+    # What finished is collected even when the time ran out (the iterations done so far).
+    # shellcheck disable=SC2046
+    python3 scripts/science_collect.py --bin "$bin" --pipeline "$p" --label "s${seed}_$v" \
+        --out "$raw" --iterations "${ITERATIONS:-5}" $(sets_for "$v") >> "$raw/collect.log" 2>&1 \
+        || echo "seed $seed $v: collect failed (see collect.log)"
+    return $rc
+}
 run_seed() {
     local seed="$1"
-    local p="/tmp/$(basename "$raw")_s$seed.toml"
-    seeded "$seed" "$p"
+    seeded "$seed" "/tmp/$(basename "$raw")_s$seed.toml"
+    if [ "${PARALLEL:-0}" = 1 ]; then
+        # Every variant its own process: they wait on the shared nodes' cache locks (the
+        # pretraining is trained once) and then share the GPU.
+        for v in "${variants[@]}"; do run_one "$seed" "$v" & done
+        wait
+        return
+    fi
     for v in "${variants[@]}"; do
-        local left=$(( deadline - $(date +%s) ))
-        [ "$left" -gt 20 ] || { echo "seed $seed: no time left for $v"; break; }
-        # shellcheck disable=SC2046
-        JUDGEFLOW_KERNEL_CACHE="/tmp/kernels_$(basename "$raw")_s$seed" RUST_LOG=info,cubecl=warn \
-            timeout "$left" "$bin" run "$p" $(sets_for "$v") \
-            > "$raw/run_s${seed}_$v.txt" 2> "$raw/run_s${seed}_$v.log"
-        local rc=$?
-        echo "seed $seed $v: exit $rc ($(tail -2 "$raw/run_s${seed}_$v.txt" | head -1))"
-        # What finished is collected even when the time ran out (the iterations done so far).
-        # shellcheck disable=SC2046
-        python3 scripts/science_collect.py --bin "$bin" --pipeline "$p" --label "s${seed}_$v" \
-            --out "$raw" --iterations "${ITERATIONS:-5}" $(sets_for "$v") >> "$raw/collect.log" 2>&1 \
-            || echo "seed $seed $v: collect failed (see collect.log)"
-        [ $rc -eq 0 ] || break
+        run_one "$seed" "$v" || break
     done
 }
 
