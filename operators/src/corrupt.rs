@@ -11,7 +11,7 @@
 use burn::prelude::Backend;
 use judgeflow_engine::{Port, RunContext, TypedOperator, choice_enum, operator_params};
 use judgeflow_schemas::{PAIRS, SAMPLES, UNPAIRED};
-use judgeflow_world::{CorruptionKind, WordLists, corrupt_text};
+use judgeflow_world::{CorruptionKind, Placement, WordLists, corrupt_text_placed};
 use miette::miette;
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
@@ -36,6 +36,14 @@ choice_enum! {
     }
 }
 
+choice_enum! {
+    /// rules: where a hallucination puts the object it adds.
+    pub enum HallucinationPlace {
+        After = "after",
+        Anywhere = "anywhere",
+    }
+}
+
 operator_params! {
     /// The corruption's parameters.
     pub struct CorruptParams {
@@ -57,6 +65,9 @@ operator_params! {
             .iter()
             .map(|(a, b)| format!("{a}/{b}"))
             .collect::<Vec<String>>(),
+        /// rules: where a hallucination adds its object: `after` one of the answer's sentences
+        /// (the added claim never first), or `anywhere` (first as often as after any sentence)
+        hallucination_place: HallucinationPlace = HallucinationPlace::After,
         /// model: most tokens per rewrite
         max_tokens: usize [1..=8192] = 96,
         ..generate: GenerateParams { sampling.temperature = 0.0 },
@@ -131,10 +142,14 @@ impl TypedOperator for Corrupt {
             }
             Method::Rules => {
                 let words = word_lists(p)?;
+                let placement = match p.hallucination_place {
+                    HallucinationPlace::After => Placement::After,
+                    HallucinationPlace::Anywhere => Placement::Anywhere,
+                };
                 rows.iter()
                     .map(|&i| {
                         let mut rng = ChaCha8Rng::seed_from_u64(row_seed(ctx.seed, &[&ids[i]]));
-                        corrupt_text(&answers[i], &words, &kinds, &mut rng)
+                        corrupt_text_placed(&answers[i], &words, &kinds, placement, &mut rng)
                             .map(|c| (c.text, c.kind.name().to_string()))
                             .ok_or_else(|| {
                                 "no corruption of the requested kinds applies".to_string()

@@ -9,6 +9,9 @@
 //! `per_order` keeps at most that many of a pair's kept judgements per order (a seeded choice),
 //! as Self-Taught Evaluator's rejection sampling keeps one: without it a pair the judge found
 //! easy contributes up to `samples` near-identical examples per order.
+//! `faithful = true` keeps only judgements whose reasoning restates each answer with claims that
+//! answer makes ([`restates_answers`]): a verdict can agree with the label while the reasoning
+//! restates an answer as the image (an ablation; in session 27's CPU lab it cost accuracy).
 //! Unparseable outputs are never kept. `stats` reports pairs, judgements and the kept
 //! fraction per source and kind, plus a `total` row.
 
@@ -19,7 +22,7 @@ use judgeflow_schemas::{FrameRow, JUDGEMENTS, KEPT_STATS, KeptStatsRow, SFT, Sft
 use miette::IntoDiagnostic;
 
 use crate::frames::{bins, bools, strs, texts};
-use crate::judge_format::{Verdict, judge_prompt, judge_response, reasoning_of};
+use crate::judge_format::{Verdict, judge_prompt, judge_response, reasoning_of, restates_answers};
 use crate::model_kit::row_seed;
 
 choice_enum! {
@@ -43,6 +46,9 @@ operator_params! {
         /// keep at most this many judgements per pair and order, a seeded choice (1:
         /// Self-Taught Evaluator's rejection sampling; 0: all)
         per_order: usize [0..=1024] = 1,
+        /// keep only judgements that restate each answer with claims it makes (every claim
+        /// before a (true)/(false) mark found in its answer)
+        faithful: bool = false,
     }
 }
 
@@ -76,6 +82,9 @@ impl TypedOperator for Filter {
         let kinds = texts(&df, "kind")?;
         let sources = texts(&df, "source")?;
 
+        let a = texts(&df, "answer_a")?;
+        let b = texts(&df, "answer_b")?;
+        let outputs = texts(&df, "output")?;
         let verdict = |i: usize| verdicts[i].as_deref().and_then(Verdict::from_letter);
         let rows: Vec<Judged<'_>> = (0..df.height())
             .map(|i| Judged {
@@ -83,6 +92,8 @@ impl TypedOperator for Filter {
                 order: orders[i].as_str(),
                 parsed: verdict(i).is_some(),
                 agrees: agrees[i] == Some(true),
+                faithful: !p.faithful
+                    || restates_answers(reasoning_of(&outputs[i]), &a[i], &b[i]) == Some(true),
             })
             .collect();
         let rule = KeepRule {
@@ -95,9 +106,6 @@ impl TypedOperator for Filter {
 
         let images = bins(&df, "image")?;
         let questions = texts(&df, "question")?;
-        let a = texts(&df, "answer_a")?;
-        let b = texts(&df, "answer_b")?;
-        let outputs = texts(&df, "output")?;
         let examples = kept
             .iter()
             .map(|&i| SftRow {
@@ -167,6 +175,8 @@ struct Judged<'a> {
     order: &'a str,
     parsed: bool,
     agrees: bool,
+    /// restates its answers faithfully, or the filter does not ask
+    faithful: bool,
 }
 
 /// The filter's parameters.
@@ -182,7 +192,9 @@ struct KeepRule {
 ///
 /// An order of a pair *passes* when at least one of its sampled judgements agrees and the share
 /// that agrees is at least `min_agree`; with `both_orders` every order the pair was shown in
-/// must pass. `keep_all` keeps every parsed judgement instead. Then at most `per_order` of the
+/// must pass. `keep_all` keeps every parsed judgement instead. A judgement that is not
+/// `faithful` is never a candidate (whether an order passes is still decided by agreement
+/// alone: the verdicts are what the label checks). Then at most `per_order` of the
 /// candidates of each (pair, order) are kept, ranked by a hash of the seed and the row's
 /// position within its (pair, order), so the choice does not depend on other pairs.
 fn select_kept(rows: &[Judged<'_>], rule: &KeepRule, seed: u64) -> Vec<usize> {
@@ -200,6 +212,9 @@ fn select_kept(rows: &[Judged<'_>], rule: &KeepRule, seed: u64) -> Vec<usize> {
         *pair_ok.entry(pair).or_insert(true) &= passes(agreeing, total);
     }
     let candidate = |r: &Judged<'_>| {
+        if !r.faithful {
+            return false;
+        }
         if rule.keep_all {
             return r.parsed;
         }
@@ -248,6 +263,7 @@ mod tests {
             order,
             parsed: true,
             agrees,
+            faithful: true,
         }
     }
 
@@ -298,6 +314,31 @@ mod tests {
             .map(|s| select_kept(&rows, &rule(false, 0.0, 1), s)[0])
             .collect();
         assert!(picks.len() > 1 && picks.iter().all(|&i| i < 3), "{picks:?}");
+    }
+
+    #[test]
+    fn unfaithful_judgements_are_never_kept_and_do_not_decide_an_order() {
+        // p: two agreeing samples per order, one of them unfaithful in AB.
+        let mut rows = vec![
+            j("p", "AB", true),
+            j("p", "AB", true),
+            j("p", "BA", true),
+            j("p", "BA", false),
+        ];
+        rows[0].faithful = false;
+        assert_eq!(select_kept(&rows, &rule(true, 0.5, 0), 1), vec![1, 2]);
+        // per_order picks among the faithful ones only.
+        for s in 0..20 {
+            assert_eq!(select_kept(&rows, &rule(true, 0.0, 1), s), vec![1, 2]);
+        }
+        // An order whose only agreeing sample is unfaithful still passes, and keeps nothing.
+        rows[1].faithful = false;
+        assert_eq!(select_kept(&rows, &rule(true, 0.0, 0), 1), vec![2]);
+        let all = KeepRule {
+            keep_all: true,
+            ..rule(true, 0.0, 0)
+        };
+        assert_eq!(select_kept(&rows, &all, 1), vec![2, 3]);
     }
 
     #[test]

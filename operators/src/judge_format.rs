@@ -99,6 +99,61 @@ pub(crate) fn reasoning_of(output: &str) -> &str {
     }
 }
 
+/// Whether the reasoning restates each answer with claims that answer makes: the text after
+/// "Answer A: " (up to "Answer B: ") and after "Answer B: " is a list of claims, each ending in
+/// "(true)" or "(false)", and every claim is found in its answer (case and spacing aside).
+/// "leaves out N objects" (a description that misses objects) and "the answer is X" (a
+/// justified answer restated by its final answer, X found in the answer) are claims about the
+/// answer, not quotes, and pass. `None` when the reasoning does not restate both answers (no
+/// "Answer A: ... Answer B: ..." with a marked claim in each).
+///
+/// Why: the filter keeps a judgement for its verdict; its restatement can still be copied from
+/// the image description instead of the answer ("Answer A: a large green diamond (true)" for an
+/// answer about a blue circle). Most of the judge's errors on the one-object bench look like
+/// that, and most kept judgements restate an answer unfaithfully (notes/science.md, session
+/// 27). Keeping only faithful ones did not help there: it keeps the easy pairs.
+pub(crate) fn restates_answers(reasoning: &str, answer_a: &str, answer_b: &str) -> Option<bool> {
+    let a_at = reasoning.find("Answer A: ")?;
+    let b_at = a_at + reasoning[a_at..].find("Answer B: ")?;
+    let a_part = &reasoning[a_at + "Answer A: ".len()..b_at];
+    let b_part = &reasoning[b_at + "Answer B: ".len()..];
+    let a = claims_found(a_part, answer_a)?;
+    let b = claims_found(b_part, answer_b)?;
+    Some(a && b)
+}
+
+/// Every marked claim of `part` found in `answer`; `None` when `part` has no marked claim.
+fn claims_found(part: &str, answer: &str) -> Option<bool> {
+    let squash = |t: &str| {
+        t.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let answer = squash(answer);
+    let mut rest = part;
+    let mut any = false;
+    loop {
+        let t = rest.find("(true)").map(|i| (i, "(true)"));
+        let f = rest.find("(false)").map(|i| (i, "(false)"));
+        let Some((at, mark)) = [t, f].into_iter().flatten().min() else {
+            break;
+        };
+        let claim = squash(rest[..at].trim_start_matches([',', '.', ' ']).trim());
+        any = true;
+        let about = claim.starts_with("leaves out ");
+        let quoted = match claim.strip_prefix("the answer is ") {
+            Some(last) => answer.contains(last),
+            None => !claim.is_empty() && answer.contains(&claim),
+        };
+        if !(about || quoted) {
+            return Some(false);
+        }
+        rest = &rest[at + mark.len()..];
+    }
+    any.then_some(true)
+}
+
 /// Token ids whose text is a verdict letter (with or without a leading space, as byte-level
 /// BPE spells it), paired with the same token for the other letter: generation watches their
 /// logits so that a verdict's probability can be read off without another forward pass.
@@ -203,5 +258,56 @@ mod tests {
         assert_eq!(parse_verdict(&r).map(|v| v.0), Some(Verdict::B));
         assert_eq!(reasoning_of(&r), "two red circles.");
         assert_eq!(reasoning_of("no verdict here "), "no verdict here");
+    }
+
+    /// The judge's own outputs from the CPU lab (session 27's kept judgements): a faithful
+    /// restatement, one copied from the image description, and the forms that are not quotes.
+    #[test]
+    fn restatements_are_checked_claim_by_claim_against_their_answers() {
+        let a = "In the image there is a large green diamond.";
+        let b = "In the image there is a large green diamond. There is also a small blue circle.";
+        let faithful = "In the image: This picture contains a large green diamond. Answer A: a large \
+                        green diamond (true). Answer B: a large green diamond (true), a small blue \
+                        circle (false).";
+        assert_eq!(restates_answers(faithful, a, b), Some(true));
+        // B restated as something it does not say.
+        let copied = "In the image: This picture contains a large green diamond. Answer A: a large \
+                      green diamond (true). Answer B: a small green diamond (true), a large green \
+                      diamond (false).";
+        assert_eq!(restates_answers(copied, a, b), Some(false));
+        // A's claim replaced by the image's object: the error behind "Answer A ... (true)".
+        let swapped = "In the image: a small orange diamond. Answer A: a small orange diamond (true). \
+                       Answer B: a small orange diamond (true).";
+        assert_eq!(
+            restates_answers(
+                swapped,
+                "We can see a small blue diamond.",
+                "We can see a small orange diamond."
+            ),
+            Some(false)
+        );
+        // Case and spacing do not matter; a closed answer and a final answer are claims too.
+        assert_eq!(
+            restates_answers(
+                "Answer A:  Two  (false). Answer B: yes (true).",
+                "two",
+                "Yes."
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            restates_answers(
+                "Answer A: the answer is 1 (true). Answer B: the answer is 2 (false).",
+                "There is 1 circle, so the answer is 1.",
+                "There are 2 circles, so the answer is 2."
+            ),
+            Some(true)
+        );
+        // Nothing to check: no restatement, or an answer restated without a mark.
+        assert_eq!(restates_answers("In the image: a red circle.", a, b), None);
+        assert_eq!(
+            restates_answers("Answer A: a large green diamond. Answer B: (true)", a, b),
+            None
+        );
     }
 }

@@ -42,6 +42,26 @@ impl CorruptionKind {
     }
 }
 
+/// Where a hallucination edit puts the object it adds.
+///
+/// Why it is a choice: with `After`, every hallucinated answer starts with the claims of the
+/// answer it was made from, so in a judge's restatement of it the first claim is always true and
+/// only a later one false. Session 26 suspected that prior behind a judge that calls Answer A's
+/// claim true when it is not; session 27 tried `Anywhere` (the added object first as often as
+/// after any sentence) in the CPU lab and the bench did not move (notes/science.md), so `After`
+/// stays the default and `Anywhere` an ablation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// After one of the answer's sentences, drawn uniformly, or appended with "and" to an
+    /// answer without a sentence end: the added claim never comes first.
+    #[default]
+    After,
+    /// Before the first sentence or after any sentence, each place equally likely (before or
+    /// after an answer without a sentence end, on a fair coin).
+    Anywhere,
+}
+
 /// Vocabulary the corrupter recognises. Entries are single lowercase words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -296,6 +316,7 @@ impl<'a> Lexicon<'a> {
         &self,
         text: &str,
         toks: &[Token],
+        placement: Placement,
         rng: &mut R,
     ) -> Option<Edit> {
         let lower: Vec<String> = toks
@@ -332,16 +353,41 @@ impl<'a> Lexicon<'a> {
                 })
                 .map(|(i, _)| i + 1)
                 .collect();
+            if placement == Placement::Anywhere {
+                // Before the first sentence (0) or after any sentence end, uniformly.
+                let start = trimmed.len() - trimmed.trim_start().len();
+                let mut places = vec![start];
+                places.extend(&ends);
+                let at = *places.choose(rng)?;
+                if at == start {
+                    let sentence = if rng.random_bool(0.5) {
+                        format!("There is {} {phrase}. ", article(&phrase))
+                    } else {
+                        format!(
+                            "{} {phrase} is visible. ",
+                            crate::language::capitalise(article(&phrase))
+                        )
+                    };
+                    return Some(vec![(at, at, sentence)]);
+                }
+                return Some(vec![(at, at, also_sentence(&phrase, rng))]);
+            }
             let at = *ends.choose(rng)?;
-            let sentence = if rng.random_bool(0.5) {
-                format!(" There is also {} {phrase}.", article(&phrase))
+            Some(vec![(at, at, also_sentence(&phrase, rng))])
+        } else if placement == Placement::Anywhere && rng.random_bool(0.5) {
+            // "a red circle" -> "a blue square and a red circle"; a capitalised first article
+            // ("A red circle") moves to the front: "A blue square and a red circle".
+            let first = toks.first()?;
+            let word = &text[first.start..first.end];
+            let leading_article = matches!(word.to_lowercase().as_str(), "a" | "an" | "the");
+            let capital = word.chars().next().is_some_and(char::is_uppercase);
+            let added = format!("{} {phrase} and ", article(&phrase));
+            let (added, word) = if capital && leading_article {
+                (crate::language::capitalise(&added), word.to_lowercase())
             } else {
-                format!(
-                    " {} {phrase} is also visible.",
-                    crate::language::capitalise(article(&phrase))
-                )
+                (added, word.to_string())
             };
-            Some(vec![(at, at, sentence)])
+            Some(vec![(first.start, first.end, format!("{added}{word}"))])
         } else {
             Some(vec![(
                 end,
@@ -352,13 +398,26 @@ impl<'a> Lexicon<'a> {
     }
 }
 
+/// " There is also a small blue circle." or " A small blue circle is also visible.", on a
+/// fair coin: an added object as a sentence of its own after another.
+fn also_sentence<R: Rng + ?Sized>(phrase: &str, rng: &mut R) -> String {
+    if rng.random_bool(0.5) {
+        format!(" There is also {} {phrase}.", article(phrase))
+    } else {
+        format!(
+            " {} {phrase} is also visible.",
+            crate::language::capitalise(article(phrase))
+        )
+    }
+}
+
 /// The kinds of [`corrupt_text`] that can edit `answer` with these word lists.
 pub fn applicable_kinds(answer: &str, words: &WordLists) -> Vec<CorruptionKind> {
     // Applicability does not depend on random choices, so any fixed seed will do here.
     let mut rng = crate::rng(0);
     CorruptionKind::ALL
         .into_iter()
-        .filter(|&k| corrupt_as(answer, words, k, &mut rng).is_some())
+        .filter(|&k| corrupt_as(answer, words, k, Placement::After, &mut rng).is_some())
         .collect()
 }
 
@@ -374,9 +433,21 @@ pub fn corrupt_text<R: Rng + ?Sized>(
     kinds: &[CorruptionKind],
     rng: &mut R,
 ) -> Option<Corruption> {
+    corrupt_text_placed(answer, words, kinds, Placement::After, rng)
+}
+
+/// [`corrupt_text`] with the added object of a hallucination edit placed by `placement`
+/// ([`Placement::After`] is `corrupt_text` itself, draw for draw).
+pub fn corrupt_text_placed<R: Rng + ?Sized>(
+    answer: &str,
+    words: &WordLists,
+    kinds: &[CorruptionKind],
+    placement: Placement,
+    rng: &mut R,
+) -> Option<Corruption> {
     let mut candidates: Vec<Corruption> = kinds
         .iter()
-        .filter_map(|&k| corrupt_as(answer, words, k, rng))
+        .filter_map(|&k| corrupt_as(answer, words, k, placement, rng))
         .collect();
     if candidates.is_empty() {
         return None;
@@ -389,6 +460,7 @@ fn corrupt_as<R: Rng + ?Sized>(
     answer: &str,
     words: &WordLists,
     kind: CorruptionKind,
+    placement: Placement,
     rng: &mut R,
 ) -> Option<Corruption> {
     let lexicon = Lexicon::new(words);
@@ -397,7 +469,7 @@ fn corrupt_as<R: Rng + ?Sized>(
         CorruptionKind::Attribute => lexicon.attribute_edits(answer, &toks).choose(rng).cloned(),
         CorruptionKind::Count => lexicon.count_edits(answer, &toks, rng).choose(rng).cloned(),
         CorruptionKind::Spatial => lexicon.spatial_edits(answer, &toks).choose(rng).cloned(),
-        CorruptionKind::Hallucination => lexicon.hallucination_edit(answer, &toks, rng),
+        CorruptionKind::Hallucination => lexicon.hallucination_edit(answer, &toks, placement, rng),
     }?;
     Some(Corruption {
         text: apply(answer, &edit),

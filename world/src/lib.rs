@@ -46,7 +46,10 @@ pub use rand_chacha::ChaCha8Rng;
 pub use bench::{BenchPair, Dimension, bench_pairs, bench_pairs_directed, text_length};
 pub use claims::{CaptionCheck, Claim, ClaimKind, check_caption};
 pub use corpus::{CorpusRow, corpus_for};
-pub use corrupt::{Corruption, CorruptionKind, WordLists, applicable_kinds, corrupt_text};
+pub use corrupt::{
+    Corruption, CorruptionKind, Placement, WordLists, applicable_kinds, corrupt_text,
+    corrupt_text_placed,
+};
 pub use language::{DESCRIBE_PROMPTS, caption};
 pub use patches::{PATCH_BACKGROUND, patch_shape_labels};
 pub use prompts::{

@@ -4,8 +4,8 @@ mod common;
 
 use common::check_caption;
 use judgeflow_world::{
-    CorruptionKind, WordLists, WorldConfig, applicable_kinds, caption, corrupt_text, draw_scene,
-    rng,
+    CorruptionKind, Placement, WordLists, WorldConfig, applicable_kinds, caption, corrupt_text,
+    corrupt_text_placed, draw_scene, rng,
 };
 
 fn corrupt(text: &str, kind: CorruptionKind, seed: u64) -> Option<String> {
@@ -179,4 +179,113 @@ fn corrupted_captions_are_almost_always_false() {
         rate * 100.0
     );
     assert!(rate < 0.02, "too many harmless edits: {rate}");
+}
+
+fn hallucinate(text: &str, placement: Placement, seed: u64) -> String {
+    corrupt_text_placed(
+        text,
+        &WordLists::default(),
+        &[CorruptionKind::Hallucination],
+        placement,
+        &mut rng(seed),
+    )
+    .unwrap()
+    .text
+}
+
+/// `After` is `corrupt_text` itself: the same edits from the same seeds (pipelines that do not
+/// ask for a placement keep their pairs and cache keys' outputs).
+#[test]
+fn after_placement_is_the_default_corruption() {
+    let words = WordLists::default();
+    for seed in 0..200 {
+        let scene = draw_scene(&WorldConfig::default(), seed);
+        let text = caption(&scene, &mut rng(seed));
+        let placed = corrupt_text_placed(
+            &text,
+            &words,
+            &CorruptionKind::ALL,
+            Placement::After,
+            &mut rng(seed),
+        );
+        assert_eq!(
+            placed,
+            corrupt_text(&text, &words, &CorruptionKind::ALL, &mut rng(seed))
+        );
+    }
+}
+
+/// With `Anywhere` the added object comes first about as often as last, in both forms of answer
+/// (sentences, and a phrase without a sentence end), and the original answer stays whole.
+#[test]
+fn anywhere_puts_the_added_object_first_as_often_as_last() {
+    let text = "In the image there is a large green diamond.";
+    let (mut first, mut last) = (0, 0);
+    for seed in 0..400 {
+        let out = hallucinate(text, Placement::Anywhere, seed);
+        if out.ends_with(text) {
+            first += 1;
+            assert!(
+                out.starts_with("There is a")
+                    || out.starts_with("There is an")
+                    || out.starts_with('A'),
+                "{out}"
+            );
+            assert!(out.ends_with(&format!(". {text}")), "{out}");
+        } else {
+            assert!(out.starts_with(&format!("{text} ")), "{out}");
+            last += 1;
+        }
+        // After: never first.
+        assert!(hallucinate(text, Placement::After, seed).starts_with(text));
+    }
+    assert!((160..=240).contains(&first), "first {first}, last {last}");
+
+    let (mut first, mut last) = (0, 0);
+    for seed in 0..400 {
+        let out = hallucinate("A small red circle", Placement::Anywhere, seed);
+        if out.ends_with(" and a small red circle") {
+            // The capital moves to the front: "A blue square and a small red circle".
+            assert!(
+                out.starts_with('A') && !out.starts_with("A small red"),
+                "{out}"
+            );
+            first += 1;
+        } else {
+            assert!(out.starts_with("A small red circle and a"), "{out}");
+            last += 1;
+        }
+    }
+    assert!((160..=240).contains(&first), "first {first}, last {last}");
+    // Two sentences: three places, the first one of them.
+    let two = "The image shows a small red circle. It is near the top.";
+    let firsts = (0..300)
+        .filter(|&s| hallucinate(two, Placement::Anywhere, s).ends_with(two))
+        .count();
+    assert!((70..=130).contains(&firsts), "{firsts} of 300 first");
+}
+
+/// Wherever the object goes, the edit is a hallucination: it makes the world's true captions
+/// false (the added object's colour is one the caption never names).
+#[test]
+fn anywhere_hallucinations_make_true_captions_false() {
+    let words = WordLists::default();
+    for seed in 0..300 {
+        let scene = draw_scene(&WorldConfig::default(), seed);
+        let text = caption(&scene, &mut rng(seed));
+        let out = corrupt_text_placed(
+            &text,
+            &words,
+            &[CorruptionKind::Hallucination],
+            Placement::Anywhere,
+            &mut rng(seed),
+        )
+        .unwrap();
+        assert_ne!(out.text, text);
+        assert!(
+            check_caption(&scene, &out.text).is_err(),
+            "still true: {}",
+            out.text
+        );
+    }
 }
