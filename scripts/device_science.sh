@@ -10,6 +10,7 @@
 #   nofilter every parsed judgement kept (filter.keep = all)
 #   oneorder one random presentation order (judge.orders = random)
 #   oracle   gold decides the closed-ended pairs (vote.method = oracle)
+#   anywhere hallucinated objects added first as often as last (corrupt.hallucination_place)
 #   noreason no closed-ended questions asked with their reasoning in the loop (the prompt
 #            world's reasoning_examples = 0, sample_reasoning.limit = 0), the same base (for
 #            judge_lab_self_train.toml, which has them on; self_train.toml has them off)
@@ -69,6 +70,7 @@ sets_for() {
         nofilter) echo "--set filter.keep=all" ;;
         oneorder) echo "--set judge.orders=random" ;;
         oracle) echo "--set vote.method=oracle --set vote_reasoning.method=oracle" ;;
+        anywhere) echo "--set corrupt.hallucination_place=anywhere" ;;
         # The prompt world is `prompts` in self_train.toml, `world` in judge_lab_self_train.toml.
         reason) echo "--set world.reasoning_examples=2 --set prompts.reasoning_examples=2 --set sample_reasoning.limit=600" ;;
         noreason) if [ "${REASONING_WORLD:-prompts}" = world ]; then

@@ -19,7 +19,7 @@ import random
 import statistics
 import sys
 
-VARIANTS = ["main", "control", "nofilter", "oneorder", "oracle"]
+VARIANTS = ["main", "control", "nofilter", "oneorder", "oracle", "anywhere"]
 # Two-sided 97.5% quantiles of Student's t by degrees of freedom.
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
@@ -63,9 +63,14 @@ def correct_by_item(items):
     return res
 
 
-def paired(items0, items1, seed=0, reps=4000):
+def paired(items0, items1, seed=0, reps=4000, kind=None):
+    """Mean paired difference (items1 - items0) over the items decided in both, with a 95%
+    bootstrap interval over items; `kind` keeps one bench dimension."""
     a, b = correct_by_item(items0), correct_by_item(items1)
     common = sorted(set(a) & set(b))
+    if kind is not None:
+        kinds = dict(zip(items0["pair_id"], items0["kind"]))
+        common = [k for k in common if kinds[k] == kind]
     if not common:
         return None
     d = [int(b[k]) - int(a[k]) for k in common]
@@ -152,7 +157,16 @@ def main():
                     vm = paired(main_items, last_items, seed=s)
                     if vm:
                         by_kind.setdefault(f"{v} minus main", []).append(vm[0])
-                        print(f"| {s} | {v} minus main (paired, {vm[3]} items) | {vm[0]:+.3f} [{vm[1]:+.3f}, {vm[2]:+.3f}] | | | | | |")
+                        cells = []
+                        for dim in ("general", "hallucination", "reasoning"):
+                            vd = paired(main_items, last_items, seed=s, kind=dim)
+                            if vd:
+                                by_kind.setdefault(f"{v} minus main, {dim}", []).append(vd[0])
+                                cells.append(f"{vd[0]:+.3f} [{vd[1]:+.3f}, {vd[2]:+.3f}] (n {vd[3]})")
+                            else:
+                                cells.append("")
+                        print(f"| {s} | {v} minus main (paired, {vm[3]} items) | {vm[0]:+.3f} [{vm[1]:+.3f}, {vm[2]:+.3f}] | "
+                              + " | ".join(cells) + " | | |")
             if g:
                 gains.append(g[0])
                 print(f"| {s} | gain (last − base, paired, {g[3]} items) | {g[0]:+.3f} [{g[1]:+.3f}, {g[2]:+.3f}] | | | | | |")

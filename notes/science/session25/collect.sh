@@ -3,7 +3,8 @@
 # per seed; session12/paired.py: the same 900 items a seed, unparseable = 0.5),
 # across_seeds_K_<keep>.txt, gap_K_<keep>.txt (with the image minus blind), per_iteration_K_<keep>.txt.
 #   bash notes/science/session25/collect.sh K [agree|all]
-# (session 26: L, BIN, BASE and WORLD as lab.sh's; D the folder the tables go to)
+# (session 26: L, BIN, BASE and WORLD as lab.sh's; D the folder the tables go to; session 27:
+# EXTRA, more --set options, as lab.sh's)
 cd /work/main
 K="${1:-3}"; keep="${2:-agree}"
 D=${D:-notes/science/session25}; P=notes/science/session12/paired.py; G=notes/science/session19/gap.py
@@ -11,7 +12,7 @@ L=${L:-/tmp/lab25}; BIN=${BIN:-$L/judgeflow}; C=$L/cache_st; F=$L/lab_self_train
 BASE=${BASE:-$PWD/pipelines/bases/judge_lab_b6s3}; E=$L/exp
 sets=(--set base.path=$BASE --set filter.min_agree=0.75 --set sample_open.limit=600
     --set sample_closed.limit=600 --set world.count=${WORLD:-3000} --set world.reasoning_examples=0
-    --set sample_reasoning.limit=0 --set iterate.self_train.times=$K --set filter.keep=$keep)
+    --set sample_reasoning.limit=0 --set iterate.self_train.times=$K --set filter.keep=$keep ${EXTRA:-})
 mkdir -p $E
 ex() { # NODE SEED OUTDIR
   [ -f "$3/judgements.jsonl" ] || $BIN export $F "$1[seed=$2].judgements" --cache $C \

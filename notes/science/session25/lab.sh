@@ -7,7 +7,7 @@
 #                                                           # filter (default) or no filter
 # Settings: session 19's (min_agree 0.75, 600 open + 600 closed prompts an iteration, a prompt
 # world of 3,000 scenes (session 26: WORLD=4200 for seven iterations, L for another folder,
-# BASE for another base), both orders); no reasoning prompts (the base has no reasoning rows:
+# BASE for another base; session 27: EXTRA="--set ..." for more), both orders); no reasoning prompts (the base has no reasoning rows:
 # world.reasoning_examples = 0, sample_reasoning.limit = 0); bench 6, 300 held-out scenes
 # (900 items a seed).
 set -uo pipefail
@@ -19,7 +19,7 @@ F=$L/lab_self_train.toml
 sed -e '/^"filter.keep"/d' pipelines/judge_lab_self_train.toml > $F
 sets=(--set base.path=$BASE --set filter.min_agree=0.75 --set sample_open.limit=600
     --set sample_closed.limit=600 --set world.count=${WORLD:-3000} --set world.reasoning_examples=0
-    --set sample_reasoning.limit=0)
+    --set sample_reasoning.limit=0 ${EXTRA:-})
 case "$1" in
 run)
     K="$2"; keep="${3:-agree}"
