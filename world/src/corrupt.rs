@@ -353,27 +353,17 @@ impl<'a> Lexicon<'a> {
                 })
                 .map(|(i, _)| i + 1)
                 .collect();
-            if placement == Placement::Anywhere {
-                // Before the first sentence (0) or after any sentence end, uniformly.
-                let start = trimmed.len() - trimmed.trim_start().len();
-                let mut places = vec![start];
-                places.extend(&ends);
-                let at = *places.choose(rng)?;
-                if at == start {
-                    let sentence = if rng.random_bool(0.5) {
-                        format!("There is {} {phrase}. ", article(&phrase))
-                    } else {
-                        format!(
-                            "{} {phrase} is visible. ",
-                            crate::language::capitalise(article(&phrase))
-                        )
-                    };
-                    return Some(vec![(at, at, sentence)]);
-                }
-                return Some(vec![(at, at, also_sentence(&phrase, rng))]);
-            }
-            let at = *ends.choose(rng)?;
-            Some(vec![(at, at, also_sentence(&phrase, rng))])
+            // Before the first sentence (only with `Anywhere`) or after any sentence end,
+            // uniformly.
+            let start = trimmed.len() - trimmed.trim_start().len();
+            let anywhere = placement == Placement::Anywhere;
+            let places: Vec<usize> = anywhere.then_some(start).into_iter().chain(ends).collect();
+            let at = *places.choose(rng)?;
+            Some(vec![(
+                at,
+                at,
+                object_sentence(&phrase, anywhere && at == start, rng),
+            )])
         } else if placement == Placement::Anywhere && rng.random_bool(0.5) {
             // "a red circle" -> "a blue square and a red circle"; a capitalised first article
             // ("A red circle") moves to the front: "A blue square and a red circle".
@@ -398,16 +388,24 @@ impl<'a> Lexicon<'a> {
     }
 }
 
-/// " There is also a small blue circle." or " A small blue circle is also visible.", on a
-/// fair coin: an added object as a sentence of its own after another.
-fn also_sentence<R: Rng + ?Sized>(phrase: &str, rng: &mut R) -> String {
-    if rng.random_bool(0.5) {
-        format!(" There is also {} {phrase}.", article(phrase))
+/// An added object as a sentence of its own, on a fair coin "There is (also) a small blue
+/// circle." or "A small blue circle is (also) visible.": before the answer's first sentence
+/// (`first`, no "also", a space after) or after one of its sentences (a space before).
+fn object_sentence<R: Rng + ?Sized>(phrase: &str, first: bool, rng: &mut R) -> String {
+    let also = if first { "" } else { " also" };
+    let article = article(phrase);
+    let sentence = if rng.random_bool(0.5) {
+        format!("There is{also} {article} {phrase}.")
     } else {
         format!(
-            " {} {phrase} is also visible.",
-            crate::language::capitalise(article(phrase))
+            "{} {phrase} is{also} visible.",
+            crate::language::capitalise(article)
         )
+    };
+    if first {
+        format!("{sentence} ")
+    } else {
+        format!(" {sentence}")
     }
 }
 
