@@ -61,6 +61,7 @@ fn set_overrides_are_validated_against_the_command_line() {
         ("set_bad_value", "chain.toml", "add.delta=fast"),
         ("set_no_equals", "chain.toml", "add.delta"),
         ("set_structural", "chain.toml", "add.inputs=x"),
+        ("set_shards", "chain.toml", "add.shards=2"),
     ]);
 }
 
@@ -76,6 +77,8 @@ fn seed_overrides_are_validated_against_the_command_line() {
             "pipeline.seed=99999999999999999999",
         ),
         ("set_pipeline_name", "chain.toml", "pipeline.name=other"),
+        ("set_node_seed_negative", "chain.toml", "data.seed=-1"),
+        ("set_node_seed_text", "chain.toml", "data.seed=lucky"),
         // The file sweeps the seed: one `--set` value would silently lose to the sweep.
         ("set_seed_swept", "seeds.toml", "pipeline.seed=4"),
     ]);

@@ -108,6 +108,31 @@ fn set_pipeline_seed_changes_every_derived_seed_and_no_pinned_one() {
     assert_eq!(node(&pinned, "data").seed, 11);
 }
 
+/// `--set NODE.seed=N` pins one node (as `seed = N` in its table would): the pipeline seed no
+/// longer reaches it, the other nodes keep theirs, and a node the file pins takes the new seed.
+#[test]
+fn set_node_seed_pins_that_node_only() {
+    let set = load("chain.toml", &["data.seed=9"]);
+    assert_eq!(node(&set, "data").seed, 9);
+    for name in ["add", "sum"] {
+        assert_eq!(node(&set, name).seed, derive_seed(7, name, None));
+    }
+    let both = load("chain.toml", &["data.seed=9", "pipeline.seed=5"]);
+    assert_eq!(
+        node(&both, "data").seed,
+        9,
+        "a pinned node ignores the pipeline seed"
+    );
+    assert_eq!(node(&both, "add").seed, derive_seed(5, "add", None));
+    let repinned = load("seeds.toml", &["data.seed=12"]);
+    assert_eq!(node(&repinned, "data").seed, 12);
+    assert_eq!(
+        node(&load("seeds.toml", &[]), "data").seed,
+        11,
+        "the file's own pin without the `--set`"
+    );
+}
+
 /// Every subcommand that takes `--set` accepts `--set pipeline.seed=N`, and it reaches the
 /// plan: after a run with one seed, the same seed is fresh and another is dirty.
 #[test]

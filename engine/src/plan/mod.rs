@@ -322,14 +322,14 @@ impl Planner<'_> {
             name,
             seed,
             compare,
-            nodes,
+            mut nodes,
             mut groups,
             sweeps,
             executor,
             ..
         } = decl;
         let mut entries = self.collect_params(&nodes);
-        self.apply_overrides(&nodes, &mut groups, &mut entries, overrides);
+        self.apply_overrides(&mut nodes, &mut groups, &mut entries, overrides);
         let seed = self.seed_override.as_ref().map_or(seed, |o| o.seed);
 
         let group_of = self.group_membership(&nodes, &groups);

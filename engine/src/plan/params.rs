@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::*;
-use crate::config::{GroupDecl, MAX_TIMES, NodeDecl, RESERVED_NODE_KEYS};
+use crate::config::{GroupDecl, MAX_TIMES, NodeDecl, RESERVED_NODE_KEYS, Sp};
 use crate::error::{ConfigError, Origin};
 use crate::value::{Params, Value};
 
@@ -38,7 +38,7 @@ impl Planner<'_> {
 
     pub(super) fn apply_overrides(
         &mut self,
-        nodes: &[NodeDecl],
+        nodes: &mut [NodeDecl],
         groups: &mut [GroupDecl],
         entries: &mut HashMap<String, Vec<ParamEntry>>,
         overrides: &[String],
@@ -115,7 +115,31 @@ impl Planner<'_> {
                 self.error(e);
                 continue;
             }
-            if param == "op" || param == "inputs" {
+            if param == "seed" {
+                // A node's own seed pins it (the pipeline seed no longer reaches it): setting it
+                // from the command line varies one pinned node, e.g. a base model's pretraining,
+                // without editing the file.
+                let span = target.len() + 1..raw.len();
+                match seed_value(&Value::parse_cli(value_text)) {
+                    Ok(seed) => {
+                        let decl = nodes
+                            .iter_mut()
+                            .find(|n| n.name.value == node)
+                            .expect("checked above");
+                        decl.seed = Some(Sp { value: seed, span });
+                    }
+                    Err(label) => self.error(
+                        ConfigError::new(
+                            "judgeflow::set::bad_seed",
+                            format!("invalid value for `{target}`"),
+                        )
+                        .at(&origin, span, label)
+                        .help(format!("seeds are integers from 0 to {}", i64::MAX)),
+                    ),
+                }
+                continue;
+            }
+            if param == "op" || param == "inputs" || param == "gpus" || param == "shards" {
                 self.error(
                     ConfigError::new(
                         "judgeflow::set::structural",
@@ -126,7 +150,11 @@ impl Planner<'_> {
                         node.len() + 1..target.len(),
                         "structure is fixed by the file",
                     )
-                    .help("edit the pipeline file to change what a node is or reads"),
+                    .help(if param == "gpus" || param == "shards" {
+                        "edit the pipeline file to change how a node is spread over devices or shards"
+                    } else {
+                        "edit the pipeline file to change what a node is or reads"
+                    }),
                 );
                 continue;
             }

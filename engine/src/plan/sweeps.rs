@@ -75,6 +75,27 @@ impl Planner<'_> {
                 continue;
             };
             let specs = t.op.params();
+            if crate::config::RESERVED_NODE_KEYS.contains(&param) {
+                let help = if param == "seed" {
+                    format!(
+                        "sweep the pipeline seed instead (`\"{SEED_KEY}\" = [1, 2, 3]`, with \
+                         `seed` removed from the nodes that should follow it), or set one \
+                         node's seed per run: `--set {node}.seed=N`"
+                    )
+                } else {
+                    "edit the pipeline file".to_string()
+                };
+                let e = self
+                    .here(
+                        "judgeflow::plan::bad_sweep",
+                        format!("`{param}` of node `{node}` cannot be swept"),
+                        s.target.span.clone(),
+                        "a node setting, not a parameter",
+                    )
+                    .help(help);
+                self.error(e);
+                continue;
+            }
             let Some(spec) = specs.iter().find(|sp| sp.name == param) else {
                 let e = self
                     .here(
