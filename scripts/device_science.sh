@@ -32,6 +32,9 @@
 #   in one go: the variants wait on the shared pretraining's lock, then share the GPU);
 #   PIPELINE (default pipelines/self_train.toml) runs another file the same way (its `[sweep]`
 #   dropped: the seeds are this script's processes); scripts/device_lab_self_train.sh uses it;
+#   OWN_BASE=1 gives every seed its own base: `--set world.seed=S --set pretrain.seed=S` for
+#   seed S (self_train.toml pins both to 3; needs a binary from session 28 on, which takes a
+#   node's seed from `--set`), so the grid's seeds vary the pretraining too;
 #   RAW (default /tmp/science_raw) names the raw folder and the archive ($OUT/$(basename RAW).tar.gz),
 #   so that two grids can run side by side in one call, each with its own JUDGEFLOW_CACHE
 #   (e.g. one per JUDGEFLOW_OPTIMIZER: binaries before session 26 left the switches out of the
@@ -58,8 +61,11 @@ bash scripts/unpack_bin.sh judgeflow || exit 1
 . scripts/cublas_path.sh
 nvidia-smi --query-gpu=name,clocks.sm,power.draw,temperature.gpu,memory.used --format=csv,noheader | tee "$raw/gpu.txt"
 
-sets_for() {
+sets_for() { # VARIANT [SEED]
     echo "${EXTRA_SETS:-}"
+    if [ "${OWN_BASE:-0}" = 1 ] && [ -n "${2:-}" ]; then
+        echo "--set world.seed=$2 --set pretrain.seed=$2"
+    fi
     case "$1" in
         main) ;;
         control) if [ -n "${CONTROL_BASE:-}" ]; then
@@ -92,14 +98,14 @@ run_one() { # SEED VARIANT: one run and its collection; exit status the run's
     local kernels="/tmp/kernels_$(basename "$raw")_s$seed"
     [ "${PARALLEL:-0}" = 1 ] && kernels+="_$v"
     JUDGEFLOW_KERNEL_CACHE="$kernels" RUST_LOG=info,cubecl=warn \
-        timeout "$left" "$bin" run "$p" $(sets_for "$v") \
+        timeout "$left" "$bin" run "$p" $(sets_for "$v" "$seed") \
         > "$raw/run_s${seed}_$v.txt" 2> "$raw/run_s${seed}_$v.log"
     local rc=$?
     echo "seed $seed $v: exit $rc ($(tail -2 "$raw/run_s${seed}_$v.txt" | head -1))"
     # What finished is collected even when the time ran out (the iterations done so far).
     # shellcheck disable=SC2046
     python3 scripts/science_collect.py --bin "$bin" --pipeline "$p" --label "s${seed}_$v" \
-        --out "$raw" --iterations "${ITERATIONS:-5}" $(sets_for "$v") >> "$raw/collect.log" 2>&1 \
+        --out "$raw" --iterations "${ITERATIONS:-5}" $(sets_for "$v" "$seed") >> "$raw/collect.log" 2>&1 \
         || echo "seed $seed $v: collect failed (see collect.log)"
     return $rc
 }
@@ -124,7 +130,7 @@ if [[ " ${variants[*]} " == *" control "* ]] && [ -z "${CONTROL_BASE:-}" ]; then
     seeded "$first_seed" "$p"
     # shellcheck disable=SC2046
     JUDGEFLOW_KERNEL_CACHE="/tmp/kernels_control" RUST_LOG=info,cubecl=warn \
-        timeout $(( deadline - $(date +%s) )) "$bin" run "$p" pretrain $(sets_for control) \
+        timeout $(( deadline - $(date +%s) )) "$bin" run "$p" pretrain $(sets_for control "$first_seed") \
         > "$raw/control_pretrain.txt" 2> "$raw/control_pretrain.log" &
 fi
 for s in $seeds; do
