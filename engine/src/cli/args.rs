@@ -32,8 +32,8 @@ pub struct Cli {
 pub struct PipelineArgs {
     /// The pipeline TOML file.
     pub pipeline: PathBuf,
-    /// Override a parameter: `--set node.param=value` (repeatable); also `pipeline.seed=N` and
-    /// `iterate.GROUP.times=N`.
+    /// Override a parameter: `--set node.param=value` (repeatable); also `pipeline.seed=N`,
+    /// `node.seed=N` (that node's own seed) and `iterate.GROUP.times=N`.
     #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
     pub set: Vec<String>,
 }
