@@ -11,7 +11,8 @@
 //! easy contributes up to `samples` near-identical examples per order.
 //! `faithful = true` keeps only judgements whose reasoning restates each answer with claims that
 //! answer makes ([`restates_answers`]): a verdict can agree with the label while the reasoning
-//! restates an answer as the image (an ablation; in session 27's CPU lab it cost accuracy).
+//! restates an answer as the image (off by default: alone it cost accuracy in session 27's CPU
+//! lab; with `min_agree = 0.25` it lifted a base that favours "A", session 28).
 //! Unparseable outputs are never kept. `stats` reports pairs, judgements and the kept
 //! fraction per source and kind, plus a `total` row.
 

@@ -111,7 +111,8 @@ pub(crate) fn reasoning_of(output: &str) -> &str {
 /// the image description instead of the answer ("Answer A: a large green diamond (true)" for an
 /// answer about a blue circle). Most of the judge's errors on the one-object bench look like
 /// that, and most kept judgements restate an answer unfaithfully (notes/science.md, session
-/// 27). Keeping only faithful ones did not help there: it keeps the easy pairs.
+/// 27). Keeping only faithful ones did not help there on its own (it keeps the easy pairs);
+/// with a permissive `min_agree` it removes the verdicts that were right by luck (session 28).
 pub(crate) fn restates_answers(reasoning: &str, answer_a: &str, answer_b: &str) -> Option<bool> {
     let a_at = reasoning.find("Answer A: ")?;
     let b_at = a_at + reasoning[a_at..].find("Answer B: ")?;

@@ -70,25 +70,18 @@ impl Planner<'_> {
                 );
                 continue;
             };
+            let value_span = target.len() + 1..raw.len();
             if target == SEED_KEY {
-                let span = target.len() + 1..raw.len();
-                match seed_value(&Value::parse_cli(value_text)) {
-                    Ok(seed) => {
-                        self.seed_override = Some(SeedOverride { seed, origin, span });
-                    }
-                    Err(label) => self.error(
-                        ConfigError::new(
-                            "judgeflow::set::bad_seed",
-                            format!("invalid value for `{SEED_KEY}`"),
-                        )
-                        .at(&origin, span, label)
-                        .help(format!("seeds are integers from 0 to {}", i64::MAX)),
-                    ),
+                if let Some(seed) = self.set_seed(&origin, target, value_text, &value_span) {
+                    self.seed_override = Some(SeedOverride {
+                        seed,
+                        origin,
+                        span: value_span,
+                    });
                 }
                 continue;
             }
             if node == ITERATE_PREFIX && !nodes.iter().any(|n| n.name.value == node) {
-                let value_span = target.len() + 1..raw.len();
                 self.iterate_override(groups, &origin, param, value_text, value_span);
                 continue;
             }
@@ -119,27 +112,26 @@ impl Planner<'_> {
                 // A node's own seed pins it (the pipeline seed no longer reaches it): setting it
                 // from the command line varies one pinned node, e.g. a base model's pretraining,
                 // without editing the file.
-                let span = target.len() + 1..raw.len();
-                match seed_value(&Value::parse_cli(value_text)) {
-                    Ok(seed) => {
-                        let decl = nodes
-                            .iter_mut()
-                            .find(|n| n.name.value == node)
-                            .expect("checked above");
-                        decl.seed = Some(Sp { value: seed, span });
-                    }
-                    Err(label) => self.error(
-                        ConfigError::new(
-                            "judgeflow::set::bad_seed",
-                            format!("invalid value for `{target}`"),
-                        )
-                        .at(&origin, span, label)
-                        .help(format!("seeds are integers from 0 to {}", i64::MAX)),
-                    ),
+                if let Some(seed) = self.set_seed(&origin, target, value_text, &value_span) {
+                    let decl = nodes
+                        .iter_mut()
+                        .find(|n| n.name.value == node)
+                        .expect("checked above");
+                    decl.seed = Some(Sp {
+                        value: seed,
+                        span: value_span,
+                    });
                 }
                 continue;
             }
-            if param == "op" || param == "inputs" || param == "gpus" || param == "shards" {
+            let structural = match param {
+                "op" | "inputs" => Some("edit the pipeline file to change what a node is or reads"),
+                "gpus" | "shards" => Some(
+                    "edit the pipeline file to change how a node is spread over devices or shards",
+                ),
+                _ => None,
+            };
+            if let Some(help) = structural {
                 self.error(
                     ConfigError::new(
                         "judgeflow::set::structural",
@@ -150,25 +142,45 @@ impl Planner<'_> {
                         node.len() + 1..target.len(),
                         "structure is fixed by the file",
                     )
-                    .help(if param == "gpus" || param == "shards" {
-                        "edit the pipeline file to change how a node is spread over devices or shards"
-                    } else {
-                        "edit the pipeline file to change what a node is or reads"
-                    }),
+                    .help(help),
                 );
                 continue;
             }
-            let value_start = target.len() + 1;
             let entry = ParamEntry {
                 name: param.to_string(),
                 origin: origin.clone(),
                 name_span: node.len() + 1..target.len(),
                 value: Value::parse_cli(value_text),
-                value_span: value_start..raw.len(),
+                value_span,
             };
             let list = entries.get_mut(node).expect("checked above");
             list.retain(|e| e.name != param);
             list.push(entry);
+        }
+    }
+
+    /// The seed of `--set TARGET=VALUE` (`pipeline.seed` or a node's `seed`), or a diagnostic
+    /// at `value_span` and `None`.
+    fn set_seed(
+        &mut self,
+        origin: &Origin,
+        target: &str,
+        value_text: &str,
+        value_span: &std::ops::Range<usize>,
+    ) -> Option<u64> {
+        match seed_value(&Value::parse_cli(value_text)) {
+            Ok(seed) => Some(seed),
+            Err(label) => {
+                self.error(
+                    ConfigError::new(
+                        "judgeflow::set::bad_seed",
+                        format!("invalid value for `{target}`"),
+                    )
+                    .at(origin, value_span.clone(), label)
+                    .help(format!("seeds are integers from 0 to {}", i64::MAX)),
+                );
+                None
+            }
         }
     }
 
