@@ -12,7 +12,8 @@
 //! `faithful = true` keeps only judgements whose reasoning restates each answer with claims that
 //! answer makes ([`restates_answers`]): a verdict can agree with the label while the reasoning
 //! restates an answer as the image (off by default: alone it cost accuracy in session 27's CPU
-//! lab; with `min_agree = 0.25` it lifted a base that favours "A", session 28).
+//! lab; with `min_agree = 0.25` it lifted a base that favours "A", session 28, and on the GPU
+//! doubled `self_train.toml`'s gain, which ships the two since session 29).
 //! Unparseable outputs are never kept. `stats` reports pairs, judgements and the kept
 //! fraction per source and kind, plus a `total` row.
 
