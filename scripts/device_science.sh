@@ -16,6 +16,9 @@
 #            judge_lab_self_train.toml, which has them on; self_train.toml has them off)
 #   reason   self_train.toml with them on: the pretraining corpus's and the prompt world's
 #            reasoning_examples = 2, sample_reasoning.limit = 600 (a base of its own)
+#   reason_judged  `reason`, and the corpus's judge-format rows judge those justified answers
+#            too, restated by their final answer (world.reasoning_judged = true,
+#            world.judge_reasoning = compare_final; session 24's CPU base; a base of its own)
 # The cache (.judgeflow, git-ignored) survives between calls while the machine stays warm, so
 # a call cut short by its time limit resumes where it stopped: call again with the same seeds.
 # Every seed and variant but `control` shares one pretraining (self_train.toml pins its seed),
@@ -79,6 +82,7 @@ sets_for() { # VARIANT [SEED]
         anywhere) echo "--set corrupt.hallucination_place=anywhere" ;;
         # The prompt world is `prompts` in self_train.toml, `world` in judge_lab_self_train.toml.
         reason) echo "--set world.reasoning_examples=2 --set prompts.reasoning_examples=2 --set sample_reasoning.limit=600" ;;
+        reason_judged) echo "--set world.reasoning_examples=2 --set prompts.reasoning_examples=2 --set sample_reasoning.limit=600 --set world.reasoning_judged=true --set world.judge_reasoning=compare_final" ;;
         noreason) if [ "${REASONING_WORLD:-prompts}" = world ]; then
                 echo "--set world.reasoning_examples=0 --set sample_reasoning.limit=0"
             else
