@@ -82,6 +82,13 @@ fn the_science_grid_variants_of_self_train_pass_check() {
             "prompts.reasoning_examples=2",
             "sample_reasoning.limit=600",
         ],
+        vec![
+            "world.reasoning_examples=2",
+            "prompts.reasoning_examples=2",
+            "sample_reasoning.limit=600",
+            "world.reasoning_judged=true",
+            "world.judge_reasoning=compare_final",
+        ],
         vec!["pipeline.seed=3"],
         vec!["pretrain.gate_init=1.0"],
         vec!["pretrain.lr=3e-3"],
