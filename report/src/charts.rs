@@ -109,6 +109,17 @@ fn reference_line(
     Ok(())
 }
 
+/// A caption's font size: 24 where the title fits an image `width` pixels wide, smaller (not
+/// under 12) where it would not. Why: plotters centres a caption and cuts off what is wider
+/// than the image at both ends, and the seeds chart's title ran to ~1,000 pixels at 24.
+fn caption_size(title: &str, width: u32) -> u32 {
+    // DejaVu Sans averages about half its size in width a character.
+    let chars = title.chars().count().max(1) as f64;
+    ((f64::from(width) - 28.0) / (0.5 * chars))
+        .floor()
+        .clamp(12.0, 24.0) as u32
+}
+
 /// A vertical error bar from `lo` to `hi` at `x`, with caps `cap` wide on each side.
 fn whisker(
     x: f64,
@@ -188,7 +199,10 @@ pub fn lines(path: &Path, axes: &LineAxes, lines: &[Line]) -> Result<PathBuf> {
         let err = |e| drawing(path, e);
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(root)
-            .caption(&axes.title, ("sans-serif", 24))
+            .caption(
+                &axes.title,
+                ("sans-serif", caption_size(&axes.title, SIZE.0)),
+            )
             .margin(14)
             .x_label_area_size(48)
             .y_label_area_size(64)
@@ -366,7 +380,7 @@ pub fn bars(
         let err = |e| drawing(path, e);
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 24))
+            .caption(title, ("sans-serif", caption_size(title, SIZE.0)))
             .margin(14)
             .x_label_area_size(48)
             .y_label_area_size(64)
@@ -672,4 +686,21 @@ pub fn timeline(
             .map_err(err)?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caption_shrinks_only_when_it_would_not_fit() {
+        assert_eq!(caption_size("Loss per step", SIZE.0), 24);
+        let long = "Accuracy over seeds 1, 2, 3 — judge_lab_self_train (bars: mean, 95% t-interval; \
+                    dots: seeds)";
+        let size = caption_size(long, SIZE.0);
+        assert!((12..24).contains(&size), "{size}");
+        // Half the size a character: the title then fits the image, margins kept.
+        assert!(f64::from(size) * 0.5 * long.chars().count() as f64 <= f64::from(SIZE.0) - 28.0);
+        assert_eq!(caption_size(&"x".repeat(1000), SIZE.0), 12);
+    }
 }

@@ -497,10 +497,22 @@ fn perception_short(r: &PerceptionRow, rows: &[PerceptionRow]) -> String {
     }
 }
 
+/// The evaluations a seeds chart draws: those outside the iterations and the base's (iteration 0),
+/// and the last iteration's, each with its blind twin. Why: every iteration's bars beside their
+/// blind twins made 16 bars a dimension after seven iterations, and a legend that covered them;
+/// the iterations in between are in `accuracy_vs_iteration*.png` and the seeds table.
+fn charted(evaluations: &[seeds::Evaluation]) -> Vec<&seeds::Evaluation> {
+    let last = evaluations.iter().map(|e| e.iteration).max().unwrap_or(0);
+    evaluations
+        .iter()
+        .filter(|e| e.iteration == 0 || e.iteration == last)
+        .collect()
+}
+
 /// `seeds*.png` (one per seed group, suffixed with the group when there are several): per
-/// dimension, each evaluation's mean accuracy over seeds with its across-seed 95% t-interval as
-/// the error bar and each seed's accuracy as a dot; blind evaluations beside the others, and
-/// chance (0.5) as a dashed line.
+/// dimension, the base's and the last iteration's evaluations ([`charted`]): mean accuracy over
+/// seeds with its across-seed 95% t-interval as the error bar and each seed's accuracy as a dot;
+/// blind evaluations beside the others, and chance (0.5) as a dashed line.
 fn seed_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) -> Result<()> {
     let several = data.seed_groups.len() > 1;
     for g in &data.seed_groups {
@@ -513,9 +525,8 @@ fn seed_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) -
             }
         }
         dims.extend(SUMMARY_ROWS.iter().map(|s| s.to_string()));
-        let series: Vec<Bars> = g
-            .evaluations
-            .iter()
+        let series: Vec<Bars> = charted(&g.evaluations)
+            .into_iter()
             .enumerate()
             .map(|(i, e)| {
                 let find = |d: &String| e.dimensions.iter().find(|(x, _, _)| x == d);
@@ -1071,4 +1082,46 @@ pub fn compare_sections(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evaluation(node: &str, iteration: u32, blind: bool) -> seeds::Evaluation {
+        seeds::Evaluation {
+            node: node.to_string(),
+            iteration,
+            blind,
+            dimensions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_seeds_chart_draws_the_base_and_the_last_iteration_with_their_blind_twins() {
+        let mut evaluations = vec![
+            evaluation("eval_base", 0, false),
+            evaluation("eval_base_blind", 0, true),
+        ];
+        for k in 1..=7 {
+            evaluations.push(evaluation(&format!("evaluate@{k}"), k, false));
+            evaluations.push(evaluation(&format!("evaluate_blind@{k}"), k, true));
+        }
+        let nodes: Vec<&str> = charted(&evaluations)
+            .iter()
+            .map(|e| e.node.as_str())
+            .collect();
+        assert_eq!(
+            nodes,
+            [
+                "eval_base",
+                "eval_base_blind",
+                "evaluate@7",
+                "evaluate_blind@7"
+            ]
+        );
+        // Evaluations outside any iteration group are all drawn.
+        let flat = [evaluation("a", 0, false), evaluation("b", 0, true)];
+        assert_eq!(charted(&flat).len(), 2);
+    }
 }
