@@ -25,7 +25,9 @@
 # and concurrent processes wait on the cache's per-entry lock rather than train it twice; when
 # `control` is among the variants its pretraining starts at once beside the main one.
 # Each finished variant's small frames (metrics, per-item verdicts, perception, filter stats,
-# judge and vote summaries; no images) go to $OUT/science_raw.tar.gz via science_collect.py.
+# judge and vote summaries; no images) go to $OUT/science_raw.tar.gz via science_collect.py,
+# and each variant's `judgeflow report` over the seeds (figures with intervals, chance and the
+# blind judge; ~2 MB a variant) to report_<variant>/ in it.
 #
 #   run: bash scripts/device_science.sh SECONDS "1 2 3" [variants...]   (binary: .bin/judgeflow.xz)
 #   EXTRA_SETS="--set pretrain.patch_probe=1.0" adds overrides to every variant;
@@ -142,6 +144,18 @@ for s in $seeds; do
 done
 wait
 nvidia-smi --query-gpu=memory.used --format=csv,noheader >> "$raw/gpu.txt"
+# The report's figures over the seeds, a variant each (#9 asks for the figures from the report):
+# the pipeline with the seeds as its sweep finds the per-seed runs' results, since the cache is
+# addressed by content and not by pipeline name. Not with OWN_BASE (its sets differ by seed).
+if [ "${OWN_BASE:-0}" != 1 ]; then
+    sweep="/tmp/$(basename "$raw")_sweep.toml"
+    { sed -e '/^\[sweep\]/,$d' "$pipeline"; printf '\n[sweep]\n"pipeline.seed" = [%s]\n' "${seeds// /, }"; } > "$sweep"
+    for v in "${variants[@]}"; do
+        # shellcheck disable=SC2046
+        "$bin" report "$sweep" $(sets_for "$v") --out "$raw/report_$v" > "$raw/report_$v.txt" 2>&1 \
+            || echo "report $v failed (see report_$v.txt)"
+    done
+fi
 # Every node's wall time, cache hit or miss, per run (the grid's timing comes from these).
 cp -r "${JUDGEFLOW_CACHE:-.judgeflow}/traces" "$raw/traces" 2>/dev/null || true
 tar -czf "$out/$(basename "$raw").tar.gz" -C "$(dirname "$raw")" "$(basename "$raw")"
