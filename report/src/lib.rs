@@ -497,6 +497,10 @@ fn perception_short(r: &PerceptionRow, rows: &[PerceptionRow]) -> String {
     }
 }
 
+/// The seeds chart's colour for the base's blind evaluation: [`PALETTE`]'s orange (every other
+/// blind bar's), lightened.
+const BASE_BLIND: RGBColor = RGBColor(253, 191, 134);
+
 /// The evaluations a seeds chart draws: those outside the iterations and the base's (iteration 0),
 /// and the last iteration's, each with its blind twin. Why: every iteration's bars beside their
 /// blind twins made 16 bars a dimension after seven iterations, and a legend that covered them;
@@ -530,7 +534,11 @@ fn seed_figures(data: &Data, out: &Path, figures: &mut Vec<(PathBuf, String)>) -
             .enumerate()
             .map(|(i, e)| {
                 let find = |d: &String| e.dimensions.iter().find(|(x, _, _)| x == d);
-                let color = if e.blind {
+                // The base's blind twin lighter than the last iteration's, so that the two
+                // orange bars of a dimension tell apart without the legend.
+                let color = if e.blind && e.iteration == 0 {
+                    BASE_BLIND
+                } else if e.blind {
                     PALETTE[1]
                 } else if e.iteration == 0 {
                     PALETTE[7]
