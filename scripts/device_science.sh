@@ -19,6 +19,11 @@
 #   reason_judged  `reason`, and the corpus's judge-format rows judge those justified answers
 #            too, restated by their final answer (world.reasoning_judged = true,
 #            world.judge_reasoning = compare_final; session 24's CPU base; a base of its own)
+#   reason_counts  as reason_judged, with one more judge-format row a scene over the justified
+#            answers alone (world.reasoning_judge_examples = 1: otherwise ~2% of the judge rows
+#            are theirs), each restated by the counts it claims, marked against the image, then
+#            its final answer (world.judge_reasoning = compare_counts; session 30; own base)
+#   reason_final   reason_counts with the final answer alone (compare_final; own base)
 # The cache (.judgeflow, git-ignored) survives between calls while the machine stays warm, so
 # a call cut short by its time limit resumes where it stopped: call again with the same seeds.
 # Every seed and variant but `control` shares one pretraining (self_train.toml pins its seed),
@@ -85,6 +90,8 @@ sets_for() { # VARIANT [SEED]
         # The prompt world is `prompts` in self_train.toml, `world` in judge_lab_self_train.toml.
         reason) echo "--set world.reasoning_examples=2 --set prompts.reasoning_examples=2 --set sample_reasoning.limit=600" ;;
         reason_judged) echo "--set world.reasoning_examples=2 --set prompts.reasoning_examples=2 --set sample_reasoning.limit=600 --set world.reasoning_judged=true --set world.judge_reasoning=compare_final" ;;
+        reason_counts) echo "--set world.reasoning_examples=2 --set prompts.reasoning_examples=2 --set sample_reasoning.limit=600 --set world.reasoning_judged=true --set world.judge_reasoning=compare_counts --set world.reasoning_judge_examples=1" ;;
+        reason_final) echo "--set world.reasoning_examples=2 --set prompts.reasoning_examples=2 --set sample_reasoning.limit=600 --set world.reasoning_judged=true --set world.judge_reasoning=compare_final --set world.reasoning_judge_examples=1" ;;
         noreason) if [ "${REASONING_WORLD:-prompts}" = world ]; then
                 echo "--set world.reasoning_examples=0 --set sample_reasoning.limit=0"
             else

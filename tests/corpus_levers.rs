@@ -1,6 +1,7 @@
 //! The scenes source's corpus levers, through the binary: `binding_examples` adds exactly its
 //! pairs of one-word-apart existence rows after the other rows, and leaves the rest of the
-//! corpus as it was.
+//! corpus as it was; so does `reasoning_judge_examples` with its judge-format rows over the
+//! justified answers.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,6 +10,10 @@ use judgeflow_schemas::{FrameRow, SftRow};
 use polars::prelude::*;
 
 fn pipeline(binding: f64, format: &str) -> String {
+    pipeline_with(6, binding, format, "")
+}
+
+fn pipeline_with(count: usize, binding: f64, format: &str, extra: &str) -> String {
     format!(
         r#"
 [pipeline]
@@ -18,19 +23,29 @@ seed = 5
 [nodes.world]
 op = "source"
 kind = "scenes"
-count = 6
+count = {count}
 image_size = 32
 max_objects = 1
 binding_examples = {binding:?}
 binding_format = "{format}"
+{extra}
 "#
     )
 }
 
 /// `(example_id, prompt, response)` of the world's corpus.
 fn corpus(dir: &Path, binding: f64, format: &str) -> Vec<(String, String, String)> {
-    let file = dir.join(format!("binding_{binding}_{format}.toml"));
-    std::fs::write(&file, pipeline(binding, format)).unwrap();
+    corpus_of(
+        dir,
+        &format!("binding_{binding}_{format}"),
+        &pipeline(binding, format),
+    )
+}
+
+/// [`corpus`] of the pipeline `text`, written to `dir/NAME.toml`.
+fn corpus_of(dir: &Path, name: &str, text: &str) -> Vec<(String, String, String)> {
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
     let cache = dir.join("cache");
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_judgeflow"))
@@ -113,5 +128,36 @@ fn binding_claims_mark_one_claim_a_row_from_the_same_pairs() {
         assert!(prompt.ends_with(claim), "{prompt} / {response}");
         let expected = if answer == "yes" { "(true)" } else { "(false)" };
         assert_eq!(mark, expected, "{prompt} / {response} / {answer}");
+    }
+}
+
+#[test]
+fn reasoning_judge_examples_judge_justified_answers_and_keep_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "judge_examples = 2.0\njudge_reasoning = \"compare_counts\"\nreasoning_examples = 2.0\nreasoning_judged = true";
+    let without = corpus_of(
+        dir.path(),
+        "without",
+        &pipeline_with(60, 0.0, "question", base),
+    );
+    let with = corpus_of(
+        dir.path(),
+        "with",
+        &pipeline_with(
+            60,
+            0.0,
+            "question",
+            &format!("{base}\nreasoning_judge_examples = 3.0"),
+        ),
+    );
+    let (judged, rest): (Vec<_>, Vec<_>) = with.iter().partition(|(id, _, _)| id.contains("-jr"));
+    assert_eq!(rest.into_iter().cloned().collect::<Vec<_>>(), without);
+    // Up to three a scene, each a justified answer against another scene's answer to the same
+    // question where one exists (in 60 scenes few do: 29 rows; in 2,000, 92% of them).
+    assert!((20..=180).contains(&judged.len()), "{}", judged.len());
+    for (_, prompt, response) in judged {
+        assert_eq!(prompt.matches("so the answer ").count(), 2, "{prompt}");
+        assert!(response.contains("Overall Judgment: Answer "), "{response}");
+        assert!(response.contains("the answer is "), "{response}");
     }
 }

@@ -65,6 +65,7 @@ choice_enum! {
         Describe = "describe",
         Compare = "compare",
         CompareFinal = "compare_final",
+        CompareCounts = "compare_counts",
     }
 }
 
@@ -97,7 +98,6 @@ pub(crate) fn judge_rows<R: Rng>(
         let mut text = format!("In the image: {description}");
         if reasoning != JudgeReasoning::Describe {
             let gold = normalize_answer(&pair.prompt.answer);
-            let final_only = reasoning == JudgeReasoning::CompareFinal;
             for (letter, answer) in [("A", a), ("B", b)] {
                 text.push_str(&format!(" Answer {letter}: "));
                 text.push_str(&answer_checks(
@@ -105,7 +105,7 @@ pub(crate) fn judge_rows<R: Rng>(
                     pair.prompt,
                     answer,
                     &gold,
-                    final_only,
+                    reasoning,
                 ));
             }
         }
@@ -284,28 +284,60 @@ impl<'a> AnswerPool<'a> {
 /// One answer restated claim by claim with each claim's truth: "two red circles (true), one
 /// blue square (false)." A closed answer is one claim, true when it is the gold answer; a
 /// description none of whose sentences reads as a claim is one claim, true when it is the gold
-/// description. An all-true description that leaves objects out says how many. With
-/// `final_only`, a justified answer ("There is 1 circle: a large blue one, so the answer is 1.")
-/// is restated by its final answer alone ("the answer is 1 (true).").
+/// description. An all-true description that leaves objects out says how many. A justified
+/// answer ("There is 1 circle: a large blue one, so the answer is 1.") is restated whole with
+/// `compare`, by its final answer alone with `compare_final` ("the answer is 1 (true)."), and
+/// with `compare_counts` by the counts it claims, each marked against the scene, then its final
+/// answer ("1 circle (false), the answer is 1 (false)."; a spatial answer, which counts nothing,
+/// by its relation claim).
 fn answer_checks(
     scene: &Scene,
     prompt: &Prompt,
     answer: &str,
     gold: &str,
-    final_only: bool,
+    reasoning: JudgeReasoning,
 ) -> String {
     let mark = |holds: bool| if holds { "(true)" } else { "(false)" };
     let whole = |holds: bool| format!("{} {}.", answer.trim_end_matches('.'), mark(holds));
     if !prompt.open {
         let holds = normalize_answer(answer) == gold;
-        // Why: a small judge does not copy a whole justified answer back (session 23: half of
-        // its verdicts on them broke); the final answer after "answer is" is a few tokens.
-        return match answer.rsplit_once("answer is") {
-            Some((_, last)) if final_only && prompt.task == TaskType::Reasoning => format!(
+        let final_answer = |last: &str| {
+            format!(
                 "the answer is {} {}.",
                 last.trim().trim_end_matches('.'),
                 mark(holds)
-            ),
+            )
+        };
+        if prompt.task != TaskType::Reasoning {
+            return whole(holds);
+        }
+        // Why: a small judge does not copy a whole justified answer back (session 23: half of
+        // its verdicts on them broke); the final answer after "answer is" is a few tokens. But
+        // the final answer alone is marked by whether it is the gold one, which a judge can
+        // only know by answering the question itself (session 24: it did not learn to); the
+        // counts a justified answer claims are marked against the image as a caption's groups
+        // are, and the final answer follows from them.
+        return match reasoning {
+            JudgeReasoning::CompareFinal => match answer.rsplit_once("answer is") {
+                Some((_, last)) => final_answer(last),
+                None => whole(holds),
+            },
+            JudgeReasoning::CompareCounts => {
+                // "so the answer is 2", or a corrupted "so the answer are 2": the last word.
+                let Some((why, last)) = answer.rsplit_once("so the answer ") else {
+                    return whole(holds);
+                };
+                let last = last.trim().rsplit(' ').next().unwrap_or_default();
+                let mut claims = judgeflow_world::count_claims(scene, why);
+                if claims.is_empty() {
+                    claims = check_caption(scene, why).claims;
+                }
+                let marked: Vec<String> = claims
+                    .iter()
+                    .map(|c| format!("{} {}, ", c.text, mark(c.holds)))
+                    .collect();
+                format!("{}{}", marked.concat(), final_answer(last))
+            }
             _ => whole(holds),
         };
     }
@@ -331,7 +363,7 @@ fn answer_checks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge_format::{parse_verdict, reasoning_of};
+    use crate::judge_format::{parse_verdict, reasoning_of, restates_answers};
     use judgeflow_world::{WorldConfig, draw_scene, prompts_for, rng};
 
     fn world(n: u64) -> (Vec<Scene>, Vec<Vec<Prompt>>) {
@@ -575,6 +607,69 @@ mod tests {
             justified > 50 && same > 50,
             "{justified} justified, {same} others"
         );
+    }
+
+    /// `compare_counts`: a justified answer is restated by the counts it claims, each marked
+    /// against the scene, then its final answer; the gold answer's marks are all true, the
+    /// worse answer's final answer false, and every restatement quotes its answer (what the
+    /// filter's `faithful` asks). Every other row is `compare`'s, byte for byte.
+    #[test]
+    fn compare_counts_restates_a_justified_answer_by_its_counts_and_final_answer() {
+        let (scenes, prompts) = world_with_reasoning(300);
+        let refs: Vec<&Scene> = scenes.iter().collect();
+        let draw =
+            |reasoning| judge_rows(&refs, &prompts, 2.0, 0.5, reasoning, |i| rng(17 + i as u64));
+        let (whole, counts) = (
+            draw(JudgeReasoning::Compare),
+            draw(JudgeReasoning::CompareCounts),
+        );
+        assert_eq!(whole.len(), counts.len());
+        let (mut justified, mut with_counts, mut wrong_count, mut same) = (0, 0, 0, 0);
+        for (w, c) in whole.iter().zip(&counts) {
+            assert_eq!((&w.prompt, w.gold_at), (&c.prompt, c.gold_at));
+            assert_eq!(parse_verdict(&c.response).map(|v| v.0), Some(c.gold_at));
+            if !w.prompt.contains("so the answer is") {
+                same += 1;
+                assert_eq!(w.response, c.response);
+                continue;
+            }
+            justified += 1;
+            let (gold, worse) = restated(c);
+            assert!(
+                gold.ends_with(" (true).") && worse.ends_with(" (false)."),
+                "{c:?}"
+            );
+            assert!(!gold.contains("(false)"), "{c:?}");
+            assert!(!gold.contains(':') && !worse.contains(':'), "{c:?}");
+            with_counts += usize::from(gold.matches("(true)").count() > 1);
+            wrong_count += usize::from(worse.matches("(false)").count() > 1);
+            let (a, b) = (answer_shown(&c.prompt, "A"), answer_shown(&c.prompt, "B"));
+            assert_eq!(
+                restates_answers(reasoning_of(&c.response), a, b),
+                Some(true),
+                "{c:?}"
+            );
+        }
+        assert!(
+            justified > 50 && same > 50,
+            "{justified} justified, {same} others"
+        );
+        // Counting and comparison answers claim counts (spatial ones a relation); most worse
+        // answers miscount something besides their final answer.
+        assert!(
+            with_counts * 10 > justified * 9,
+            "{with_counts} of {justified}"
+        );
+        assert!(wrong_count * 2 > justified, "{wrong_count} of {justified}");
+    }
+
+    /// The answer shown under `letter` in a judge prompt.
+    fn answer_shown<'p>(prompt: &'p str, letter: &str) -> &'p str {
+        prompt
+            .split(&format!("\nAnswer {letter}: "))
+            .nth(1)
+            .and_then(|t| t.lines().next())
+            .expect("both answers shown")
     }
 
     #[test]

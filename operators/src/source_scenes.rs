@@ -182,9 +182,11 @@ operator_params! {
         judge_hard_share: f64 [0.0..=1.0] = 0.0,
         /// what those rows' reasoning says: `describe` (an independent description of the
         /// image), `compare` (the description, then each answer restated claim by claim,
-        /// each claim marked true or false) or `compare_final` (as `compare`, but a justified
+        /// each claim marked true or false), `compare_final` (as `compare`, but a justified
         /// answer, see `reasoning_judged`, restated by its final answer alone: "the answer is
-        /// 1 (true).")
+        /// 1 (true).") or `compare_counts` (as `compare`, but a justified answer restated by
+        /// the counts it claims, each marked against the image, then its final answer: "1
+        /// green shape (false), the answer is 1 (false).")
         judge_reasoning: JudgeReasoning = JudgeReasoning::Describe,
         /// reading rows per scene: two answers drawn as for the judge rows (same
         /// `judge_hard_share`), and one of them, named by its letter, asked for word for word;
@@ -213,6 +215,11 @@ operator_params! {
         /// answer by its final answer), so the base judge restates and checks justified answers
         /// as it does captions and short answers. false: they are never judged in the corpus
         reasoning_judged: bool = false,
+        /// more judge-format rows per scene, drawn from the questions asked with their
+        /// reasoning alone (two among a scene's many prompts make ~2% of `judge_examples`'
+        /// rows), reasoned as `judge_reasoning` says; none without `reasoning_examples`.
+        /// 0 adds none
+        reasoning_judge_examples: f64 [0.0..=16.0] = 0.0,
     }
 }
 
@@ -251,6 +258,7 @@ impl TypedOperator for ScenesSource {
         let mut corpus = Vec::new();
         let mut scene_prompts = Vec::with_capacity(scenes.len());
         let mut asked = Vec::with_capacity(scenes.len());
+        let mut justified = Vec::with_capacity(scenes.len());
         for (scene, png) in &scenes {
             scene_prompts.push(prompts_of(scene));
             // From a stream of their own: with `reasoning_examples = 0` the prompts and the
@@ -287,6 +295,7 @@ impl TypedOperator for ScenesSource {
                 ]
                 .concat(),
             );
+            justified.push(reasoning);
         }
         // Judge-format rows last, from their own RNG stream per scene: with `judge_examples = 0`
         // the corpus is exactly what it was before they existed.
@@ -303,6 +312,18 @@ impl TypedOperator for ScenesSource {
             p.judge_hard_share,
             p.judge_reasoning,
             |i| judgeflow_world::rng(refs[i].seed ^ 0x4a55_4447_4520),
+        )
+        .into_iter()
+        .map(|r| (r.scene, r.prompt, r.response));
+        // Judge-format rows over the justified answers alone, from a stream of their own: with
+        // `reasoning_judge_examples = 0` the corpus is the one before they existed.
+        let judge_justified = crate::judge_corpus::judge_rows(
+            &refs,
+            &justified,
+            p.reasoning_judge_examples,
+            p.judge_hard_share,
+            p.judge_reasoning,
+            |i| judgeflow_world::rng(refs[i].seed ^ 0x4a55_5354_4946),
         )
         .into_iter()
         .map(|r| (r.scene, r.prompt, r.response));
@@ -326,10 +347,11 @@ impl TypedOperator for ScenesSource {
             .into_iter()
             .map(move |q| (i, q.question, q.answer))
         });
-        let tagged: [(&str, Vec<_>); 3] = [
+        let tagged: [(&str, Vec<_>); 4] = [
             ("j", judge.collect()),
             ("q", quotes.collect()),
             ("b", bindings.collect()),
+            ("jr", judge_justified.collect()),
         ];
         for (tag, rows) in tagged {
             for (k, (scene, prompt, response)) in rows.into_iter().enumerate() {

@@ -259,6 +259,74 @@ fn group_claims(scene: &Scene, mentions: &[GroupMention]) -> (Vec<Claim>, BTreeS
     (claims, covered)
 }
 
+/// The count claims of a justified answer's reasoning ("There is 1 green shape: a small circle",
+/// "There are no diamonds and 2 circles"), each checked against `scene`: every "QUANTITY [size]
+/// [colour] NOUN" before the first colon, where QUANTITY is a number, "a", "an" or "no" (zero)
+/// and NOUN a shape word or "shape(s)" (any shape). It holds when the scene has exactly that
+/// many objects with the attributes named. What follows a colon lists the counted objects
+/// ("a small one"), which the count already claims, and is not read.
+///
+/// Why not [`check_caption`]: a caption never says "no" or "shapes", and its listings add
+/// mentions up; a justified answer's counts are separate claims about separate kinds.
+pub fn count_claims(scene: &Scene, reasoning: &str) -> Vec<Claim> {
+    let lower = reasoning.to_lowercase();
+    let head = lower.split(':').next().unwrap_or_default();
+    let head = head.split("so the answer").next().unwrap_or_default();
+    let words: Vec<&str> = head
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let noun = |w: &str| -> Option<Option<Shape>> {
+        match w {
+            "shape" | "shapes" => Some(None),
+            _ => shape_word(w).map(Some),
+        }
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let count = if words[i] == "no" {
+            Some(0)
+        } else {
+            quantity(words[i])
+        };
+        let Some(count) = count else {
+            i += 1;
+            continue;
+        };
+        let mut filter = CountFilter {
+            size: None,
+            color: None,
+            shape: None,
+        };
+        let mut j = i + 1;
+        while j < words.len() && j < i + 3 {
+            if let (None, Some(s)) = (filter.size, size_word(words[j])) {
+                filter.size = Some(s);
+            } else if let (None, Some(c)) = (filter.color, color_word(words[j])) {
+                filter.color = Some(c);
+            } else {
+                break;
+            }
+            j += 1;
+        }
+        match words.get(j).and_then(|w| noun(w)) {
+            Some(shape) => {
+                filter.shape = shape;
+                let have = scene.objects.iter().filter(|o| filter.matches(o)).count();
+                out.push(Claim {
+                    kind: ClaimKind::Group,
+                    text: words[i..=j].join(" "),
+                    holds: have == count,
+                });
+                i = j + 1;
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
 /// Reads every claim of `caption` and checks it against `scene` (see the module's contract).
 pub fn check_caption(scene: &Scene, caption: &str) -> CaptionCheck {
     let lower = caption.to_lowercase();
@@ -407,5 +475,68 @@ mod tests {
         assert_eq!(holds, vec![false, false, true], "{twice:?}");
         let empty = check_caption(&scene(), "");
         assert!(empty.claims.is_empty() && !empty.all_true());
+    }
+
+    fn counts(reasoning: &str) -> Vec<(String, bool)> {
+        count_claims(&scene(), reasoning)
+            .into_iter()
+            .map(|c| (c.text, c.holds))
+            .collect()
+    }
+
+    #[test]
+    fn a_justified_answers_counts_are_its_claims_and_the_listing_is_not() {
+        let own = |t: &str, h: bool| (t.to_string(), h);
+        assert_eq!(
+            counts(
+                "There are 2 blue shapes: a small square and a small square, so the answer is 2."
+            ),
+            vec![own("2 blue shapes", true)]
+        );
+        assert_eq!(
+            counts("There is 1 green shape: a small circle, so the answer is 1."),
+            vec![own("1 green shape", false)]
+        );
+        assert_eq!(
+            counts("There are no red shapes in the image, so the answer is 0."),
+            vec![own("no red shapes", false)]
+        );
+        assert_eq!(
+            counts("There is 1 circle and no triangles, so the answer is yes."),
+            vec![own("1 circle", true), own("no triangles", true)]
+        );
+        assert_eq!(
+            counts("There are no large circles and 2 small squares, so the answer is no."),
+            vec![own("no large circles", false), own("2 small squares", true)]
+        );
+        // A spatial answer counts nothing.
+        assert!(
+            counts("The red circle is above the blue square, so the answer is yes.").is_empty()
+        );
+    }
+
+    /// Every gold justified answer of many scenes: its counts hold (a counting or comparison
+    /// answer claims at least one), and a spatial answer claims none.
+    #[test]
+    fn gold_justified_answers_counts_all_hold() {
+        let (mut counted, mut none) = (0, 0);
+        for i in 0..300 {
+            let scene = crate::draw_scene(&crate::WorldConfig::default(), i);
+            let mut rng = crate::rng(i ^ 99);
+            for p in crate::reasoning_prompts(&scene, 3, &mut rng) {
+                let claims = count_claims(&scene, &p.answer);
+                if claims.is_empty() {
+                    none += 1;
+                    assert!(p.answer.starts_with("The "), "{}", p.answer);
+                } else {
+                    counted += 1;
+                    assert!(claims.iter().all(|c| c.holds), "{}: {claims:?}", p.answer);
+                }
+            }
+        }
+        assert!(
+            counted > 400 && none > 50,
+            "{counted} counted, {none} spatial"
+        );
     }
 }

@@ -44,7 +44,7 @@ use rand::SeedableRng;
 pub use rand_chacha::ChaCha8Rng;
 
 pub use bench::{BenchPair, Dimension, bench_pairs, bench_pairs_directed, text_length};
-pub use claims::{CaptionCheck, Claim, ClaimKind, check_caption};
+pub use claims::{CaptionCheck, Claim, ClaimKind, check_caption, count_claims};
 pub use corpus::{CorpusRow, corpus_for};
 pub use corrupt::{
     Corruption, CorruptionKind, Placement, WordLists, applicable_kinds, corrupt_text,
