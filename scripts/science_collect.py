@@ -71,11 +71,22 @@ def judge_summary(cols):
         "a_share": (sum(v == "A" for v in verdicts) / len(verdicts)) if verdicts else None,
         "copies": copies,
         "by_kind": by_kind,
-        "examples": [{"question": q, "a": a, "b": b, "preferred": p, "output": o}
-                     for q, a, b, p, o in list(zip(cols["question"], cols["answer_a"],
-                                                   cols["answer_b"], cols["preferred"],
-                                                   cols["output"]))[:12]],
+        "examples": examples(cols, 6),
     }
+
+
+def examples(cols, per_kind):
+    """The first `per_kind` judgements of each kind with their text: the GPU's cache stays on
+    the machine, and without the judge's words its verdicts cannot be read (session 30)."""
+    out, seen = [], {}
+    rows = zip(cols["kind"], cols["question"], cols["answer_a"], cols["answer_b"],
+               cols["preferred"], cols["verdict"], cols["output"])
+    for kind, q, a, b, p, v, o in rows:
+        if seen.get(kind, 0) < per_kind:
+            seen[kind] = seen.get(kind, 0) + 1
+            out.append({"kind": kind, "question": q, "a": a, "b": b, "preferred": p,
+                        "verdict": v, "output": o})
+    return out
 
 
 def main():
@@ -101,6 +112,7 @@ def main():
             data = judge_summary(cols)
         elif how == "items":
             data = {k: cols[k] for k in ("pair_id", "kind", "order", "preferred", "verdict", "agrees")}
+            data["examples"] = examples(cols, 10)
         elif how == "pairs":
             data = {k: cols[k] for k in ("pair_id", "kind", "label_correct")}
         else:
