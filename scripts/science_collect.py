@@ -2,8 +2,9 @@
 """Collects the small frames of one finished self_train variant from the judgeflow cache.
 
 For each node of interest, `judgeflow show` names the cached parquet file; this reads it with
-pyarrow, drops image columns (and, for the judge's judgements, keeps a summary plus a few
-outputs), and writes one JSON file per frame under OUT/LABEL/. science_table.py reads them.
+pyarrow, drops image columns (for the judge's judgements keeps a summary, and for the bench's
+the per-item verdicts; both with a few outputs of each kind, the judge's words), and writes one
+JSON file per frame under OUT/LABEL/. science_table.py reads them.
 
     science_collect.py --bin .bin/judgeflow --pipeline P.toml --label s1_main --out DIR \
         [--iterations 5] [--set k=v ...]
