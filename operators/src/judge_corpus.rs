@@ -563,23 +563,16 @@ mod tests {
     fn compare_final_restates_a_justified_answer_by_its_final_answer() {
         let (scenes, prompts) = world_with_reasoning(300);
         let refs: Vec<&Scene> = scenes.iter().collect();
-        let draw =
-            |reasoning| judge_rows(&refs, &prompts, 2.0, 0.5, reasoning, |i| rng(13 + i as u64));
-        let (whole, last) = (
-            draw(JudgeReasoning::Compare),
-            draw(JudgeReasoning::CompareFinal),
+        let last = judge_rows(
+            &refs,
+            &prompts,
+            2.0,
+            0.5,
+            JudgeReasoning::CompareFinal,
+            |i| rng(13 + i as u64),
         );
-        assert_eq!(whole.len(), last.len());
-        let (mut justified, mut same) = (0, 0);
-        for (w, f) in whole.iter().zip(&last) {
-            assert_eq!((&w.prompt, w.gold_at), (&f.prompt, f.gold_at));
-            assert_eq!(parse_verdict(&f.response).map(|v| v.0), Some(f.gold_at));
-            if !w.prompt.contains("so the answer is") {
-                same += 1;
-                assert_eq!(w.response, f.response);
-                continue;
-            }
-            justified += 1;
+        let (justified, same) = justified_rows_against_compare(&refs, &prompts, 13, &last);
+        for f in &justified {
             let (gold, worse) = restated(f);
             assert!(
                 gold.starts_with("the answer is ") && gold.ends_with(" (true)."),
@@ -591,12 +584,7 @@ mod tests {
             );
             assert!(!gold.contains(':') && !worse.contains(':'), "{f:?}");
             // The restated final answers are the shown answers' final answers.
-            let shown_gold = match f.gold_at {
-                Verdict::A => f.prompt.split("\nAnswer A: ").nth(1),
-                Verdict::B => f.prompt.split("\nAnswer B: ").nth(1),
-            }
-            .and_then(|t| t.lines().next())
-            .expect("the gold answer shown");
+            let shown_gold = answer_shown(&f.prompt, f.gold_at.letter());
             assert_eq!(
                 normalize_answer(gold.trim_end_matches(" (true).")),
                 normalize_answer(shown_gold),
@@ -604,9 +592,38 @@ mod tests {
             );
         }
         assert!(
-            justified > 50 && same > 50,
-            "{justified} justified, {same} others"
+            justified.len() > 50 && same > 50,
+            "{} justified, {same} others",
+            justified.len()
         );
+    }
+
+    /// `rows`, drawn with `rng(seed + i)` as `compare` rows are here, against those `compare`
+    /// rows: the same prompts and verdicts, each verdict the gold answer's, and every row that
+    /// judges no justified answer byte for byte `compare`'s. Returns the rows that judge
+    /// justified answers, and how many others there were.
+    fn justified_rows_against_compare<'r>(
+        refs: &[&Scene],
+        prompts: &[Vec<Prompt>],
+        seed: u64,
+        rows: &'r [JudgeRow],
+    ) -> (Vec<&'r JudgeRow>, usize) {
+        let whole = judge_rows(refs, prompts, 2.0, 0.5, JudgeReasoning::Compare, |i| {
+            rng(seed + i as u64)
+        });
+        assert_eq!(whole.len(), rows.len());
+        let (mut justified, mut same) = (Vec::new(), 0);
+        for (w, r) in whole.iter().zip(rows) {
+            assert_eq!((&w.prompt, w.gold_at), (&r.prompt, r.gold_at));
+            assert_eq!(parse_verdict(&r.response).map(|v| v.0), Some(r.gold_at));
+            if w.prompt.contains("so the answer is") {
+                justified.push(r);
+            } else {
+                same += 1;
+                assert_eq!(w.response, r.response);
+            }
+        }
+        (justified, same)
     }
 
     /// `compare_counts`: a justified answer is restated by the counts it claims, each marked
@@ -617,23 +634,17 @@ mod tests {
     fn compare_counts_restates_a_justified_answer_by_its_counts_and_final_answer() {
         let (scenes, prompts) = world_with_reasoning(300);
         let refs: Vec<&Scene> = scenes.iter().collect();
-        let draw =
-            |reasoning| judge_rows(&refs, &prompts, 2.0, 0.5, reasoning, |i| rng(17 + i as u64));
-        let (whole, counts) = (
-            draw(JudgeReasoning::Compare),
-            draw(JudgeReasoning::CompareCounts),
+        let counts = judge_rows(
+            &refs,
+            &prompts,
+            2.0,
+            0.5,
+            JudgeReasoning::CompareCounts,
+            |i| rng(17 + i as u64),
         );
-        assert_eq!(whole.len(), counts.len());
-        let (mut justified, mut with_counts, mut wrong_count, mut same) = (0, 0, 0, 0);
-        for (w, c) in whole.iter().zip(&counts) {
-            assert_eq!((&w.prompt, w.gold_at), (&c.prompt, c.gold_at));
-            assert_eq!(parse_verdict(&c.response).map(|v| v.0), Some(c.gold_at));
-            if !w.prompt.contains("so the answer is") {
-                same += 1;
-                assert_eq!(w.response, c.response);
-                continue;
-            }
-            justified += 1;
+        let (justified, same) = justified_rows_against_compare(&refs, &prompts, 17, &counts);
+        let (mut with_counts, mut wrong_count) = (0, 0);
+        for c in &justified {
             let (gold, worse) = restated(c);
             assert!(
                 gold.ends_with(" (true).") && worse.ends_with(" (false)."),
@@ -650,6 +661,7 @@ mod tests {
                 "{c:?}"
             );
         }
+        let justified = justified.len();
         assert!(
             justified > 50 && same > 50,
             "{justified} justified, {same} others"

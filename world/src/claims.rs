@@ -130,14 +130,26 @@ fn find_relation(words: &[&str]) -> Option<(usize, usize, Relation)> {
     })
 }
 
+/// The words of lowercased `text`: anything that is not a letter or a digit separates them.
+fn words_of(text: &str) -> Vec<&str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 /// The noun phrase ending at the shape word `words[end]`: the size and colour words right
 /// before it, in any order.
 fn phrase_ending_at(words: &[&str], end: usize) -> Option<CountFilter> {
-    let shape = shape_word(words[end])?;
+    Some(attributes_before(words, end, Some(shape_word(words[end])?)))
+}
+
+/// `shape` narrowed by the size and colour words right before `words[end]`, in any order (the
+/// nearest of each; anything else ends them).
+fn attributes_before(words: &[&str], end: usize, shape: Option<Shape>) -> CountFilter {
     let mut phrase = CountFilter {
         size: None,
         color: None,
-        shape: Some(shape),
+        shape,
     };
     for w in words[..end].iter().rev() {
         if let (None, Some(s)) = (phrase.size, size_word(w)) {
@@ -148,7 +160,17 @@ fn phrase_ending_at(words: &[&str], end: usize) -> Option<CountFilter> {
             break;
         }
     }
-    Some(phrase)
+    phrase
+}
+
+/// Where the noun of a mention whose quantity is `words[i]` is: the first word `is_noun`
+/// accepts among the three after it, with at most a size and a colour between.
+fn mention_end(words: &[&str], i: usize, is_noun: impl Fn(&str) -> bool) -> Option<usize> {
+    let end = (i + 1..words.len().min(i + 4)).find(|&j| is_noun(words[j]))?;
+    words[i + 1..end]
+        .iter()
+        .all(|w| size_word(w).is_some() || color_word(w).is_some())
+        .then_some(end)
 }
 
 fn unique<'a>(scene: &'a Scene, phrase: &CountFilter) -> Option<&'a Object> {
@@ -205,16 +227,11 @@ fn group_mentions(words: &[&str]) -> Vec<GroupMention> {
             i += 1;
             continue;
         };
-        // At most a size and a colour between the quantity and the shape word.
-        let Some(end) = (i + 1..words.len().min(i + 4)).find(|&j| shape_word(words[j]).is_some())
-        else {
+        let Some(end) = mention_end(words, i, |w| shape_word(w).is_some()) else {
             i += 1;
             continue;
         };
-        let attributes_only = words[i + 1..end]
-            .iter()
-            .all(|w| size_word(w).is_some() || color_word(w).is_some());
-        let Some(phrase) = phrase_ending_at(words, end).filter(|_| attributes_only) else {
+        let Some(phrase) = phrase_ending_at(words, end) else {
             i += 1;
             continue;
         };
@@ -272,10 +289,7 @@ pub fn count_claims(scene: &Scene, reasoning: &str) -> Vec<Claim> {
     let lower = reasoning.to_lowercase();
     let head = lower.split(':').next().unwrap_or_default();
     let head = head.split("so the answer").next().unwrap_or_default();
-    let words: Vec<&str> = head
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words = words_of(head);
     let noun = |w: &str| -> Option<Option<Shape>> {
         match w {
             "shape" | "shapes" => Some(None),
@@ -290,39 +304,19 @@ pub fn count_claims(scene: &Scene, reasoning: &str) -> Vec<Claim> {
         } else {
             quantity(words[i])
         };
-        let Some(count) = count else {
+        let end = count.and_then(|_| mention_end(&words, i, |w| noun(w).is_some()));
+        let (Some(count), Some(end)) = (count, end) else {
             i += 1;
             continue;
         };
-        let mut filter = CountFilter {
-            size: None,
-            color: None,
-            shape: None,
-        };
-        let mut j = i + 1;
-        while j < words.len() && j < i + 3 {
-            if let (None, Some(s)) = (filter.size, size_word(words[j])) {
-                filter.size = Some(s);
-            } else if let (None, Some(c)) = (filter.color, color_word(words[j])) {
-                filter.color = Some(c);
-            } else {
-                break;
-            }
-            j += 1;
-        }
-        match words.get(j).and_then(|w| noun(w)) {
-            Some(shape) => {
-                filter.shape = shape;
-                let have = scene.objects.iter().filter(|o| filter.matches(o)).count();
-                out.push(Claim {
-                    kind: ClaimKind::Group,
-                    text: words[i..=j].join(" "),
-                    holds: have == count,
-                });
-                i = j + 1;
-            }
-            None => i += 1,
-        }
+        let filter = attributes_before(&words, end, noun(words[end]).expect("the noun found"));
+        let have = scene.objects.iter().filter(|o| filter.matches(o)).count();
+        out.push(Claim {
+            kind: ClaimKind::Group,
+            text: words[i..=end].join(" "),
+            holds: have == count,
+        });
+        i = end + 1;
     }
     out
 }
@@ -340,10 +334,7 @@ pub fn check_caption(scene: &Scene, caption: &str) -> CaptionCheck {
     let mut mentions = Vec::new();
     let mut unparsed = 0;
     for sentence in lower.split(['.', '!', '?']) {
-        let words: Vec<&str> = sentence
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words = words_of(sentence);
         if words.is_empty() {
             continue;
         }
