@@ -7,6 +7,10 @@
 #   control  base judge pretrained with random verdicts (pretrain.judge_verdicts = random);
 #            with CONTROL_BASE=DIR (a pipeline whose base is a carried model directory, e.g.
 #            judge_lab_self_train.toml) the control is that directory: --set base.path=DIR
+#   control_rr  base judge pretrained with random verdicts and random claim marks
+#            (pretrain.judge_verdicts = random_reasoning): a base that neither checks a claim nor
+#            decides, the "random-verdict bootstrap" (its reasoning explains nothing);
+#            `control` keeps the marks right, so its reasoning still checks the answers
 #   nofilter every parsed judgement kept (filter.keep = all)
 #   oneorder one random presentation order (judge.orders = random)
 #   oracle   gold decides the closed-ended pairs (vote.method = oracle)
@@ -83,6 +87,7 @@ sets_for() { # VARIANT [SEED]
             else
                 echo "--set pretrain.judge_verdicts=random"
             fi ;;
+        control_rr) echo "--set pretrain.judge_verdicts=random_reasoning" ;;
         nofilter) echo "--set filter.keep=all" ;;
         oneorder) echo "--set judge.orders=random" ;;
         oracle) echo "--set vote.method=oracle --set vote_reasoning.method=oracle" ;;

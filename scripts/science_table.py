@@ -19,7 +19,7 @@ import random
 import statistics
 import sys
 
-VARIANTS = ["main", "control", "nofilter", "oneorder", "oracle", "anywhere", "reason", "reason_judged", "reason_counts", "reason_final", "noreason"]
+VARIANTS = ["main", "control", "control_rr", "nofilter", "oneorder", "oracle", "anywhere", "reason", "reason_judged", "reason_counts", "reason_final", "noreason"]
 # Two-sided 97.5% quantiles of Student's t by degrees of freedom.
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 

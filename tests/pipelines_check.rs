@@ -72,6 +72,7 @@ fn the_science_grid_variants_of_self_train_pass_check() {
     let variants: Vec<Vec<&str>> = vec![
         vec![],
         vec!["pretrain.judge_verdicts=random"],
+        vec!["pretrain.judge_verdicts=random_reasoning"],
         vec!["filter.keep=all"],
         vec!["judge.orders=random"],
         vec!["vote.method=oracle"],
