@@ -561,17 +561,7 @@ mod tests {
     /// final answer alone, marked the same; every other answer as `compare` restates it.
     #[test]
     fn compare_final_restates_a_justified_answer_by_its_final_answer() {
-        let (scenes, prompts) = world_with_reasoning(300);
-        let refs: Vec<&Scene> = scenes.iter().collect();
-        let last = judge_rows(
-            &refs,
-            &prompts,
-            2.0,
-            0.5,
-            JudgeReasoning::CompareFinal,
-            |i| rng(13 + i as u64),
-        );
-        let (justified, same) = justified_rows_against_compare(&refs, &prompts, 13, &last);
+        let (justified, same) = justified_rows_against_compare(JudgeReasoning::CompareFinal, 13);
         for f in &justified {
             let (gold, worse) = restated(f);
             assert!(
@@ -598,19 +588,23 @@ mod tests {
         );
     }
 
-    /// `rows`, drawn with `rng(seed + i)` as `compare` rows are here, against those `compare`
-    /// rows: the same prompts and verdicts, each verdict the gold answer's, and every row that
-    /// judges no justified answer byte for byte `compare`'s. Returns the rows that judge
-    /// justified answers, and how many others there were.
-    fn justified_rows_against_compare<'r>(
-        refs: &[&Scene],
-        prompts: &[Vec<Prompt>],
+    /// Rows with `reasoning` over [`world_with_reasoning`]'s 300 scenes, drawn with
+    /// `rng(seed + i)`, against `compare` rows drawn the same way: the same prompts and
+    /// verdicts, each verdict the gold answer's, and every row that judges no justified answer
+    /// byte for byte `compare`'s. Returns the rows that judge justified answers, and how many
+    /// others there were.
+    fn justified_rows_against_compare(
+        reasoning: JudgeReasoning,
         seed: u64,
-        rows: &'r [JudgeRow],
-    ) -> (Vec<&'r JudgeRow>, usize) {
-        let whole = judge_rows(refs, prompts, 2.0, 0.5, JudgeReasoning::Compare, |i| {
-            rng(seed + i as u64)
-        });
+    ) -> (Vec<JudgeRow>, usize) {
+        let (scenes, prompts) = world_with_reasoning(300);
+        let refs: Vec<&Scene> = scenes.iter().collect();
+        let draw = |reasoning| {
+            judge_rows(&refs, &prompts, 2.0, 0.5, reasoning, |i| {
+                rng(seed + i as u64)
+            })
+        };
+        let (whole, rows) = (draw(JudgeReasoning::Compare), draw(reasoning));
         assert_eq!(whole.len(), rows.len());
         let (mut justified, mut same) = (Vec::new(), 0);
         for (w, r) in whole.iter().zip(rows) {
@@ -632,17 +626,7 @@ mod tests {
     /// filter's `faithful` asks). Every other row is `compare`'s, byte for byte.
     #[test]
     fn compare_counts_restates_a_justified_answer_by_its_counts_and_final_answer() {
-        let (scenes, prompts) = world_with_reasoning(300);
-        let refs: Vec<&Scene> = scenes.iter().collect();
-        let counts = judge_rows(
-            &refs,
-            &prompts,
-            2.0,
-            0.5,
-            JudgeReasoning::CompareCounts,
-            |i| rng(17 + i as u64),
-        );
-        let (justified, same) = justified_rows_against_compare(&refs, &prompts, 17, &counts);
+        let (justified, same) = justified_rows_against_compare(JudgeReasoning::CompareCounts, 17);
         let (mut with_counts, mut wrong_count) = (0, 0);
         for c in &justified {
             let (gold, worse) = restated(c);

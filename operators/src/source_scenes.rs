@@ -10,7 +10,7 @@ use judgeflow_engine::{Port, RunContext, TypedOperator, operator_params};
 use judgeflow_schemas::{
     BENCH, BenchRow, FrameRow, PROMPTS, PromptRow, SCENES, SFT, SceneRow, SftRow,
 };
-use judgeflow_world::{Color, Dimension, Scene, Shape, WorldConfig};
+use judgeflow_world::{Color, Dimension, Prompt, Scene, Shape, WorldConfig};
 use miette::miette;
 use polars::prelude::*;
 use rand::seq::SliceRandom;
@@ -305,28 +305,23 @@ impl TypedOperator for ScenesSource {
         } else {
             &scene_prompts
         };
-        let judge = crate::judge_corpus::judge_rows(
-            &refs,
-            judged,
-            p.judge_examples,
-            p.judge_hard_share,
-            p.judge_reasoning,
-            |i| judgeflow_world::rng(refs[i].seed ^ 0x4a55_4447_4520),
-        )
-        .into_iter()
-        .map(|r| (r.scene, r.prompt, r.response));
+        // Judge-format rows over `prompts`, `per_scene` a scene, from each scene's stream `salt`.
+        let judge_rows = |prompts: &[Vec<Prompt>], per_scene: f64, salt: u64| {
+            crate::judge_corpus::judge_rows(
+                &refs,
+                prompts,
+                per_scene,
+                p.judge_hard_share,
+                p.judge_reasoning,
+                |i| judgeflow_world::rng(refs[i].seed ^ salt),
+            )
+            .into_iter()
+            .map(|r| (r.scene, r.prompt, r.response))
+        };
+        let judge = judge_rows(judged, p.judge_examples, 0x4a55_4447_4520);
         // Judge-format rows over the justified answers alone, from a stream of their own: with
         // `reasoning_judge_examples = 0` the corpus is the one before they existed.
-        let judge_justified = crate::judge_corpus::judge_rows(
-            &refs,
-            &justified,
-            p.reasoning_judge_examples,
-            p.judge_hard_share,
-            p.judge_reasoning,
-            |i| judgeflow_world::rng(refs[i].seed ^ 0x4a55_5354_4946),
-        )
-        .into_iter()
-        .map(|r| (r.scene, r.prompt, r.response));
+        let judge_justified = judge_rows(&justified, p.reasoning_judge_examples, 0x4a55_5354_4946);
         // Reading rows after them, from a stream of their own: with `quote_examples = 0` the
         // corpus is the one before they existed.
         let quotes =
